@@ -1,0 +1,51 @@
+/**
+ * `percpu verify FILE…`: replay golden files and report, per file and in total,
+ * how many placements and chunk events matched the kernel's.
+ */
+import { readInputText } from '../io.js';
+import { parseGolden } from '../golden/format.js';
+import { formatReplayResult, replayGolden } from '../golden/replay.js';
+
+export interface VerifyOptions {
+  kernel?: string;
+  fixed?: boolean;
+  /** Print only failures and the summary. */
+  quiet?: boolean;
+}
+
+export interface VerifySummary {
+  files: number;
+  failed: number;
+  skipped: number;
+  placements: number;
+  placementsMatched: number;
+}
+
+export function verifyFiles(paths: string[], options: VerifyOptions, write: (line: string) => void): VerifySummary {
+  const sum: VerifySummary = { files: 0, failed: 0, skipped: 0, placements: 0, placementsMatched: 0 };
+  for (const path of paths) {
+    sum.files++;
+    let line: string;
+    try {
+      const golden = parseGolden(readInputText(path), path === '-' ? '<stdin>' : path);
+      const r = replayGolden(golden, { ...(options.kernel ? { kernel: options.kernel } : {}), fixed: options.fixed ?? false });
+      line = formatReplayResult(r);
+      if (r.skipped) sum.skipped++;
+      else {
+        sum.placements += r.placements;
+        sum.placementsMatched += r.placementsMatched;
+        if (r.firstMismatch !== undefined) sum.failed++;
+      }
+      if (options.quiet && !line.startsWith('FAIL')) continue;
+    } catch (e) {
+      sum.failed++;
+      line = `FAIL ${path}: ${(e as Error).message}`;
+    }
+    write(line);
+  }
+  const skipped = sum.skipped ? ` (${sum.skipped} file${sum.skipped === 1 ? '' : 's'} skipped: kernel not implemented)` : '';
+  if (sum.failed) write(`${sum.failed} of ${sum.files} files failed${skipped}`);
+  else if (skipped) write(`all checked files matched${skipped}`);
+  write(`placements: matched ${sum.placementsMatched}/${sum.placements}`);
+  return sum;
+}

@@ -1,0 +1,1329 @@
+/**
+ * The hinted bitmap percpu allocator of Linux 4.14 and of today's kernels (7.0),
+ * placement-exact: for the same requests into chunks of the same geometry it
+ * returns the same offsets as the kernel's `mm/percpu.c`, stale hints and the
+ * upstream free-path slips included (spec §3, §4).
+ *
+ * This module owns the allocator's state: the chunks (each in typed arrays, see
+ * `chunk.ts`), the slot lists, the global counters and the balance work. Every
+ * behavioural difference between 4.14 and 7.0 is a flag of `BitmapProfile`
+ * (`profile.ts`); the code below branches on those flags only.
+ *
+ * Invariants between public calls:
+ * - every chunk but the reserved one is on exactly one slot list, and `Hdr.Slot`
+ *   names it;
+ * - the global empty-populated-page counter equals the sum over non-reserved,
+ *   non-isolated chunks of their counters (either may be transiently negative in
+ *   7.0, as in the kernel);
+ * - a request that throws leaves every array and counter untouched: validation
+ *   happens before the first write.
+ */
+import { AllocationFailedError, InvalidFreeError, InvalidRequestError, NoReservedChunkError, GeometryError } from '../errors.js';
+import {
+  alignUp,
+  clearRange,
+  ffs,
+  findLastBitIn,
+  findNextBit,
+  findNextZeroBit,
+  isPowerOfTwo,
+  setBit,
+  setRange,
+  testBit,
+  weight,
+} from './bitmap.js';
+import { Chunk, Hdr, Md, MD_STRIDE, plainBuffer, type BufferFactory } from './chunk.js';
+import {
+  EMPTY_POP_PAGES_HIGH,
+  EMPTY_POP_PAGES_LOW,
+  MIN_ALLOC_SIZE,
+  MIN_UNIT_SIZE,
+  SLOT_FAIL_THRESHOLD,
+  sizeToSlotRaw,
+} from './constants.js';
+import { resolveGeometry, type Geometry, type GeometryInput } from './geometry.js';
+import { makePtr, NULL_PTR, ptrChunk, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { bitmapProfile, type BitmapProfile } from './profile.js';
+
+/** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
+export const ALLOC_RESERVED = 1;
+/** `alloc` flag: the caller cannot sleep: only populated pages, never a new chunk. */
+export const ALLOC_ATOMIC = 2;
+
+export type ChunkEventType = 'create' | 'destroy';
+/** `fromBalance` is true for events of the balance work (which the kernel runs after the op that scheduled it). */
+export type ChunkEventListener = (type: ChunkEventType, chunkId: number, fromBalance: boolean) => void;
+
+export interface BitmapAllocatorOptions {
+  kernel: '4.14' | '7.0';
+  geometry: GeometryInput;
+  /**
+   * `allocator` (default): the whole allocator from its boot state, first chunk
+   * included. `chunk`: one fresh non-first chunk (id 0) that every request
+   * targets with the kernel's per-chunk step only — no slots, population or
+   * balance work (the golden files' chunk mode).
+   */
+  mode?: 'allocator' | 'chunk';
+  /**
+   * `vm` (default, as x86-64): new chunks start unpopulated and pages are
+   * populated on demand. `km` (!MMU, and the golden oracle): chunks are fully
+   * populated when created.
+   */
+  backend?: 'vm' | 'km';
+  /** `sync` (default): run the balance work right after the op that scheduled it. `none`: never. */
+  balance?: 'sync' | 'none';
+  /** Correct the upstream free-path slip instead of reproducing it. */
+  fixed?: boolean;
+  /** Called when a chunk is created or destroyed (the `percpu_create_chunk` / `percpu_destroy_chunk` events). */
+  onChunkEvent?: ChunkEventListener;
+  /** Where chunk buffers come from (a `SharedArrayBuffer` factory for shared use). */
+  buffer?: BufferFactory;
+  /** Refuse to create more than this many dynamic chunks (the kernel's "failed to allocate new chunk"). */
+  maxChunks?: number;
+}
+
+/** Global counters of `percpu_stats` (CONFIG_PERCPU_STATS). */
+export interface GlobalStats {
+  nrAlloc: number;
+  nrDealloc: number;
+  nrCurAlloc: number;
+  nrMaxAlloc: number;
+  nrChunks: number;
+  nrMaxChunks: number;
+  minAllocSize: number;
+  maxAllocSize: number;
+}
+
+export class BitmapAllocator {
+  readonly profile: BitmapProfile;
+  readonly geometry: Geometry;
+  readonly mode: 'allocator' | 'chunk';
+  readonly backend: 'vm' | 'km';
+  readonly balance: 'sync' | 'none';
+  /** Slots: 1..sidelined-1 by size class, then (7.0) sidelined, free, to-depopulate; 4.14's last slot is the free slot. */
+  readonly nrSlots: number;
+  readonly freeSlot: number;
+  readonly sidelinedSlot: number;
+  readonly toDepopulateSlot: number;
+  readonly stats: GlobalStats;
+
+  /** Chunks by id; destroyed ids stay `undefined` (ids are never reused). */
+  private readonly chunks: (Chunk | undefined)[] = [];
+  private reservedChunk: Chunk | undefined;
+  private firstChunk: Chunk | undefined;
+  private readonly slotHead: Int32Array;
+  private readonly slotTail: Int32Array;
+  private listNext: Int32Array = new Int32Array(16).fill(-1);
+  private listPrev: Int32Array = new Int32Array(16).fill(-1);
+  /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
+  private nrEmptyPopPages = 0;
+  /** `pcpu_nr_populated` (7.0 meminfo "Percpu:" source). */
+  private nrPopulatedPages = 0;
+  private atomicAllocFailed = false;
+  private balancePending = false;
+  private inBalanceWork = false;
+  private readonly blockBits: number;
+  private readonly blockShift: number;
+  private readonly unitSize: number;
+  private readonly makeBuffer: BufferFactory;
+  private readonly maxChunks: number;
+  private readonly listener: ChunkEventListener | undefined;
+
+  // Out-parameters of the region walks, kept as fields so the hot path allocates nothing.
+  private regionOff = 0;
+  private regionBits = 0;
+  private largestOff = 0;
+  private largestBits = 0;
+
+  constructor(options: BitmapAllocatorOptions) {
+    this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false });
+    this.mode = options.mode ?? 'allocator';
+    this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
+    this.backend = options.backend ?? 'vm';
+    this.balance = options.balance ?? 'sync';
+    this.makeBuffer = options.buffer ?? plainBuffer;
+    this.maxChunks = options.maxChunks ?? Number.POSITIVE_INFINITY;
+    this.listener = options.onChunkEvent;
+    this.blockBits = this.geometry.blockBits;
+    this.blockShift = 31 - Math.clz32(this.blockBits);
+    this.unitSize = this.geometry.unitSize;
+    const rawTop = sizeToSlotRaw(this.unitSize);
+    if (this.profile.depopulation) {
+      this.sidelinedSlot = rawTop + 1;
+      this.freeSlot = this.sidelinedSlot + 1;
+      this.toDepopulateSlot = this.freeSlot + 1;
+      this.nrSlots = this.toDepopulateSlot + 1;
+    } else {
+      this.nrSlots = rawTop + 2;
+      this.freeSlot = this.nrSlots - 1;
+      this.sidelinedSlot = -1;
+      this.toDepopulateSlot = -1;
+    }
+    this.slotHead = new Int32Array(this.nrSlots).fill(-1);
+    this.slotTail = new Int32Array(this.nrSlots).fill(-1);
+    this.stats = {
+      nrAlloc: 0,
+      nrDealloc: 0,
+      nrCurAlloc: 0,
+      nrMaxAlloc: 0,
+      nrChunks: 0,
+      nrMaxChunks: 0,
+      minAllocSize: this.unitSize,
+      maxAllocSize: 0,
+    };
+    if (this.mode === 'chunk') {
+      const chunk = this.newChunk();
+      this.relocate(chunk, -1);
+      this.stats.nrChunks = this.stats.nrMaxChunks = 1;
+    } else {
+      this.setupFirstChunk();
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Public API
+
+  /**
+   * Allocate `size` bytes aligned to `align` in every unit (`__alloc_percpu`).
+   * Returns a percpu pointer (see `pointer.ts`), or `NULL_PTR` when the kernel
+   * would return NULL (atomic request with no populated space, reserved region
+   * full, chunk limit reached). Throws `InvalidRequestError` for a size or
+   * alignment the kernel rejects, `NoReservedChunkError` for a reserved request
+   * without a reserved region; the state is then untouched.
+   */
+  alloc(size: number, align: number, flags = 0): number {
+    const reserved = (flags & ALLOC_RESERVED) !== 0;
+    const atomic = (flags & ALLOC_ATOMIC) !== 0;
+    const roundedSize = this.validateRequest(size, align);
+    const roundedAlign = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+    if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
+    const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
+    this.runPendingBalance();
+    return ptr;
+  }
+
+  /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
+  allocOrThrow(size: number, align: number, flags = 0): number {
+    const ptr = this.alloc(size, align, flags);
+    if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC) !== 0 ? 'no populated space left (atomic)' : 'no space left');
+    return ptr;
+  }
+
+  /**
+   * Free a percpu pointer (`free_percpu`). Throws `InvalidFreeError`, touching
+   * nothing, when the pointer is not the start of a live allocation: a double
+   * free, an interior pointer, an offset never allocated, a hidden region.
+   */
+  free(ptr: number): void {
+    const chunk = this.lookupChunk(ptr);
+    const off = ptrOffset(ptr);
+    this.validateFree(chunk, ptr, off);
+    this.freeInner(chunk, off);
+    this.runPendingBalance();
+  }
+
+  /** Byte offset of a pointer from the start of its unit (golden files' offsets). */
+  unitOffset(ptr: number): number {
+    return this.lookupChunk(ptr).hdr[Hdr.BaseOffset]! + ptrOffset(ptr);
+  }
+
+  /** Size in bytes of the live allocation at `ptr` (as the kernel finds it from the bound map). */
+  allocationSize(ptr: number): number {
+    const chunk = this.lookupChunk(ptr);
+    const off = ptrOffset(ptr);
+    this.validateFree(chunk, ptr, off);
+    const bitOff = off >>> 2;
+    return (findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1) - bitOff) * MIN_ALLOC_SIZE;
+  }
+
+  /** Live chunks: the reserved chunk (if any) first, then the others in id order. */
+  liveChunks(): Chunk[] {
+    const out: Chunk[] = [];
+    if (this.reservedChunk) out.push(this.reservedChunk);
+    for (const c of this.chunks) if (c) out.push(c);
+    return out;
+  }
+
+  getChunk(id: number): Chunk | undefined {
+    return id === RESERVED_CHUNK_ID ? this.reservedChunk : this.chunks[id];
+  }
+
+  get reserved(): Chunk | undefined {
+    return this.reservedChunk;
+  }
+
+  get first(): Chunk | undefined {
+    return this.firstChunk;
+  }
+
+  /** `pcpu_nr_empty_pop_pages`. */
+  get emptyPopPages(): number {
+    return this.nrEmptyPopPages;
+  }
+
+  /** `pcpu_nr_populated`: populated pages per unit over all chunks. */
+  get populatedPages(): number {
+    return this.nrPopulatedPages;
+  }
+
+  /** Chunks in the order `percpu_stats` lists them: slot 0 to the last, head to tail. */
+  chunksInSlotOrder(): { chunk: Chunk; slot: number }[] {
+    const out: { chunk: Chunk; slot: number }[] = [];
+    for (let s = 0; s < this.nrSlots; s++) {
+      for (let id = this.slotHead[s]!; id !== -1; id = this.listNext[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
+    }
+    return out;
+  }
+
+  /** The slot a chunk would be filed under now (`pcpu_chunk_slot`). */
+  computedSlot(chunk: Chunk): number {
+    return this.chunkSlot(chunk);
+  }
+
+  /** Run the balance work now if an op scheduled it (useful with `balance: 'none'` to step it by hand). */
+  runBalanceWork(): void {
+    this.balancePending = false;
+    this.inBalanceWork = true;
+    try {
+      if (this.profile.depopulation) this.balanceWork70();
+      else this.balanceWork414();
+    } finally {
+      this.inBalanceWork = false;
+    }
+  }
+
+  get balanceScheduled(): boolean {
+    return this.balancePending;
+  }
+
+  // -------------------------------------------------------------------------
+  // Validation (before any write)
+
+  private validateRequest(size: number, align: number): number {
+    if (!Number.isSafeInteger(size) || size <= 0 || size > MIN_UNIT_SIZE) {
+      throw new InvalidRequestError('EINVAL_SIZE', size, align, `illegal size (${size}) for percpu allocation: must be 1..${MIN_UNIT_SIZE} bytes`);
+    }
+    const a = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+    if (!Number.isSafeInteger(align) || align < 0 || !isPowerOfTwo(a) || a > this.geometry.pageSize) {
+      throw new InvalidRequestError(
+        'EINVAL_ALIGN',
+        size,
+        align,
+        `illegal align (${align}) for percpu allocation: must be a power of two no larger than the page size (${this.geometry.pageSize})`,
+      );
+    }
+    return alignUp(size, MIN_ALLOC_SIZE);
+  }
+
+  private lookupChunk(ptr: number): Chunk {
+    if (!Number.isSafeInteger(ptr) || ptr < 0) throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
+    const id = ptrChunk(ptr);
+    const chunk = this.getChunk(id);
+    if (chunk === undefined) throw new InvalidFreeError(id, ptrOffset(ptr), `no live chunk ${id} for pointer ${ptr}`);
+    return chunk;
+  }
+
+  private validateFree(chunk: Chunk, ptr: number, off: number): void {
+    const h = chunk.hdr;
+    const id = h[Hdr.Id]!;
+    if (off % MIN_ALLOC_SIZE !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
+      throw new InvalidFreeError(id, off, `offset ${off} is not inside chunk ${id}'s usable region`);
+    }
+    const bit = off >>> 2;
+    // A live allocation's first bit is set in both maps; its interior bits are
+    // clear in the bound map; a freed one is clear in the alloc map.
+    if (!testBit(chunk.allocMap, bit)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is not allocated (double free or never allocated)`);
+    if (!testBit(chunk.boundMap, bit)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is inside an allocation, not at its start`);
+    void ptr;
+  }
+
+  // -------------------------------------------------------------------------
+  // Slots and lists (§1.1, §3.7)
+
+  private sizeToSlot(size: number): number {
+    if (size === this.unitSize) return this.freeSlot;
+    return sizeToSlotRaw(size);
+  }
+
+  private chunkSlot(chunk: Chunk): number {
+    const freeBytes = chunk.hdr[Hdr.FreeBytes]!;
+    const contig = chunk.md[chunk.chunkMd + Md.Contig]!;
+    if (freeBytes < MIN_ALLOC_SIZE || contig === 0) return 0;
+    return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
+  }
+
+  private ensureListCapacity(id: number): void {
+    if (id < this.listNext.length) return;
+    let n = this.listNext.length;
+    while (n <= id) n *= 2;
+    const next = new Int32Array(n).fill(-1);
+    const prev = new Int32Array(n).fill(-1);
+    next.set(this.listNext);
+    prev.set(this.listPrev);
+    this.listNext = next;
+    this.listPrev = prev;
+  }
+
+  private listRemove(chunk: Chunk): void {
+    const h = chunk.hdr;
+    const slot = h[Hdr.Slot]!;
+    if (slot < 0) return;
+    const id = h[Hdr.Id]!;
+    const p = this.listPrev[id]!;
+    const n = this.listNext[id]!;
+    if (p === -1) this.slotHead[slot] = n;
+    else this.listNext[p] = n;
+    if (n === -1) this.slotTail[slot] = p;
+    else this.listPrev[n] = p;
+    this.listPrev[id] = -1;
+    this.listNext[id] = -1;
+    h[Hdr.Slot] = -1;
+  }
+
+  /** `list_move` (front) / `list_move_tail` onto `slot`. */
+  private listMove(chunk: Chunk, slot: number, front: boolean): void {
+    this.listRemove(chunk);
+    const id = chunk.hdr[Hdr.Id]!;
+    if (front) {
+      const head = this.slotHead[slot]!;
+      this.listNext[id] = head;
+      this.listPrev[id] = -1;
+      if (head === -1) this.slotTail[slot] = id;
+      else this.listPrev[head] = id;
+      this.slotHead[slot] = id;
+    } else {
+      const tail = this.slotTail[slot]!;
+      this.listPrev[id] = tail;
+      this.listNext[id] = -1;
+      if (tail === -1) this.slotHead[slot] = id;
+      else this.listNext[tail] = id;
+      this.slotTail[slot] = id;
+    }
+    chunk.hdr[Hdr.Slot] = slot;
+  }
+
+  /** `pcpu_chunk_relocate`: head of the new slot if the chunk got emptier, tail if fuller. */
+  private relocate(chunk: Chunk, oslot: number): void {
+    if (chunk === this.reservedChunk) return;
+    if (chunk.hdr[Hdr.Isolated]) return;
+    const nslot = this.chunkSlot(chunk);
+    if (oslot !== nslot) this.listMove(chunk, nslot, oslot < nslot);
+  }
+
+  // -------------------------------------------------------------------------
+  // Chunk creation, first chunk (§3.8, §5)
+
+  private newChunk(nrPages = this.geometry.unitPages): Chunk {
+    const id = this.chunks.length;
+    const chunk = new Chunk(id, nrPages, this.blockBits, this.makeBuffer);
+    this.chunks.push(chunk);
+    this.ensureListCapacity(id);
+    return chunk;
+  }
+
+  private emitChunkEvent(type: ChunkEventType, id: number): void {
+    if (type === 'create') {
+      this.stats.nrChunks++;
+      if (this.stats.nrChunks > this.stats.nrMaxChunks) this.stats.nrMaxChunks = this.stats.nrChunks;
+    } else {
+      this.stats.nrChunks--;
+    }
+    this.listener?.(type, id, this.inBalanceWork);
+  }
+
+  /** `pcpu_create_chunk`: a fresh dynamic chunk, populated at once by the km backend. */
+  private createChunk(): Chunk | undefined {
+    if (this.chunks.length - 1 >= this.maxChunks) return undefined;
+    const chunk = this.newChunk();
+    if (this.backend === 'km') this.chunkPopulated(chunk, 0, chunk.nrPages, false);
+    this.emitChunkEvent('create', chunk.hdr[Hdr.Id]!);
+    return chunk;
+  }
+
+  private destroyChunk(chunk: Chunk): void {
+    this.listRemove(chunk);
+    const id = chunk.hdr[Hdr.Id]!;
+    this.chunks[id] = undefined;
+    this.emitChunkEvent('destroy', id);
+  }
+
+  /** `pcpu_setup_first_chunk` + `pcpu_alloc_first_chunk` (§5.2, §5.3). */
+  private setupFirstChunk(): void {
+    const g = this.geometry;
+    const staticAligned = alignUp(g.staticSize, MIN_ALLOC_SIZE);
+    const dynSize = g.dynSize - (staticAligned - g.staticSize);
+    if (g.dynSize < this.profile.dynamicEarlySize) {
+      throw new GeometryError(
+        `kernel ${this.profile.kernel} refuses a dynamic region of ${g.dynSize} bytes: it must be at least PERCPU_DYNAMIC_EARLY_SIZE = ${this.profile.dynamicEarlySize}`,
+      );
+    }
+    if (g.reservedSize > 0) {
+      this.reservedChunk = this.allocFirstChunk(staticAligned, g.reservedSize, RESERVED_CHUNK_ID);
+    }
+    const first = this.allocFirstChunk(staticAligned + g.reservedSize, dynSize, 0);
+    this.firstChunk = first;
+    this.nrEmptyPopPages = first.hdr[Hdr.NrEmptyPopPages]!;
+    this.relocate(first, -1);
+    this.nrPopulatedPages += Math.floor((staticAligned + g.reservedSize + dynSize) / g.pageSize);
+    this.emitChunkEvent('create', 0);
+  }
+
+  private allocFirstChunk(unitAddr: number, mapSize: number, id: number): Chunk {
+    const pageSize = this.geometry.pageSize;
+    const baseOffset = unitAddr - (unitAddr % pageSize);
+    const startOffset = unitAddr - baseOffset;
+    const regionSize = alignUp(startOffset + mapSize, pageSize);
+    const endOffset = regionSize - startOffset - mapSize;
+    const nrPages = regionSize / pageSize;
+    let chunk: Chunk;
+    if (id === RESERVED_CHUNK_ID) {
+      chunk = new Chunk(RESERVED_CHUNK_ID, nrPages, this.blockBits, this.makeBuffer);
+    } else {
+      chunk = this.newChunk(nrPages);
+    }
+    const h = chunk.hdr;
+    h[Hdr.BaseOffset] = baseOffset;
+    h[Hdr.StartOffset] = startOffset;
+    h[Hdr.EndOffset] = endOffset;
+    h[Hdr.Immutable] = 1;
+    setRange(chunk.populated, 0, nrPages);
+    h[Hdr.NrPopulated] = nrPages;
+    h[Hdr.FreeBytes] = mapSize;
+    const md = chunk.md;
+    if (this.profile.emptyPagesInHints) {
+      h[Hdr.NrEmptyPopPages] = nrPages;
+    } else {
+      h[Hdr.NrEmptyPopPages] = this.countPopulatedPagesInside(chunk, startOffset >>> 2, mapSize >>> 2);
+      md[chunk.chunkMd + Md.Contig] = mapSize >>> 2;
+    }
+    if (startOffset) {
+      const bits = startOffset >>> 2;
+      setRange(chunk.allocMap, 0, bits);
+      setBit(chunk.boundMap, 0);
+      setBit(chunk.boundMap, bits);
+      md[chunk.chunkMd + Md.FirstFree] = bits;
+      this.blockUpdateHintAlloc(chunk, 0, bits);
+    }
+    if (endOffset) {
+      const bits = endOffset >>> 2;
+      setRange(chunk.allocMap, chunk.mapBits - bits, bits);
+      setBit(chunk.boundMap, (startOffset + mapSize) >>> 2);
+      setBit(chunk.boundMap, chunk.mapBits);
+      this.blockUpdateHintAlloc(chunk, chunk.mapBits - bits, bits);
+    }
+    return chunk;
+  }
+
+  // -------------------------------------------------------------------------
+  // Population (§3.8)
+
+  /** `pcpu_chunk_populated`. 4.14 leaves the empty counters alone for pages populated for an allocation. */
+  private chunkPopulated(chunk: Chunk, pageStart: number, pageEnd: number, forAlloc: boolean): void {
+    const nr = pageEnd - pageStart;
+    setRange(chunk.populated, pageStart, nr);
+    chunk.hdr[Hdr.NrPopulated] = chunk.hdr[Hdr.NrPopulated]! + nr;
+    this.nrPopulatedPages += nr;
+    if (this.profile.emptyPagesInHints || !forAlloc) this.updateEmptyPages(chunk, nr);
+  }
+
+  private chunkDepopulated(chunk: Chunk, pageStart: number, pageEnd: number): void {
+    const nr = pageEnd - pageStart;
+    clearRange(chunk.populated, pageStart, nr);
+    chunk.hdr[Hdr.NrPopulated] = chunk.hdr[Hdr.NrPopulated]! - nr;
+    this.nrPopulatedPages -= nr;
+    this.updateEmptyPages(chunk, -nr);
+  }
+
+  /** `pcpu_update_empty_pages`: the global count excludes the reserved chunk and isolated chunks. */
+  private updateEmptyPages(chunk: Chunk, nr: number): void {
+    chunk.hdr[Hdr.NrEmptyPopPages] = chunk.hdr[Hdr.NrEmptyPopPages]! + nr;
+    if (chunk !== this.reservedChunk && !chunk.hdr[Hdr.Isolated]) this.nrEmptyPopPages += nr;
+  }
+
+  /** Populate every unpopulated run in pages [pageStart, pageEnd), lowest first. */
+  private populateRange(chunk: Chunk, pageStart: number, pageEnd: number): void {
+    let rs = pageStart;
+    for (;;) {
+      rs = findNextZeroBit(chunk.populated, pageEnd, rs);
+      if (rs >= pageEnd) return;
+      const re = findNextBit(chunk.populated, pageEnd, rs + 1);
+      this.chunkPopulated(chunk, rs, re, true);
+      rs = re + 1;
+    }
+  }
+
+  /** `pcpu_cnt_pop_pages`: populated pages lying entirely inside [bitOff, bitOff + bits). */
+  private countPopulatedPagesInside(chunk: Chunk, bitOff: number, bits: number): number {
+    const pageSize = this.geometry.pageSize;
+    const pageStart = Math.ceil((bitOff * MIN_ALLOC_SIZE) / pageSize);
+    const pageEnd = Math.floor(((bitOff + bits) * MIN_ALLOC_SIZE) / pageSize);
+    if (pageStart >= pageEnd) return 0;
+    return weight(chunk.populated, pageEnd) - weight(chunk.populated, pageStart);
+  }
+
+  // -------------------------------------------------------------------------
+  // Allocation (§3.1)
+
+  private allocChunkMode(size: number, align: number): number {
+    const chunk = this.chunks[0]!;
+    const bits = size >>> 2;
+    const bitAlign = align >>> 2;
+    let off = this.findBlockFit(chunk, bits, bitAlign, false);
+    if (off < 0) return NULL_PTR;
+    off = this.allocArea(chunk, bits, bitAlign, off);
+    if (off < 0) return NULL_PTR;
+    this.statsAreaAlloc(chunk, size);
+    return makePtr(0, off);
+  }
+
+  private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): number {
+    const bits = size >>> 2;
+    const bitAlign = align >>> 2;
+    let chunk: Chunk | undefined;
+    let off = -1;
+    if (reserved) {
+      chunk = this.reservedChunk!;
+      off = this.findBlockFit(chunk, bits, bitAlign, atomic);
+      if (off >= 0) off = this.allocArea(chunk, bits, bitAlign, off);
+      if (off < 0) return this.allocFailed(atomic);
+    } else {
+      search: for (;;) {
+        for (let slot = this.sizeToSlot(size); slot <= this.freeSlot; slot++) {
+          let id = this.slotHead[slot]!;
+          while (id !== -1) {
+            const next = this.listNext[id]!;
+            const c = this.chunks[id]!;
+            const fit = this.findBlockFit(c, bits, bitAlign, atomic);
+            if (fit < 0) {
+              if (this.profile.relegateOnFail && slot < SLOT_FAIL_THRESHOLD) this.listMove(c, 0, true);
+            } else {
+              off = this.allocArea(c, bits, bitAlign, fit);
+              if (off >= 0) {
+                if (this.profile.depopulation) this.reintegrateChunk(c);
+                chunk = c;
+                break search;
+              }
+            }
+            id = next;
+          }
+        }
+        if (atomic) return this.allocFailed(atomic);
+        if (this.slotHead[this.freeSlot] === -1) {
+          const fresh = this.createChunk();
+          if (fresh === undefined) return this.allocFailed(atomic);
+          this.relocate(fresh, -1);
+        }
+      }
+    }
+    this.statsAreaAlloc(chunk, size);
+    if (this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
+    if (!atomic) {
+      const pageSize = this.geometry.pageSize;
+      this.populateRange(chunk, Math.floor(off / pageSize), Math.ceil((off + size) / pageSize));
+    }
+    if (!this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
+    return makePtr(chunk.hdr[Hdr.Id]!, off);
+  }
+
+  private allocFailed(atomic: boolean): number {
+    if (atomic) {
+      this.atomicAllocFailed = true;
+      this.balancePending = true;
+    }
+    return NULL_PTR;
+  }
+
+  private statsAreaAlloc(chunk: Chunk, size: number): void {
+    const s = this.stats;
+    s.nrAlloc++;
+    s.nrCurAlloc++;
+    if (s.nrCurAlloc > s.nrMaxAlloc) s.nrMaxAlloc = s.nrCurAlloc;
+    if (size < s.minAllocSize) s.minAllocSize = size;
+    if (size > s.maxAllocSize) s.maxAllocSize = size;
+    const h = chunk.hdr;
+    h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! + 1;
+    if (size > h[Hdr.MaxAllocSize]!) h[Hdr.MaxAllocSize] = size;
+  }
+
+  // -------------------------------------------------------------------------
+  // Finding a fit through the hints (§3.2, §3.3)
+
+  /** `pcpu_next_hint` (7.0): skip past the scan hint when the request cannot fit in it. */
+  private nextHint(md: Int32Array, at: number, allocBits: number): number {
+    const scan = md[at + Md.ScanHint]!;
+    if (scan !== 0 && md[at + Md.ContigStart]! > md[at + Md.ScanHintStart]! && allocBits > scan) {
+      return md[at + Md.ScanHintStart]! + scan;
+    }
+    return md[at + Md.FirstFree]!;
+  }
+
+  /** `pcpu_find_block_fit`: start of the bitmap search, or -1 when the hints rule the chunk out. */
+  private findBlockFit(chunk: Chunk, allocBits: number, align: number, popOnly: boolean): number {
+    const md = chunk.md;
+    const cm = chunk.chunkMd;
+    const contigStart = md[cm + Md.ContigStart]!;
+    const pad = alignUp(contigStart, align) - contigStart;
+    if (pad + allocBits > md[cm + Md.Contig]!) return -1;
+    let bitOff = this.profile.scanHints ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
+    const mapBits = chunk.mapBits;
+    for (;;) {
+      this.nextFitRegion(chunk, allocBits, align, bitOff);
+      bitOff = this.regionOff;
+      if (bitOff >= mapBits) return -1;
+      if (!popOnly) return bitOff;
+      const next = this.firstUnpopulatedRunEnd(chunk, bitOff, this.regionBits);
+      if (next < 0) return bitOff;
+      bitOff = next;
+    }
+  }
+
+  /**
+   * `pcpu_is_populated`: -1 when every page of [bitOff, bitOff + bits) is
+   * populated, else the first bit after the first unpopulated run there.
+   */
+  private firstUnpopulatedRunEnd(chunk: Chunk, bitOff: number, bits: number): number {
+    const pageSize = this.geometry.pageSize;
+    const pageStart = Math.floor((bitOff * MIN_ALLOC_SIZE) / pageSize);
+    const pageEnd = Math.ceil(((bitOff + bits) * MIN_ALLOC_SIZE) / pageSize);
+    const rs = findNextZeroBit(chunk.populated, pageEnd, pageStart);
+    if (rs >= pageEnd) return -1;
+    const re = findNextBit(chunk.populated, pageEnd, rs + 1);
+    return (re * pageSize) / MIN_ALLOC_SIZE;
+  }
+
+  /**
+   * `pcpu_next_fit_region`: the next candidate region at or after `start` that
+   * the block hints say can hold the request — a block's contig run, or a
+   * right-edge run carried into following blocks' left runs. Result in
+   * `regionOff` / `regionBits`; `regionOff = mapBits` when there is none.
+   */
+  private nextFitRegion(chunk: Chunk, allocBits: number, align: number, start: number): void {
+    const md = chunk.md;
+    const blockBits = this.blockBits;
+    const nrBlocks = chunk.nrBlocks;
+    const scanHints = this.profile.scanHints;
+    let i = start >>> this.blockShift;
+    let blockOff = start & (blockBits - 1);
+    let bits = 0;
+    let bitOff = start;
+    for (; i < nrBlocks; i++) {
+      const at = i * MD_STRIDE;
+      if (bits !== 0) {
+        const left = md[at + Md.LeftFree]!;
+        bits += left;
+        if (bits >= allocBits) {
+          this.regionOff = bitOff;
+          this.regionBits = bits;
+          return;
+        }
+        if (left === blockBits) continue;
+      }
+      const contig = md[at + Md.Contig]!;
+      const contigStart = md[at + Md.ContigStart]!;
+      const pad = alignUp(contigStart, align) - contigStart;
+      if (contig !== 0 && contigStart >= blockOff && contig >= pad + allocBits) {
+        const first = scanHints ? this.nextHint(md, at, allocBits) : md[at + Md.FirstFree]!;
+        this.regionBits = pad + allocBits + contigStart - first;
+        this.regionOff = i * blockBits + first;
+        return;
+      }
+      blockOff = 0;
+      const edge = alignUp(blockBits - md[at + Md.RightFree]!, align);
+      bits = blockBits - edge;
+      bitOff = i * blockBits + edge;
+      if (bits >= allocBits) {
+        this.regionOff = bitOff;
+        this.regionBits = bits;
+        return;
+      }
+    }
+    this.regionOff = chunk.mapBits;
+    this.regionBits = 0;
+  }
+
+  // -------------------------------------------------------------------------
+  // Allocating an area (§3.4)
+
+  /**
+   * First-fit search for `nr` zero bits aligned (absolute index) to `align`
+   * inside [start, size). 7.0 also remembers the largest area it skipped
+   * (`largestOff` / `largestBits`, best-aligned on ties). Returns the start, or a
+   * value >= size when nothing fits.
+   */
+  private findZeroArea(map: Uint32Array, size: number, start: number, nr: number, align: number, trackSkipped: boolean): number {
+    const mask = align - 1;
+    for (;;) {
+      let index = findNextZeroBit(map, size, start);
+      index = (index + mask) & ~mask;
+      const end = index + nr;
+      if (end > size) return end;
+      const i = findNextBit(map, end, index);
+      if (i >= end) return index;
+      if (trackSkipped) {
+        const areaBits = i - index;
+        if (areaBits > this.largestBits || (areaBits === this.largestBits && this.largestOff !== 0 && (index === 0 || ffs(index) > ffs(this.largestOff)))) {
+          this.largestOff = index;
+          this.largestBits = areaBits;
+        }
+      }
+      start = i + 1;
+    }
+  }
+
+  /** `pcpu_alloc_area`: returns the byte offset, or -1. */
+  private allocArea(chunk: Chunk, allocBits: number, align: number, start: number): number {
+    const oslot = this.chunkSlot(chunk);
+    const mapBits = chunk.mapBits;
+    const end = Math.min(start + allocBits + this.blockBits, mapBits);
+    const scanHints = this.profile.scanHints;
+    if (scanHints) {
+      this.largestOff = 0;
+      this.largestBits = 0;
+    }
+    const bitOff = this.findZeroArea(chunk.allocMap, end, start, allocBits, align, scanHints);
+    if (bitOff >= end) return -1;
+    if (scanHints && this.largestBits !== 0) this.blockUpdateScan(chunk, this.largestOff, this.largestBits);
+
+    setRange(chunk.allocMap, bitOff, allocBits);
+    setBit(chunk.boundMap, bitOff);
+    clearRange(chunk.boundMap, bitOff + 1, allocBits - 1);
+    setBit(chunk.boundMap, bitOff + allocBits);
+    const h = chunk.hdr;
+    h[Hdr.FreeBytes] = h[Hdr.FreeBytes]! - allocBits * MIN_ALLOC_SIZE;
+    const ff = chunk.chunkMd + Md.FirstFree;
+    if (bitOff === chunk.md[ff]) chunk.md[ff] = findNextZeroBit(chunk.allocMap, mapBits, bitOff + allocBits);
+
+    this.blockUpdateHintAlloc(chunk, bitOff, allocBits);
+    this.relocate(chunk, oslot);
+    return bitOff * MIN_ALLOC_SIZE;
+  }
+
+  /** `pcpu_block_update_scan` (7.0): feed a skipped area, grown back over alignment padding, to its block. */
+  private blockUpdateScan(chunk: Chunk, bitOff: number, bits: number): void {
+    const blockBits = this.blockBits;
+    let sOff = bitOff & (blockBits - 1);
+    const eOff = sOff + bits;
+    if (eOff > blockBits) return;
+    const index = bitOff >>> this.blockShift;
+    const base = index * blockBits;
+    const last = findLastBitIn(chunk.allocMap, base, base + sOff);
+    sOff = last < 0 ? 0 : last - base + 1;
+    this.blockUpdate(chunk.md, index * MD_STRIDE, sOff, eOff);
+  }
+
+  // -------------------------------------------------------------------------
+  // Hint maintenance (§3.5)
+
+  /** `pcpu_block_update`: account the free run [start, end) in a metadata record. */
+  private blockUpdate(md: Int32Array, at: number, start: number, end: number): void {
+    const contig = end - start;
+    if (start < md[at + Md.FirstFree]!) md[at + Md.FirstFree] = start;
+    if (start === 0) md[at + Md.LeftFree] = contig;
+    if (end === md[at + Md.NrBits]) md[at + Md.RightFree] = contig;
+    if (this.profile.scanHints) this.updateContigAndScan(md, at, start, contig);
+    else this.updateContig(md, at, Md.Contig, Md.ContigStart, start, contig);
+  }
+
+  /**
+   * 4.14's contig rule (also 4.14's `pcpu_chunk_update`): a larger run wins; an
+   * equal run wins if it is better aligned, and a start of 0 is never displaced.
+   */
+  private updateContig(md: Int32Array, at: number, sizeField: number, startField: number, start: number, contig: number): void {
+    const cur = md[at + sizeField]!;
+    if (contig > cur) {
+      md[at + startField] = start;
+      md[at + sizeField] = contig;
+    } else if (contig === cur) {
+      const curStart = md[at + startField]!;
+      if (curStart !== 0 && (start === 0 || ffs(start) > ffs(curStart))) md[at + startField] = start;
+    }
+  }
+
+  /** 7.0's contig and scan hint rule. */
+  private updateContigAndScan(md: Int32Array, at: number, start: number, contig: number): void {
+    const cHint = md[at + Md.Contig]!;
+    const cStart = md[at + Md.ContigStart]!;
+    const sHint = md[at + Md.ScanHint]!;
+    const sStart = md[at + Md.ScanHintStart]!;
+    if (contig > cHint) {
+      if (start > cStart) {
+        if (cHint > sHint) {
+          md[at + Md.ScanHintStart] = cStart;
+          md[at + Md.ScanHint] = cHint;
+        } else if (start < sStart) {
+          md[at + Md.ScanHint] = 0;
+        }
+      } else {
+        md[at + Md.ScanHint] = 0;
+      }
+      md[at + Md.ContigStart] = start;
+      md[at + Md.Contig] = contig;
+    } else if (contig === cHint) {
+      if (cStart !== 0 && (start === 0 || ffs(start) > ffs(cStart))) {
+        md[at + Md.ContigStart] = start;
+        if (start < sStart && cHint > sHint) md[at + Md.ScanHint] = 0;
+      } else if (start > sStart || cHint > sHint) {
+        md[at + Md.ScanHintStart] = start;
+        md[at + Md.ScanHint] = contig;
+      }
+    } else if (start < cStart && (contig > sHint || (contig === sHint && start > sStart))) {
+      md[at + Md.ScanHintStart] = start;
+      md[at + Md.ScanHint] = contig;
+    }
+  }
+
+  /** `pcpu_block_refresh_hint`: rescan a block's free runs (7.0 first promotes the scan hint). */
+  private blockRefreshHint(chunk: Chunk, index: number): void {
+    const md = chunk.md;
+    const at = index * MD_STRIDE;
+    const blockBits = this.blockBits;
+    let from: number;
+    if (this.profile.scanHints) {
+      const scan = md[at + Md.ScanHint]!;
+      if (scan !== 0) {
+        from = md[at + Md.ScanHintStart]! + scan;
+        md[at + Md.ContigStart] = md[at + Md.ScanHintStart]!;
+        md[at + Md.Contig] = scan;
+        md[at + Md.ScanHint] = 0;
+      } else {
+        from = md[at + Md.FirstFree]!;
+        md[at + Md.Contig] = 0;
+      }
+      md[at + Md.RightFree] = 0;
+    } else {
+      from = md[at + Md.FirstFree]!;
+      md[at + Md.Contig] = 0;
+      md[at + Md.LeftFree] = 0;
+      md[at + Md.RightFree] = 0;
+    }
+    const map = chunk.allocMap;
+    const base = index * blockBits;
+    const end = base + blockBits;
+    let rs = base + from;
+    for (;;) {
+      rs = findNextZeroBit(map, end, rs);
+      if (rs >= end) return;
+      const re = findNextBit(map, end, rs + 1);
+      this.blockUpdate(md, at, rs - base, re - base);
+      rs = re + 1;
+    }
+  }
+
+  /** `pcpu_block_update_hint_alloc`: fix the hints of the blocks and chunk an allocation touched. */
+  private blockUpdateHintAlloc(chunk: Chunk, bitOff: number, bits: number): void {
+    const md = chunk.md;
+    const map = chunk.allocMap;
+    const blockBits = this.blockBits;
+    const shift = this.blockShift;
+    const v7 = this.profile.scanHints;
+    const sIndex = bitOff >>> shift;
+    const eIndex = (bitOff + bits - 1) >>> shift;
+    const sOff = bitOff & (blockBits - 1);
+    const eOff = ((bitOff + bits - 1) & (blockBits - 1)) + 1;
+    const sAt = sIndex * MD_STRIDE;
+    const sBase = sIndex * blockBits;
+    let nrEmptyPages = 0;
+
+    // Start block.
+    if (md[sAt + Md.Contig] === blockBits) nrEmptyPages++;
+    if (sOff === md[sAt + Md.FirstFree]) {
+      md[sAt + Md.FirstFree] = findNextZeroBit(map, sBase + blockBits, sBase + sOff + bits) - sBase;
+    }
+    let contigBroken: boolean;
+    if (v7) {
+      const scanStart = md[sAt + Md.ScanHintStart]!;
+      if (overlaps(scanStart, scanStart + md[sAt + Md.ScanHint]!, sOff, sOff + bits)) md[sAt + Md.ScanHint] = 0;
+      const cStart = md[sAt + Md.ContigStart]!;
+      contigBroken = overlaps(cStart, cStart + md[sAt + Md.Contig]!, sOff, sOff + bits);
+      if (contigBroken && sOff === 0) md[sAt + Md.LeftFree] = 0;
+    } else {
+      const cStart = md[sAt + Md.ContigStart]!;
+      contigBroken = sOff >= cStart && sOff < cStart + md[sAt + Md.Contig]!;
+    }
+    if (contigBroken) {
+      this.blockRefreshHint(chunk, sIndex);
+    } else {
+      if (sOff < md[sAt + Md.LeftFree]!) md[sAt + Md.LeftFree] = sOff;
+      if (sIndex === eIndex) {
+        if (blockBits - eOff < md[sAt + Md.RightFree]!) md[sAt + Md.RightFree] = blockBits - eOff;
+      } else {
+        md[sAt + Md.RightFree] = 0;
+      }
+    }
+
+    // End block, then the blocks in between.
+    if (sIndex !== eIndex) {
+      const eAt = eIndex * MD_STRIDE;
+      const eBase = eIndex * blockBits;
+      if (md[eAt + Md.Contig] === blockBits) nrEmptyPages++;
+      md[eAt + Md.FirstFree] = findNextZeroBit(map, eBase + blockBits, eBase + eOff) - eBase;
+      let middleEnd = eIndex;
+      if (eOff === blockBits) {
+        middleEnd = eIndex + 1;
+      } else {
+        if (v7) {
+          if (eOff > md[eAt + Md.ScanHintStart]!) md[eAt + Md.ScanHint] = 0;
+          md[eAt + Md.LeftFree] = 0;
+          if (eOff > md[eAt + Md.ContigStart]!) this.blockRefreshHint(chunk, eIndex);
+          else if (blockBits - eOff < md[eAt + Md.RightFree]!) md[eAt + Md.RightFree] = blockBits - eOff;
+        } else if (eOff > md[eAt + Md.ContigStart]!) {
+          this.blockRefreshHint(chunk, eIndex);
+        } else {
+          md[eAt + Md.LeftFree] = 0;
+          if (blockBits - eOff < md[eAt + Md.RightFree]!) md[eAt + Md.RightFree] = blockBits - eOff;
+        }
+      }
+      nrEmptyPages += eIndex - sIndex - 1;
+      for (let b = sIndex + 1; b < middleEnd; b++) {
+        const at = b * MD_STRIDE;
+        if (v7) md[at + Md.ScanHint] = 0;
+        md[at + Md.Contig] = 0;
+        md[at + Md.LeftFree] = 0;
+        md[at + Md.RightFree] = 0;
+      }
+    }
+
+    // Chunk.
+    const cm = chunk.chunkMd;
+    if (this.profile.emptyPagesInHints) {
+      if (nrEmptyPages) this.updateEmptyPages(chunk, -nrEmptyPages);
+      const scanStart = md[cm + Md.ScanHintStart]!;
+      if (overlaps(scanStart, scanStart + md[cm + Md.ScanHint]!, bitOff, bitOff + bits)) md[cm + Md.ScanHint] = 0;
+      const cStart = md[cm + Md.ContigStart]!;
+      if (overlaps(cStart, cStart + md[cm + Md.Contig]!, bitOff, bitOff + bits)) this.chunkRefreshHint(chunk, false);
+    } else {
+      const cStart = md[cm + Md.ContigStart]!;
+      if (bitOff >= cStart && bitOff < cStart + md[cm + Md.Contig]!) this.chunkRefreshHint(chunk, true);
+    }
+  }
+
+  /**
+   * `pcpu_chunk_refresh_hint`: rebuild the chunk hints from the blocks' free
+   * regions. 4.14 always walks from the first free bit and recounts the empty
+   * populated pages; 7.0 without `fullScan` promotes the chunk scan hint first.
+   */
+  private chunkRefreshHint(chunk: Chunk, fullScan: boolean): void {
+    const md = chunk.md;
+    const cm = chunk.chunkMd;
+    const v7 = this.profile.scanHints;
+    let bitOff: number;
+    if (v7 && !fullScan && md[cm + Md.ScanHint] !== 0) {
+      const scan = md[cm + Md.ScanHint]!;
+      bitOff = md[cm + Md.ScanHintStart]! + scan;
+      md[cm + Md.ContigStart] = md[cm + Md.ScanHintStart]!;
+      md[cm + Md.Contig] = scan;
+      md[cm + Md.ScanHint] = 0;
+    } else {
+      bitOff = md[cm + Md.FirstFree]!;
+      md[cm + Md.Contig] = 0;
+    }
+    let emptyPages = 0;
+    const mapBits = chunk.mapBits;
+    for (;;) {
+      this.nextMdFreeRegion(chunk, bitOff);
+      const off = this.regionOff;
+      const len = this.regionBits;
+      if (off >= mapBits) break;
+      if (v7) {
+        this.blockUpdate(md, cm, off, off + len);
+      } else {
+        this.updateContig(md, cm, Md.Contig, Md.ContigStart, off, len);
+        emptyPages += this.countPopulatedPagesInside(chunk, off, len);
+      }
+      bitOff = off + len + 1;
+    }
+    if (!this.profile.emptyPagesInHints) {
+      const h = chunk.hdr;
+      if (chunk !== this.reservedChunk) this.nrEmptyPopPages += emptyPages - h[Hdr.NrEmptyPopPages]!;
+      h[Hdr.NrEmptyPopPages] = emptyPages;
+    }
+  }
+
+  /**
+   * `pcpu_next_md_free_region`: the next free region at or after `start` that the
+   * block hints describe — a contig run not touching its block's right edge, or
+   * a right-edge run joined with following left runs. Result in `regionOff` /
+   * `regionBits`; `regionOff >= mapBits` when there is none.
+   */
+  private nextMdFreeRegion(chunk: Chunk, start: number): void {
+    const md = chunk.md;
+    const blockBits = this.blockBits;
+    const nrBlocks = chunk.nrBlocks;
+    let i = start >>> this.blockShift;
+    let blockOff = start & (blockBits - 1);
+    let bits = 0;
+    let bitOff = start;
+    for (; i < nrBlocks; i++) {
+      const at = i * MD_STRIDE;
+      if (bits !== 0) {
+        const left = md[at + Md.LeftFree]!;
+        bits += left;
+        if (left === blockBits) continue;
+        break;
+      }
+      const contig = md[at + Md.Contig]!;
+      const contigStart = md[at + Md.ContigStart]!;
+      if (contig !== 0 && contigStart >= blockOff && contig + contigStart < blockBits) {
+        bitOff = i * blockBits + contigStart;
+        bits = contig;
+        break;
+      }
+      blockOff = 0;
+      bits = md[at + Md.RightFree]!;
+      bitOff = (i + 1) * blockBits - bits;
+    }
+    this.regionOff = bitOff;
+    this.regionBits = bits;
+  }
+
+  // -------------------------------------------------------------------------
+  // Free (§4)
+
+  private freeInner(chunk: Chunk, off: number): void {
+    this.freeArea(chunk, off);
+    if (this.mode === 'chunk') return;
+    const h = chunk.hdr;
+    if (!h[Hdr.Isolated] && h[Hdr.FreeBytes] === this.unitSize) {
+      for (let id = this.slotHead[this.freeSlot]!; id !== -1; id = this.listNext[id]!) {
+        if (id !== h[Hdr.Id]) {
+          this.balancePending = true;
+          break;
+        }
+      }
+    } else if (this.profile.depopulation && this.shouldReclaimChunk(chunk)) {
+      this.isolateChunk(chunk);
+      this.balancePending = true;
+    }
+  }
+
+  /** `pcpu_free_area` (validation already done by the caller). */
+  private freeArea(chunk: Chunk, off: number): void {
+    const s = this.stats;
+    s.nrDealloc++;
+    s.nrCurAlloc--;
+    const h = chunk.hdr;
+    h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
+    const oslot = this.chunkSlot(chunk);
+    const bitOff = off >>> 2;
+    const end = findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1);
+    const bits = end - bitOff;
+    clearRange(chunk.allocMap, bitOff, bits);
+    h[Hdr.FreeBytes] = h[Hdr.FreeBytes]! + bits * MIN_ALLOC_SIZE;
+    const ff = chunk.chunkMd + Md.FirstFree;
+    if (bitOff < chunk.md[ff]!) chunk.md[ff] = bitOff;
+    this.blockUpdateHintFree(chunk, bitOff, bits);
+    this.relocate(chunk, oslot);
+  }
+
+  /** `pcpu_block_update_hint_free`: merge the freed run with its neighbours in the hints. */
+  private blockUpdateHintFree(chunk: Chunk, bitOff: number, bits: number): void {
+    const md = chunk.md;
+    const map = chunk.allocMap;
+    const blockBits = this.blockBits;
+    const shift = this.blockShift;
+    const sIndex = bitOff >>> shift;
+    const eIndex = (bitOff + bits - 1) >>> shift;
+    const sOff = bitOff & (blockBits - 1);
+    const eOffIn = ((bitOff + bits - 1) & (blockBits - 1)) + 1;
+    const sAt = sIndex * MD_STRIDE;
+    const eAt = eIndex * MD_STRIDE;
+    const sBase = sIndex * blockBits;
+    const eBase = eIndex * blockBits;
+
+    // Extent of the merged free run: where the block hints already know it, else by scanning.
+    let start: number;
+    if (sOff === md[sAt + Md.Contig]! + md[sAt + Md.ContigStart]!) {
+      start = md[sAt + Md.ContigStart]!;
+    } else {
+      const last = findLastBitIn(map, sBase, sBase + sOff);
+      start = last < 0 ? 0 : last - sBase + 1;
+    }
+    let end: number;
+    if (eOffIn === md[eAt + Md.ContigStart]) end = md[eAt + Md.ContigStart]! + md[eAt + Md.Contig]!;
+    else end = findNextBit(map, eBase + blockBits, eBase + eOffIn) - eBase;
+
+    let nrEmptyPages = 0;
+    const sEnd = sIndex === eIndex ? end : blockBits;
+    if (start === 0 && sEnd === blockBits) nrEmptyPages++;
+    this.blockUpdate(md, sAt, start, sEnd);
+    if (sIndex !== eIndex) {
+      if (end === blockBits) nrEmptyPages++;
+      this.blockUpdate(md, eAt, 0, end);
+      nrEmptyPages += eIndex - sIndex - 1;
+      for (let b = sIndex + 1; b < eIndex; b++) {
+        const at = b * MD_STRIDE;
+        md[at + Md.FirstFree] = 0;
+        md[at + Md.ScanHint] = 0;
+        md[at + Md.ContigStart] = 0;
+        md[at + Md.Contig] = blockBits;
+        md[at + Md.LeftFree] = blockBits;
+        md[at + Md.RightFree] = blockBits;
+      }
+    }
+
+    const cm = chunk.chunkMd;
+    if (this.profile.emptyPagesInHints) {
+      if (nrEmptyPages) this.updateEmptyPages(chunk, nrEmptyPages);
+      if (end - start >= blockBits || sIndex !== eIndex) {
+        this.chunkRefreshHint(chunk, true);
+      } else if (this.profile.fixedFreePath) {
+        this.blockUpdate(md, cm, sBase + start, sBase + end);
+      } else {
+        // Upstream slip (spec §4.2): a chunk-relative start with a block-relative
+        // end. In blocks >= 1 the length is negative and only first_free moves.
+        this.blockUpdate(md, cm, sBase + start, end);
+      }
+    } else if ((start === 0 && end === blockBits) || sIndex !== eIndex) {
+      this.chunkRefreshHint(chunk, true);
+    } else {
+      // Upstream slip (spec §4.1): 4.14 passes the block's contig size, not the
+      // length of the run just merged.
+      const len = this.profile.fixedFreePath ? end - start : md[sAt + Md.Contig]!;
+      this.updateContig(md, cm, Md.Contig, Md.ContigStart, sBase + start, len);
+    }
+  }
+
+  // -------------------------------------------------------------------------
+  // Balance work (§4.3, §4.4)
+
+  private runPendingBalance(): void {
+    if (this.balancePending && this.balance === 'sync' && this.mode === 'allocator') this.runBalanceWork();
+  }
+
+  /** Destroy every chunk of the free slot but its head (7.0 `emptyOnly`: only those with no empty populated pages). */
+  private balanceFree(emptyOnly: boolean): void {
+    const doomed: Chunk[] = [];
+    const head = this.slotHead[this.freeSlot]!;
+    for (let id = head; id !== -1; id = this.listNext[id]!) {
+      if (id === head) continue;
+      const c = this.chunks[id]!;
+      if (!emptyOnly || c.hdr[Hdr.NrEmptyPopPages] === 0) doomed.push(c);
+    }
+    // The kernel moves each to the head of a private list, so they die in reverse order.
+    for (let k = doomed.length - 1; k >= 0; k--) {
+      const c = doomed[k]!;
+      this.listRemove(c);
+      let rs = 0;
+      for (;;) {
+        rs = findNextBit(c.populated, c.nrPages, rs);
+        if (rs >= c.nrPages) break;
+        const re = findNextZeroBit(c.populated, c.nrPages, rs + 1);
+        this.chunkDepopulated(c, rs, re);
+        rs = re + 1;
+      }
+      this.destroyChunk(c);
+    }
+  }
+
+  /** Keep EMPTY_POP_PAGES_HIGH empty populated pages: populate the fullest chunks with holes, else create one. */
+  private balancePopulated(): void {
+    const lastSlot = this.profile.depopulation ? this.freeSlot : this.nrSlots - 1;
+    for (;;) {
+      let nrToPop: number;
+      if (this.atomicAllocFailed) {
+        nrToPop = EMPTY_POP_PAGES_HIGH;
+        this.atomicAllocFailed = false;
+      } else {
+        nrToPop = Math.min(Math.max(EMPTY_POP_PAGES_HIGH - this.nrEmptyPopPages, 0), EMPTY_POP_PAGES_HIGH);
+      }
+      for (let slot = this.sizeToSlot(this.geometry.pageSize); slot <= lastSlot && nrToPop > 0; slot++) {
+        let target: Chunk | undefined;
+        for (let id = this.slotHead[slot]!; id !== -1; id = this.listNext[id]!) {
+          const c = this.chunks[id]!;
+          if (c.nrPages - c.hdr[Hdr.NrPopulated]! > 0) {
+            target = c;
+            break;
+          }
+        }
+        if (target === undefined) continue;
+        let rs = 0;
+        while (nrToPop > 0) {
+          rs = findNextZeroBit(target.populated, target.nrPages, rs);
+          if (rs >= target.nrPages) break;
+          const re = findNextBit(target.populated, target.nrPages, rs + 1);
+          const nr = Math.min(re - rs, nrToPop);
+          this.chunkPopulated(target, rs, rs + nr, false);
+          nrToPop -= nr;
+          rs = rs + nr;
+        }
+      }
+      if (nrToPop === 0) return;
+      const fresh = this.createChunk();
+      if (fresh === undefined) return;
+      this.relocate(fresh, -1);
+    }
+  }
+
+  private balanceWork414(): void {
+    this.balanceFree(false);
+    this.balancePopulated();
+  }
+
+  private balanceWork70(): void {
+    this.balanceFree(false);
+    this.reclaimPopulated();
+    this.balancePopulated();
+    this.balanceFree(true);
+  }
+
+  /** `pcpu_should_reclaim_chunk` (vm backend only). */
+  private shouldReclaimChunk(chunk: Chunk): boolean {
+    if (this.backend !== 'vm') return false;
+    if (chunk === this.firstChunk || chunk === this.reservedChunk) return false;
+    const h = chunk.hdr;
+    const empty = h[Hdr.NrEmptyPopPages]!;
+    return (h[Hdr.Isolated] !== 0 && empty !== 0) || (this.nrEmptyPopPages > EMPTY_POP_PAGES_HIGH + empty && empty >= Math.floor(chunk.nrPages / 4));
+  }
+
+  private isolateChunk(chunk: Chunk): void {
+    const h = chunk.hdr;
+    if (!h[Hdr.Isolated]) {
+      h[Hdr.Isolated] = 1;
+      this.nrEmptyPopPages -= h[Hdr.NrEmptyPopPages]!;
+    }
+    this.listMove(chunk, this.toDepopulateSlot, true);
+  }
+
+  private reintegrateChunk(chunk: Chunk): void {
+    const h = chunk.hdr;
+    if (!h[Hdr.Isolated]) return;
+    h[Hdr.Isolated] = 0;
+    this.nrEmptyPopPages += h[Hdr.NrEmptyPopPages]!;
+    this.relocate(chunk, -1);
+  }
+
+  /** `pcpu_reclaim_populated`: depopulate the empty pages of isolated chunks, last page first. */
+  private reclaimPopulated(): void {
+    const blockBits = this.blockBits;
+    for (;;) {
+      const id = this.slotHead[this.toDepopulateSlot]!;
+      if (id === -1) return;
+      const chunk = this.chunks[id]!;
+      const h = chunk.hdr;
+      let reintegrate = false;
+      let end = -1;
+      for (let i = chunk.nrPages - 1; i >= 0; i--) {
+        if (h[Hdr.NrEmptyPopPages] === 0) break;
+        if (this.nrEmptyPopPages < EMPTY_POP_PAGES_HIGH) {
+          reintegrate = true;
+          break;
+        }
+        if (chunk.md[i * MD_STRIDE + Md.Contig] === blockBits && testBit(chunk.populated, i)) {
+          if (end === -1) end = i;
+          if (i > 0) continue;
+          i--;
+        }
+        if (end === -1) continue;
+        this.chunkDepopulated(chunk, i + 1, end + 1);
+        end = -1;
+      }
+      if (reintegrate || h[Hdr.FreeBytes] === this.unitSize) this.reintegrateChunk(chunk);
+      else this.listMove(chunk, this.sidelinedSlot, false);
+    }
+  }
+}
+
+/** `pcpu_region_overlap`: do [a, b) and [x, y) intersect? */
+function overlaps(a: number, b: number, x: number, y: number): boolean {
+  return a < y && x < b;
+}

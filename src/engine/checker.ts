@@ -1,0 +1,142 @@
+/**
+ * The hint checker: recomputes every block and chunk hint of a bitmap allocator
+ * by brute force from the allocation bitmap, and reports each hint that is wrong
+ * in a way the kernel's documented staleness does not allow (spec §2.1–§2.3):
+ *
+ * - 4.14 blocks: contig, left and right exact; the contig run free and maximal;
+ *   first_free a lower bound of the first free bit.
+ * - 7.0 blocks: contig and right may be too small (scan-hint promotion), never
+ *   too large; the contig and scan runs must be free; first_free a lower bound.
+ * - chunks: free bytes exact; first free bit exact (4.14) or a lower bound
+ *   (7.0); the contig hint never larger than the truth and its run free — except
+ *   in the faithful 4.14 profile, whose free-path slip lets the size over-state.
+ * - lists: every chunk on the slot list its header names, exactly once.
+ *
+ * An empty result means "consistent as far as the kernel guarantees".
+ */
+import { findNextBit, findNextZeroBit, weight } from './bitmap.js';
+import type { BitmapAllocator } from './bitmap-allocator.js';
+import { Hdr, Md, MD_STRIDE, type Chunk } from './chunk.js';
+import { MIN_ALLOC_SIZE } from './constants.js';
+
+export interface HintProblem {
+  chunk: number;
+  /** Block index, or -1 for the chunk-level hints and lists. */
+  block: number;
+  field: string;
+  expected: string;
+  actual: number;
+  rule: string;
+}
+
+interface Truth {
+  contig: number;
+  left: number;
+  right: number;
+  firstFree: number;
+}
+
+/** Free-run summary of bits [from, to) of a map, by scanning. */
+function scanTruth(map: Uint32Array, from: number, to: number): Truth {
+  const len = to - from;
+  let contig = 0;
+  let firstFree = len;
+  let left = 0;
+  let right = 0;
+  let rs = findNextZeroBit(map, to, from);
+  if (rs < to) firstFree = rs - from;
+  while (rs < to) {
+    const re = findNextBit(map, to, rs + 1);
+    const run = re - rs;
+    if (run > contig) contig = run;
+    if (rs === from) left = run;
+    if (re === to) right = run;
+    rs = findNextZeroBit(map, to, re + 1);
+  }
+  return { contig, left, right, firstFree };
+}
+
+function isFree(map: Uint32Array, from: number, len: number): boolean {
+  return len <= 0 || findNextBit(map, from + len, from) >= from + len;
+}
+
+export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
+  const out: HintProblem[] = [];
+  const id = chunk.hdr[Hdr.Id]!;
+  const md = chunk.md;
+  const map = chunk.allocMap;
+  const blockBits = a.geometry.blockBits;
+  const v7 = a.profile.scanHints;
+  const report = (block: number, field: string, expected: string, actual: number, rule: string) =>
+    out.push({ chunk: id, block, field, expected, actual, rule });
+
+  for (let b = 0; b < chunk.nrBlocks; b++) {
+    const at = b * MD_STRIDE;
+    const base = b * blockBits;
+    const t = scanTruth(map, base, base + blockBits);
+    const contig = md[at + Md.Contig]!;
+    const cStart = md[at + Md.ContigStart]!;
+    if (v7 ? contig > t.contig : contig !== t.contig) report(b, 'contig_hint', v7 ? `<= ${t.contig}` : `${t.contig}`, contig, v7 ? 'a 7.0 block contig may be stale-small, never too large' : 'a 4.14 block contig hint is exact');
+    if (contig > 0 && !isFree(map, base + cStart, contig)) report(b, 'contig_hint_start', `a free run of ${contig} bits`, cStart, 'the hinted contig run must be free');
+    if (!v7 && contig > 0 && contig === t.contig) {
+      const before = cStart === 0 || !isFree(map, base + cStart - 1, 1);
+      const after = cStart + contig === blockBits || !isFree(map, base + cStart + contig, 1);
+      if (!before || !after) report(b, 'contig_hint_start', 'the start of a maximal free run', cStart, 'a 4.14 contig run is maximal');
+    }
+    if (md[at + Md.LeftFree] !== t.left) report(b, 'left_free', `${t.left}`, md[at + Md.LeftFree]!, 'left_free is exact');
+    const right = md[at + Md.RightFree]!;
+    if (v7 ? right > t.right : right !== t.right) report(b, 'right_free', v7 ? `<= ${t.right}` : `${t.right}`, right, v7 ? 'a 7.0 right_free may be stale at 0, never too large' : 'a 4.14 right_free is exact');
+    if (md[at + Md.FirstFree]! > t.firstFree) report(b, 'first_free', `<= ${t.firstFree}`, md[at + Md.FirstFree]!, 'first_free is a lower bound of the first free bit');
+    if (v7) {
+      const scan = md[at + Md.ScanHint]!;
+      if (scan > 0 && !isFree(map, base + md[at + Md.ScanHintStart]!, scan)) report(b, 'scan_hint', `a free run of ${scan} bits`, md[at + Md.ScanHintStart]!, 'the scan hint run must be free');
+      if (scan > contig) report(b, 'scan_hint', `<= contig_hint ${contig}`, scan, 'the scan hint is never larger than the contig hint');
+    }
+  }
+
+  // Chunk level, over the usable region only.
+  const h = chunk.hdr;
+  const startBit = h[Hdr.StartOffset]! >>> 2;
+  const endBit = chunk.mapBits - (h[Hdr.EndOffset]! >>> 2);
+  const usable = endBit - startBit;
+  const freeBytes = (usable - (weight(map, endBit) - weight(map, startBit))) * MIN_ALLOC_SIZE;
+  if (h[Hdr.FreeBytes] !== freeBytes) report(-1, 'free_bytes', `${freeBytes}`, h[Hdr.FreeBytes]!, 'free_bytes is exact');
+  const t = scanTruth(map, 0, chunk.mapBits);
+  const cm = chunk.chunkMd;
+  const firstFree = md[cm + Md.FirstFree]!;
+  if (v7 ? firstFree > t.firstFree : firstFree !== t.firstFree) report(-1, 'first_bit', v7 ? `<= ${t.firstFree}` : `${t.firstFree}`, firstFree, 'the chunk first free bit');
+  const contig = md[cm + Md.Contig]!;
+  const slipMayOverstate = !v7 && !a.profile.fixedFreePath;
+  if (!slipMayOverstate) {
+    if (contig > t.contig) report(-1, 'contig_bits', `<= ${t.contig}`, contig, 'the chunk contig hint may be stale-small, never too large');
+    if (contig > 0 && !isFree(map, md[cm + Md.ContigStart]!, contig)) report(-1, 'contig_bits_start', `a free run of ${contig} bits`, md[cm + Md.ContigStart]!, 'the chunk contig run must be free');
+  }
+  return out;
+}
+
+function checkLists(a: BitmapAllocator): HintProblem[] {
+  const out: HintProblem[] = [];
+  const seen = new Set<number>();
+  for (const { chunk, slot } of a.chunksInSlotOrder()) {
+    const id = chunk.hdr[Hdr.Id]!;
+    if (seen.has(id)) out.push({ chunk: id, block: -1, field: 'slot', expected: 'on one list once', actual: slot, rule: 'slot lists' });
+    seen.add(id);
+    if (chunk.hdr[Hdr.Slot] !== slot) out.push({ chunk: id, block: -1, field: 'slot', expected: `${slot}`, actual: chunk.hdr[Hdr.Slot]!, rule: 'the header names the list the chunk is on' });
+  }
+  for (const c of a.liveChunks()) {
+    const id = c.hdr[Hdr.Id]!;
+    if (c !== a.reserved && !seen.has(id)) out.push({ chunk: id, block: -1, field: 'slot', expected: 'on a slot list', actual: -1, rule: 'every chunk but the reserved one is on a slot list' });
+  }
+  return out;
+}
+
+export function checkBitmapAllocator(a: BitmapAllocator): HintProblem[] {
+  const out = checkLists(a);
+  for (const c of a.liveChunks()) out.push(...checkChunk(a, c));
+  return out;
+}
+
+export function formatProblem(p: HintProblem): string {
+  const where = p.block < 0 ? `chunk ${p.chunk}` : `chunk ${p.chunk} block ${p.block}`;
+  return `${where}: ${p.field} = ${p.actual}, expected ${p.expected} (${p.rule})`;
+}

@@ -1,0 +1,127 @@
+/**
+ * A chunk of the hinted bitmap allocator, held entirely in typed arrays.
+ *
+ * One chunk owns one contiguous buffer (an `ArrayBuffer`, or a
+ * `SharedArrayBuffer` when the caller supplies one) carved into:
+ *
+ *   hdr        Int32 × HDR_WORDS      scalar fields (free bytes, counters, offsets, flags)
+ *   md         Int32 × (blocks + 1) × MD_STRIDE
+ *                                      one metadata record per block (= page), then the
+ *                                      chunk's own record: the chunk hints live in the same
+ *                                      layout, as in 7.0's `chunk_md` (4.14 uses its contig,
+ *                                      contig start and first free fields only)
+ *   allocMap   Uint32 × ceil(mapBits / 32)        1 = allocated
+ *   boundMap   Uint32 × ceil((mapBits + 1) / 32)  1 = first bit of an allocation, or bit
+ *                                                  right after one (stale after a free)
+ *   populated  Uint32 × ceil(nrPages / 32)        1 = page populated
+ *
+ * Invariants: every bit of a live allocation is set in allocMap; its first bit is
+ * set in boundMap and its interior bits are clear there; the hidden head and tail
+ * of a first chunk are allocated and never freed; `freeBytes` counts only usable,
+ * unallocated bytes. The hint fields may be stale exactly where the kernel's are.
+ */
+
+/** Fields of a metadata record (`struct pcpu_block_md`), all in bits, block- or chunk-relative. */
+export const enum Md {
+  Contig = 0,
+  ContigStart = 1,
+  LeftFree = 2,
+  RightFree = 3,
+  FirstFree = 4,
+  ScanHint = 5,
+  ScanHintStart = 6,
+  NrBits = 7,
+}
+export const MD_STRIDE = 8;
+
+/** Scalar fields of a chunk. */
+export const enum Hdr {
+  Id = 0,
+  NrPages = 1,
+  MapBits = 2,
+  FreeBytes = 3,
+  StartOffset = 4,
+  EndOffset = 5,
+  NrAlloc = 6,
+  MaxAllocSize = 7,
+  NrPopulated = 8,
+  NrEmptyPopPages = 9,
+  Immutable = 10,
+  Isolated = 11,
+  /** Byte offset of the chunk's base page from the start of the unit (first/reserved chunk only). */
+  BaseOffset = 12,
+  /** Slot list the chunk is on, -1 for none (the reserved chunk, a chunk being destroyed). */
+  Slot = 13,
+}
+export const HDR_WORDS = 16;
+
+export type BufferFactory = (bytes: number) => ArrayBuffer | SharedArrayBuffer;
+export const plainBuffer: BufferFactory = (bytes) => new ArrayBuffer(bytes);
+
+export class Chunk {
+  readonly hdr: Int32Array;
+  readonly md: Int32Array;
+  readonly allocMap: Uint32Array;
+  readonly boundMap: Uint32Array;
+  readonly populated: Uint32Array;
+  readonly nrPages: number;
+  readonly mapBits: number;
+  readonly nrBlocks: number;
+  /** Index of the chunk's own record in `md`. */
+  readonly chunkMd: number;
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+
+  constructor(id: number, nrPages: number, blockBits: number, makeBuffer: BufferFactory = plainBuffer) {
+    const mapBits = nrPages * blockBits;
+    const mdWords = (nrPages + 1) * MD_STRIDE;
+    const allocWords = (mapBits + 31) >>> 5;
+    const boundWords = (mapBits + 1 + 31) >>> 5;
+    const popWords = (nrPages + 31) >>> 5;
+    const bytes = 4 * (HDR_WORDS + mdWords + allocWords + boundWords + popWords);
+    const buf = makeBuffer(bytes);
+    let at = 0;
+    this.buffer = buf;
+    this.hdr = new Int32Array(buf, at, HDR_WORDS);
+    at += 4 * HDR_WORDS;
+    this.md = new Int32Array(buf, at, mdWords);
+    at += 4 * mdWords;
+    this.allocMap = new Uint32Array(buf, at, allocWords);
+    at += 4 * allocWords;
+    this.boundMap = new Uint32Array(buf, at, boundWords);
+    at += 4 * boundWords;
+    this.populated = new Uint32Array(buf, at, popWords);
+    this.nrPages = nrPages;
+    this.mapBits = mapBits;
+    this.nrBlocks = nrPages;
+    this.chunkMd = nrPages * MD_STRIDE;
+    const h = this.hdr;
+    h[Hdr.Id] = id;
+    h[Hdr.NrPages] = nrPages;
+    h[Hdr.MapBits] = mapBits;
+    h[Hdr.FreeBytes] = mapBits * 4;
+    h[Hdr.Slot] = -1;
+    // pcpu_init_md_blocks: every block and the chunk record fully free.
+    for (let i = 0; i < nrPages; i++) initMd(this.md, i * MD_STRIDE, blockBits);
+    initMd(this.md, this.chunkMd, mapBits);
+  }
+
+  get id(): number {
+    return this.hdr[Hdr.Id]!;
+  }
+
+  /** Bytes of metadata this chunk costs (what the kernel would kzalloc for it). */
+  get metadataBytes(): number {
+    return this.buffer.byteLength;
+  }
+}
+
+function initMd(md: Int32Array, at: number, nrBits: number): void {
+  md[at + Md.Contig] = nrBits;
+  md[at + Md.ContigStart] = 0;
+  md[at + Md.LeftFree] = nrBits;
+  md[at + Md.RightFree] = nrBits;
+  md[at + Md.FirstFree] = 0;
+  md[at + Md.ScanHint] = 0;
+  md[at + Md.ScanHintStart] = 0;
+  md[at + Md.NrBits] = nrBits;
+}

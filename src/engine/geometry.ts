@@ -1,0 +1,191 @@
+/**
+ * Geometry of an allocator: page size, unit size, number of units, and the
+ * first chunk's static / reserved / dynamic regions — plus the kernel's
+ * `pcpu_build_alloc_info` (spec §5.1) as far as the spec describes it.
+ *
+ * Invariants checked here (the kernel BUG()s on them in
+ * `pcpu_setup_first_chunk`): page size a power of two >= 4096; unit size a
+ * multiple of the page size and >= 32 KiB; static + reserved + dynamic fits the
+ * unit; reserved size a multiple of 4.
+ */
+import { GeometryError } from '../errors.js';
+import { MIN_UNIT_SIZE, MIN_ALLOC_SIZE, DYNAMIC_RESERVE } from './constants.js';
+import { alignUp, isPowerOfTwo } from './bitmap.js';
+
+export interface GeometryInput {
+  /** Page size in bytes; one metadata block covers one page. Default 4096. */
+  pageSize?: number;
+  /** Bytes per unit; every chunk is one unit per CPU. */
+  unitSize: number;
+  /** Units (possible CPUs) per chunk. Default 1. Placement does not depend on it. */
+  nrUnits?: number;
+  /** Bytes of static percpu variables at the start of the first unit. Default 0. */
+  staticSize?: number;
+  /** Bytes reserved for modules right after the static region. Default 0. */
+  reservedSize?: number;
+  /** Bytes of the first chunk's dynamic region. Default: the rest of the page-rounded first region, at least 28 KiB. */
+  dynSize?: number;
+  /** `atom_size` reported by percpu_stats. Default: page size. */
+  atomSize?: number;
+  /** `alloc_size` reported by percpu_stats. Default: unit size × units (one group). */
+  allocSize?: number;
+}
+
+export interface Geometry {
+  readonly pageSize: number;
+  readonly unitSize: number;
+  readonly nrUnits: number;
+  readonly staticSize: number;
+  readonly reservedSize: number;
+  readonly dynSize: number;
+  readonly atomSize: number;
+  readonly allocSize: number;
+  /** Bits per metadata block (= page): pageSize / 4. */
+  readonly blockBits: number;
+  /** Pages in a non-first chunk. */
+  readonly unitPages: number;
+}
+
+export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boolean } = {}): Geometry {
+  const pageSize = input.pageSize ?? 4096;
+  const nrUnits = input.nrUnits ?? 1;
+  const unitSize = input.unitSize;
+  const staticSize = input.staticSize ?? 0;
+  const reservedSize = input.reservedSize ?? 0;
+  if (!Number.isInteger(pageSize) || !isPowerOfTwo(pageSize) || pageSize < 4096) {
+    throw new GeometryError(`page size must be a power of two >= 4096, got ${pageSize}`);
+  }
+  // A lone chunk (chunk mode) may be any whole number of pages; a booted allocator's unit is at least 32 KiB.
+  const minUnit = options.chunkOnly ? pageSize : MIN_UNIT_SIZE;
+  if (!Number.isInteger(unitSize) || unitSize < minUnit || unitSize % pageSize !== 0) {
+    throw new GeometryError(`unit size must be a multiple of the page size and >= ${minUnit}, got ${unitSize}`);
+  }
+  if (unitSize / MIN_ALLOC_SIZE > 0x3fffffff) throw new GeometryError(`unit size ${unitSize} is too large`);
+  if (!Number.isInteger(nrUnits) || nrUnits < 1) throw new GeometryError(`number of units must be >= 1, got ${nrUnits}`);
+  for (const [name, v] of [['static size', staticSize], ['reserved size', reservedSize]] as const) {
+    if (!Number.isInteger(v) || v < 0) throw new GeometryError(`${name} must be a non-negative integer, got ${v}`);
+  }
+  if (reservedSize % MIN_ALLOC_SIZE !== 0) throw new GeometryError(`reserved size must be a multiple of 4, got ${reservedSize}`);
+  const dynSize = input.dynSize ?? (options.chunkOnly ? unitSize - staticSize - reservedSize : defaultDynSize(staticSize, reservedSize, pageSize));
+  if (!Number.isInteger(dynSize) || dynSize <= 0) throw new GeometryError(`dynamic size must be positive, got ${dynSize}`);
+  if (staticSize + reservedSize + dynSize > unitSize) {
+    throw new GeometryError(
+      `static (${staticSize}) + reserved (${reservedSize}) + dynamic (${dynSize}) = ${staticSize + reservedSize + dynSize} exceeds the unit size ${unitSize}`,
+    );
+  }
+  const staticAligned = alignUp(staticSize, MIN_ALLOC_SIZE);
+  if (dynSize - (staticAligned - staticSize) <= 0) throw new GeometryError('dynamic region vanishes after aligning the static size to 4');
+  return {
+    pageSize,
+    unitSize,
+    nrUnits,
+    staticSize,
+    reservedSize,
+    dynSize,
+    atomSize: input.atomSize ?? pageSize,
+    allocSize: input.allocSize ?? unitSize * nrUnits,
+    blockBits: pageSize / MIN_ALLOC_SIZE,
+    unitPages: unitSize / pageSize,
+  };
+}
+
+/** The kernel's rule: the first region grows to a page boundary (`dyn = PFN_ALIGN(s + r + D) - s - r`). */
+export function defaultDynSize(staticSize: number, reservedSize: number, pageSize = 4096, reserve = DYNAMIC_RESERVE): number {
+  return alignUp(staticSize + reservedSize + reserve, pageSize) - staticSize - reservedSize;
+}
+
+
+// ---------------------------------------------------------------------------
+// pcpu_build_alloc_info (spec §5.1)
+
+export interface AllocInfoInput {
+  staticSize: number;
+  reservedSize: number;
+  /** The `dyn` the arch asks for (x86-64: 28 KiB). */
+  dynSize: number;
+  /** Allocation atom (x86-64 embed: 2 MiB). */
+  atomSize: number;
+  /** CPUs per NUMA group (cpus in the same group are at LOCAL_DISTANCE). */
+  groupSizes: readonly number[];
+  pageSize?: number;
+  /** `PERCPU_DYNAMIC_EARLY_SIZE`: 12 KiB in 4.x, 20 KiB (or 80/160 KiB) in 7.0. */
+  dynamicEarlySize?: number;
+}
+
+export interface AllocGroupInfo {
+  /** CPUs in the group. */
+  nrCpus: number;
+  /** Units reserved for the group, a multiple of units-per-allocation. */
+  nrUnits: number;
+  /** Byte offset of the group's first unit from the first group's. */
+  baseOffset: number;
+}
+
+export interface AllocInfo {
+  staticSize: number;
+  reservedSize: number;
+  dynSize: number;
+  unitSize: number;
+  atomSize: number;
+  allocSize: number;
+  /** Units per allocation (`upa`). */
+  unitsPerAlloc: number;
+  groups: AllocGroupInfo[];
+}
+
+/**
+ * Model of `pcpu_build_alloc_info`: size the first region, pick the number of
+ * units per allocation that wastes at most a third of the CPUs without
+ * needing more allocations, and lay the groups out back to back. CPU grouping
+ * itself (by distance) is the caller's: pass the group sizes.
+ */
+export function buildAllocInfo(input: AllocInfoInput): AllocInfo {
+  const pageSize = input.pageSize ?? 4096;
+  const early = input.dynamicEarlySize ?? 12 << 10;
+  const sizeSum = alignUp(input.staticSize + input.reservedSize + Math.max(input.dynSize, early), pageSize);
+  const dynSize = sizeSum - input.staticSize - input.reservedSize;
+  const minUnitSize = Math.max(sizeSum, MIN_UNIT_SIZE);
+  const allocSize = Math.ceil(minUnitSize / input.atomSize) * input.atomSize;
+  const nrCpus = input.groupSizes.reduce((a, b) => a + b, 0);
+  if (nrCpus <= 0 || input.groupSizes.some((g) => !Number.isInteger(g) || g <= 0)) {
+    throw new GeometryError('every CPU group needs at least one CPU');
+  }
+  const validUpa = (upa: number) => allocSize % upa === 0 && (allocSize / upa) % pageSize === 0;
+  let maxUpa = Math.floor(allocSize / minUnitSize);
+  while (maxUpa > 1 && !validUpa(maxUpa)) maxUpa--;
+
+  let bestUpa = maxUpa;
+  let lastAllocs = Number.POSITIVE_INFINITY;
+  for (let upa = maxUpa; upa >= 1; upa--) {
+    if (!validUpa(upa)) continue;
+    let allocs = 0;
+    let wasted = 0;
+    for (const g of input.groupSizes) {
+      const n = Math.ceil(g / upa);
+      allocs += n;
+      wasted += n * upa - g;
+    }
+    if (wasted > nrCpus / 3) continue;
+    if (allocs > lastAllocs) break;
+    lastAllocs = allocs;
+    bestUpa = upa;
+  }
+  const unitSize = allocSize / bestUpa;
+  let offset = 0;
+  const groups = input.groupSizes.map((g) => {
+    const units = Math.ceil(g / bestUpa) * bestUpa;
+    const info = { nrCpus: g, nrUnits: units, baseOffset: offset };
+    offset += units * unitSize;
+    return info;
+  });
+  return {
+    staticSize: input.staticSize,
+    reservedSize: input.reservedSize,
+    dynSize,
+    unitSize,
+    atomSize: input.atomSize,
+    allocSize,
+    unitsPerAlloc: bestUpa,
+    groups,
+  };
+}

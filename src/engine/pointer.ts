@@ -1,0 +1,33 @@
+/**
+ * Percpu pointers as plain numbers.
+ *
+ * A pointer names a chunk and a byte offset from that chunk's base — the `off`
+ * the kernel's tracepoints print. It packs into one safe integer,
+ * `(chunk + 1) * 2^32 + offset`, so that the reserved chunk (id -1) packs to the
+ * offset alone and no allocation needs an object. `NULL_PTR` (-1) is what a failed
+ * allocation returns, as the kernel returns NULL.
+ */
+
+export const NULL_PTR = -1;
+/** Id of the reserved chunk (the kernel's `pcpu_reserved_chunk`, never numbered among dynamic chunks). */
+export const RESERVED_CHUNK_ID = -1;
+
+const STRIDE = 0x1_0000_0000;
+
+export function makePtr(chunk: number, offset: number): number {
+  return (chunk + 1) * STRIDE + offset;
+}
+
+export function ptrChunk(ptr: number): number {
+  return Math.floor(ptr / STRIDE) - 1;
+}
+
+export function ptrOffset(ptr: number): number {
+  return ptr % STRIDE;
+}
+
+export function formatPtr(ptr: number): string {
+  if (ptr === NULL_PTR) return 'NULL';
+  const c = ptrChunk(ptr);
+  return `${c === RESERVED_CHUNK_ID ? 'reserved' : `chunk ${c}`}+${ptrOffset(ptr)}`;
+}
