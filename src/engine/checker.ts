@@ -8,8 +8,11 @@
  * - 7.0 blocks: contig and right may be too small (scan-hint promotion), never
  *   too large; the contig and scan runs must be free; first_free a lower bound.
  * - chunks: free bytes exact; first free bit exact (4.14) or a lower bound
- *   (7.0); the contig hint never larger than the truth and its run free — except
- *   in the faithful 4.14 profile, whose free-path slip lets the size over-state.
+ *   (7.0). 7.0's chunk contig hint is never larger than the truth and its run is
+ *   free. 4.14's is not checked: 4.14 refreshes it only when an allocation
+ *   *starts* inside the hinted run, so an allocation starting just before the run
+ *   and reaching into it leaves a stale, too-large hint (fixed variant included),
+ *   and the free-path slip can point it at the wrong run.
  * - lists: every chunk on the slot list its header names, exactly once.
  *
  * An empty result means "consistent as far as the kernel guarantees".
@@ -106,8 +109,7 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
   const firstFree = md[cm + Md.FirstFree]!;
   if (v7 ? firstFree > t.firstFree : firstFree !== t.firstFree) report(-1, 'first_bit', v7 ? `<= ${t.firstFree}` : `${t.firstFree}`, firstFree, 'the chunk first free bit');
   const contig = md[cm + Md.Contig]!;
-  const slipMayOverstate = !v7 && !a.profile.fixedFreePath;
-  if (!slipMayOverstate) {
+  if (v7) {
     if (contig > t.contig) report(-1, 'contig_bits', `<= ${t.contig}`, contig, 'the chunk contig hint may be stale-small, never too large');
     if (contig > 0 && !isFree(map, md[cm + Md.ContigStart]!, contig)) report(-1, 'contig_bits_start', `a free run of ${contig} bits`, md[cm + Md.ContigStart]!, 'the chunk contig run must be free');
   }
