@@ -4,7 +4,15 @@
  */
 import { Command, Option } from 'commander';
 import { verifyFiles } from './verify.js';
+import { statsAfterReplay } from './stats.js';
+import { runDemo } from './demo.js';
 import { PercpuError } from '../errors.js';
+
+// A reader that stops early (`| head`) is not an error.
+process.stdout.on('error', (e: NodeJS.ErrnoException) => {
+  if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
+  throw e;
+});
 
 const program = new Command();
 program.name('percpu').description('The Linux percpu allocator (4.13 area map, 4.14 hinted bitmap, 7.0 newest), placement-exact').version('0.1.0');
@@ -18,8 +26,32 @@ program
   .option('-q, --quiet', 'print only failures and the summary')
   .action((files: string[], opts: { kernel?: string; fixed?: boolean; quiet?: boolean }) => {
     const sum = verifyFiles(files, opts, (l) => process.stdout.write(l + '\n'));
-    process.exitCode = sum.failed === 0 && sum.placementsMatched === sum.placements ? 0 : 1;
+    // Skipped files were not matched, so they do not count as success either.
+    process.exitCode = sum.failed === 0 && sum.skipped === 0 && sum.placementsMatched === sum.placements ? 0 : 1;
   });
+
+program
+  .command('stats')
+  .description('print percpu_stats (the debugfs text, byte for byte) after replaying a golden file')
+  .argument('<file>', 'golden file (plain, gzip or xz; - for stdin)')
+  .option('--at <n>', 'stop after the first N ops', (v) => parseNonNegative(v, '--at'))
+  .addOption(new Option('--kernel <version>', 'force a profile instead of the file header'))
+  .option('--fixed', 'correct the upstream free-path slip')
+  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean }) => {
+    process.stdout.write(statsAfterReplay(file, opts));
+  });
+
+program
+  .command('demo')
+  .description('the main job: replay a bundled kernel workload through every profile and print percpu_stats')
+  .action(() => {
+    if (!runDemo((s) => process.stdout.write(s))) process.exitCode = 1;
+  });
+
+function parseNonNegative(v: string, flag: string): number {
+  if (!/^\d+$/.test(v)) throw new PercpuError('EPARSE', `${flag} takes a non-negative integer, got "${v}"`);
+  return Number(v);
+}
 
 try {
   await program.parseAsync(process.argv);

@@ -29,7 +29,8 @@ export interface Mismatch {
 
 export interface ReplayResult {
   file: string;
-  kernel: KernelVersion;
+  /** The profile used, or the file's kernel name when no profile implements it (then `skipped`). */
+  kernel: KernelVersion | string;
   skipped: boolean;
   placements: number;
   placementsMatched: number;
@@ -48,7 +49,8 @@ export function profileOf(file: GoldenFile, forced?: string): KernelVersion {
 }
 
 export function replayGolden(file: GoldenFile, options: ReplayOptions = {}): ReplayResult {
-  const kernel = profileOf(file, options.kernel);
+  const named = options.kernel ?? file.header.kernel;
+  const kernel = isImplemented(named) ? profileOf(file, options.kernel) : named;
   const result: ReplayResult = {
     file: file.name,
     kernel,
@@ -67,7 +69,7 @@ export function replayGolden(file: GoldenFile, options: ReplayOptions = {}): Rep
     if (k === OpKind.Alloc || k === OpKind.Reserved) result.placements++;
     else if (k === OpKind.Create || k === OpKind.Destroy) result.events++;
   }
-  if (!isImplemented(kernel)) {
+  if (!isImplemented(named)) {
     result.skipped = true;
     return result;
   }

@@ -1,0 +1,101 @@
+/**
+ * The command line as a user runs it: `percpu verify`, `percpu stats`, `percpu demo`.
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { spawnSync, execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { gunzipSync } from 'node:zlib';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { ROOT, fixturePath } from '../test-support/fixtures.js';
+
+const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
+
+function run(args: string[], input?: string) {
+  const r = spawnSync(process.execPath, [CLI, ...args], { cwd: ROOT, input, encoding: 'utf8' });
+  return { code: r.status, out: r.stdout, err: r.stderr };
+}
+
+const gvA = fixturePath('golden', 'spec', '4.14', 'GV-A.golden.gz');
+const gvD = fixturePath('golden', 'spec', '4.14', 'GV-D.golden.gz');
+
+test('verify: ok lines per file, the summary as the very last line, exit 0', () => {
+  const r = run(['verify', gvA, gvD]);
+  assert.equal(r.code, 0, r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.match(lines[0]!, /^ok .*GV-A\.golden\.gz: 36\/36 placements, 0\/0 chunk events$/);
+  assert.match(lines[1]!, /^ok .*GV-D\.golden\.gz: 30\/30 placements, 0\/0 chunk events$/);
+  assert.equal(lines.at(-1), 'placements: matched 66/66');
+});
+
+test('verify: plain text on stdin (-) works, and a mismatch fails with its line and exit 1', () => {
+  const text = gunzipSync(readFileSync(gvD)).toString('utf8');
+  assert.equal(run(['verify', '-'], text).code, 0);
+  const broken = text.replace(/^(a \d+ 2048 256) -1 -1$/m, '$1 0 2048');
+  assert.notEqual(broken, text);
+  const r = run(['verify', '-'], broken);
+  assert.equal(r.code, 1);
+  const lines = r.out.trimEnd().split('\n');
+  const lineNo = broken.split('\n').findIndex((l) => l.startsWith('a ') && l.includes(' 2048 256 0 2048')) + 1;
+  assert.equal(lines[0], `FAIL <stdin>: 29/30 placements, 0/0 chunk events; first mismatch at line ${lineNo}: expected 0 2048 got -1 -1`);
+  assert.equal(lines.at(-1), 'placements: matched 29/30');
+});
+
+test('verify: --fixed and --kernel change the profile; files of unknown kernels are skipped, not matched', () => {
+  const fixed = run(['verify', '--fixed', gvD]);
+  assert.equal(fixed.code, 1);
+  assert.match(fixed.out, /expected -1 -1 got 0 2048/);
+  const forced = run(['verify', '--kernel', '7.0', fixturePath('golden', 'spec', '4.14', 'GV-B.golden.gz')]);
+  assert.equal(forced.code, 1);
+  const text = gunzipSync(readFileSync(gvA)).toString('utf8').replace('# kernel: 4.14', '# kernel: 5.4');
+  const skipped = run(['verify', '-'], text);
+  assert.equal(skipped.code, 1);
+  assert.match(skipped.out, /^skip <stdin>: kernel 5\.4 is not implemented yet \(36 placements not checked\)$/m);
+  assert.match(skipped.out, /placements: matched 0\/0\n$/);
+});
+
+test('verify: gzip, plain and xz files are all read', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-cli-'));
+  const plain = join(dir, 'gva.golden');
+  writeFileSync(plain, gunzipSync(readFileSync(gvA)));
+  const files = [gvA, plain];
+  let haveXz = true;
+  try {
+    execFileSync('xz', ['-k', plain]);
+    files.push(plain + '.xz');
+  } catch {
+    haveXz = false;
+  }
+  const r = run(['verify', ...files]);
+  assert.equal(r.code, 0, r.out + r.err);
+  assert.equal(r.out.trimEnd().split('\n').at(-1), `placements: matched ${36 * files.length}/${36 * files.length}`);
+  if (!haveXz) console.log('# xz not installed: the xz path was not exercised');
+});
+
+test('verify: malformed input names the line; a missing file is an error, not a crash', () => {
+  const text = '# percpu-golden 1\n# kernel: 4.14\n# mode: chunk\n# geometry: unit_size=8192\na 0 8 8 0 0\na 1 eight 8 0 8\n';
+  const r = run(['verify', '-'], text);
+  assert.equal(r.code, 1);
+  assert.match(r.out, /FAIL -: <stdin>:6: expected an integer, got "eight"/);
+  const missing = run(['verify', '/nonexistent/file.golden']);
+  assert.equal(missing.code, 1);
+  assert.match(missing.out, /FAIL \/nonexistent\/file\.golden: .*ENOENT/);
+});
+
+test('stats: the debugfs text after N ops of a golden file', () => {
+  const r = run(['stats', '--at', '3', gvA]);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /^Percpu Memory Statistics\nAllocation Info:\n-{40}\n/);
+  assert.match(r.out, /  nr_alloc            :            3\n/);
+  const bad = run(['stats', '--at', 'x', gvA]);
+  assert.notEqual(bad.code, 0);
+});
+
+test('demo: replays the bundled workload through 4.14 and 7.0, all placements matching', () => {
+  const r = run(['demo']);
+  assert.equal(r.code, 0, r.err);
+  assert.match(r.out, /ok W7 \(kernel 4\.14, geometry G1\): 120075\/120075 placements, 4\/4 chunk events/);
+  assert.match(r.out, /ok W7 \(kernel 7\.0, geometry G1\): 120075\/120075 placements, 4\/4 chunk events/);
+  assert.equal(r.out.split('Percpu Memory Statistics').length - 1, 2);
+});
