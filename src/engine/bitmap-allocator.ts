@@ -9,6 +9,11 @@
  * behavioural difference between 4.14 and 7.0 is a flag of `BitmapProfile`
  * (`profile.ts`); the code below branches on those flags only.
  *
+ * All of that state lives in a `StateStore` (`store.ts`): typed arrays that are
+ * either private to one thread or `SharedArrayBuffer`s several threads attach to
+ * (`shared` option, `BitmapAllocator.attach`). This object keeps only per-thread
+ * things: its views of each chunk, the event listener, scratch results.
+ *
  * Invariants between public calls:
  * - every chunk but the reserved one is on exactly one slot list, and `Hdr.Slot`
  *   names it;
@@ -32,7 +37,8 @@ import {
   testBit,
   weight,
 } from './bitmap.js';
-import { Chunk, Hdr, Md, MD_STRIDE, plainBuffer, type BufferFactory } from './chunk.js';
+import { Chunk, Hdr, Md, MD_STRIDE } from './chunk.js';
+import { Counter, Ctl, LocalStore, SharedStore, type SharedStateHandle, type SharedStoreLimits, type StateStore } from './store.js';
 import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
@@ -76,10 +82,19 @@ export interface BitmapAllocatorOptions {
   fixed?: boolean;
   /** Called when a chunk is created or destroyed (the `percpu_create_chunk` / `percpu_destroy_chunk` events). */
   onChunkEvent?: ChunkEventListener;
-  /** Where chunk buffers come from (a `SharedArrayBuffer` factory for shared use). */
-  buffer?: BufferFactory;
+  /**
+   * Keep all state in growable `SharedArrayBuffer`s so that other threads can
+   * attach (`handle()` → `BitmapAllocator.attach`). Limits bound the growth.
+   */
+  shared?: Partial<SharedStoreLimits> | boolean;
   /** Refuse to create more than this many dynamic chunks (the kernel's "failed to allocate new chunk"). */
   maxChunks?: number;
+}
+
+/** What another thread needs to attach to a shared allocator (structured-clonable: post it in a message). */
+export interface AllocatorHandle {
+  config: Omit<BitmapAllocatorOptions, 'onChunkEvent' | 'shared'>;
+  state: SharedStateHandle;
 }
 
 /** Global counters of `percpu_stats` (CONFIG_PERCPU_STATS). */
@@ -92,6 +107,31 @@ export interface GlobalStats {
   nrMaxChunks: number;
   minAllocSize: number;
   maxAllocSize: number;
+}
+
+/** The global counters as fields, stored in the state's `counters` array. */
+class GlobalCounters implements GlobalStats {
+  constructor(private readonly c: Float64Array) {}
+  get nrAlloc() { return this.c[Counter.NrAlloc]!; }
+  set nrAlloc(v: number) { this.c[Counter.NrAlloc] = v; }
+  get nrDealloc() { return this.c[Counter.NrDealloc]!; }
+  set nrDealloc(v: number) { this.c[Counter.NrDealloc] = v; }
+  get nrCurAlloc() { return this.c[Counter.NrCurAlloc]!; }
+  set nrCurAlloc(v: number) { this.c[Counter.NrCurAlloc] = v; }
+  get nrMaxAlloc() { return this.c[Counter.NrMaxAlloc]!; }
+  set nrMaxAlloc(v: number) { this.c[Counter.NrMaxAlloc] = v; }
+  get nrChunks() { return this.c[Counter.NrChunks]!; }
+  set nrChunks(v: number) { this.c[Counter.NrChunks] = v; }
+  get nrMaxChunks() { return this.c[Counter.NrMaxChunks]!; }
+  set nrMaxChunks(v: number) { this.c[Counter.NrMaxChunks] = v; }
+  get minAllocSize() { return this.c[Counter.MinAllocSize]!; }
+  set minAllocSize(v: number) { this.c[Counter.MinAllocSize] = v; }
+  get maxAllocSize() { return this.c[Counter.MaxAllocSize]!; }
+  set maxAllocSize(v: number) { this.c[Counter.MaxAllocSize] = v; }
+  toJSON(): GlobalStats {
+    const { nrAlloc, nrDealloc, nrCurAlloc, nrMaxAlloc, nrChunks, nrMaxChunks, minAllocSize, maxAllocSize } = this;
+    return { nrAlloc, nrDealloc, nrCurAlloc, nrMaxAlloc, nrChunks, nrMaxChunks, minAllocSize, maxAllocSize };
+  }
 }
 
 export class BitmapAllocator {
@@ -107,27 +147,24 @@ export class BitmapAllocator {
   readonly toDepopulateSlot: number;
   readonly stats: GlobalStats;
 
-  /** Chunks by id; destroyed ids stay `undefined` (ids are never reused). */
+  private readonly store: StateStore;
+  private readonly ctl: Int32Array;
+  /** This thread's views of the chunks, by id; destroyed ids stay `undefined` (ids are never reused). */
   private readonly chunks: (Chunk | undefined)[] = [];
   private reservedChunk: Chunk | undefined;
-  private firstChunk: Chunk | undefined;
+  /** The store's generation these views were last synced with (shared state only). */
+  private seenGeneration = -1;
   private readonly slotHead: Int32Array;
   private readonly slotTail: Int32Array;
-  private listNext: Int32Array = new Int32Array(16).fill(-1);
-  private listPrev: Int32Array = new Int32Array(16).fill(-1);
-  /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
-  private nrEmptyPopPages = 0;
-  /** `pcpu_nr_populated` (7.0 meminfo "Percpu:" source). */
-  private nrPopulatedPages = 0;
-  private atomicAllocFailed = false;
-  private balancePending = false;
+  private listNext: Int32Array;
+  private listPrev: Int32Array;
   private inBalanceWork = false;
   private readonly blockBits: number;
   private readonly blockShift: number;
   private readonly unitSize: number;
-  private readonly makeBuffer: BufferFactory;
   private readonly maxChunks: number;
   private readonly listener: ChunkEventListener | undefined;
+  private readonly config: AllocatorHandle['config'];
 
   // Out-parameters of the region walks, kept as fields so the hot path allocates nothing.
   private regionOff = 0;
@@ -135,13 +172,53 @@ export class BitmapAllocator {
   private largestOff = 0;
   private largestBits = 0;
 
-  constructor(options: BitmapAllocatorOptions) {
+  /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
+  private get nrEmptyPopPages(): number {
+    return this.ctl[Ctl.EmptyPopPages]!;
+  }
+  private set nrEmptyPopPages(v: number) {
+    this.ctl[Ctl.EmptyPopPages] = v;
+  }
+  /** `pcpu_nr_populated` (7.0 meminfo "Percpu:" source). */
+  private get nrPopulatedPages(): number {
+    return this.ctl[Ctl.PopulatedPages]!;
+  }
+  private set nrPopulatedPages(v: number) {
+    this.ctl[Ctl.PopulatedPages] = v;
+  }
+  private get atomicAllocFailed(): boolean {
+    return this.ctl[Ctl.AtomicAllocFailed] !== 0;
+  }
+  private set atomicAllocFailed(v: boolean) {
+    this.ctl[Ctl.AtomicAllocFailed] = v ? 1 : 0;
+  }
+  private get balancePending(): boolean {
+    return this.ctl[Ctl.BalancePending] !== 0;
+  }
+  private set balancePending(v: boolean) {
+    this.ctl[Ctl.BalancePending] = v ? 1 : 0;
+  }
+
+  /** Attach to a shared allocator another thread created (see `handle()`). */
+  static attach(handle: AllocatorHandle, onChunkEvent?: ChunkEventListener): BitmapAllocator {
+    return new this({ ...handle.config, ...(onChunkEvent ? { onChunkEvent } : {}) }, handle.state);
+  }
+
+  constructor(options: BitmapAllocatorOptions, attachTo?: SharedStateHandle) {
+    this.config = {
+      kernel: options.kernel,
+      geometry: options.geometry,
+      ...(options.mode !== undefined ? { mode: options.mode } : {}),
+      ...(options.backend !== undefined ? { backend: options.backend } : {}),
+      ...(options.balance !== undefined ? { balance: options.balance } : {}),
+      ...(options.fixed !== undefined ? { fixed: options.fixed } : {}),
+      ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+    };
     this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false });
     this.mode = options.mode ?? 'allocator';
     this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
     this.backend = options.backend ?? 'vm';
     this.balance = options.balance ?? 'sync';
-    this.makeBuffer = options.buffer ?? plainBuffer;
     this.maxChunks = options.maxChunks ?? Number.POSITIVE_INFINITY;
     this.listener = options.onChunkEvent;
     this.blockBits = this.geometry.blockBits;
@@ -159,18 +236,30 @@ export class BitmapAllocator {
       this.sidelinedSlot = -1;
       this.toDepopulateSlot = -1;
     }
-    this.slotHead = new Int32Array(this.nrSlots).fill(-1);
-    this.slotTail = new Int32Array(this.nrSlots).fill(-1);
-    this.stats = {
-      nrAlloc: 0,
-      nrDealloc: 0,
-      nrCurAlloc: 0,
-      nrMaxAlloc: 0,
-      nrChunks: 0,
-      nrMaxChunks: 0,
-      minAllocSize: this.unitSize,
-      maxAllocSize: 0,
-    };
+    if (attachTo) {
+      this.store = SharedStore.attach(attachTo);
+    } else if (options.shared) {
+      const limits = options.shared === true ? {} : options.shared;
+      const chunkBytes = Chunk.bytesFor(this.geometry.unitPages, this.blockBits);
+      const maxChunks = Number.isFinite(this.maxChunks) ? this.maxChunks : 1024;
+      this.store = SharedStore.create(this.nrSlots, {
+        maxChunkIds: limits.maxChunkIds ?? 1 << 20,
+        maxArenaBytes: limits.maxArenaBytes ?? Math.min(2 ** 32 - 1, (maxChunks + 3) * (chunkBytes + 64)),
+      });
+    } else {
+      this.store = new LocalStore(this.nrSlots);
+    }
+    this.ctl = this.store.ctl;
+    this.slotHead = this.ctl.subarray(Ctl.Slots, Ctl.Slots + this.nrSlots);
+    this.slotTail = this.ctl.subarray(Ctl.Slots + this.nrSlots, Ctl.Slots + 2 * this.nrSlots);
+    this.listNext = this.store.listNext;
+    this.listPrev = this.store.listPrev;
+    this.stats = new GlobalCounters(this.store.counters);
+    if (attachTo) {
+      this.sync();
+      return;
+    }
+    this.stats.minAllocSize = this.unitSize;
     if (this.mode === 'chunk') {
       const chunk = this.newChunk();
       this.relocate(chunk, -1);
@@ -182,6 +271,47 @@ export class BitmapAllocator {
 
   // -------------------------------------------------------------------------
   // Public API
+
+  /** The handle to post to other threads so they can `attach`; undefined unless built with `shared`. */
+  handle(): AllocatorHandle | undefined {
+    const state = this.store.handle();
+    return state ? { config: this.config, state } : undefined;
+  }
+
+  /** Whether the state lives in `SharedArrayBuffer`s. */
+  get isShared(): boolean {
+    return this.store.shared;
+  }
+
+  /**
+   * Bring this thread's chunk views up to date with shared state (chunks other
+   * threads created or destroyed). Public calls do it themselves; a caller that
+   * reads chunk arrays directly after another thread's change calls it first.
+   */
+  sync(): void {
+    if (!this.store.shared) return;
+    const gen = this.ctl[Ctl.Generation]!;
+    if (gen === this.seenGeneration) return;
+    this.seenGeneration = gen;
+    this.listNext = this.store.listNext;
+    this.listPrev = this.store.listPrev;
+    const n = this.ctl[Ctl.NextChunkId]!;
+    const loc = this.store.chunkLoc;
+    for (let id = 0; id < n; id++) {
+      const at = loc[id]!;
+      const have = this.chunks[id];
+      if (at === -1) this.chunks[id] = undefined;
+      else if (have === undefined || have.loc !== at) this.chunks[id] = this.viewChunk(at);
+    }
+    this.chunks.length = n;
+    const rloc = this.ctl[Ctl.ReservedLoc]!;
+    if (rloc !== -1 && this.reservedChunk?.loc !== rloc) this.reservedChunk = this.viewChunk(rloc);
+  }
+
+  private viewChunk(loc: number): Chunk {
+    const r = this.store.regionAt(loc);
+    return new Chunk(r.buffer, r.byteOffset, loc, this.blockBits);
+  }
 
   /**
    * Allocate `size` bytes aligned to `align` in every unit (`__alloc_percpu`).
@@ -196,6 +326,7 @@ export class BitmapAllocator {
     const atomic = (flags & ALLOC_ATOMIC) !== 0;
     const roundedSize = this.validateRequest(size, align);
     const roundedAlign = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+    this.sync();
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
     const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
     this.runPendingBalance();
@@ -215,6 +346,7 @@ export class BitmapAllocator {
    * free, an interior pointer, an offset never allocated, a hidden region.
    */
   free(ptr: number): void {
+    this.sync();
     const chunk = this.lookupChunk(ptr);
     const off = ptrOffset(ptr);
     this.validateFree(chunk, ptr, off);
@@ -238,6 +370,7 @@ export class BitmapAllocator {
 
   /** Live chunks: the reserved chunk (if any) first, then the others in id order. */
   liveChunks(): Chunk[] {
+    this.sync();
     const out: Chunk[] = [];
     if (this.reservedChunk) out.push(this.reservedChunk);
     for (const c of this.chunks) if (c) out.push(c);
@@ -245,6 +378,7 @@ export class BitmapAllocator {
   }
 
   getChunk(id: number): Chunk | undefined {
+    this.sync();
     return id === RESERVED_CHUNK_ID ? this.reservedChunk : this.chunks[id];
   }
 
@@ -253,7 +387,11 @@ export class BitmapAllocator {
   }
 
   get first(): Chunk | undefined {
-    return this.firstChunk;
+    return this.mode === 'allocator' ? this.chunks[0] : undefined;
+  }
+
+  private get firstChunk(): Chunk | undefined {
+    return this.mode === 'allocator' ? this.chunks[0] : undefined;
   }
 
   /** `pcpu_nr_empty_pop_pages`. */
@@ -268,6 +406,7 @@ export class BitmapAllocator {
 
   /** Chunks in the order `percpu_stats` lists them: slot 0 to the last, head to tail. */
   chunksInSlotOrder(): { chunk: Chunk; slot: number }[] {
+    this.sync();
     const out: { chunk: Chunk; slot: number }[] = [];
     for (let s = 0; s < this.nrSlots; s++) {
       for (let id = this.slotHead[s]!; id !== -1; id = this.listNext[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
@@ -282,6 +421,7 @@ export class BitmapAllocator {
 
   /** Run the balance work now if an op scheduled it (useful with `balance: 'none'` to step it by hand). */
   runBalanceWork(): void {
+    this.sync();
     this.balancePending = false;
     this.inBalanceWork = true;
     try {
@@ -352,17 +492,6 @@ export class BitmapAllocator {
     return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
   }
 
-  private ensureListCapacity(id: number): void {
-    if (id < this.listNext.length) return;
-    let n = this.listNext.length;
-    while (n <= id) n *= 2;
-    const next = new Int32Array(n).fill(-1);
-    const prev = new Int32Array(n).fill(-1);
-    next.set(this.listNext);
-    prev.set(this.listPrev);
-    this.listNext = next;
-    this.listPrev = prev;
-  }
 
   private listRemove(chunk: Chunk): void {
     const h = chunk.hdr;
@@ -413,12 +542,25 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Chunk creation, first chunk (§3.8, §5)
 
+  /** A fresh chunk with the next id, its region from the store, known to every thread. */
   private newChunk(nrPages = this.geometry.unitPages): Chunk {
-    const id = this.chunks.length;
-    const chunk = new Chunk(id, nrPages, this.blockBits, this.makeBuffer);
-    this.chunks.push(chunk);
-    this.ensureListCapacity(id);
+    const id = this.ctl[Ctl.NextChunkId]!;
+    this.store.ensureIds(id + 1);
+    this.listNext = this.store.listNext;
+    this.listPrev = this.store.listPrev;
+    const region = this.store.allocRegion(Chunk.bytesFor(nrPages, this.blockBits));
+    const chunk = new Chunk(region.buffer, region.byteOffset, region.loc, this.blockBits, { id, nrPages });
+    this.ctl[Ctl.NextChunkId] = id + 1;
+    this.store.chunkLoc[id] = region.loc;
+    this.chunks[id] = chunk;
+    this.bumpGeneration();
     return chunk;
+  }
+
+  private bumpGeneration(): void {
+    const gen = (this.ctl[Ctl.Generation]! + 1) | 0;
+    this.ctl[Ctl.Generation] = gen;
+    this.seenGeneration = gen;
   }
 
   private emitChunkEvent(type: ChunkEventType, id: number): void {
@@ -433,7 +575,7 @@ export class BitmapAllocator {
 
   /** `pcpu_create_chunk`: a fresh dynamic chunk, populated at once by the km backend. */
   private createChunk(): Chunk | undefined {
-    if (this.chunks.length - 1 >= this.maxChunks) return undefined;
+    if (this.stats.nrChunks - 1 >= this.maxChunks) return undefined;
     const chunk = this.newChunk();
     if (this.backend === 'km') this.chunkPopulated(chunk, 0, chunk.nrPages, false);
     this.emitChunkEvent('create', chunk.hdr[Hdr.Id]!);
@@ -444,6 +586,9 @@ export class BitmapAllocator {
     this.listRemove(chunk);
     const id = chunk.hdr[Hdr.Id]!;
     this.chunks[id] = undefined;
+    this.store.chunkLoc[id] = -1;
+    this.store.freeRegion(chunk.loc, chunk.metadataBytes);
+    this.bumpGeneration();
     this.emitChunkEvent('destroy', id);
   }
 
@@ -461,7 +606,6 @@ export class BitmapAllocator {
       this.reservedChunk = this.allocFirstChunk(staticAligned, g.reservedSize, RESERVED_CHUNK_ID);
     }
     const first = this.allocFirstChunk(staticAligned + g.reservedSize, dynSize, 0);
-    this.firstChunk = first;
     this.nrEmptyPopPages = first.hdr[Hdr.NrEmptyPopPages]!;
     this.relocate(first, -1);
     this.nrPopulatedPages += Math.floor((staticAligned + g.reservedSize + dynSize) / g.pageSize);
@@ -477,7 +621,9 @@ export class BitmapAllocator {
     const nrPages = regionSize / pageSize;
     let chunk: Chunk;
     if (id === RESERVED_CHUNK_ID) {
-      chunk = new Chunk(RESERVED_CHUNK_ID, nrPages, this.blockBits, this.makeBuffer);
+      const region = this.store.allocRegion(Chunk.bytesFor(nrPages, this.blockBits));
+      chunk = new Chunk(region.buffer, region.byteOffset, region.loc, this.blockBits, { id, nrPages });
+      this.ctl[Ctl.ReservedLoc] = region.loc;
     } else {
       chunk = this.newChunk(nrPages);
     }

@@ -1,8 +1,8 @@
 /**
  * A chunk of the hinted bitmap allocator, held entirely in typed arrays.
  *
- * One chunk owns one contiguous buffer (an `ArrayBuffer`, or a
- * `SharedArrayBuffer` when the caller supplies one) carved into:
+ * One chunk owns one contiguous region of a buffer (its own `ArrayBuffer`, or
+ * a piece of a shared arena — see `store.ts`) carved into:
  *
  *   hdr        Int32 × HDR_WORDS      scalar fields (free bytes, counters, offsets, flags)
  *   md         Int32 × (blocks + 1) × MD_STRIDE
@@ -55,8 +55,19 @@ export const enum Hdr {
 }
 export const HDR_WORDS = 16;
 
+/** A source of zeroed buffers (used by allocators that keep one buffer per chunk). */
 export type BufferFactory = (bytes: number) => ArrayBuffer | SharedArrayBuffer;
 export const plainBuffer: BufferFactory = (bytes) => new ArrayBuffer(bytes);
+
+/** Words of each part of a chunk of `nrPages` pages. */
+function layout(nrPages: number, blockBits: number) {
+  const mapBits = nrPages * blockBits;
+  const mdWords = (nrPages + 1) * MD_STRIDE;
+  const allocWords = (mapBits + 31) >>> 5;
+  const boundWords = (mapBits + 1 + 31) >>> 5;
+  const popWords = (nrPages + 31) >>> 5;
+  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + popWords) };
+}
 
 export class Chunk {
   readonly hdr: Int32Array;
@@ -70,17 +81,25 @@ export class Chunk {
   /** Index of the chunk's own record in `md`. */
   readonly chunkMd: number;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  /** Arena location of the chunk's region (see `StateStore`). */
+  readonly loc: number;
 
-  constructor(id: number, nrPages: number, blockBits: number, makeBuffer: BufferFactory = plainBuffer) {
-    const mapBits = nrPages * blockBits;
-    const mdWords = (nrPages + 1) * MD_STRIDE;
-    const allocWords = (mapBits + 31) >>> 5;
-    const boundWords = (mapBits + 1 + 31) >>> 5;
-    const popWords = (nrPages + 31) >>> 5;
-    const bytes = 4 * (HDR_WORDS + mdWords + allocWords + boundWords + popWords);
-    const buf = makeBuffer(bytes);
-    let at = 0;
+  /** Bytes of metadata a chunk of `nrPages` pages needs. */
+  static bytesFor(nrPages: number, blockBits: number): number {
+    return layout(nrPages, blockBits).bytes;
+  }
+
+  /**
+   * Views over a zeroed region. With `id` given the chunk is initialised as a
+   * fresh, fully free chunk; without, the views attach to a chunk some other
+   * thread built (its header says how big it is).
+   */
+  constructor(buf: ArrayBuffer | SharedArrayBuffer, byteOffset: number, loc: number, blockBits: number, init?: { id: number; nrPages: number }) {
+    const nrPages = init ? init.nrPages : new Int32Array(buf, byteOffset, HDR_WORDS)[Hdr.NrPages]!;
+    const { mapBits, mdWords, allocWords, boundWords, popWords } = layout(nrPages, blockBits);
+    let at = byteOffset;
     this.buffer = buf;
+    this.loc = loc;
     this.hdr = new Int32Array(buf, at, HDR_WORDS);
     at += 4 * HDR_WORDS;
     this.md = new Int32Array(buf, at, mdWords);
@@ -94,6 +113,8 @@ export class Chunk {
     this.mapBits = mapBits;
     this.nrBlocks = nrPages;
     this.chunkMd = nrPages * MD_STRIDE;
+    if (!init) return;
+    const id = init.id;
     const h = this.hdr;
     h[Hdr.Id] = id;
     h[Hdr.NrPages] = nrPages;
@@ -111,7 +132,7 @@ export class Chunk {
 
   /** Bytes of metadata this chunk costs (what the kernel would kzalloc for it). */
   get metadataBytes(): number {
-    return this.buffer.byteLength;
+    return layout(this.nrPages, this.mapBits / this.nrPages).bytes;
   }
 }
 
