@@ -6,6 +6,8 @@ import { Command, Option } from 'commander';
 import { verifyFiles } from './verify.js';
 import { statsAfterReplay } from './stats.js';
 import { runDemo } from './demo.js';
+import { mapFromGolden } from './map.js';
+import { writeFileSync } from 'node:fs';
 import { PercpuError } from '../errors.js';
 
 // A reader that stops early (`| head`) is not an error.
@@ -39,6 +41,24 @@ program
   .option('--fixed', 'correct the upstream free-path slip')
   .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean }) => {
     process.stdout.write(statsAfterReplay(file, opts));
+  });
+
+program
+  .command('map')
+  .description('draw SVG chunk maps of the allocator after a golden file (pages as rows, runs of 4-byte bits, hints overlaid)')
+  .argument('<file>', 'golden file (plain, gzip or xz; - for stdin)')
+  .option('--at <n>', 'the state after the first N ops', (v) => parseNonNegative(v, '--at'))
+  .addOption(new Option('--kernel <version>', 'force a profile instead of the file header'))
+  .option('--fixed', 'correct the upstream free-path slip')
+  .option('--chunk <id>', 'only this chunk', (v) => parseNonNegative(v, '--chunk'))
+  .option('--diff <a,b>', 'two profiles side by side, differences outlined (e.g. 4.14,7.0 or 7.0,7.0-fixed)')
+  .option('-o, --out <file.svg>', 'write the SVG here (default: standard output)')
+  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string }) => {
+    const { svg, summary } = mapFromGolden(file, opts);
+    if (opts.out) {
+      writeFileSync(opts.out, svg);
+      process.stderr.write(`${summary}; wrote ${opts.out}\n`);
+    } else process.stdout.write(svg);
   });
 
 program
