@@ -10,6 +10,7 @@ import { parseKernelVersion, type KernelVersion } from './engine/profile.js';
 import { formatBitmapStats } from './engine/stats.js';
 import { checkBitmapAllocator, type HintProblem } from './engine/checker.js';
 import { UnsupportedError } from './errors.js';
+import { AreaMapAllocator } from './engine/area-map.js';
 
 export interface PercpuAllocator {
   readonly kernel: KernelVersion;
@@ -56,6 +57,7 @@ export class HintedBitmapAllocator extends BitmapAllocator implements PercpuAllo
 type AllocatorFactory = (options: AllocatorOptions & { kernel: KernelVersion }) => PercpuAllocator;
 
 const factories: Partial<Record<KernelVersion, AllocatorFactory>> = {
+  '4.13': (o) => new AreaMapAllocator(o),
   '4.14': (o) => new HintedBitmapAllocator({ ...o, kernel: '4.14' }),
   '7.0': (o) => new HintedBitmapAllocator({ ...o, kernel: '7.0' }),
 };

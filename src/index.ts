@@ -25,3 +25,5 @@ export type { GoldenFile, GoldenHeader, GoldenOps } from './golden/format.js';
 export { replayGolden, formatReplayResult } from './golden/replay.js';
 export type { ReplayOptions, ReplayResult, Mismatch } from './golden/replay.js';
 export * from './errors.js';
+export { AreaMapAllocator, AreaChunk, formatAreaMapStats, areaFragStats, checkAreaMapAllocator, checkAreaChunk } from './engine/area-map.js';
+export type { AreaMapAllocatorOptions } from './engine/area-map.js';

@@ -2,6 +2,8 @@
  * `percpu verify FILE…`: replay golden files and report, per file and in total,
  * how many placements and chunk events matched the kernel's.
  */
+import { readdirSync, statSync } from 'node:fs';
+import { join } from 'node:path';
 import { readInputText } from '../io.js';
 import { parseGolden } from '../golden/format.js';
 import { formatReplayResult, replayGolden } from '../golden/replay.js';
@@ -21,9 +23,32 @@ export interface VerifySummary {
   placementsMatched: number;
 }
 
+/** Directories stand for every file below them (sorted); `-` and files stand for themselves. */
+export function expandPaths(paths: string[]): string[] {
+  const out: string[] = [];
+  const walk = (p: string) => {
+    let isDir = false;
+    try {
+      isDir = p !== '-' && statSync(p).isDirectory();
+    } catch {
+      // A missing path is reported when it is read.
+    }
+    if (!isDir) {
+      out.push(p);
+      return;
+    }
+    for (const name of readdirSync(p).sort()) {
+      if (name.endsWith('.md') || name.endsWith('.tsv')) continue;
+      walk(join(p, name));
+    }
+  };
+  paths.forEach(walk);
+  return out;
+}
+
 export function verifyFiles(paths: string[], options: VerifyOptions, write: (line: string) => void): VerifySummary {
   const sum: VerifySummary = { files: 0, failed: 0, skipped: 0, placements: 0, placementsMatched: 0 };
-  for (const path of paths) {
+  for (const path of expandPaths(paths)) {
     sum.files++;
     let line: string;
     try {
