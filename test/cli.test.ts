@@ -99,3 +99,12 @@ test('demo: replays the bundled workload through 4.14 and 7.0, all placements ma
   assert.match(r.out, /ok W7 \(kernel 7\.0, geometry G1\): 120075\/120075 placements, 4\/4 chunk events/);
   assert.equal(r.out.split('Percpu Memory Statistics').length - 1, 2);
 });
+
+test('verify: a directory stands for every golden file below it, all three kernels', () => {
+  const r = run(['verify', fixturePath('golden', 'spec')]);
+  assert.equal(r.code, 0, r.out + r.err);
+  const lines = r.out.trimEnd().split('\n');
+  assert.equal(lines.filter((l) => l.startsWith('ok ')).length, 19);
+  assert.ok(lines.some((l) => /spec\/4\.13\/GV-E\.golden\.gz: 20\/20 placements/.test(l)));
+  assert.match(lines.at(-1)!, /^placements: matched (\d+)\/\1$/);
+});
