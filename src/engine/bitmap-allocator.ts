@@ -349,7 +349,7 @@ export class BitmapAllocator {
     this.sync();
     const chunk = this.lookupChunk(ptr);
     const off = ptrOffset(ptr);
-    this.validateFree(chunk, ptr, off);
+    this.validateFree(chunk, off);
     this.freeInner(chunk, off);
     this.runPendingBalance();
   }
@@ -363,7 +363,7 @@ export class BitmapAllocator {
   allocationSize(ptr: number): number {
     const chunk = this.lookupChunk(ptr);
     const off = ptrOffset(ptr);
-    this.validateFree(chunk, ptr, off);
+    this.validateFree(chunk, off);
     const bitOff = off >>> 2;
     return (findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1) - bitOff) * MIN_ALLOC_SIZE;
   }
@@ -463,7 +463,7 @@ export class BitmapAllocator {
     return chunk;
   }
 
-  private validateFree(chunk: Chunk, ptr: number, off: number): void {
+  private validateFree(chunk: Chunk, off: number): void {
     const h = chunk.hdr;
     const id = h[Hdr.Id]!;
     if (off % MIN_ALLOC_SIZE !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
@@ -474,7 +474,6 @@ export class BitmapAllocator {
     // clear in the bound map; a freed one is clear in the alloc map.
     if (!testBit(chunk.allocMap, bit)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is not allocated (double free or never allocated)`);
     if (!testBit(chunk.boundMap, bit)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is inside an allocation, not at its start`);
-    void ptr;
   }
 
   // -------------------------------------------------------------------------
