@@ -9,6 +9,7 @@ import { runDemo } from './demo.js';
 import { mapFromGolden } from './map.js';
 import { writeFileSync } from 'node:fs';
 import { PercpuError } from '../errors.js';
+import { registerTraceCommands } from './trace-commands.js';
 
 // A reader that stops early (`| head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -72,6 +73,8 @@ function parseNonNegative(v: string, flag: string): number {
   if (!/^\d+$/.test(v)) throw new PercpuError('EPARSE', `${flag} takes a non-negative integer, got "${v}"`);
   return Number(v);
 }
+
+registerTraceCommands(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,202 @@
+/**
+ * The real-kernel trace commands of the `percpu` CLI:
+ *
+ *   verify-trace TRACE…   per-chunk replay of every chunk created in the traces
+ *   replay TRACE          whole-allocator simulation driven by one trace
+ *   capture -- COMMAND…   record a trace (root, tracefs) around a command
+ *
+ * This module only turns flags into options and results into output and exit
+ * codes; the work is in `src/trace/`.
+ */
+import { mkdirSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { Option, type Command } from 'commander';
+import { PercpuError } from '../errors.js';
+import { readInputText } from '../io.js';
+import { capture } from '../trace/capture.js';
+import { unreadable } from '../trace/input.js';
+import { describeTrace, parseTraceFile, TraceEventKind, type ParsedTrace } from '../trace/parse.js';
+import { formatTraceReplay, replayTrace } from '../trace/replay.js';
+import { geometryFromStats, parsePercpuStats, type PercpuStatsFile } from '../trace/stats-parse.js';
+import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../trace/verify-trace.js';
+import type { GeometryInput } from '../engine/geometry.js';
+
+const out = (l: string) => process.stdout.write(l + '\n');
+
+function intArg(flag: string, min = 0): (v: string) => number {
+  return (v: string) => {
+    if (!/^\d+$/.test(v) || Number(v) < min) throw new PercpuError('EPARSE', `${flag} takes an integer >= ${min}, got "${v}"`);
+    return Number(v);
+  };
+}
+
+function readStats(path: string): PercpuStatsFile {
+  let text: string;
+  try {
+    text = readInputText(path);
+  } catch (e) {
+    throw e instanceof PercpuError ? e : unreadable(path, e);
+  }
+  return parsePercpuStats(text, path);
+}
+
+interface GeometryFlags {
+  unitSize?: number;
+  pageSize?: number;
+  nrUnits?: number;
+  stats?: string;
+}
+
+function unitSizeOf(opts: GeometryFlags): number {
+  if (opts.unitSize !== undefined) return opts.unitSize;
+  if (opts.stats !== undefined) return readStats(opts.stats).allocInfo.unitSize;
+  throw new PercpuError('EPARSE', 'the unit size is needed: pass --unit-size BYTES or --stats FILE (a percpu_stats snapshot of the traced machine)');
+}
+
+/** What percpu_stats counted between two snapshots vs. what the trace holds. */
+export function eventCountCheck(trace: ParsedTrace, before: PercpuStatsFile, after: PercpuStatsFile, provenLostFrees = 0): string[] {
+  const allocs = after.global.nrAlloc - before.global.nrAlloc;
+  const frees = after.global.nrDealloc - before.global.nrDealloc;
+  const ta = trace.counts[TraceEventKind.Alloc]!;
+  const tf = trace.counts[TraceEventKind.Free]!;
+  const lines = [`percpu_stats between the snapshots: nr_alloc +${allocs} (trace: ${ta} alloc events), nr_dealloc +${frees} (trace: ${tf} free events)`];
+  if (allocs > ta) lines.push(`  ${allocs - ta} alloc event(s) are missing from the trace (or happened outside it)`);
+  if (frees > tf) {
+    lines.push(
+      `  ${frees - tf} free event(s) are missing from the trace (or happened outside it); ${provenLostFrees} lost free(s) were proven by reused bytes in chunks created during the trace`,
+    );
+  }
+  if (allocs < ta || frees < tf) lines.push('  the trace holds more events than the snapshots counted: they were not taken around this trace');
+  return lines;
+}
+
+export function registerTraceCommands(program: Command): void {
+  program
+    .command('verify-trace')
+    .description('replay the history of every chunk created in real-kernel traces (tracefs text; plain, gzip or xz) and compare each placement')
+    .argument('<traces...>', 'trace files (- for stdin)')
+    .option('--unit-size <bytes>', 'unit size of the traced machine', intArg('--unit-size', 4096))
+    .option('--stats <file>', 'a percpu_stats snapshot of the traced machine (gives the unit size; with --stats-before, the "after" snapshot)')
+    .option('--stats-before <file>', 'percpu_stats taken before the trace: cross-check the event counts (lost events)')
+    .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
+    .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
+    .addOption(new Option('--kernel <version>', 'profile to replay with').default('7.0'))
+    .option('--no-correct', 'do not look for trace-order corrections')
+    .option('--window-us <us>', 'largest time gap a trace-order correction may swap', intArg('--window-us'), 10)
+    .option('--write-golden <dir>', 'write each chunk history as a golden file (<workload>.c<N>.golden)')
+    .option('--label <text>', 'text before "trace" in the golden files\' workload line (e.g. "Linux 6.18")')
+    .option('-q, --quiet', 'print only failing chunks and the summaries')
+    .action(async (traces: string[], opts: GeometryFlags & {
+      statsBefore?: string;
+      kernel: string;
+      correct: boolean;
+      windowUs: number;
+      writeGolden?: string;
+      label?: string;
+      quiet?: boolean;
+    }) => {
+      const unitSize = unitSizeOf(opts);
+      if (opts.statsBefore && !opts.stats) throw new PercpuError('EPARSE', '--stats-before needs --stats (the snapshot taken after the trace)');
+      if (opts.statsBefore && traces.length !== 1) throw new PercpuError('EPARSE', '--stats-before and --stats describe one trace: give exactly one');
+      if (opts.writeGolden) mkdirSync(opts.writeGolden, { recursive: true });
+      let placements = 0;
+      let matched = 0;
+      for (const path of traces) {
+        const trace = await parseTraceFile(path);
+        describeTrace(trace).forEach(out);
+        const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
+        const v = verifyParsedTrace(trace, { unitSize, pageSize: opts.pageSize, nrUnits, kernel: opts.kernel, correct: opts.correct, windowUs: opts.windowUs });
+        formatTraceVerification(v, { quiet: opts.quiet ?? false }).forEach(out);
+        if (v.verified.length === 0) out(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
+        if (opts.statsBefore && opts.stats) {
+          const proven = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
+          eventCountCheck(trace, readStats(opts.statsBefore), readStats(opts.stats), proven).forEach(out);
+        }
+        if (opts.writeGolden) {
+          for (const c of v.verified) {
+            const file = join(opts.writeGolden, `${v.workload}.c${c.instance.number}.golden`);
+            writeFileSync(file, formatChunkGolden(v, c, { unitSize, pageSize: opts.pageSize, nrUnits, kernelLabel: opts.kernel, ...(opts.label ? { label: opts.label } : {}) }));
+          }
+          out(`wrote ${v.verified.length} golden file(s) to ${opts.writeGolden}`);
+        }
+        placements += v.placements;
+        matched += v.matched;
+      }
+      out(`placements: matched ${matched}/${placements}`);
+      process.exitCode = matched === placements ? 0 : 1;
+    });
+
+  program
+    .command('replay')
+    .description('drive a simulated allocator (vm backend) with every event of a trace and report where it and the kernel disagree')
+    .argument('<trace>', 'trace file (plain, gzip or xz; - for stdin)')
+    .option('--stats <file>', 'percpu_stats snapshot of the traced machine (gives the whole geometry)')
+    .option('--unit-size <bytes>', 'unit size (without --stats)', intArg('--unit-size', 4096))
+    .option('--static-size <bytes>', 'static region of the first chunk (without --stats)', intArg('--static-size'))
+    .option('--reserved-size <bytes>', 'reserved region (without --stats)', intArg('--reserved-size'))
+    .option('--dyn-size <bytes>', 'dynamic region of the first chunk (without --stats)', intArg('--dyn-size', 4))
+    .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
+    .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
+    .addOption(new Option('--kernel <version>', 'profile to simulate').default('7.0'))
+    .addOption(new Option('--balance <mode>', 'run the simulation\'s balance work after every op, or never').choices(['sync', 'none']).default('sync'))
+    .action(async (path: string, opts: GeometryFlags & { staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
+      const trace = await parseTraceFile(path);
+      describeTrace(trace).forEach(out);
+      const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
+      let geometry: GeometryInput;
+      if (opts.stats) {
+        geometry = { ...geometryFromStats(readStats(opts.stats), { pageSize: opts.pageSize, nrUnits }) };
+        if (opts.unitSize !== undefined && opts.unitSize !== geometry.unitSize) {
+          throw new PercpuError('EPARSE', `--unit-size ${opts.unitSize} contradicts the unit size ${geometry.unitSize} of ${opts.stats}`);
+        }
+      } else {
+        geometry = {
+          unitSize: unitSizeOf(opts),
+          pageSize: opts.pageSize,
+          nrUnits,
+          ...(opts.staticSize !== undefined ? { staticSize: opts.staticSize } : {}),
+          ...(opts.reservedSize !== undefined ? { reservedSize: opts.reservedSize } : {}),
+          ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
+        };
+      }
+      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance });
+      const g = geometry;
+      const text =
+        `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
+        `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
+      formatTraceReplay(r, text).forEach(out);
+      const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused;
+      process.exitCode = disagreements === 0 && r.failsMatched === r.fails ? 0 : 1;
+    });
+
+  program
+    .command('capture')
+    .description('record the five percpu tracepoints while COMMAND runs (root; tracefs), plus percpu_stats before and after')
+    .argument('<command...>', 'the command to run, after --')
+    .option('-o, --out <file>', 'trace output (stats go to FILE.before.percpu_stats and FILE.percpu_stats)', 'percpu.trace')
+    .option('--buffer-kb <kib>', 'ring buffer size per CPU (default: 128 MiB, less if memory is short)', intArg('--buffer-kb', 64))
+    .option('--settle-ms <ms>', 'after the command, wait until no event arrived for this long (deferred frees)', intArg('--settle-ms'), 1000)
+    .option('--max-wait-ms <ms>', 'but never longer than this', intArg('--max-wait-ms'), 15000)
+    .option('--tracefs <dir>', 'tracing directory (default: /sys/kernel/tracing, then /sys/kernel/debug/tracing)')
+    .option('--mount', 'mount tracefs (and debugfs, for percpu_stats) if not mounted, and unmount them afterwards')
+    .option('--no-instance', 'use the top-level trace buffer instead of a private tracing instance')
+    .action(async (command: string[], opts: { out: string; bufferKb?: number; settleMs: number; maxWaitMs: number; tracefs?: string; mount?: boolean; instance: boolean }) => {
+      const r = await capture({
+        out: opts.out,
+        command,
+        settleMs: opts.settleMs,
+        maxWaitMs: opts.maxWaitMs,
+        useInstance: opts.instance,
+        ...(opts.bufferKb !== undefined ? { bufferKb: opts.bufferKb } : {}),
+        ...(opts.tracefs ? { tracefs: [opts.tracefs] } : {}),
+        ...(opts.mount ? { mount: true } : {}),
+        log: (l) => process.stderr.write(`percpu capture: ${l}\n`),
+      });
+      const trace = await parseTraceFile(r.out);
+      const wrote = [r.out, r.statsBefore, r.statsAfter].filter((x) => x !== undefined).join(', ');
+      out(`wrote ${wrote} (${r.bytes} bytes of trace)`);
+      describeTrace(trace).forEach(out);
+      if (r.restoreFailures.length > 0) out(`WARNING: ${r.restoreFailures.length} tracing setting(s) could not be restored (see above)`);
+      process.exitCode = r.interrupted ? 130 : r.restoreFailures.length > 0 ? 1 : r.exitCode;
+    });
+}

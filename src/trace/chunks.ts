@@ -1,0 +1,299 @@
+/**
+ * Chunk instances and object lifetimes of a parsed trace.
+ *
+ * A chunk is named in the trace only by its `base_addr` hash, and the kernel
+ * reuses addresses: after a `percpu_destroy_chunk`, a later
+ * `percpu_create_chunk` may print the same hash for a new chunk. So a chunk
+ * *instance* begins at its create event (or, for a chunk that existed before
+ * tracing began, at the first event naming it) and ends at its destroy event.
+ * Instances are numbered in the order they begin, which is the numbering of the
+ * per-chunk golden files (`<workload>.c<N>.golden`).
+ *
+ * What this module owns: the instance of every event, the allocation every free
+ * releases (by chunk and offset), and the tracer's lost frees — an allocation
+ * whose bytes overlap an object still live in our bookkeeping proves that the
+ * object's free event is missing. Everything is in typed arrays indexed by the
+ * event's sequence number.
+ *
+ * Invariants: for a chunk created inside the trace, every object is known, so a
+ * free always finds its allocation unless an event was lost; for a chunk that
+ * existed before tracing, a free of an unknown offset is an object allocated
+ * before tracing (`freeTarget` -1), not an error.
+ */
+import { ParseError } from '../errors.js';
+import { TraceEventKind, type ParsedTrace } from './parse.js';
+
+export interface ChunkInstance {
+  /** Chunk number in the trace (instances in order of appearance, from 0). */
+  number: number;
+  /** Interned base_addr. */
+  addr: number;
+  base: string;
+  /** Sequence number of its `percpu_create_chunk`, -1 if it existed before tracing began. */
+  createdSeq: number;
+  /** `task-pid` that created it ('' if it existed before tracing). */
+  creator: string;
+  /** Sequence number of its `percpu_destroy_chunk`, -1 if alive at the end of the trace. */
+  destroyedSeq: number;
+  /** First and last event naming it. */
+  firstSeq: number;
+  lastSeq: number;
+  allocs: number;
+  frees: number;
+  /** Frees of objects allocated before tracing began (only possible for pre-existing chunks). */
+  freesOfOlder: number;
+  /** Frees of offsets where no object is live, in a chunk whose whole history is known. */
+  unmatchedFrees: number[];
+  lostFrees: LostFree[];
+  /** Objects still live at its destroy event (their frees are missing). */
+  liveAtDestroy: number[];
+  /** Objects allocated in the trace and still live at the end (or at destroy). */
+  liveAtEnd: number;
+}
+
+/** An allocation that reused bytes of an object still live in the bookkeeping: that object's free was lost. */
+export interface LostFree {
+  /** The allocation that overlaps. */
+  allocSeq: number;
+  /** The object whose free is missing. */
+  liveSeq: number;
+}
+
+export interface TraceChunks {
+  trace: ParsedTrace;
+  instances: ChunkInstance[];
+  /** Instance index of every event (-1 for failed allocations). */
+  instanceOf: Int32Array;
+  /** For a free: the sequence number of the allocation it releases; -1 if unknown. For other events: -1. */
+  freeTarget: Int32Array;
+  /** For an allocation: the sequence number of the free that releases it; -1 if none in the trace. */
+  freedBy: Int32Array;
+  /** Observations that break the tracer's usual guarantees, as sentences. */
+  anomalies: string[];
+}
+
+/** Live-object bookkeeping of one chunk: the owner (allocation seq) of every 4-byte unit. */
+class UnitOwners {
+  owner: Int32Array = new Int32Array(1024).fill(-1);
+  live = 0;
+  ensure(units: number): void {
+    if (units <= this.owner.length) return;
+    let n = this.owner.length;
+    while (n < units) n *= 2;
+    const o = new Int32Array(n).fill(-1);
+    o.set(this.owner);
+    this.owner = o;
+  }
+  mark(from: number, to: number, seq: number): void {
+    this.owner.fill(seq, from, to);
+  }
+}
+
+/** No unit is larger than 1 GiB (the engine's own bound), so no offset lies beyond it. */
+const MAX_UNITS = 1 << 28;
+
+/** Bytes an allocation occupies, in 4-byte units (the allocator rounds sizes up to 4). */
+function unitsOf(size: number): number {
+  return Math.max(1, Math.ceil(size / 4));
+}
+
+export function indexChunks(trace: ParsedTrace): TraceChunks {
+  const ev = trace.events;
+  const n = ev.length;
+  const instanceOf = new Int32Array(n).fill(-1);
+  const freeTarget = new Int32Array(n).fill(-1);
+  const freedBy = new Int32Array(n).fill(-1);
+  const instances: ChunkInstance[] = [];
+  const owners: (UnitOwners | undefined)[] = [];
+  const anomalies: string[] = [];
+  const current = new Int32Array(trace.addrs.length).fill(-1);
+  const taskName = (seq: number) => `${trace.tasks[ev.task[seq]!]}-${ev.pid[seq]}`;
+
+  const begin = (addr: number, seq: number, created: boolean): number => {
+    const idx = instances.length;
+    instances.push({
+      number: idx,
+      addr,
+      base: trace.addrs[addr]!,
+      createdSeq: created ? seq : -1,
+      creator: created ? taskName(seq) : '',
+      destroyedSeq: -1,
+      firstSeq: seq,
+      lastSeq: seq,
+      allocs: 0,
+      frees: 0,
+      freesOfOlder: 0,
+      unmatchedFrees: [],
+      lostFrees: [],
+      liveAtDestroy: [],
+      liveAtEnd: 0,
+    });
+    owners.push(new UnitOwners());
+    current[addr] = idx;
+    return idx;
+  };
+
+  for (let seq = 0; seq < n; seq++) {
+    const kind = ev.kind[seq]!;
+    if (kind === TraceEventKind.AllocFail) continue;
+    const addr = ev.addr[seq]!;
+    let inst = current[addr]!;
+    if (kind === TraceEventKind.CreateChunk) {
+      if (inst >= 0) {
+        anomalies.push(
+          `line ${ev.line[seq]}: chunk ${trace.addrs[addr]} created again while chunk #${inst} with that address was never destroyed (a destroy event is missing)`,
+        );
+        closeInstance(instances[inst]!, owners[inst]!);
+        owners[inst] = undefined;
+      }
+      instanceOf[seq] = begin(addr, seq, true);
+      continue;
+    }
+    if (inst < 0) inst = begin(addr, seq, false);
+    instanceOf[seq] = inst;
+    const ci = instances[inst]!;
+    ci.lastSeq = seq;
+    const own = owners[inst]!;
+    if (kind === TraceEventKind.Alloc) {
+      ci.allocs++;
+      const from = ev.off[seq]! >>> 2;
+      const to = from + unitsOf(ev.size[seq]!);
+      if (to > MAX_UNITS) throw new ParseError(trace.name, ev.line[seq]!, `offset ${ev.off[seq]} + size ${ev.size[seq]} lies beyond any percpu chunk (1 GiB)`);
+      own.ensure(to);
+      for (let u = from; u < to; u++) {
+        const live = own.owner[u]!;
+        if (live < 0) continue;
+        // Bytes still owned by an object: its free event never made it into the trace.
+        ci.lostFrees.push({ allocSeq: seq, liveSeq: live });
+        release(own, ev, live);
+      }
+      own.mark(from, to, seq);
+      own.live++;
+    } else if (kind === TraceEventKind.Free) {
+      ci.frees++;
+      const off = ev.off[seq]!;
+      const u = off >>> 2;
+      const live = u < own.owner.length ? own.owner[u]! : -1;
+      if (live >= 0 && ev.off[live] === off) {
+        freeTarget[seq] = live;
+        freedBy[live] = seq;
+        release(own, ev, live);
+      } else if (ci.createdSeq < 0) {
+        ci.freesOfOlder++;
+      } else {
+        ci.unmatchedFrees.push(seq);
+      }
+    } else {
+      ci.destroyedSeq = seq;
+      closeInstance(ci, own);
+      owners[inst] = undefined;
+      current[addr] = -1;
+    }
+  }
+  instances.forEach((ci, i) => {
+    const own = owners[i];
+    if (own) ci.liveAtEnd = own.live;
+  });
+  for (const ci of instances) {
+    if (ci.unmatchedFrees.length > 0) {
+      anomalies.push(`chunk #${ci.number} (${ci.base}): ${ci.unmatchedFrees.length} free(s) of offsets with no live object, first at line ${ev.line[ci.unmatchedFrees[0]!]} (an alloc event is missing)`);
+    }
+  }
+  return { trace, instances, instanceOf, freeTarget, freedBy, anomalies };
+}
+
+function release(own: UnitOwners, ev: ParsedTrace['events'], seq: number): void {
+  const from = ev.off[seq]! >>> 2;
+  const to = Math.min(from + unitsOf(ev.size[seq]!), own.owner.length);
+  for (let u = from; u < to; u++) if (own.owner[u] === seq) own.owner[u] = -1;
+  own.live--;
+}
+
+/** At destroy, anything still live lost its free (the kernel destroys only empty chunks). */
+function closeInstance(ci: ChunkInstance, own: UnitOwners): void {
+  ci.liveAtEnd = own.live;
+  if (own.live === 0) return;
+  const seen = new Set<number>();
+  for (const s of own.owner) if (s >= 0 && !seen.has(s)) seen.add(s);
+  ci.liveAtDestroy = [...seen].sort((a, b) => a - b);
+}
+
+// ---------------------------------------------------------------------------
+// The complete history of one chunk created inside the trace.
+
+export interface ChunkHistory {
+  instance: ChunkInstance;
+  /** Sequence numbers of its allocs and frees, in trace order, up to the cut. */
+  ops: Int32Array;
+  /**
+   * Last sequence number kept, or -1 when the history is complete. A lost free
+   * makes the chunk's state unknown from the lost object's allocation on (its
+   * free happened at an unknown moment after it), so the history stops there.
+   */
+  cut: number;
+  /** Allocations after the cut that are not replayed. */
+  allocsDropped: number;
+  /** Frees with no allocation (left out of the history). */
+  unmatchedFrees: number;
+}
+
+export function chunkHistory(tc: TraceChunks, instance: number, opsOfInstance?: Int32Array): ChunkHistory {
+  const ci = tc.instances[instance]!;
+  const ev = tc.trace.events;
+  let cut = -1;
+  for (const l of ci.lostFrees) if (cut < 0 || l.liveSeq < cut) cut = l.liveSeq;
+  for (const s of ci.liveAtDestroy) if (cut < 0 || s < cut) cut = s;
+  const all = opsOfInstance ?? collectOps(tc, instance);
+  const kept: number[] = [];
+  let dropped = 0;
+  let unmatched = 0;
+  for (const seq of all) {
+    const kind = ev.kind[seq]!;
+    if (cut >= 0 && seq > cut) {
+      if (kind === TraceEventKind.Alloc) dropped++;
+      continue;
+    }
+    if (kind === TraceEventKind.Free && tc.freeTarget[seq]! < 0) {
+      unmatched++;
+      continue;
+    }
+    // A free whose allocation lies beyond the cut cannot occur: frees follow their allocations.
+    kept.push(seq);
+  }
+  return { instance: ci, ops: Int32Array.from(kept), cut, allocsDropped: dropped, unmatchedFrees: unmatched };
+}
+
+function collectOps(tc: TraceChunks, instance: number): Int32Array {
+  const ci = tc.instances[instance]!;
+  const ev = tc.trace.events;
+  const out: number[] = [];
+  for (let s = ci.firstSeq; s <= ci.lastSeq; s++) {
+    const k = ev.kind[s]!;
+    if ((k === TraceEventKind.Alloc || k === TraceEventKind.Free) && tc.instanceOf[s] === instance) out.push(s);
+  }
+  return Int32Array.from(out);
+}
+
+/** Alloc/free sequence numbers of every instance at once (one pass over the trace). */
+export function opsByInstance(tc: TraceChunks): Int32Array[] {
+  const ev = tc.trace.events;
+  const counts = new Int32Array(tc.instances.length);
+  for (let s = 0; s < ev.length; s++) {
+    const k = ev.kind[s]!;
+    if (k === TraceEventKind.Alloc || k === TraceEventKind.Free) counts[tc.instanceOf[s]!]!++;
+  }
+  const out = Array.from(counts, (c) => new Int32Array(c));
+  const fill = new Int32Array(tc.instances.length);
+  for (let s = 0; s < ev.length; s++) {
+    const k = ev.kind[s]!;
+    if (k !== TraceEventKind.Alloc && k !== TraceEventKind.Free) continue;
+    const i = tc.instanceOf[s]!;
+    out[i]![fill[i]!++] = s;
+  }
+  return out;
+}
+
+/** `task-pid` of an event. */
+export function eventTask(trace: ParsedTrace, seq: number): string {
+  return `${trace.tasks[trace.events.task[seq]!]}-${trace.events.pid[seq]}`;
+}

@@ -1,0 +1,411 @@
+/**
+ * `percpu replay`: drive a whole simulated allocator (allocator mode, vm
+ * backend) with a trace's events in order and report where it and the kernel
+ * disagree.
+ *
+ * The trace does not say what the chunks that existed before tracing began
+ * held, so nothing placed in them can be checked, and the kernel's choice of
+ * them over newer chunks depended on that unknown state. The simulation
+ * therefore stands in for all of them with its own first chunk, filled before
+ * the first event so that it takes nothing; allocations the kernel served from
+ * a pre-existing chunk are counted as unverifiable and are not simulated (nor
+ * are their frees). Everything placed in chunks created during the trace is
+ * simulated and compared: which chunk and which offset. A kernel chunk is
+ * paired with the simulated chunk that receives the same allocation while both
+ * are empty (empty chunks are interchangeable); a pairing ends when either side
+ * destroys its chunk, since the kernel's balance work runs later, from a
+ * workqueue, than the simulation's. Lifetime differences are reported, never
+ * counted as placements.
+ *
+ * The per-chunk analysis (`verify-trace`) runs first: its trace-order
+ * corrections are applied to the global order, and after a lost free the
+ * simulation frees the object at the latest moment possible (right before the
+ * allocation that proves the loss) and counts the chunk's later allocations as
+ * unverifiable.
+ *
+ * Invariant: every allocation in the trace is counted exactly once, as matched,
+ * mismatched (another chunk, another offset, refused) or unverifiable (with the
+ * reason).
+ */
+import { createAllocator, type PercpuAllocator } from '../allocator.js';
+import { ALLOC_ATOMIC } from '../engine/bitmap-allocator.js';
+import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
+import type { GeometryInput } from '../engine/geometry.js';
+import { PercpuError } from '../errors.js';
+import { TraceEventKind, type ParsedTrace } from './parse.js';
+import { parsePercpuStats } from './stats-parse.js';
+import { verifyParsedTrace, type TraceVerification } from './verify-trace.js';
+import { allocOrRefuse } from './chunk-replay.js';
+
+export interface TraceReplayOptions {
+  kernel?: string;
+  geometry: GeometryInput;
+  /** `sync` (default): the simulation runs its balance work after each op; `none`: never. */
+  balance?: 'sync' | 'none';
+  /** Passed to the per-chunk analysis. */
+  windowUs?: number;
+  maxShift?: number;
+}
+
+export type MismatchKind = 'chunk' | 'offset' | 'refused';
+
+export interface ReplayDisagreement {
+  seq: number;
+  kind: MismatchKind;
+  detail: string;
+}
+
+export interface ChunkPair {
+  kernelChunk: number;
+  simChunk: number;
+  /** Event seq of the first allocation that paired them. */
+  pairedAt: number;
+}
+
+export interface TraceReplayResult {
+  trace: ParsedTrace;
+  verification: TraceVerification;
+  allocs: number;
+  compared: number;
+  matched: number;
+  mismatched: Record<MismatchKind, number>;
+  /** Allocations into chunks that existed before tracing (not simulated). */
+  unverifiablePreexisting: number;
+  /** Allocations into a traced chunk after its history was cut at a lost free (simulated, not compared). */
+  unverifiableAfterLostFree: number;
+  /** Failed allocations (`percpu_alloc_percpu_fail`), simulated and compared: the simulation should refuse them too. */
+  fails: number;
+  failsMatched: number;
+  frees: { replayed: number; olderObjects: number; unverifiableObjects: number; injected: number };
+  firstDisagreements: ReplayDisagreement[];
+  pairs: ChunkPair[];
+  /** Kernel chunk events in the trace. */
+  kernelCreated: number;
+  kernelDestroyed: number;
+  /** Simulation chunk events after setup, with the seq being replayed when they happened. */
+  simCreated: { chunk: number; seq: number }[];
+  simDestroyed: { chunk: number; seq: number }[];
+  /** Pairs whose chunk one side destroyed while the other kept it (the first few, and the count). */
+  lifetimeDisagreements: string[];
+  lifetimeDifferences: number;
+  /** Times a simulated chunk that had stood for another kernel chunk was paired with a new one (both empty). */
+  repairs: number;
+  setup: { fillerAllocs: number };
+  balance: 'sync' | 'none';
+}
+
+const KEEP = 8;
+
+/** Allocate the simulation's first chunk full, so it stands in for the kernel's chunks of unknown state. */
+function fillFirstChunk(sim: PercpuAllocator): number {
+  let n = 0;
+  for (let guard = 0; guard < 10_000; guard++) {
+    const first = parsePercpuStats(sim.formatStats(), '<simulation>').chunks.find((c) => c.kind === 'first');
+    if (first === undefined) throw new PercpuError('EUNSUPPORTED', 'simulation has no first chunk to stand in for the chunks that existed before tracing');
+    const contig = first.contigBytes;
+    if (contig < 4) return n;
+    let size = Math.min(contig, 32 << 10) & ~3;
+    for (;;) {
+      const p = sim.alloc(size, 4);
+      if (p !== NULL_PTR && ptrChunk(p) === 0) break;
+      if (p !== NULL_PTR) sim.free(p);
+      if (size <= 4) return n;
+      size = Math.max(4, (size >>> 1) & ~3);
+    }
+    n++;
+  }
+  return n;
+}
+
+export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): TraceReplayResult {
+  const ev = trace.events;
+  const n = ev.length;
+  const unitSize = options.geometry.unitSize;
+  const verification = verifyParsedTrace(trace, {
+    unitSize,
+    pageSize: options.geometry.pageSize ?? 4096,
+    ...(options.kernel ? { kernel: options.kernel } : {}),
+    ...(options.windowUs !== undefined ? { windowUs: options.windowUs } : {}),
+    ...(options.maxShift !== undefined ? { maxShift: options.maxShift } : {}),
+  });
+  const tc = verification.chunks;
+
+  const order = correctedOrder(verification, n);
+  const injectBefore = lostFreeInjections(verification);
+  const cutOf = new Int32Array(tc.instances.length).fill(-1);
+  for (const c of verification.verified) cutOf[c.instance.number] = c.history.cut;
+
+  let currentSeq = -1;
+  let setupDone = false;
+  const simCreated: TraceReplayResult['simCreated'] = [];
+  const simDestroyed: TraceReplayResult['simDestroyed'] = [];
+  const sim = createAllocator({
+    kernel: options.kernel ?? '7.0',
+    geometry: options.geometry,
+    backend: 'vm',
+    balance: options.balance ?? 'sync',
+    onChunkEvent: (type, chunk) => {
+      if (!setupDone) return;
+      (type === 'create' ? simCreated : simDestroyed).push({ chunk, seq: currentSeq });
+    },
+  });
+  const fillerAllocs = fillFirstChunk(sim);
+  setupDone = true;
+
+  const r: TraceReplayResult = {
+    trace,
+    verification,
+    allocs: 0,
+    compared: 0,
+    matched: 0,
+    mismatched: { chunk: 0, offset: 0, refused: 0 },
+    unverifiablePreexisting: 0,
+    unverifiableAfterLostFree: 0,
+    fails: 0,
+    failsMatched: 0,
+    frees: { replayed: 0, olderObjects: 0, unverifiableObjects: 0, injected: 0 },
+    firstDisagreements: [],
+    pairs: [],
+    kernelCreated: 0,
+    kernelDestroyed: 0,
+    simCreated,
+    simDestroyed,
+    lifetimeDisagreements: [],
+    lifetimeDifferences: 0,
+    repairs: 0,
+    setup: { fillerAllocs },
+    balance: options.balance ?? 'sync',
+  };
+  const disagree = (seq: number, kind: MismatchKind, detail: string) => {
+    r.mismatched[kind]++;
+    if (r.firstDisagreements.length < KEEP) r.firstDisagreements.push({ seq, kind, detail });
+  };
+
+  const simPtr = new Float64Array(n).fill(NULL_PTR);
+  const simOfKernel = new Map<number, number>();
+  const kernelOfSim = new Map<number, number>();
+  const simEverPaired = new Set<number>();
+  // Live objects per chunk on each side: two empty chunks are interchangeable, so they may be (re)paired.
+  const kernelLive = new Int32Array(tc.instances.length);
+  const simLive = new Map<number, number>([[0, fillerAllocs]]);
+  const addSimLive = (chunk: number, d: number) => simLive.set(chunk, (simLive.get(chunk) ?? 0) + d);
+  const unpairKernel = (inst: number) => {
+    const sc = simOfKernel.get(inst);
+    if (sc === undefined) return;
+    simOfKernel.delete(inst);
+    kernelOfSim.delete(sc);
+  };
+  const unpairSim = (sc: number) => {
+    const inst = kernelOfSim.get(sc);
+    if (inst !== undefined) unpairKernel(inst);
+  };
+  const lifetime = (text: string) => {
+    r.lifetimeDifferences++;
+    if (r.lifetimeDisagreements.length < KEEP) r.lifetimeDisagreements.push(text);
+  };
+  const freeSim = (allocSeq: number) => {
+    const p = simPtr[allocSeq]!;
+    if (p === NULL_PTR) return false;
+    sim.free(p);
+    addSimLive(ptrChunk(p), -1);
+    simPtr[allocSeq] = NULL_PTR;
+    return true;
+  };
+  let simDestroyedSeen = 0;
+  /** Chunks the simulation destroyed during the last op: compare with the kernel, then forget the pairing. */
+  const noteSimDestroys = (seq: number) => {
+    for (; simDestroyedSeen < simDestroyed.length; simDestroyedSeen++) {
+      const d = simDestroyed[simDestroyedSeen]!;
+      const ki = kernelOfSim.get(d.chunk);
+      if (ki !== undefined) {
+        const ci = tc.instances[ki]!;
+        if (ci.destroyedSeq < 0 || ci.destroyedSeq > seq) {
+          lifetime(
+            `simulation destroyed chunk ${d.chunk} while replaying line ${ev.line[seq]}; the kernel ` +
+              (ci.destroyedSeq < 0 ? `kept its chunk #${ci.number} to the end` : `destroyed its chunk #${ci.number} later (line ${ev.line[ci.destroyedSeq]})`),
+          );
+        }
+      }
+      unpairSim(d.chunk);
+    }
+  };
+
+  for (let k = 0; k < n; k++) {
+    const seq = order[k]!;
+    currentSeq = seq;
+    const kind = ev.kind[seq]!;
+    const lost = injectBefore.get(seq);
+    if (lost) {
+      for (const s of lost) {
+        kernelLive[tc.instanceOf[s]!]!--;
+        if (freeSim(s)) r.frees.injected++;
+      }
+      noteSimDestroys(seq);
+    }
+    const inst = tc.instanceOf[seq]!;
+    switch (kind) {
+      case TraceEventKind.Alloc: {
+        r.allocs++;
+        const ci = tc.instances[inst]!;
+        if (ci.createdSeq < 0) {
+          r.unverifiablePreexisting++;
+          break;
+        }
+        const kernelWasEmpty = kernelLive[inst] === 0;
+        kernelLive[inst]!++;
+        const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
+        const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
+        simPtr[seq] = p;
+        const sc = p === NULL_PTR ? -1 : ptrChunk(p);
+        const simWasEmpty = sc >= 0 && (simLive.get(sc) ?? 0) === 0;
+        if (sc >= 0) addSimLive(sc, 1);
+        const cut = cutOf[inst]!;
+        if (cut >= 0 && seq > cut) {
+          r.unverifiableAfterLostFree++;
+          break;
+        }
+        r.compared++;
+        if (p === NULL_PTR) {
+          disagree(seq, 'refused', `the simulation refused it (kernel: chunk #${ci.number} off ${ev.off[seq]})`);
+          break;
+        }
+        const paired = simOfKernel.get(inst);
+        if (paired !== sc) {
+          if (!(kernelWasEmpty && simWasEmpty)) {
+            const owner = kernelOfSim.get(sc);
+            disagree(
+              seq,
+              'chunk',
+              `kernel chunk #${ci.number} (simulated chunk ${paired ?? 'none'}), simulation chunk ${sc}` +
+                `${owner !== undefined ? ` (kernel chunk #${tc.instances[owner]!.number})` : ''}`,
+            );
+            break;
+          }
+          // Both chunks were empty: they are interchangeable, whatever each side did with its older chunks.
+          if (simEverPaired.has(sc) || paired !== undefined) r.repairs++;
+          simEverPaired.add(sc);
+          unpairKernel(inst);
+          unpairSim(sc);
+          simOfKernel.set(inst, sc);
+          kernelOfSim.set(sc, inst);
+          r.pairs.push({ kernelChunk: inst, simChunk: sc, pairedAt: seq });
+        }
+        if (ptrOffset(p) === ev.off[seq]) r.matched++;
+        else disagree(seq, 'offset', `chunk #${ci.number}: kernel off ${ev.off[seq]}, simulation off ${ptrOffset(p)}`);
+        break;
+      }
+      case TraceEventKind.AllocFail: {
+        r.fails++;
+        const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
+        const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
+        if (p === NULL_PTR) r.failsMatched++;
+        else {
+          sim.free(p);
+          if (r.firstDisagreements.length < KEEP) {
+            r.firstDisagreements.push({ seq, kind: 'refused', detail: 'the kernel refused it, the simulation placed it (the kernel may have lacked memory for a new chunk)' });
+          }
+        }
+        break;
+      }
+      case TraceEventKind.Free: {
+        const a = tc.freeTarget[seq]!;
+        if (a < 0) r.frees.olderObjects++;
+        else {
+          kernelLive[inst]!--;
+          if (freeSim(a)) r.frees.replayed++;
+          else r.frees.unverifiableObjects++;
+        }
+        break;
+      }
+      case TraceEventKind.CreateChunk:
+        r.kernelCreated++;
+        break;
+      case TraceEventKind.DestroyChunk: {
+        r.kernelDestroyed++;
+        const sc = simOfKernel.get(inst);
+        if (sc !== undefined) {
+          lifetime(`kernel destroyed chunk #${tc.instances[inst]!.number} at line ${ev.line[seq]}; its simulated chunk ${sc} is still alive then`);
+          unpairKernel(inst);
+        }
+        break;
+      }
+    }
+    noteSimDestroys(seq);
+  }
+  return r;
+}
+
+/** The trace order with each traced chunk's ops permuted into its corrected order, within their own positions. */
+function correctedOrder(v: TraceVerification, n: number): Int32Array {
+  const order = new Int32Array(n);
+  for (let s = 0; s < n; s++) order[s] = s;
+  for (const c of v.verified) {
+    const final = c.result.order;
+    const slots = Int32Array.from(final).sort();
+    for (let i = 0; i < slots.length; i++) order[slots[i]!] = final[i]!;
+  }
+  return order;
+}
+
+/** Lost frees, keyed by the event before which the object is freed at the latest: the reusing alloc, or the chunk's destroy. */
+function lostFreeInjections(v: TraceVerification): Map<number, number[]> {
+  const m = new Map<number, number[]>();
+  const push = (k: number, obj: number) => {
+    const l = m.get(k);
+    if (l) l.push(obj);
+    else m.set(k, [obj]);
+  };
+  for (const c of v.verified) {
+    for (const l of c.instance.lostFrees) push(l.allocSeq, l.liveSeq);
+    for (const s of c.instance.liveAtDestroy) push(c.instance.destroyedSeq, s);
+  }
+  return m;
+}
+
+export function formatTraceReplay(r: TraceReplayResult, geometryText: string): string[] {
+  const t = r.trace;
+  const ev = t.events;
+  const tc = r.verification.chunks;
+  const out: string[] = [];
+  out.push(`replay ${r.verification.workload}: simulated allocator, ${geometryText}`);
+  const pre = tc.instances.filter((c) => c.createdSeq < 0);
+  out.push(
+    `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
+      `so the simulation stands in for them with its first chunk, filled before the first event (${r.setup.fillerAllocs} filler allocation(s))`,
+  );
+  out.push(`allocations: ${r.allocs}`);
+  out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
+  if (r.unverifiableAfterLostFree > 0) {
+    out.push(`  unverifiable: ${r.unverifiableAfterLostFree} placed in a chunk after a lost free event (simulated, not compared)`);
+  }
+  out.push(
+    `  compared: ${r.compared}: matched ${r.matched}, in another chunk ${r.mismatched.chunk}, at another offset ${r.mismatched.offset}, refused by the simulation ${r.mismatched.refused}`,
+  );
+  if (r.fails > 0) out.push(`failed allocations: ${r.fails}, also refused by the simulation: ${r.failsMatched}`);
+  const f = r.frees;
+  out.push(
+    `frees: ${f.replayed} replayed, ${f.olderObjects} of objects allocated before tracing (skipped), ${f.unverifiableObjects} of objects not simulated (skipped)` +
+      (f.injected ? `, ${f.injected} missing from the trace and injected` : ''),
+  );
+  const reorders = r.verification.verified.reduce((a, c) => a + c.result.reorders.length, 0);
+  if (reorders > 0) out.push(`trace order: ${reorders} correction(s) from the per-chunk analysis applied (alloc events recorded after the lock was released)`);
+  out.push(
+    `chunks: the kernel created ${r.kernelCreated} and destroyed ${r.kernelDestroyed} during the trace; the simulation created ${r.simCreated.length} and destroyed ${r.simDestroyed.length} ` +
+      `(${r.pairs.length} pairing(s) of a kernel chunk with a simulated one, made at an allocation into both while both were empty)`,
+  );
+  if (r.lifetimeDisagreements.length > 0) {
+    out.push(`  chunk lifetimes differ (the kernel runs its balance work later from a workqueue; the simulation runs it ${r.balance === 'sync' ? 'right after the op that scheduled it' : 'never'}):`);
+  }
+  for (const l of r.lifetimeDisagreements) out.push(`    ${l}`);
+  if (r.lifetimeDifferences > r.lifetimeDisagreements.length) out.push(`    … ${r.lifetimeDifferences - r.lifetimeDisagreements.length} more`);
+  if (r.repairs > 0) {
+    out.push(
+      `  ${r.repairs} time(s) a simulated chunk that had stood for another kernel chunk was paired with a new one: both were empty at that moment, so interchangeable for placement`,
+    );
+  }
+  for (const d of r.firstDisagreements) out.push(`  disagreement at seq ${d.seq} (line ${ev.line[d.seq]}): ${d.kind}: ${d.detail}`);
+  const total = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused;
+  if (total > r.firstDisagreements.length) out.push(`  … ${total - r.firstDisagreements.length} more disagreement(s)`);
+  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree} unverifiable)`);
+  return out;
+}

@@ -1,0 +1,180 @@
+/**
+ * `percpu verify-trace`: for every chunk a trace shows being created, replay its
+ * complete history into a fresh chunk of the chunk-mode allocator and compare
+ * each placement with the kernel's.
+ *
+ * What this module owns: the per-trace loop, the report (per chunk, per trace,
+ * and the `placements: matched X/Y` total), and the per-chunk golden files it
+ * can write (FORMAT.md, "Files recorded from a running kernel"). Every
+ * correction of the tracer's pitfalls is printed: trace-order swaps (with the
+ * two events and their time gap), histories cut at a lost free (with the proof
+ * and the number of allocations left unchecked), frees with no allocation.
+ * Chunks that existed before tracing are not replayed and are reported as such.
+ */
+import { basename } from 'node:path';
+import { chunkHistory, indexChunks, opsByInstance, type ChunkHistory, type ChunkInstance, type TraceChunks } from './chunks.js';
+import { replayChunkHistory, type ChunkReplayOptions, type ChunkReplayResult } from './chunk-replay.js';
+import { lostEventWarnings, TraceEventKind, type ParsedTrace } from './parse.js';
+
+export interface VerifyTraceOptions extends ChunkReplayOptions {
+  /** Print only failing chunks and the summaries. */
+  quiet?: boolean;
+  /** Label written in front of "trace" in golden `workload:` lines (e.g. "Linux 6.18"). */
+  label?: string;
+  /** `kernel:` value of written golden files (default: the profile name). */
+  kernelLabel?: string;
+}
+
+export interface ChunkVerification {
+  instance: ChunkInstance;
+  history: ChunkHistory;
+  result: ChunkReplayResult;
+}
+
+export interface TraceVerification {
+  trace: ParsedTrace;
+  chunks: TraceChunks;
+  /** Workload name (file name without `.trace`, `.xz`, `.gz`). */
+  workload: string;
+  verified: ChunkVerification[];
+  placements: number;
+  matched: number;
+  unitSize: number;
+  /** Allocations in replayed chunks that end beyond the unit size (a wrong --unit-size, most likely). */
+  beyondUnit: number;
+}
+
+export function workloadName(traceName: string): string {
+  return basename(traceName).replace(/\.(xz|gz)$/, '').replace(/\.(trace|txt)$/, '');
+}
+
+export function verifyParsedTrace(trace: ParsedTrace, options: VerifyTraceOptions): TraceVerification {
+  const tc = indexChunks(trace);
+  const byInstance = opsByInstance(tc);
+  const verified: ChunkVerification[] = [];
+  let placements = 0;
+  let matched = 0;
+  for (const ci of tc.instances) {
+    if (ci.createdSeq < 0) continue;
+    const history = chunkHistory(tc, ci.number, byInstance[ci.number]);
+    const result = replayChunkHistory(tc, history, options);
+    verified.push({ instance: ci, history, result });
+    placements += result.placements;
+    matched += result.matched;
+  }
+  let beyondUnit = 0;
+  for (const c of verified) {
+    for (const s of c.history.ops) if (trace.events.kind[s] === TraceEventKind.Alloc && trace.events.off[s]! + trace.events.size[s]! > options.unitSize) beyondUnit++;
+  }
+  return { trace, chunks: tc, workload: workloadName(trace.name), verified, placements, matched, unitSize: options.unitSize, beyondUnit };
+}
+
+const us = (n: number) => `${n} µs`;
+
+/** The report of one trace, as lines. */
+export function formatTraceVerification(v: TraceVerification, options: { quiet?: boolean } = {}): string[] {
+  const out: string[] = [];
+  const t = v.trace;
+  const ev = t.events;
+  const line = (seq: number) => ev.line[seq]!;
+  for (const w of lostEventWarnings(t)) out.push(`WARNING ${t.name}: ${w}`);
+  for (const a of v.chunks.anomalies) out.push(`WARNING ${t.name}: ${a}`);
+  if (v.beyondUnit > 0) out.push(`WARNING ${t.name}: ${v.beyondUnit} allocation(s) end beyond the unit size ${v.unitSize}: is the unit size right?`);
+  for (const { instance: ci, history: h, result: r } of v.verified) {
+    const ok = r.mismatches === 0;
+    const life = `created line ${line(ci.createdSeq)} by ${ci.creator}, ${ci.destroyedSeq >= 0 ? `destroyed line ${line(ci.destroyedSeq)}` : 'alive at the end'}`;
+    const notes: string[] = [];
+    for (const ro of r.reorders) {
+      const k = (s: number) => (ev.kind[s] === TraceEventKind.Alloc ? 'alloc' : 'free');
+      notes.push(
+        `  corrected order: ${k(ro.seq)} seq ${ro.seq} (line ${line(ro.seq)}, CPU ${ev.cpu[ro.seq]}) replayed before ${k(ro.beforeSeq)} seq ${ro.beforeSeq} ` +
+          `(line ${line(ro.beforeSeq)}, CPU ${ev.cpu[ro.beforeSeq]}), recorded ${us(Math.abs(ro.gapUs))} apart: the alloc event fires after the allocator's lock is released`,
+      );
+    }
+    if (h.cut >= 0) {
+      const proof = ci.lostFrees.find((l) => l.liveSeq === h.cut);
+      const why = proof
+        ? `alloc seq ${proof.allocSeq} (line ${line(proof.allocSeq)}) reuses bytes of seq ${h.cut} (off ${ev.off[h.cut]}, size ${ev.size[h.cut]}), whose free event is missing`
+        : `seq ${h.cut} (off ${ev.off[h.cut]}) is still live when the chunk is destroyed, so its free event is missing`;
+      notes.push(`  history cut after seq ${h.cut} (line ${line(h.cut)}): ${why}; its free happened at an unknown moment, so ${h.allocsDropped} later allocation(s) are not checked`);
+      const more = ci.lostFrees.length + ci.liveAtDestroy.length - 1;
+      if (more > 0) notes.push(`  (${more} more lost free(s) in this chunk after the cut)`);
+    }
+    if (h.unmatchedFrees > 0) notes.push(`  ${h.unmatchedFrees} free(s) of offsets with no live object left out (an alloc event is missing)`);
+    for (const mm of r.firstMismatches) {
+      notes.push(`  mismatch at seq ${mm.seq} (line ${line(mm.seq)}): kernel placed it at off ${mm.kernelOff}, the model at ${mm.modelOff < 0 ? 'nothing (refused)' : `off ${mm.modelOff}`}`);
+    }
+    if (r.mismatches > r.firstMismatches.length) notes.push(`  … ${r.mismatches - r.firstMismatches.length} more mismatch(es)`);
+    if (r.correctionsStopped === 'diverged') notes.push(`  no trace-order swap explains the first mismatch; later placements in this chunk are compared against a model that has already diverged`);
+    if (r.correctionsStopped === 'budget') notes.push(`  correction search stopped after its budget of attempts`);
+    if (r.atomicAllocs > 0) notes.push(`  ${r.atomicAllocs} atomic allocation(s) replayed as normal ones (the kernel places them as if every page were populated)`);
+    if (options.quiet && ok) continue;
+    out.push(
+      `${ok ? 'ok' : 'FAIL'} ${v.workload} chunk ${ci.number} (base ${ci.base}, ${life}): ${r.matched}/${r.placements} placements, ${r.frees} frees`,
+    );
+    out.push(...notes);
+  }
+  const pre = v.chunks.instances.filter((c) => c.createdSeq < 0);
+  if (pre.length > 0) {
+    const allocs = pre.reduce((a, c) => a + c.allocs, 0);
+    const frees = pre.reduce((a, c) => a + c.frees, 0);
+    out.push(
+      `${v.workload}: ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => c.base).join(', ')}); their state is unknown, ` +
+        `so their ${allocs} allocation(s) and ${frees} free(s) are not replayed`,
+    );
+  }
+  const reorders = v.verified.reduce((a, c) => a + c.result.reorders.length, 0);
+  const cuts = v.verified.filter((c) => c.history.cut >= 0);
+  const unchecked = cuts.reduce((a, c) => a + c.history.allocsDropped, 0);
+  out.push(
+    `${v.workload}: ${v.verified.length} chunk(s) created in the trace, ${v.matched}/${v.placements} placements matched` +
+      `; ${reorders} trace-order correction(s); ${cuts.length} history cut(s) at a lost free (${unchecked} allocation(s) not checked)`,
+  );
+  return out;
+}
+
+// ---------------------------------------------------------------------------
+// Per-chunk golden files.
+
+export function formatChunkGolden(
+  v: TraceVerification,
+  c: ChunkVerification,
+  options: { unitSize: number; pageSize?: number; nrUnits?: number; label?: string; kernelLabel?: string },
+): string {
+  const t = v.trace;
+  const ev = t.events;
+  const ci = c.instance;
+  const h = c.history;
+  const r = c.result;
+  const allocs = r.placements;
+  const frees = r.frees;
+  const head = [
+    '# percpu-golden 1',
+    '# source: kernel-trace',
+    `# kernel: ${options.kernelLabel ?? '7.0'}`,
+    '# mode: chunk',
+    `# geometry: page_size=${options.pageSize ?? 4096} unit_size=${options.unitSize} nr_units=${options.nrUnits ?? 1}`,
+    '# balance: none',
+    `# workload: ${options.label ? options.label + ' ' : ''}trace ${v.workload} chunk ${ci.number} base=${ci.base} created_seq=${ci.createdSeq} ` +
+      `creator=${ci.creator} destroyed_seq=${ci.destroyedSeq >= 0 ? ci.destroyedSeq : '-'}`,
+    `# note: counts allocs=${allocs} frees=${frees} atomic_allocs=${r.atomicAllocs} live_at_end=${allocs - frees} reorders=${r.reorders.length} ` +
+      `model_mismatch_trace_order=${r.explained} model_unexplained=${r.mismatches} lost_free_cut=${h.cut >= 0 ? h.cut : '-'}`,
+  ];
+  for (const ro of r.reorders) head.push(`# note: reorder seq=${ro.seq} moved_before seq=${ro.beforeSeq}`);
+  if (h.cut >= 0) {
+    head.push(`# note: truncated_after_seq ${h.cut} (a free event was lost by the tracer after this point; later history omitted)`);
+    for (const l of ci.lostFrees) {
+      head.push(
+        `# note: lost alloc seq ${l.allocSeq} off ${ev.off[l.allocSeq]} size ${ev.size[l.allocSeq]} overlaps live alloc seq ${l.liveSeq} ` +
+          `off ${ev.off[l.liveSeq]} size ${ev.size[l.liveSeq]} (missing free)`,
+      );
+    }
+    for (const s of ci.liveAtDestroy) head.push(`# note: live alloc seq ${s} off ${ev.off[s]} size ${ev.size[s]} at chunk destruction (missing free)`);
+  }
+  const body: string[] = [];
+  for (const s of r.order) {
+    if (ev.kind[s] === TraceEventKind.Alloc) body.push(`a ${s} ${ev.size[s]} ${ev.align[s]} 0 ${ev.off[s]}`);
+    else body.push(`f ${v.chunks.freeTarget[s]}`);
+  }
+  return head.join('\n') + '\n' + body.join('\n') + (body.length ? '\n' : '');
+}
