@@ -64,9 +64,12 @@ program
 
 program
   .command('demo')
-  .description('the main job: replay a bundled kernel workload through every profile and print percpu_stats')
-  .action(() => {
-    if (!runDemo((s) => process.stdout.write(s))) process.exitCode = 1;
+  .description('the main job: replay a real trace of Linux creating and destroying a BPF per-CPU hash map through every profile; write an HTML report')
+  .option('--trace <file>', 'another trace (tracefs text; plain, gzip or xz)')
+  .option('--stats <file>', 'percpu_stats of the traced machine (geometry)')
+  .option('--report <file.html>', 'where to write the report', 'percpu-report.html')
+  .action((opts: { trace?: string; stats?: string; report?: string }) => {
+    if (!runDemo({ ...opts, write: (s) => process.stdout.write(s) })) process.exitCode = 1;
   });
 
 function parseNonNegative(v: string, flag: string): number {

@@ -45,6 +45,10 @@ export interface TraceReplayOptions {
   /** Passed to the per-chunk analysis. */
   windowUs?: number;
   maxShift?: number;
+  /** Correct the free-path slip in the simulation. */
+  fixed?: boolean;
+  /** Called after each event is replayed (events in corrected order), with the simulation. */
+  afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
 }
 
 export type MismatchKind = 'chunk' | 'offset' | 'refused';
@@ -92,6 +96,10 @@ export interface TraceReplayResult {
   repairs: number;
   setup: { fillerAllocs: number };
   balance: 'sync' | 'none';
+  /** The simulated allocator, in its state after the last event. */
+  simulation: PercpuAllocator;
+  /** Where the simulation placed each allocation event (by seq; NULL_PTR where it was not simulated or was refused). */
+  placements: Float64Array;
 }
 
 const KEEP = 8;
@@ -144,6 +152,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     geometry: options.geometry,
     backend: 'vm',
     balance: options.balance ?? 'sync',
+    fixed: options.fixed ?? false,
     onChunkEvent: (type, chunk) => {
       if (!setupDone) return;
       (type === 'create' ? simCreated : simDestroyed).push({ chunk, seq: currentSeq });
@@ -151,6 +160,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   });
   const fillerAllocs = fillFirstChunk(sim);
   setupDone = true;
+  const placements = new Float64Array(n).fill(NULL_PTR);
 
   const r: TraceReplayResult = {
     trace,
@@ -175,6 +185,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     repairs: 0,
     setup: { fillerAllocs },
     balance: options.balance ?? 'sync',
+    simulation: sim,
+    placements,
   };
   const disagree = (seq: number, kind: MismatchKind, detail: string) => {
     r.mismatched[kind]++;
@@ -256,6 +268,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
         const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
         simPtr[seq] = p;
+        placements[seq] = p;
         const sc = p === NULL_PTR ? -1 : ptrChunk(p);
         const simWasEmpty = sc >= 0 && (simLive.get(sc) ?? 0) === 0;
         if (sc >= 0) addSimLive(sc, 1);
@@ -331,6 +344,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
       }
     }
     noteSimDestroys(seq);
+    options.afterEvent?.(seq, sim);
   }
   return r;
 }

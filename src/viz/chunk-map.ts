@@ -108,10 +108,12 @@ export function renderChunkMap(chunk: Chunk, blockBits: number, options: ChunkMa
   if (options.title) out.push(`<text x="2" y="12" font-size="12">${esc(options.title)}</text>`);
   const x = (bit: number) => (labelW + (bit % blockBits) * scale).toFixed(2);
   const w = (bits: number) => Math.max(bits * scale, 0.5).toFixed(2);
+  // Label every page when rows are tall enough for text, else every few pages.
+  const labelEvery = Math.max(1, Math.ceil(11 / rowStride));
   for (let page = 0; page < chunk.nrPages; page++) {
     const y = titleH + page * rowStride;
     const populated = testBit(chunk.populated, page);
-    out.push(`<text x="2" y="${y + rowH}" fill="#555">${page}</text>`);
+    if (page % labelEvery === 0) out.push(`<text x="2" y="${y + Math.min(rowH, 9)}" fill="#555">${page}</text>`);
     const runs = rowRuns(chunk, page, blockBits);
     out.push(`<g class="row" data-page="${page}">`);
     if (runs.length <= maxRuns) {
@@ -231,6 +233,7 @@ export function legendSvg(): string {
     [SCAN_COLOR, 'block scan hint (7.0)'],
     [DIFF_COLOR, 'differs between the two maps'],
   ];
-  const parts = items.map(([c, label], i) => `<rect x="${4 + (i % 4) * 260}" y="${4 + Math.floor(i / 4) * 16}" width="12" height="10" fill="${c}" stroke="#666" stroke-width="0.5"/><text x="${20 + (i % 4) * 260}" y="${13 + Math.floor(i / 4) * 16}">${esc(label)}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="1060" height="40" font-family="monospace" font-size="10"><defs><pattern id="unpop" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="4" fill="#c9c2b4"/></pattern></defs>${parts.join('')}</svg>`;
+  const colW = 330;
+  const parts = items.map(([c, label], i) => `<rect x="${4 + (i % 3) * colW}" y="${4 + Math.floor(i / 3) * 16}" width="12" height="10" fill="${c}" stroke="#666" stroke-width="0.5"/><text x="${20 + (i % 3) * colW}" y="${13 + Math.floor(i / 3) * 16}">${esc(label)}</text>`);
+  return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * colW + 10}" height="${8 + Math.ceil(items.length / 3) * 16}" font-family="monospace" font-size="10"><defs><pattern id="unpop" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="4" fill="#c9c2b4"/></pattern></defs>${parts.join('')}</svg>`;
 }
