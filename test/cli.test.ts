@@ -107,8 +107,7 @@ test('demo: the bundled BPF trace through every profile, the seed\'s story in nu
   // Every profile reproduces every kernel placement in chunks the trace created.
   for (const x of [a413, a414, a70]) assert.equal(x.matched, x.compared);
   assert.ok(a70.compared > 700000);
-  // Times are printed for people; they are measured by the benchmarks, not asserted here.
-  assert.ok(a413.free >= 0 && a414.alloc >= 0);
+  // The times printed are for people; speed is measured by the benchmarks, not asserted here.
   assert.match(r.out, new RegExp(`Report with chunk maps and benchmark charts: ${report.replace(/[.]/g, '\\.')}`));
   assert.match(readFileSync(report, 'utf8'), /<figure class="chunk-maps">/);
 });
