@@ -6,6 +6,9 @@ import { Command, Option } from 'commander';
 import { verifyFiles } from './verify.js';
 import { statsAfterReplay } from './stats.js';
 import { runDemo } from './demo.js';
+import { runDoctor } from './doctor.js';
+import { readLiveStats } from '../trace/live.js';
+import { formatPercpuStats, parsePercpuStats } from '../trace/stats-parse.js';
 import { mapFromGolden } from './map.js';
 import { writeFileSync } from 'node:fs';
 import { PercpuError } from '../errors.js';
@@ -35,31 +38,56 @@ program
 
 program
   .command('stats')
-  .description('print percpu_stats (the debugfs text, byte for byte) after replaying a golden file')
-  .argument('<file>', 'golden file (plain, gzip or xz; - for stdin)')
-  .option('--at <n>', 'stop after the first N ops', (v) => parseNonNegative(v, '--at'))
+  .description('print percpu_stats (the debugfs text, byte for byte) after replaying a golden file or trace, or read the running kernel\'s')
+  .argument('[file]', 'golden file or tracefs trace (plain, gzip or xz; - for stdin)')
+  .option('--at <n>', 'stop after the first N ops (golden) or events (trace)', (v) => parseNonNegative(v, '--at'))
   .addOption(new Option('--kernel <version>', 'force a profile instead of the file header'))
   .option('--fixed', 'correct the upstream free-path slip')
-  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean }) => {
+  .option('--stats <file>', 'percpu_stats of the traced machine (a trace\'s geometry)')
+  .option('--live', 'read /sys/kernel/debug/percpu_stats of this machine (root), through the same parser the tests use')
+  .option('--mount', 'with --live: mount debugfs if needed, and unmount it afterwards')
+  .action((file: string | undefined, opts: { at?: number; kernel?: string; fixed?: boolean; stats?: string; live?: boolean; mount?: boolean }) => {
+    if (opts.live) {
+      const text = readLiveStats({ mount: opts.mount ?? false, log: (l) => process.stderr.write(l + '\n') });
+      const parsed = parsePercpuStats(text, '/sys/kernel/debug/percpu_stats');
+      process.stdout.write(formatPercpuStats(parsed));
+      return;
+    }
+    if (file === undefined) throw new PercpuError('EUNSUPPORTED', 'give a golden file or trace, or --live');
     process.stdout.write(statsAfterReplay(file, opts));
   });
 
 program
   .command('map')
-  .description('draw SVG chunk maps of the allocator after a golden file (pages as rows, runs of 4-byte bits, hints overlaid)')
-  .argument('<file>', 'golden file (plain, gzip or xz; - for stdin)')
+  .description('draw SVG chunk maps of the allocator after a golden file or trace (pages as rows, runs of 4-byte bits, hints overlaid)')
+  .argument('<file>', 'golden file or tracefs trace (plain, gzip or xz; - for stdin)')
   .option('--at <n>', 'the state after the first N ops', (v) => parseNonNegative(v, '--at'))
   .addOption(new Option('--kernel <version>', 'force a profile instead of the file header'))
   .option('--fixed', 'correct the upstream free-path slip')
   .option('--chunk <id>', 'only this chunk', (v) => parseNonNegative(v, '--chunk'))
   .option('--diff <a,b>', 'two profiles side by side, differences outlined (e.g. 4.14,7.0 or 7.0,7.0-fixed)')
+  .option('--stats <file>', 'percpu_stats of the traced machine (when FILE is a trace)')
   .option('-o, --out <file.svg>', 'write the SVG here (default: standard output)')
-  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string }) => {
+  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string }) => {
     const { svg, summary } = mapFromGolden(file, opts);
     if (opts.out) {
       writeFileSync(opts.out, svg);
       process.stderr.write(`${summary}; wrote ${opts.out}\n`);
     } else process.stdout.write(svg);
+  });
+
+program
+  .command('doctor')
+  .description('flag what a consistent allocator cannot show: in percpu_stats (saved or --live), golden chunk histories and traces')
+  .argument('[files...]', 'percpu_stats snapshots, golden chunk histories, tracefs traces (plain, gzip or xz)')
+  .option('--live', 'examine /sys/kernel/debug/percpu_stats of this machine (root)')
+  .option('--mount', 'with --live: mount debugfs if needed, and unmount it afterwards')
+  .option('--unit-size <bytes>', 'unit size of a traced machine', (v) => parseNonNegative(v, '--unit-size'))
+  .option('--stats <file>', 'percpu_stats of the traced machine (a trace\'s geometry)')
+  .option('--all', 'report every chunk of a trace, not only those whose hint went stale')
+  .action((files: string[], opts: { live?: boolean; mount?: boolean; unitSize?: number; stats?: string; all?: boolean }) => {
+    const findings = runDoctor(files, opts, (l) => process.stdout.write(l + '\n'));
+    process.exitCode = findings ? 1 : 0;
   });
 
 program

@@ -1,13 +1,11 @@
 /**
  * `percpu map FILE`: SVG chunk maps of the allocator state after a golden
- * file's history (or its first N ops), for one profile or two side by side.
+ * file's or a trace's history (or its first N ops / events), for one profile or
+ * two side by side.
  */
-import { readInputText } from '../io.js';
-import { parseGolden, type GoldenFile } from '../golden/format.js';
-import { replayGolden } from '../golden/replay.js';
-import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { UnsupportedError } from '../errors.js';
-import { renderAllocatorMap, renderDiffMap } from '../viz/allocator-map.js';
+import { renderAllocatorMap, renderDiffMap, type ChunkSnapshot } from '../viz/allocator-map.js';
+import { stateAt } from './stats.js';
 
 export interface MapOptions {
   at?: number;
@@ -17,12 +15,14 @@ export interface MapOptions {
   /** Two profiles to compare, e.g. "4.14,7.0" or "7.0,7.0-fixed". */
   diff?: string;
   width?: number;
+  /** percpu_stats of the traced machine (a trace's geometry). */
+  stats?: string;
 }
 
-export function replayedBitmapAllocator(golden: GoldenFile, kernel: string | undefined, fixed: boolean, at: number | undefined): BitmapAllocator {
-  const r = replayGolden(golden, { ...(kernel !== undefined ? { kernel } : {}), ...(at !== undefined ? { limit: at } : {}), fixed });
-  if (!(r.allocator instanceof BitmapAllocator)) throw new UnsupportedError(`chunk maps are drawn for the bitmap profiles (4.14, 7.0), not ${r.kernel}`);
-  return r.allocator;
+function chunksAt(path: string, kernel: string | undefined, fixed: boolean, options: MapOptions): ChunkSnapshot {
+  const s = stateAt(path, { ...(kernel !== undefined ? { kernel } : {}), fixed, ...(options.at !== undefined ? { at: options.at } : {}), ...(options.stats ? { stats: options.stats } : {}) });
+  if (s.chunks === undefined) throw new UnsupportedError(`chunk maps are drawn for the bitmap profiles (4.14, 7.0), not ${s.kernel}: the 4.13 area map has no bitmap`);
+  return s.chunks;
 }
 
 /** "7.0-fixed" → { kernel: "7.0", fixed: true }. */
@@ -32,18 +32,17 @@ export function parseProfileSpec(spec: string): { kernel: string; fixed: boolean
 }
 
 export function mapFromGolden(path: string, options: MapOptions): { svg: string; summary: string } {
-  const golden = parseGolden(readInputText(path), path === '-' ? '<stdin>' : path);
   const common = { ...(options.chunk !== undefined ? { chunk: options.chunk } : {}), ...(options.width !== undefined ? { width: options.width } : {}) };
   const where = options.at !== undefined ? `after op ${options.at}` : 'at the end';
   if (options.diff) {
     const specs = options.diff.split(',').map((s) => s.trim());
     if (specs.length !== 2) throw new UnsupportedError(`--diff takes two profiles, e.g. 4.14,7.0 (got "${options.diff}")`);
     const [l, r] = specs.map(parseProfileSpec) as [{ kernel: string; fixed: boolean }, { kernel: string; fixed: boolean }];
-    const left = replayedBitmapAllocator(golden, l.kernel, l.fixed, options.at);
-    const right = replayedBitmapAllocator(golden, r.kernel, r.fixed, options.at);
+    const left = chunksAt(path, l.kernel, l.fixed, options);
+    const right = chunksAt(path, r.kernel, r.fixed, options);
     const { svg, differingBits } = renderDiffMap(left, right, [specs[0]!, specs[1]!], common);
     return { svg, summary: `${path} ${where}: ${specs[0]} vs ${specs[1]}: ${differingBits * 4} bytes placed differently` };
   }
-  const a = replayedBitmapAllocator(golden, options.kernel, options.fixed ?? false, options.at);
-  return { svg: renderAllocatorMap(a, { ...common, label: `${a.profile.kernel}${options.fixed ? ' fixed' : ''} ` }), summary: `${path} ${where}: ${a.liveChunks().length} chunks` };
+  const a = chunksAt(path, options.kernel, options.fixed ?? false, options);
+  return { svg: renderAllocatorMap(a, { ...common, label: `${options.kernel ?? ''}${options.fixed ? ' fixed' : ''} `.trimStart() }), summary: `${path} ${where}: ${a.chunks.length} chunks` };
 }

@@ -169,7 +169,7 @@ function mountTracefs(dir: string, type = 'tracefs'): void {
 }
 
 /** With --mount, debugfs too (for percpu_stats) when it is not mounted; returns the mount point to undo. */
-function mountDebugfsFor(statsPath: string, log: (l: string) => void): string | undefined {
+export function mountDebugfsFor(statsPath: string, log: (l: string) => void): string | undefined {
   const debugfs = '/sys/kernel/debug';
   if (existsSync(statsPath) || !statsPath.startsWith(debugfs + '/') || !isDir(debugfs) || readdirSync(debugfs).length > 0) return undefined;
   try {
@@ -181,7 +181,7 @@ function mountDebugfsFor(statsPath: string, log: (l: string) => void): string | 
   }
 }
 
-function unmountTracefs(dir: string): string | undefined {
+export function unmountTracefs(dir: string): string | undefined {
   const r = spawnSync('umount', [dir], { encoding: 'utf8' });
   return r.status === 0 ? undefined : `umount ${dir} failed: ${(r.stderr || r.error?.message || '').trim()}`;
 }
