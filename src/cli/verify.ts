@@ -7,6 +7,7 @@ import { join } from 'node:path';
 import { readInputText } from '../io.js';
 import { parseGolden } from '../golden/format.js';
 import { formatReplayResult, replayGolden } from '../golden/replay.js';
+import { progress } from './progress.js';
 
 export interface VerifyOptions {
   kernel?: string;
@@ -48,7 +49,10 @@ export function expandPaths(paths: string[]): string[] {
 
 export function verifyFiles(paths: string[], options: VerifyOptions, write: (line: string) => void): VerifySummary {
   const sum: VerifySummary = { files: 0, failed: 0, skipped: 0, placements: 0, placementsMatched: 0 };
-  for (const path of expandPaths(paths)) {
+  const files = expandPaths(paths);
+  const bar = progress(files.length, 'verify');
+  for (const path of files) {
+    bar.update(sum.files, path);
     sum.files++;
     let line: string;
     try {
@@ -66,8 +70,10 @@ export function verifyFiles(paths: string[], options: VerifyOptions, write: (lin
       sum.failed++;
       line = `FAIL ${path}: ${(e as Error).message}`;
     }
+    bar.done();
     write(line);
   }
+  bar.done();
   const skipped = sum.skipped ? ` (${sum.skipped} file${sum.skipped === 1 ? '' : 's'} skipped: kernel not implemented)` : '';
   if (sum.failed) write(`${sum.failed} of ${sum.files} files failed${skipped}`);
   else if (skipped) write(`all checked files matched${skipped}`);
