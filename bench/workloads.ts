@@ -179,17 +179,20 @@ export function sequentialFillOffset(j: number, size: number): number {
  * "Second half of each page filled" (cover letter v2): fill chunks with
  * `size`-byte objects, free those starting in the first half of their page
  * (untimed setup), then time N allocations into those half-page holes and N
- * in-order frees.
+ * in-order frees. Filling ends at a chunk boundary, so the holes are the only
+ * free space but for the empty chunk the balance work keeps.
  */
 export function halfFilledWorkload(index: number, n = FULL_N): OpStream {
   const size = W_SIZES[index - 1];
   if (size === undefined) throw new RangeError(`no workload W${index}h (1..5)`);
   const align = naturalAlign(size);
   const half = G1.pageSize / 2;
-  // Fill until the first-half objects, once freed, leave room for exactly n.
+  // Fill until the first-half objects, once freed, leave room for n, and on to
+  // the end of that chunk: a partly filled last chunk would offer its empty tail
+  // (4.14 slots chunks by free bytes and would pick it before the holes).
   const firstHalf: number[] = [];
   let fillers = 0;
-  while (firstHalf.length < n) {
+  while (firstHalf.length < n || sequentialFillOffset(fillers, size) !== 0) {
     if (sequentialFillOffset(fillers, size) % G1.pageSize < half) firstHalf.push(fillers);
     fillers++;
   }

@@ -466,7 +466,7 @@ export class BitmapAllocator {
   private validateFree(chunk: Chunk, off: number): void {
     const h = chunk.hdr;
     const id = h[Hdr.Id]!;
-    if (off % MIN_ALLOC_SIZE !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
+    if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
       throw new InvalidFreeError(id, off, `offset ${off} is not inside chunk ${id}'s usable region`);
     }
     const bit = off >>> 2;
@@ -687,6 +687,8 @@ export class BitmapAllocator {
 
   /** Populate every unpopulated run in pages [pageStart, pageEnd), lowest first. */
   private populateRange(chunk: Chunk, pageStart: number, pageEnd: number): void {
+    // A fully populated chunk (always so under km) has no run to populate.
+    if (chunk.hdr[Hdr.NrPopulated] === chunk.nrPages) return;
     let rs = pageStart;
     for (;;) {
       rs = findNextZeroBit(chunk.populated, pageEnd, rs);
@@ -699,10 +701,11 @@ export class BitmapAllocator {
 
   /** `pcpu_cnt_pop_pages`: populated pages lying entirely inside [bitOff, bitOff + bits). */
   private countPopulatedPagesInside(chunk: Chunk, bitOff: number, bits: number): number {
-    const pageSize = this.geometry.pageSize;
-    const pageStart = Math.ceil((bitOff * MIN_ALLOC_SIZE) / pageSize);
-    const pageEnd = Math.floor(((bitOff + bits) * MIN_ALLOC_SIZE) / pageSize);
+    // A block is a page, so page bounds are block bounds: shifts, not float division.
+    const pageStart = (bitOff + this.blockBits - 1) >>> this.blockShift;
+    const pageEnd = (bitOff + bits) >>> this.blockShift;
     if (pageStart >= pageEnd) return 0;
+    if (chunk.hdr[Hdr.NrPopulated] === chunk.nrPages) return pageEnd - pageStart;
     return weight(chunk.populated, pageEnd) - weight(chunk.populated, pageStart);
   }
 
@@ -1054,6 +1057,19 @@ export class BitmapAllocator {
     }
   }
 
+  /** Re-derive the free-block summary bits of blocks [from, to] from their `LeftFree`. */
+  private refreshFreeBlocks(chunk: Chunk, from: number, to: number): void {
+    const md = chunk.md;
+    const summary = chunk.freeBlocks;
+    const blockBits = this.blockBits;
+    for (let b = from; b <= to; b++) {
+      const w = b >>> 5;
+      const mask = 1 << (b & 31);
+      if (md[b * MD_STRIDE + Md.LeftFree] === blockBits) summary[w] = summary[w]! | mask;
+      else summary[w] = summary[w]! & ~mask;
+    }
+  }
+
   /** `pcpu_block_update_hint_alloc`: fix the hints of the blocks and chunk an allocation touched. */
   private blockUpdateHintAlloc(chunk: Chunk, bitOff: number, bits: number): void {
     const md = chunk.md;
@@ -1128,6 +1144,7 @@ export class BitmapAllocator {
       }
     }
 
+    this.refreshFreeBlocks(chunk, sIndex, eIndex);
     // Chunk.
     const cm = chunk.chunkMd;
     if (this.profile.emptyPagesInHints) {
@@ -1202,8 +1219,11 @@ export class BitmapAllocator {
       const at = i * MD_STRIDE;
       if (bits !== 0) {
         const left = md[at + Md.LeftFree]!;
-        bits += left;
-        if (left === blockBits) continue;
+        if (left !== blockBits) {
+          bits += left;
+          break;
+        }
+        bits += this.freeRunBits(chunk, i);
         break;
       }
       const contig = md[at + Md.Contig]!;
@@ -1219,6 +1239,18 @@ export class BitmapAllocator {
     }
     this.regionOff = bitOff;
     this.regionBits = bits;
+  }
+
+  /**
+   * Bits of the run of entirely free blocks starting at block `i` (which is
+   * one), plus the left edge of the first block after it that is not: what
+   * the kernel's block-by-block walk adds up, read a summary word at a time.
+   */
+  private freeRunBits(chunk: Chunk, i: number): number {
+    const nrBlocks = chunk.nrBlocks;
+    const j = findNextZeroBit(chunk.freeBlocks, nrBlocks, i + 1);
+    const bits = (j - i) * this.blockBits;
+    return j < nrBlocks ? bits + chunk.md[j * MD_STRIDE + Md.LeftFree]! : bits;
   }
 
   // -------------------------------------------------------------------------
@@ -1306,6 +1338,7 @@ export class BitmapAllocator {
       }
     }
 
+    this.refreshFreeBlocks(chunk, sIndex, eIndex);
     const cm = chunk.chunkMd;
     if (this.profile.emptyPagesInHints) {
       if (nrEmptyPages) this.updateEmptyPages(chunk, nrEmptyPages);

@@ -87,6 +87,8 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
       if (!before || !after) report(b, 'contig_hint_start', 'the start of a maximal free run', cStart, 'a 4.14 contig run is maximal');
     }
     if (md[at + Md.LeftFree] !== t.left) report(b, 'left_free', `${t.left}`, md[at + Md.LeftFree]!, 'left_free is exact');
+    const summary = (chunk.freeBlocks[b >>> 5]! >>> (b & 31)) & 1;
+    if (summary !== (t.left === blockBits ? 1 : 0)) report(b, 'free_blocks', `${t.left === blockBits ? 1 : 0}`, summary, 'the free-block summary bit says exactly whether the block is entirely free');
     const right = md[at + Md.RightFree]!;
     if (v7 ? right > t.right : right !== t.right) report(b, 'right_free', v7 ? `<= ${t.right}` : `${t.right}`, right, v7 ? 'a 7.0 right_free may be stale at 0, never too large' : 'a 4.14 right_free is exact');
     if (md[at + Md.FirstFree]! > t.firstFree) report(b, 'first_free', `<= ${t.firstFree}`, md[at + Md.FirstFree]!, 'first_free is a lower bound of the first free bit');

@@ -14,6 +14,10 @@
  *   boundMap   Uint32 × ceil((mapBits + 1) / 32)  1 = first bit of an allocation, or bit
  *                                                  right after one (stale after a free)
  *   populated  Uint32 × ceil(nrPages / 32)        1 = page populated
+ *   freeBlocks Uint32 × ceil(nrPages / 32)        1 = block entirely free (its left_free is
+ *                                                  the whole block): a summary of the md
+ *                                                  records that lets region walks step over
+ *                                                  runs of free blocks a word at a time
  *
  * Invariants: every bit of a live allocation is set in allocMap; its first bit is
  * set in boundMap and its interior bits are clear there; the hidden head and tail
@@ -66,7 +70,7 @@ function layout(nrPages: number, blockBits: number) {
   const allocWords = (mapBits + 31) >>> 5;
   const boundWords = (mapBits + 1 + 31) >>> 5;
   const popWords = (nrPages + 31) >>> 5;
-  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + popWords) };
+  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 2 * popWords) };
 }
 
 export class Chunk {
@@ -75,6 +79,8 @@ export class Chunk {
   readonly allocMap: Uint32Array;
   readonly boundMap: Uint32Array;
   readonly populated: Uint32Array;
+  /** Bit b set exactly when block b's `LeftFree` is the whole block (kept by the allocator at every alloc and free). */
+  readonly freeBlocks: Uint32Array;
   readonly nrPages: number;
   readonly mapBits: number;
   readonly nrBlocks: number;
@@ -109,6 +115,8 @@ export class Chunk {
     this.boundMap = new Uint32Array(buf, at, boundWords);
     at += 4 * boundWords;
     this.populated = new Uint32Array(buf, at, popWords);
+    at += 4 * popWords;
+    this.freeBlocks = new Uint32Array(buf, at, popWords);
     this.nrPages = nrPages;
     this.mapBits = mapBits;
     this.nrBlocks = nrPages;
@@ -124,6 +132,7 @@ export class Chunk {
     // pcpu_init_md_blocks: every block and the chunk record fully free.
     for (let i = 0; i < nrPages; i++) initMd(this.md, i * MD_STRIDE, blockBits);
     initMd(this.md, this.chunkMd, mapBits);
+    for (let i = 0; i < nrPages; i++) this.freeBlocks[i >>> 5] = this.freeBlocks[i >>> 5]! | (1 << (i & 31));
   }
 
   get id(): number {

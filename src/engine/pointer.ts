@@ -23,7 +23,9 @@ export function ptrChunk(ptr: number): number {
 }
 
 export function ptrOffset(ptr: number): number {
-  return ptr % STRIDE;
+  // Not `ptr % STRIDE`: a float modulo is a call into the C library on the free
+  // path; floor-divide-and-subtract is exact for every safe integer.
+  return ptr - Math.floor(ptr / STRIDE) * STRIDE;
 }
 
 export function formatPtr(ptr: number): string {
