@@ -26,15 +26,18 @@
  *   `slot` field names.
  * A call that throws has changed nothing: validation happens before the first write.
  */
-import { AllocationFailedError, GeometryError, InvalidFreeError, InvalidRequestError, NoReservedChunkError } from '../errors.js';
+import { AllocationFailedError, GeometryError, InvalidFreeError, NoReservedChunkError } from '../errors.js';
 import type { AllocatorOptions, PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC, ALLOC_RESERVED, type ChunkEventListener, type ChunkEventType, type GlobalStats } from './bitmap-allocator.js';
-import { findNextBit, findNextZeroBit, isPowerOfTwo, setRange, clearRange } from './bitmap.js';
+import { findNextBit, findNextZeroBit, setRange, clearRange } from './bitmap.js';
 import { plainBuffer, type BufferFactory } from './chunk.js';
 import type { HintProblem } from './checker.js';
-import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, MIN_UNIT_SIZE, sizeToSlotRaw } from './constants.js';
+import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
+import { accountAlloc, accountChunk, accountFree, raiseAlign, validateRequest } from './request.js';
+import { localSlotLists } from './slots.js';
 import { resolveGeometry, type Geometry } from './geometry.js';
 import { makePtr, NULL_PTR, ptrChunk, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { formatStatsFile, summarizePieces } from './stats.js';
 
 /** Bit 0 of a map entry: the area is in use. */
 const IN_USE = 1;
@@ -120,10 +123,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   private readonly chunks: (AreaChunk | undefined)[] = [];
   private reservedChunk: AreaChunk | undefined;
   private firstChunk: AreaChunk | undefined;
-  private readonly slotHead: Int32Array;
-  private readonly slotTail: Int32Array;
-  private listNext: Int32Array = new Int32Array(16).fill(-1);
-  private listPrev: Int32Array = new Int32Array(16).fill(-1);
+  private readonly slots: ReturnType<typeof localSlotLists>;
   /** `pcpu_map_extend_chunks`, in queue order. */
   private extendQueue: AreaChunk[] = [];
   /** `pcpu_nr_empty_pop_pages` (the reserved chunk does not count). */
@@ -154,8 +154,7 @@ export class AreaMapAllocator implements PercpuAllocator {
     if (this.unitSize > MAX_UNIT_SIZE) throw new GeometryError(`the 4.13 area map keeps offsets in ints: unit size must be <= ${MAX_UNIT_SIZE}, got ${this.unitSize}`);
     this.nrSlots = sizeToSlotRaw(this.unitSize) + 2;
     this.freeSlot = this.nrSlots - 1;
-    this.slotHead = new Int32Array(this.nrSlots).fill(-1);
-    this.slotTail = new Int32Array(this.nrSlots).fill(-1);
+    this.slots = localSlotLists(this.nrSlots);
     this.stats = { nrAlloc: 0, nrDealloc: 0, nrCurAlloc: 0, nrMaxAlloc: 0, nrChunks: 0, nrMaxChunks: 0, minAllocSize: this.unitSize, maxAllocSize: 0 };
     if (this.mode === 'chunk') {
       const chunk = this.newChunk();
@@ -179,8 +178,8 @@ export class AreaMapAllocator implements PercpuAllocator {
   alloc(size: number, align: number, flags = 0): number {
     const reserved = (flags & ALLOC_RESERVED) !== 0;
     const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = this.validateRequest(size, align);
-    const roundedAlign = align < AREA_GRANULE ? AREA_GRANULE : align;
+    const roundedSize = validateRequest(size, align, AREA_GRANULE, this.pageSize);
+    const roundedAlign = raiseAlign(align, AREA_GRANULE);
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
     const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
     this.runPendingBalance();
@@ -262,7 +261,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   chunksInSlotOrder(): { chunk: AreaChunk; slot: number }[] {
     const out: { chunk: AreaChunk; slot: number }[] = [];
     for (let s = 0; s < this.nrSlots; s++) {
-      for (let id = this.slotHead[s]!; id !== -1; id = this.listNext[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
+      for (let id = this.slots.head[s]!; id !== -1; id = this.slots.next[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
     }
     return out;
   }
@@ -295,23 +294,6 @@ export class AreaMapAllocator implements PercpuAllocator {
   // -------------------------------------------------------------------------
   // Validation (before any write)
 
-  /** 4.13's checks and rounding (§3.1): align below 2 becomes 2, size rounds up to 2. */
-  private validateRequest(size: number, align: number): number {
-    if (!Number.isSafeInteger(size) || size <= 0 || size > MIN_UNIT_SIZE) {
-      throw new InvalidRequestError('EINVAL_SIZE', size, align, `illegal size (${size}) for percpu allocation: must be 1..${MIN_UNIT_SIZE} bytes`);
-    }
-    const a = align < AREA_GRANULE ? AREA_GRANULE : align;
-    if (!Number.isSafeInteger(align) || align < 0 || !isPowerOfTwo(a) || a > this.pageSize) {
-      throw new InvalidRequestError(
-        'EINVAL_ALIGN',
-        size,
-        align,
-        `illegal align (${align}) for percpu allocation: must be a power of two no larger than the page size (${this.pageSize}); 4.13 raises only 0 and 1 to 2`,
-      );
-    }
-    return size + (size & 1);
-  }
-
   private lookupChunk(ptr: number): AreaChunk {
     if (!Number.isSafeInteger(ptr) || ptr < 0) throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
     const id = ptrChunk(ptr);
@@ -341,52 +323,16 @@ export class AreaMapAllocator implements PercpuAllocator {
     return this.sizeToSlot(chunk.freeSize);
   }
 
-  private ensureListCapacity(id: number): void {
-    if (id < this.listNext.length) return;
-    let n = this.listNext.length;
-    while (n <= id) n *= 2;
-    const next = new Int32Array(n).fill(-1);
-    const prev = new Int32Array(n).fill(-1);
-    next.set(this.listNext);
-    prev.set(this.listPrev);
-    this.listNext = next;
-    this.listPrev = prev;
-  }
-
   private listRemove(chunk: AreaChunk): void {
-    const slot = chunk.slot;
-    if (slot < 0) return;
-    const id = chunk.id;
-    const p = this.listPrev[id]!;
-    const n = this.listNext[id]!;
-    if (p === -1) this.slotHead[slot] = n;
-    else this.listNext[p] = n;
-    if (n === -1) this.slotTail[slot] = p;
-    else this.listPrev[n] = p;
-    this.listPrev[id] = -1;
-    this.listNext[id] = -1;
+    if (chunk.slot < 0) return;
+    this.slots.remove(chunk.id, chunk.slot);
     chunk.slot = -1;
   }
 
   /** `list_move` (front) / `list_move_tail` onto `slot`. */
   private listMove(chunk: AreaChunk, slot: number, front: boolean): void {
     this.listRemove(chunk);
-    const id = chunk.id;
-    if (front) {
-      const head = this.slotHead[slot]!;
-      this.listNext[id] = head;
-      this.listPrev[id] = -1;
-      if (head === -1) this.slotTail[slot] = id;
-      else this.listPrev[head] = id;
-      this.slotHead[slot] = id;
-    } else {
-      const tail = this.slotTail[slot]!;
-      this.listPrev[id] = tail;
-      this.listNext[id] = -1;
-      if (tail === -1) this.slotHead[slot] = id;
-      else this.listNext[tail] = id;
-      this.slotTail[slot] = id;
-    }
+    this.slots.insert(chunk.id, slot, front);
     chunk.slot = slot;
   }
 
@@ -412,17 +358,12 @@ export class AreaMapAllocator implements PercpuAllocator {
     map[1] = this.unitSize | IN_USE;
     const chunk = new AreaChunk(id, this.unitPages, map, 1, this.unitSize, false, false);
     this.chunks.push(chunk);
-    this.ensureListCapacity(id);
+    this.slots.ensureIds(id + 1);
     return chunk;
   }
 
   private emitChunkEvent(type: ChunkEventType, id: number): void {
-    if (type === 'create') {
-      this.stats.nrChunks++;
-      if (this.stats.nrChunks > this.stats.nrMaxChunks) this.stats.nrMaxChunks = this.stats.nrChunks;
-    } else {
-      this.stats.nrChunks--;
-    }
+    accountChunk(this.stats, type === 'create');
     this.listener?.(type, id, this.inBalanceWork);
   }
 
@@ -483,7 +424,7 @@ export class AreaMapAllocator implements PercpuAllocator {
     chunk.nrPopulated = this.unitPages;
     if (id !== RESERVED_CHUNK_ID) {
       this.chunks.push(chunk);
-      this.ensureListCapacity(id);
+      this.slots.ensureIds(id + 1);
     }
     return chunk;
   }
@@ -602,12 +543,12 @@ export class AreaMapAllocator implements PercpuAllocator {
     } else {
       restart: for (;;) {
         for (let slot = this.sizeToSlot(size); slot < this.nrSlots; slot++) {
-          let id = this.slotHead[slot]!;
+          let id = this.slots.head[slot]!;
           while (id !== -1) {
             const c = this.chunks[id]!;
             // The kernel follows the list from the chunk itself; a chunk that a failed
             // search relegated to slot 0 would lead it astray, so keep the old next.
-            const next = this.listNext[id]!;
+            const next = this.slots.next[id]!;
             id = next;
             if (size > c.contigHint) continue;
             const newAlloc = this.needToExtend(c, atomic);
@@ -625,7 +566,7 @@ export class AreaMapAllocator implements PercpuAllocator {
           }
         }
         if (atomic) return this.allocFailed(atomic);
-        if (this.slotHead[this.freeSlot] === -1) {
+        if (this.slots.head[this.freeSlot] === -1) {
           const fresh = this.createChunk();
           if (fresh === undefined) return this.allocFailed(atomic);
           this.relocate(fresh, -1);
@@ -649,12 +590,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   }
 
   private statsAreaAlloc(chunk: AreaChunk, size: number): void {
-    const s = this.stats;
-    s.nrAlloc++;
-    s.nrCurAlloc++;
-    if (s.nrCurAlloc > s.nrMaxAlloc) s.nrMaxAlloc = s.nrCurAlloc;
-    if (size < s.minAllocSize) s.minAllocSize = size;
-    if (size > s.maxAllocSize) s.maxAllocSize = size;
+    accountAlloc(this.stats, size);
     chunk.nrAlloc++;
     if (size > chunk.maxAllocSize) chunk.maxAllocSize = size;
   }
@@ -764,7 +700,7 @@ export class AreaMapAllocator implements PercpuAllocator {
     if (this.mode === 'chunk') return;
     if (chunk !== this.reservedChunk) this.nrEmptyPopPages += occPages;
     if (chunk.freeSize === this.unitSize) {
-      for (let id = this.slotHead[this.freeSlot]!; id !== -1; id = this.listNext[id]!) {
+      for (let id = this.slots.head[this.freeSlot]!; id !== -1; id = this.slots.next[id]!) {
         if (id !== chunk.id) {
           this.balancePending = true;
           break;
@@ -775,9 +711,7 @@ export class AreaMapAllocator implements PercpuAllocator {
 
   /** `pcpu_free_area`: mark area `i` free, merge with free neighbours in one memmove. Returns its occupied pages. */
   private freeArea(chunk: AreaChunk, i: number): number {
-    const s = this.stats;
-    s.nrDealloc++;
-    s.nrCurAlloc--;
+    accountFree(this.stats);
     chunk.nrAlloc--;
     const oslot = this.chunkSlot(chunk);
     const map = chunk.map;
@@ -823,8 +757,8 @@ export class AreaMapAllocator implements PercpuAllocator {
 
   private destroyFreeChunks(): void {
     const doomed: AreaChunk[] = [];
-    const head = this.slotHead[this.freeSlot]!;
-    for (let id = head; id !== -1; id = this.listNext[id]!) if (id !== head) doomed.push(this.chunks[id]!);
+    const head = this.slots.head[this.freeSlot]!;
+    for (let id = head; id !== -1; id = this.slots.next[id]!) if (id !== head) doomed.push(this.chunks[id]!);
     // The kernel moves each to the head of a private list, so they die in reverse order.
     for (let k = doomed.length - 1; k >= 0; k--) {
       const c = doomed[k]!;
@@ -861,7 +795,7 @@ export class AreaMapAllocator implements PercpuAllocator {
       }
       for (let slot = this.sizeToSlot(this.pageSize); slot < this.nrSlots && nrToPop > 0; slot++) {
         let target: AreaChunk | undefined;
-        for (let id = this.slotHead[slot]!; id !== -1; id = this.listNext[id]!) {
+        for (let id = this.slots.head[slot]!; id !== -1; id = this.slots.next[id]!) {
           const c = this.chunks[id]!;
           if (this.unitPages - c.nrPopulated > 0) {
             target = c;
@@ -911,8 +845,6 @@ function findArea(map: Int32Array, mapUsed: number, key: number): number {
 // ---------------------------------------------------------------------------
 // percpu_stats, 4.13 layout (spec §6.1, §6.2)
 
-const DASHES = '-'.repeat(40);
-
 /** 4.13 allocation-info and per-chunk lines: `"  %-24s: %8lld"`. */
 function line4_13(name: string, value: number): string {
   return `  ${name.padEnd(24)}: ${String(value).padStart(8)}\n`;
@@ -943,16 +875,7 @@ export function areaFragStats(chunk: AreaChunk): { sumFrag: number; maxFrag: num
     const len = (map[first + k + 1]! & ~IN_USE) - (e & ~IN_USE);
     sizes[k] = e & IN_USE ? len : -len;
   }
-  sizes.sort();
-  let i = 0;
-  for (; i < n && sizes[i]! < 0; i++) {
-    out.sumFrag -= sizes[i]!;
-    if (-sizes[i]! > out.maxFrag) out.maxFrag = -sizes[i]!;
-  }
-  out.curMinAlloc = sizes[i]!;
-  out.curMedAlloc = sizes[Math.floor((i + n - 1) / 2)]!;
-  out.curMaxAlloc = sizes[n - 1]!;
-  return out;
+  return summarizePieces(sizes);
 }
 
 function chunkSection(chunk: AreaChunk): string {
@@ -973,31 +896,10 @@ function chunkSection(chunk: AreaChunk): string {
 
 /** The whole 4.13 `percpu_stats` debugfs file. */
 export function formatAreaMapStats(a: AreaMapAllocator): string {
-  const g = a.geometry;
-  const s = a.stats;
-  let out = 'Percpu Memory Statistics\nAllocation Info:\n' + DASHES + '\n';
-  out += line4_13('unit_size', g.unitSize);
-  out += line4_13('static_size', g.staticSize);
-  out += line4_13('reserved_size', g.reservedSize);
-  out += line4_13('dyn_size', g.dynSize);
-  out += line4_13('atom_size', g.atomSize);
-  out += line4_13('alloc_size', g.allocSize);
-  out += '\nGlobal Stats:\n' + DASHES + '\n';
-  out += globalLine4_13('nr_alloc', s.nrAlloc);
-  out += globalLine4_13('nr_dealloc', s.nrDealloc);
-  out += globalLine4_13('nr_cur_alloc', s.nrCurAlloc);
-  out += globalLine4_13('nr_max_alloc', s.nrMaxAlloc);
-  out += globalLine4_13('nr_chunks', s.nrChunks);
-  out += globalLine4_13('nr_max_chunks', s.nrMaxChunks);
-  out += globalLine4_13('min_alloc_size', s.minAllocSize);
-  out += globalLine4_13('max_alloc_size', s.maxAllocSize);
-  out += '\nPer Chunk Stats:\n' + DASHES + '\n';
-  const reserved = a.reserved;
-  if (reserved) out += 'Chunk: <- Reserved Chunk\n' + chunkSection(reserved);
-  for (const { chunk } of a.chunksInSlotOrder()) {
-    out += (chunk === a.first ? 'Chunk: <- First Chunk' : 'Chunk:') + '\n' + chunkSection(chunk);
-  }
-  return out;
+  const chunks: { header: string; body: string }[] = [];
+  if (a.reserved) chunks.push({ header: 'Chunk: <- Reserved Chunk', body: chunkSection(a.reserved) });
+  for (const { chunk } of a.chunksInSlotOrder()) chunks.push({ header: chunk === a.first ? 'Chunk: <- First Chunk' : 'Chunk:', body: chunkSection(chunk) });
+  return formatStatsFile({ infoLine: line4_13, globalLine: globalLine4_13, geometry: a.geometry, stats: a.stats, extraGlobal: [], chunks });
 }
 
 // ---------------------------------------------------------------------------

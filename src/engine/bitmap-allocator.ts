@@ -23,7 +23,7 @@
  * - a request that throws leaves every array and counter untouched: validation
  *   happens before the first write.
  */
-import { AllocationFailedError, InvalidFreeError, InvalidRequestError, NoReservedChunkError, GeometryError } from '../errors.js';
+import { AllocationFailedError, InvalidFreeError, NoReservedChunkError, GeometryError } from '../errors.js';
 import {
   alignUp,
   clearRange,
@@ -31,7 +31,6 @@ import {
   findLastBitIn,
   findNextBit,
   findNextZeroBit,
-  isPowerOfTwo,
   setBit,
   setRange,
   testBit,
@@ -43,13 +42,14 @@ import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
   MIN_ALLOC_SIZE,
-  MIN_UNIT_SIZE,
   SLOT_FAIL_THRESHOLD,
   sizeToSlotRaw,
 } from './constants.js';
 import { resolveGeometry, type Geometry, type GeometryInput } from './geometry.js';
 import { makePtr, NULL_PTR, ptrChunk, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile, type BitmapProfile } from './profile.js';
+import { accountAlloc, accountChunk, accountFree, raiseAlign, validateRequest } from './request.js';
+import { SlotLists } from './slots.js';
 
 /** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
 export const ALLOC_RESERVED = 1;
@@ -154,10 +154,7 @@ export class BitmapAllocator {
   private reservedChunk: Chunk | undefined;
   /** The store's generation these views were last synced with (shared state only). */
   private seenGeneration = -1;
-  private readonly slotHead: Int32Array;
-  private readonly slotTail: Int32Array;
-  private listNext: Int32Array;
-  private listPrev: Int32Array;
+  private readonly slots: SlotLists;
   private inBalanceWork = false;
   private readonly blockBits: number;
   private readonly blockShift: number;
@@ -250,10 +247,12 @@ export class BitmapAllocator {
       this.store = new LocalStore(this.nrSlots);
     }
     this.ctl = this.store.ctl;
-    this.slotHead = this.ctl.subarray(Ctl.Slots, Ctl.Slots + this.nrSlots);
-    this.slotTail = this.ctl.subarray(Ctl.Slots + this.nrSlots, Ctl.Slots + 2 * this.nrSlots);
-    this.listNext = this.store.listNext;
-    this.listPrev = this.store.listPrev;
+    this.slots = new SlotLists(
+      this.ctl.subarray(Ctl.Slots, Ctl.Slots + this.nrSlots),
+      this.ctl.subarray(Ctl.Slots + this.nrSlots, Ctl.Slots + 2 * this.nrSlots),
+      this.store.listNext,
+      this.store.listPrev,
+    );
     this.stats = new GlobalCounters(this.store.counters);
     if (attachTo) {
       this.sync();
@@ -293,8 +292,8 @@ export class BitmapAllocator {
     const gen = this.ctl[Ctl.Generation]!;
     if (gen === this.seenGeneration) return;
     this.seenGeneration = gen;
-    this.listNext = this.store.listNext;
-    this.listPrev = this.store.listPrev;
+    this.slots.next = this.store.listNext;
+    this.slots.prev = this.store.listPrev;
     const n = this.ctl[Ctl.NextChunkId]!;
     const loc = this.store.chunkLoc;
     for (let id = 0; id < n; id++) {
@@ -324,8 +323,8 @@ export class BitmapAllocator {
   alloc(size: number, align: number, flags = 0): number {
     const reserved = (flags & ALLOC_RESERVED) !== 0;
     const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = this.validateRequest(size, align);
-    const roundedAlign = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+    const roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize);
+    const roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
     this.sync();
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
     const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
@@ -409,7 +408,7 @@ export class BitmapAllocator {
     this.sync();
     const out: { chunk: Chunk; slot: number }[] = [];
     for (let s = 0; s < this.nrSlots; s++) {
-      for (let id = this.slotHead[s]!; id !== -1; id = this.listNext[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
+      for (let id = this.slots.head[s]!; id !== -1; id = this.slots.next[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
     }
     return out;
   }
@@ -438,22 +437,6 @@ export class BitmapAllocator {
 
   // -------------------------------------------------------------------------
   // Validation (before any write)
-
-  private validateRequest(size: number, align: number): number {
-    if (!Number.isSafeInteger(size) || size <= 0 || size > MIN_UNIT_SIZE) {
-      throw new InvalidRequestError('EINVAL_SIZE', size, align, `illegal size (${size}) for percpu allocation: must be 1..${MIN_UNIT_SIZE} bytes`);
-    }
-    const a = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
-    if (!Number.isSafeInteger(align) || align < 0 || !isPowerOfTwo(a) || a > this.geometry.pageSize) {
-      throw new InvalidRequestError(
-        'EINVAL_ALIGN',
-        size,
-        align,
-        `illegal align (${align}) for percpu allocation: must be a power of two no larger than the page size (${this.geometry.pageSize})`,
-      );
-    }
-    return alignUp(size, MIN_ALLOC_SIZE);
-  }
 
   private lookupChunk(ptr: number): Chunk {
     if (!Number.isSafeInteger(ptr) || ptr < 0) throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
@@ -496,37 +479,14 @@ export class BitmapAllocator {
     const h = chunk.hdr;
     const slot = h[Hdr.Slot]!;
     if (slot < 0) return;
-    const id = h[Hdr.Id]!;
-    const p = this.listPrev[id]!;
-    const n = this.listNext[id]!;
-    if (p === -1) this.slotHead[slot] = n;
-    else this.listNext[p] = n;
-    if (n === -1) this.slotTail[slot] = p;
-    else this.listPrev[n] = p;
-    this.listPrev[id] = -1;
-    this.listNext[id] = -1;
+    this.slots.remove(h[Hdr.Id]!, slot);
     h[Hdr.Slot] = -1;
   }
 
   /** `list_move` (front) / `list_move_tail` onto `slot`. */
   private listMove(chunk: Chunk, slot: number, front: boolean): void {
     this.listRemove(chunk);
-    const id = chunk.hdr[Hdr.Id]!;
-    if (front) {
-      const head = this.slotHead[slot]!;
-      this.listNext[id] = head;
-      this.listPrev[id] = -1;
-      if (head === -1) this.slotTail[slot] = id;
-      else this.listPrev[head] = id;
-      this.slotHead[slot] = id;
-    } else {
-      const tail = this.slotTail[slot]!;
-      this.listPrev[id] = tail;
-      this.listNext[id] = -1;
-      if (tail === -1) this.slotHead[slot] = id;
-      else this.listNext[tail] = id;
-      this.slotTail[slot] = id;
-    }
+    this.slots.insert(chunk.hdr[Hdr.Id]!, slot, front);
     chunk.hdr[Hdr.Slot] = slot;
   }
 
@@ -545,8 +505,8 @@ export class BitmapAllocator {
   private newChunk(nrPages = this.geometry.unitPages): Chunk {
     const id = this.ctl[Ctl.NextChunkId]!;
     this.store.ensureIds(id + 1);
-    this.listNext = this.store.listNext;
-    this.listPrev = this.store.listPrev;
+    this.slots.next = this.store.listNext;
+    this.slots.prev = this.store.listPrev;
     const region = this.store.allocRegion(Chunk.bytesFor(nrPages, this.blockBits));
     const chunk = new Chunk(region.buffer, region.byteOffset, region.loc, this.blockBits, { id, nrPages });
     this.ctl[Ctl.NextChunkId] = id + 1;
@@ -563,12 +523,7 @@ export class BitmapAllocator {
   }
 
   private emitChunkEvent(type: ChunkEventType, id: number): void {
-    if (type === 'create') {
-      this.stats.nrChunks++;
-      if (this.stats.nrChunks > this.stats.nrMaxChunks) this.stats.nrMaxChunks = this.stats.nrChunks;
-    } else {
-      this.stats.nrChunks--;
-    }
+    accountChunk(this.stats, type === 'create');
     this.listener?.(type, id, this.inBalanceWork);
   }
 
@@ -737,9 +692,9 @@ export class BitmapAllocator {
     } else {
       search: for (;;) {
         for (let slot = this.sizeToSlot(size); slot <= this.freeSlot; slot++) {
-          let id = this.slotHead[slot]!;
+          let id = this.slots.head[slot]!;
           while (id !== -1) {
-            const next = this.listNext[id]!;
+            const next = this.slots.next[id]!;
             const c = this.chunks[id]!;
             const fit = this.findBlockFit(c, bits, bitAlign, atomic);
             if (fit < 0) {
@@ -756,7 +711,7 @@ export class BitmapAllocator {
           }
         }
         if (atomic) return this.allocFailed(atomic);
-        if (this.slotHead[this.freeSlot] === -1) {
+        if (this.slots.head[this.freeSlot] === -1) {
           const fresh = this.createChunk();
           if (fresh === undefined) return this.allocFailed(atomic);
           this.relocate(fresh, -1);
@@ -782,12 +737,7 @@ export class BitmapAllocator {
   }
 
   private statsAreaAlloc(chunk: Chunk, size: number): void {
-    const s = this.stats;
-    s.nrAlloc++;
-    s.nrCurAlloc++;
-    if (s.nrCurAlloc > s.nrMaxAlloc) s.nrMaxAlloc = s.nrCurAlloc;
-    if (size < s.minAllocSize) s.minAllocSize = size;
-    if (size > s.maxAllocSize) s.maxAllocSize = size;
+    accountAlloc(this.stats, size);
     const h = chunk.hdr;
     h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! + 1;
     if (size > h[Hdr.MaxAllocSize]!) h[Hdr.MaxAllocSize] = size;
@@ -1261,7 +1211,7 @@ export class BitmapAllocator {
     if (this.mode === 'chunk') return;
     const h = chunk.hdr;
     if (!h[Hdr.Isolated] && h[Hdr.FreeBytes] === this.unitSize) {
-      for (let id = this.slotHead[this.freeSlot]!; id !== -1; id = this.listNext[id]!) {
+      for (let id = this.slots.head[this.freeSlot]!; id !== -1; id = this.slots.next[id]!) {
         if (id !== h[Hdr.Id]) {
           this.balancePending = true;
           break;
@@ -1275,9 +1225,7 @@ export class BitmapAllocator {
 
   /** `pcpu_free_area` (validation already done by the caller). */
   private freeArea(chunk: Chunk, off: number): void {
-    const s = this.stats;
-    s.nrDealloc++;
-    s.nrCurAlloc--;
+    accountFree(this.stats);
     const h = chunk.hdr;
     h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
     const oslot = this.chunkSlot(chunk);
@@ -1371,8 +1319,8 @@ export class BitmapAllocator {
   /** Destroy every chunk of the free slot but its head (7.0 `emptyOnly`: only those with no empty populated pages). */
   private balanceFree(emptyOnly: boolean): void {
     const doomed: Chunk[] = [];
-    const head = this.slotHead[this.freeSlot]!;
-    for (let id = head; id !== -1; id = this.listNext[id]!) {
+    const head = this.slots.head[this.freeSlot]!;
+    for (let id = head; id !== -1; id = this.slots.next[id]!) {
       if (id === head) continue;
       const c = this.chunks[id]!;
       if (!emptyOnly || c.hdr[Hdr.NrEmptyPopPages] === 0) doomed.push(c);
@@ -1406,7 +1354,7 @@ export class BitmapAllocator {
       }
       for (let slot = this.sizeToSlot(this.geometry.pageSize); slot <= lastSlot && nrToPop > 0; slot++) {
         let target: Chunk | undefined;
-        for (let id = this.slotHead[slot]!; id !== -1; id = this.listNext[id]!) {
+        for (let id = this.slots.head[slot]!; id !== -1; id = this.slots.next[id]!) {
           const c = this.chunks[id]!;
           if (c.nrPages - c.hdr[Hdr.NrPopulated]! > 0) {
             target = c;
@@ -1474,7 +1422,7 @@ export class BitmapAllocator {
   private reclaimPopulated(): void {
     const blockBits = this.blockBits;
     for (;;) {
-      const id = this.slotHead[this.toDepopulateSlot]!;
+      const id = this.slots.head[this.toDepopulateSlot]!;
       if (id === -1) return;
       const chunk = this.chunks[id]!;
       const h = chunk.hdr;

@@ -1,9 +1,12 @@
 /**
- * `/sys/kernel/debug/percpu_stats` text for the bitmap allocator (spec §6),
- * byte for byte as 4.14 and 7.0 print it.
+ * `/sys/kernel/debug/percpu_stats` text (spec §6), byte for byte: the file's
+ * skeleton and the fragment statistics shared by every version, and the 4.14 /
+ * 7.0 chunk sections of the bitmap allocator. (The 4.13 area map fills the same
+ * skeleton with its own line widths and fields, in `area-map.ts`.)
  */
 import { findLastBitIn, findNextBit, testBit } from './bitmap.js';
-import type { BitmapAllocator } from './bitmap-allocator.js';
+import type { BitmapAllocator, GlobalStats } from './bitmap-allocator.js';
+import type { Geometry } from './geometry.js';
 import { Hdr, Md, type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
 
@@ -21,6 +24,27 @@ export interface ChunkFragStats {
   curMinAlloc: number;
   curMedAlloc: number;
   curMaxAlloc: number;
+}
+
+/**
+ * The fragment numbers of `chunk_map_stats` from a chunk's pieces in address
+ * order — allocations positive, free runs negative, in bytes: sorted, the free
+ * pieces summed, the lower median of the allocations. All 0 with no pieces.
+ */
+export function summarizePieces(pieces: ArrayLike<number>): ChunkFragStats {
+  const out: ChunkFragStats = { sumFrag: 0, maxFrag: 0, curMinAlloc: 0, curMedAlloc: 0, curMaxAlloc: 0 };
+  const n = pieces.length;
+  if (n === 0) return out;
+  const sorted = Int32Array.from(pieces).sort();
+  let i = 0;
+  for (; i < n && sorted[i]! < 0; i++) {
+    out.sumFrag -= sorted[i]!;
+    if (-sorted[i]! > out.maxFrag) out.maxFrag = -sorted[i]!;
+  }
+  out.curMinAlloc = sorted[i] ?? 0;
+  out.curMedAlloc = sorted[Math.floor((i + n - 1) / 2)]!;
+  out.curMaxAlloc = sorted[n - 1]!;
+  return out;
 }
 
 export function chunkFragStats(chunk: Chunk): ChunkFragStats {
@@ -45,18 +69,51 @@ export function chunkFragStats(chunk: Chunk): ChunkFragStats {
     }
     start = end;
   }
-  const out: ChunkFragStats = { sumFrag: 0, maxFrag: 0, curMinAlloc: 0, curMedAlloc: 0, curMaxAlloc: 0 };
-  if (pieces.length === 0) return out;
-  pieces.sort((a, b) => a - b);
-  let i = 0;
-  for (; i < pieces.length && pieces[i]! < 0; i++) {
-    out.sumFrag -= pieces[i]!;
-    if (-pieces[i]! > out.maxFrag) out.maxFrag = -pieces[i]!;
-  }
-  const n = pieces.length;
-  out.curMinAlloc = pieces[i] ?? 0;
-  out.curMedAlloc = pieces[Math.floor((i + n - 1) / 2)]!;
-  out.curMaxAlloc = pieces[n - 1]!;
+  return summarizePieces(pieces);
+}
+
+export type StatLineFormat = (name: string, value: number) => string;
+
+/** What fills the debugfs file's skeleton. */
+export interface StatsFileParts {
+  /** Line format of the allocation-info section, and of the global section. */
+  infoLine: StatLineFormat;
+  globalLine: StatLineFormat;
+  geometry: Geometry;
+  stats: GlobalStats;
+  /** Global lines after the counters (4.14+: `empty_pop_pages`). */
+  extraGlobal: [string, number][];
+  /** Chunk sections in print order: a header line and the section's lines (ending with the blank line). */
+  chunks: { header: string; body: string }[];
+}
+
+/** The whole file: allocation info, global stats, per-chunk stats. */
+export function formatStatsFile(p: StatsFileParts): string {
+  const g = p.geometry;
+  const s = p.stats;
+  let out = 'Percpu Memory Statistics\nAllocation Info:\n' + DASHES + '\n';
+  for (const [name, v] of [
+    ['unit_size', g.unitSize],
+    ['static_size', g.staticSize],
+    ['reserved_size', g.reservedSize],
+    ['dyn_size', g.dynSize],
+    ['atom_size', g.atomSize],
+    ['alloc_size', g.allocSize],
+  ] as const) out += p.infoLine(name, v);
+  out += '\nGlobal Stats:\n' + DASHES + '\n';
+  for (const [name, v] of [
+    ['nr_alloc', s.nrAlloc],
+    ['nr_dealloc', s.nrDealloc],
+    ['nr_cur_alloc', s.nrCurAlloc],
+    ['nr_max_alloc', s.nrMaxAlloc],
+    ['nr_chunks', s.nrChunks],
+    ['nr_max_chunks', s.nrMaxChunks],
+    ['min_alloc_size', s.minAllocSize],
+    ['max_alloc_size', s.maxAllocSize],
+    ...p.extraGlobal,
+  ] as const) out += p.globalLine(name, v);
+  out += '\nPer Chunk Stats:\n' + DASHES + '\n';
+  for (const c of p.chunks) out += c.header + '\n' + c.body;
   return out;
 }
 
@@ -79,36 +136,23 @@ function chunkSection(chunk: Chunk): string {
   );
 }
 
-/** The whole debugfs file for the allocator's current state. */
+/** The whole debugfs file for the bitmap allocator's current state (4.14 / 7.0). */
 export function formatBitmapStats(a: BitmapAllocator): string {
-  const g = a.geometry;
-  const s = a.stats;
-  let out = 'Percpu Memory Statistics\nAllocation Info:\n' + DASHES + '\n';
-  out += statLine('unit_size', g.unitSize);
-  out += statLine('static_size', g.staticSize);
-  out += statLine('reserved_size', g.reservedSize);
-  out += statLine('dyn_size', g.dynSize);
-  out += statLine('atom_size', g.atomSize);
-  out += statLine('alloc_size', g.allocSize);
-  out += '\nGlobal Stats:\n' + DASHES + '\n';
-  out += statLine('nr_alloc', s.nrAlloc);
-  out += statLine('nr_dealloc', s.nrDealloc);
-  out += statLine('nr_cur_alloc', s.nrCurAlloc);
-  out += statLine('nr_max_alloc', s.nrMaxAlloc);
-  out += statLine('nr_chunks', s.nrChunks);
-  out += statLine('nr_max_chunks', s.nrMaxChunks);
-  out += statLine('min_alloc_size', s.minAllocSize);
-  out += statLine('max_alloc_size', s.maxAllocSize);
-  out += statLine('empty_pop_pages', a.emptyPopPages);
-  out += '\nPer Chunk Stats:\n' + DASHES + '\n';
-  const reserved = a.reserved;
-  if (reserved) out += 'Chunk: <- Reserved Chunk\n' + chunkSection(reserved);
+  const chunks: { header: string; body: string }[] = [];
+  if (a.reserved) chunks.push({ header: 'Chunk: <- Reserved Chunk', body: chunkSection(a.reserved) });
   for (const { chunk, slot } of a.chunksInSlotOrder()) {
     let header = 'Chunk:';
     if (chunk === a.first) header = 'Chunk: <- First Chunk';
     else if (a.profile.statsIsolationHeaders && slot === a.toDepopulateSlot) header = 'Chunk (to_depopulate)';
     else if (a.profile.statsIsolationHeaders && slot === a.sidelinedSlot) header = 'Chunk (sidelined):';
-    out += header + '\n' + chunkSection(chunk);
+    chunks.push({ header, body: chunkSection(chunk) });
   }
-  return out;
+  return formatStatsFile({
+    infoLine: statLine,
+    globalLine: statLine,
+    geometry: a.geometry,
+    stats: a.stats,
+    extraGlobal: [['empty_pop_pages', a.emptyPopPages]],
+    chunks,
+  });
 }
