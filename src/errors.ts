@@ -11,6 +11,8 @@ export type PercpuErrorCode =
   | 'EINVAL_ALIGN'
   | 'EINVAL_FREE'
   | 'EINVAL_GEOMETRY'
+  | 'EINVAL'
+  | 'EDESTROYED'
   | 'ENOSPC'
   | 'ENORESERVED'
   | 'EPARSE'

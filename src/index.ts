@@ -27,3 +27,5 @@ export type { ReplayOptions, ReplayResult, Mismatch } from './golden/replay.js';
 export * from './errors.js';
 export { AreaMapAllocator, AreaChunk, formatAreaMapStats, areaFragStats, checkAreaMapAllocator, checkAreaChunk } from './engine/area-map.js';
 export type { AreaMapAllocatorOptions } from './engine/area-map.js';
+// The JavaScript-threads runtime (also importable alone, browser-safe, as 'percpu/runtime').
+export * from './runtime/index.js';

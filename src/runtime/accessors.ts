@@ -1,0 +1,211 @@
+/**
+ * Typed access to one unit of percpu memory: `this_cpu_*` (the thread's own
+ * unit) and `per_cpu(ptr, k)` (any unit), on plain-number percpu pointers.
+ *
+ * Who may do what, and why it is safe under the JavaScript memory model:
+ *
+ * - A unit has one owner, the thread attached with that unit index. Only the
+ *   owner writes its unit in normal operation, so its reads and its
+ *   read-modify-writes need no atomics (nobody else writes there).
+ * - 32-bit accesses are tear-free even when unordered (the spec's no-tear rule
+ *   for integer element types up to 32 bits), so the owner *writes* Int32 and
+ *   Uint32 plainly, and readers of other units use `Atomics.load` — for
+ *   freshness (a plain read may be hoisted out of a polling loop), not for
+ *   tearing.
+ * - 64-bit values are tear-free only for atomic accesses: unordered BigInt64
+ *   and Float64 accesses may tear. So every 64-bit store, the owner's included,
+ *   is an `Atomics.store` on a BigInt64Array — Float64 values bit-cast through
+ *   an 8-byte scratch buffer — and every remote 64-bit read is an
+ *   `Atomics.load`. The owner still reads its own 64-bit values plainly. The
+ *   cost, measured in Node 20: ~13 ns for a tear-free f64 store against ~1 ns
+ *   for a plain one; a seqlock would need two atomic stores per write.
+ * - Writes to another thread's unit (`perCpu(k).set*`, `add*`) are atomic, but
+ *   race with the owner's plain read-modify-writes: use them only where the
+ *   kernel would (initialisation, reset), not as a second writer.
+ *
+ * Every method resolves the address before it touches a view: resolving may
+ * re-make the views (after another thread grew the memory), and a view read
+ * before the call would be the old, shorter one.
+ *
+ * Byte copies are byte-atomic only (each byte is tear-free, the whole copy is
+ * not): use the typed accessors for fields read while they change.
+ */
+import type { PercpuMemory } from './memory.js';
+
+/** Bit-cast scratch (one per thread: every module instance is per thread). */
+const castBuffer = new ArrayBuffer(8);
+const castF64 = new Float64Array(castBuffer);
+const castI64 = new BigInt64Array(castBuffer);
+
+function f64Bits(v: number): bigint {
+  castF64[0] = v;
+  return castI64[0]!;
+}
+
+function bitsF64(b: bigint): number {
+  castI64[0] = b;
+  return castF64[0]!;
+}
+
+/** Access to one unit; `off` is a byte offset from the pointer, aligned to the access width. */
+export interface UnitAccessor {
+  readonly unit: number;
+  getInt32(ptr: number, off?: number): number;
+  setInt32(ptr: number, value: number, off?: number): void;
+  /** Adds and returns the new value (wrapping at 32 bits). */
+  addInt32(ptr: number, delta: number, off?: number): number;
+  getUint32(ptr: number, off?: number): number;
+  setUint32(ptr: number, value: number, off?: number): void;
+  addUint32(ptr: number, delta: number, off?: number): number;
+  getFloat64(ptr: number, off?: number): number;
+  setFloat64(ptr: number, value: number, off?: number): void;
+  addFloat64(ptr: number, delta: number, off?: number): number;
+  getBigInt64(ptr: number, off?: number): bigint;
+  setBigInt64(ptr: number, value: bigint, off?: number): void;
+  addBigInt64(ptr: number, delta: bigint, off?: number): bigint;
+  /** A copy of `length` bytes. */
+  readBytes(ptr: number, length: number, off?: number): Uint8Array;
+  writeBytes(ptr: number, bytes: Uint8Array, off?: number): void;
+}
+
+/** The owner's view of its own unit (`this_cpu_*`): plain accesses, atomic 64-bit stores. */
+export class ThisCpuAccessor implements UnitAccessor {
+  constructor(
+    private readonly m: PercpuMemory,
+    readonly unit: number,
+  ) {}
+
+  getInt32(ptr: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    return this.m.i32[i]!;
+  }
+  setInt32(ptr: number, value: number, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    this.m.i32[i] = value;
+  }
+  addInt32(ptr: number, delta: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const a = this.m.i32;
+    return (a[i] = (a[i]! + delta) | 0);
+  }
+  getUint32(ptr: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    return this.m.u32[i]!;
+  }
+  setUint32(ptr: number, value: number, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    this.m.u32[i] = value;
+  }
+  addUint32(ptr: number, delta: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const a = this.m.u32;
+    return (a[i] = (a[i]! + delta) >>> 0);
+  }
+  getFloat64(ptr: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    return this.m.f64[i]!;
+  }
+  setFloat64(ptr: number, value: number, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    Atomics.store(this.m.i64, i, f64Bits(value));
+  }
+  addFloat64(ptr: number, delta: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const v = this.m.f64[i]! + delta;
+    Atomics.store(this.m.i64, i, f64Bits(v));
+    return v;
+  }
+  getBigInt64(ptr: number, off = 0): bigint {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    return this.m.i64[i]!;
+  }
+  setBigInt64(ptr: number, value: bigint, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    Atomics.store(this.m.i64, i, value);
+  }
+  addBigInt64(ptr: number, delta: bigint, off = 0): bigint {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const v = BigInt.asIntN(64, this.m.i64[i]! + delta);
+    Atomics.store(this.m.i64, i, v);
+    return v;
+  }
+  readBytes(ptr: number, length: number, off = 0): Uint8Array {
+    const at = this.m.range(ptr, this.unit, off, length);
+    return this.m.u8.slice(at, at + length);
+  }
+  writeBytes(ptr: number, bytes: Uint8Array, off = 0): void {
+    const at = this.m.range(ptr, this.unit, off, bytes.length);
+    this.m.u8.set(bytes, at);
+  }
+}
+
+/** Any thread's view of unit k (`per_cpu(ptr, k)`): atomic loads, atomic stores and adds. */
+export class PerCpuAccessor implements UnitAccessor {
+  constructor(
+    private readonly m: PercpuMemory,
+    readonly unit: number,
+  ) {}
+
+  getInt32(ptr: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    return Atomics.load(this.m.i32, i);
+  }
+  setInt32(ptr: number, value: number, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    Atomics.store(this.m.i32, i, value);
+  }
+  addInt32(ptr: number, delta: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    return (Atomics.add(this.m.i32, i, delta) + delta) | 0;
+  }
+  getUint32(ptr: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    return Atomics.load(this.m.u32, i);
+  }
+  setUint32(ptr: number, value: number, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    Atomics.store(this.m.u32, i, value);
+  }
+  addUint32(ptr: number, delta: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    return (Atomics.add(this.m.u32, i, delta) + delta) >>> 0;
+  }
+  getFloat64(ptr: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    return bitsF64(Atomics.load(this.m.i64, i));
+  }
+  setFloat64(ptr: number, value: number, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    Atomics.store(this.m.i64, i, f64Bits(value));
+  }
+  /** A compare-exchange loop: correct against other atomic adders, not against the owner's plain writes. */
+  addFloat64(ptr: number, delta: number, off = 0): number {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const a = this.m.i64;
+    for (;;) {
+      const old = Atomics.load(a, i);
+      const v = bitsF64(old) + delta;
+      if (Atomics.compareExchange(a, i, old, f64Bits(v)) === old) return v;
+    }
+  }
+  getBigInt64(ptr: number, off = 0): bigint {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    return Atomics.load(this.m.i64, i);
+  }
+  setBigInt64(ptr: number, value: bigint, off = 0): void {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    Atomics.store(this.m.i64, i, value);
+  }
+  addBigInt64(ptr: number, delta: bigint, off = 0): bigint {
+    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    return BigInt.asIntN(64, Atomics.add(this.m.i64, i, delta) + delta);
+  }
+  readBytes(ptr: number, length: number, off = 0): Uint8Array {
+    const at = this.m.range(ptr, this.unit, off, length);
+    return this.m.u8.slice(at, at + length);
+  }
+  writeBytes(ptr: number, bytes: Uint8Array, off = 0): void {
+    const at = this.m.range(ptr, this.unit, off, bytes.length);
+    this.m.u8.set(bytes, at);
+  }
+}

@@ -1,0 +1,18 @@
+/**
+ * The JavaScript-threads runtime: percpu memory for worker threads (one unit
+ * per worker), percpu counters and per-worker hash maps. Browser-safe: nothing
+ * here imports a Node module, so a browser worker can import this entry point
+ * directly (`percpu/runtime`).
+ */
+export { SharedPercpu, defaultAlign } from './shared-percpu.js';
+export type { SharedPercpuOptions, SharedPercpuHandle, SharedPercpuStats } from './shared-percpu.js';
+export { ThisCpuAccessor, PerCpuAccessor } from './accessors.js';
+export type { UnitAccessor } from './accessors.js';
+export { PercpuCounter, defaultCounterBatch } from './counter.js';
+export type { PercpuCounterOptions, PercpuCounterHandle } from './counter.js';
+export { PercpuHashMap, BPF_ANY, BPF_NOEXIST, BPF_EXIST } from './hash-map.js';
+export type { PercpuHashMapOptions, PercpuHashMapHandle, PercpuKey } from './hash-map.js';
+export { FutexLock, canBlock } from './futex.js';
+export { PercpuMemory } from './memory.js';
+export { RuntimeArgumentError, NoUnitError, MapFullError, DestroyedError } from './errors.js';
+export { NULL_PTR, formatPtr } from '../engine/pointer.js';
