@@ -13,6 +13,8 @@ export type { PercpuCounterOptions, PercpuCounterHandle } from './counter.js';
 export { PercpuHashMap, BPF_ANY, BPF_NOEXIST, BPF_EXIST } from './hash-map.js';
 export type { PercpuHashMapOptions, PercpuHashMapHandle, PercpuKey } from './hash-map.js';
 export { FutexLock, canBlock } from './futex.js';
+export { PercpuMetrics, PercpuMetric, PercpuMetricCounter, PercpuMetricGauge, PercpuMetricHistogram, CounterSeries, GaugeSeries, HistogramSeries, defaultBuckets, MAX_METRIC_VALUES } from './metrics.js';
+export type { MetricKind, LabelSet, MetricOptions, HistogramOptions, MetricDescriptor, PercpuMetricsHandle, SeriesLabels, LabelValuesInput, SeriesValue, HistogramSeriesValue, AnyPercpuMetric } from './metrics.js';
 export { PercpuMemory } from './memory.js';
 export { RuntimeArgumentError, NoUnitError, MapFullError, DestroyedError } from './errors.js';
 export { NULL_PTR, formatPtr } from '../engine/pointer.js';
