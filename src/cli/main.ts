@@ -100,6 +100,26 @@ program
     if (!runDemo({ ...opts, write: (s) => process.stdout.write(s) })) process.exitCode = 1;
   });
 
+program
+  .command('bench')
+  .description('the cover letter\'s experiment: every allocator (4.13, 4.14, 7.0, @thi.ng/malloc, a bump floor) on the oracle workloads, with kernel C ratios and metadata bytes')
+  .option('--quick', 'small N (16384; W7/W8 in full), one run: a smoke test in seconds')
+  .option('--json', 'print the results as JSON')
+  .option('--markdown', 'print the tables as Markdown')
+  .option('--runs <n>', 'runs per workload, the median is kept (default 3, quick 1)')
+  .option('--only <workloads>', 'comma-separated workloads (W1a..W5c, W6a, W6b, W7, W8, W1x, W1h..W5h)')
+  .option('--allocators <names>', 'comma-separated: 4.13, 4.14, 7.0, @thi.ng/malloc, bump')
+  .option('--cap <seconds>', 'W1x on a kernel profile: past this per phase, extrapolate from a ladder of smaller N (default 20)')
+  .option('--phase-cap <seconds>', '@thi.ng/malloc on W1-W6a, W1x: past this per run, time whole units and scale linearly (default 3)')
+  .option('--no-metadata', 'skip the metadata samples')
+  .option('--from <saved.json>', 'render the --json output of an earlier run instead of running')
+  .option('--out <file.json>', 'also write the JSON results here')
+  .option('--svg <dir>', 'also write the SVG charts (bench-*.svg) into this directory')
+  .action(async (opts: Record<string, unknown>) => {
+    const { runBenchCommand } = await import('./bench.js');
+    await runBenchCommand(opts, (s) => process.stdout.write(s));
+  });
+
 function parseNonNegative(v: string, flag: string): number {
   if (!/^\d+$/.test(v)) throw new PercpuError('EPARSE', `${flag} takes a non-negative integer, got "${v}"`);
   return Number(v);

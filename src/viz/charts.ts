@@ -9,6 +9,8 @@ export interface BarSeries {
   name: string;
   /** One value per category; `undefined` = not measured (drawn as a gap). */
   values: (number | undefined)[];
+  /** Fill colour; the palette's next colour when absent. */
+  color?: string;
 }
 
 export interface BarChartOptions {
@@ -79,13 +81,13 @@ export function barChart(o: BarChartOptions): string {
       const v = s.values[ci];
       if (v === undefined || v <= 0) return;
       const by = y(Math.max(v, log ? lo : 0));
-      parts.push(`<rect x="${(gx + si * barW).toFixed(1)}" y="${by.toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(top + plotH - by).toFixed(1)}" fill="${PALETTE[si % PALETTE.length]}"><title>${esc(s.name)}, ${esc(cat)}: ${fmt(v)} ${esc(o.unit)}</title></rect>`);
+      parts.push(`<rect x="${(gx + si * barW).toFixed(1)}" y="${by.toFixed(1)}" width="${(barW - 1).toFixed(1)}" height="${(top + plotH - by).toFixed(1)}" fill="${s.color ?? PALETTE[si % PALETTE.length]}"><title>${esc(s.name)}, ${esc(cat)}: ${fmt(v)} ${esc(o.unit)}</title></rect>`);
     });
     parts.push(`<text x="${(gx + (groupW * 0.8) / 2).toFixed(1)}" y="${top + plotH + 14}" text-anchor="middle">${esc(cat)}</text>`);
   });
   parts.push(`<line x1="${left}" x2="${left + plotW}" y1="${top + plotH}" y2="${top + plotH}" stroke="#333"/>`);
   o.series.forEach((s, si) => {
-    parts.push(`<rect x="${left + plotW + 16}" y="${top + si * 16}" width="10" height="10" fill="${PALETTE[si % PALETTE.length]}"/><text x="${left + plotW + 30}" y="${top + si * 16 + 9}">${esc(s.name)}</text>`);
+    parts.push(`<rect x="${left + plotW + 16}" y="${top + si * 16}" width="10" height="10" fill="${s.color ?? PALETTE[si % PALETTE.length]}"/><text x="${left + plotW + 30}" y="${top + si * 16 + 9}">${esc(s.name)}</text>`);
   });
   parts.push('</svg>');
   return parts.join('\n');
@@ -94,6 +96,8 @@ export function barChart(o: BarChartOptions): string {
 export interface LineSeries {
   name: string;
   points: [number, number][];
+  /** Stroke colour; the palette's next colour when absent. */
+  color?: string;
 }
 
 export interface LineChartOptions {
@@ -138,7 +142,7 @@ export function lineChart(o: LineChartOptions): string {
   parts.push(`<text x="${left + plotW / 2}" y="${height - 6}" text-anchor="middle">${esc(o.xLabel)}</text>`);
   parts.push(`<text x="12" y="${top + plotH / 2}" transform="rotate(-90 12 ${top + plotH / 2})" text-anchor="middle">${esc(o.yLabel)}${log ? ' (log scale)' : ''}</text>`);
   o.series.forEach((s, si) => {
-    const color = PALETTE[si % PALETTE.length];
+    const color = s.color ?? PALETTE[si % PALETTE.length];
     const d = s.points.map((p, i) => `${i ? 'L' : 'M'}${px(p[0]).toFixed(1)},${py(p[1]).toFixed(1)}`).join('');
     parts.push(`<path d="${d}" fill="none" stroke="${color}" stroke-width="2"/>`);
     for (const [x, y] of s.points) parts.push(`<circle cx="${px(x).toFixed(1)}" cy="${py(y).toFixed(1)}" r="2.5" fill="${color}"><title>${esc(s.name)}: ${fmt(x)} → ${fmt(y)}</title></circle>`);

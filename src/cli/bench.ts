@@ -1,0 +1,86 @@
+/**
+ * `percpu bench`: the command around `bench/suite.ts` — every allocator side
+ * by side on the oracle workloads, a progress bar on a terminal, the table with
+ * its ratios (or `--json`, or Markdown), and on request the SVG charts of
+ * docs/BENCHMARKS.md. Loaded only when the command runs (main.ts imports it
+ * lazily), so the other commands never load the benchmark code.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { PercpuError } from '../errors.js';
+import { progress } from './progress.js';
+import { defaultOptions, runSuite, suiteSteps, type SuiteFile, type SuiteOptions } from '../../bench/suite.js';
+import { formatSuite } from '../../bench/suite-format.js';
+import { ALL_ALLOCATORS, type AllocatorName } from '../../bench/allocators.js';
+import { ALL_WORKLOADS } from '../../bench/workloads.js';
+import { benchSvgFiles } from '../viz/bench-charts.js';
+
+export interface BenchCommandOptions {
+  quick?: boolean;
+  json?: boolean;
+  markdown?: boolean;
+  runs?: string;
+  only?: string;
+  allocators?: string;
+  cap?: string;
+  phaseCap?: string;
+  metadata?: boolean;
+  from?: string;
+  out?: string;
+  svg?: string;
+}
+
+function list(v: string | undefined): string[] | undefined {
+  return v === undefined ? undefined : v.split(',').map((x) => x.trim()).filter((x) => x !== '');
+}
+
+function positive(v: string, flag: string, integer: boolean): number {
+  const x = Number(v);
+  if (!(x > 0) || (integer && !Number.isInteger(x))) throw new PercpuError('EPARSE', `${flag} takes a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+  return x;
+}
+
+/** Command-line options to suite options; every check happens before anything runs. */
+export function suiteOptions(o: BenchCommandOptions): SuiteOptions {
+  const s = defaultOptions(o.quick ?? false);
+  if (o.runs !== undefined) s.runs = positive(o.runs, '--runs', true);
+  if (o.cap !== undefined) s.w1xCapS = positive(o.cap, '--cap', false);
+  if (o.phaseCap !== undefined) s.phaseCapS = positive(o.phaseCap, '--phase-cap', false);
+  if (o.metadata === false) s.metadata = false;
+  const only = list(o.only);
+  if (only) {
+    for (const w of only) if (!ALL_WORKLOADS.includes(w)) throw new PercpuError('EPARSE', `unknown workload "${w}" (known: ${ALL_WORKLOADS.join(', ')})`);
+    s.workloads = ALL_WORKLOADS.filter((w) => only.includes(w));
+  }
+  const allocs = list(o.allocators);
+  if (allocs) {
+    for (const a of allocs) if (!(ALL_ALLOCATORS as readonly string[]).includes(a)) throw new PercpuError('EPARSE', `unknown allocator "${a}" (known: ${ALL_ALLOCATORS.join(', ')})`);
+    s.allocators = ALL_ALLOCATORS.filter((a) => allocs.includes(a)) as AllocatorName[];
+  }
+  return s;
+}
+
+export async function runBenchCommand(o: BenchCommandOptions, write: (s: string) => void): Promise<SuiteFile> {
+  let file: SuiteFile;
+  if (o.from !== undefined) {
+    file = JSON.parse(readFileSync(o.from, 'utf8')) as SuiteFile;
+    if (!Array.isArray(file.results)) throw new PercpuError('EPARSE', `${o.from} is not the --json output of percpu bench`);
+    file.metadata ??= [];
+  } else {
+    const s = suiteOptions(o);
+    const bar = progress(suiteSteps(s), 'bench');
+    file = await runSuite(
+      s,
+      (done, _total, label) => bar.update(done, label),
+      (line) => process.stderr.write(line + '\n'),
+    );
+    bar.done();
+  }
+  if (o.out !== undefined) writeFileSync(o.out, JSON.stringify(file, null, 1) + '\n');
+  if (o.svg !== undefined) {
+    mkdirSync(o.svg, { recursive: true });
+    for (const [name, svg] of benchSvgFiles(file)) writeFileSync(join(o.svg, name), svg + '\n');
+  }
+  write(o.json ? JSON.stringify(file, null, 1) + '\n' : formatSuite(file, o.markdown ?? false));
+  return file;
+}
