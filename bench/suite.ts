@@ -32,7 +32,7 @@ import { fileURLToPath } from 'node:url';
 import { loadavg } from 'node:os';
 import { parseArgs } from 'node:util';
 import { NULL_PTR } from '../src/engine/pointer.js';
-import { extrapolate, machineFacts } from './engine.js';
+import { extrapolate, machineFacts } from './common.js';
 import { kernelCTiming } from './kernel-c-timings.js';
 import { ALL_WORKLOADS, buildWorkload, FULL_N, G1, OP_ALLOC, QUICK_N, timedPhases, w1x, type OpStream } from './workloads.js';
 import { ALL_ALLOCATORS, THING, chunkMetadata, thingObjectsPerUnit, isKernelProfile, makeBenchAllocator, metadataOf, type AllocatorName, type BenchAllocator, type MetadataSnapshot } from './allocators.js';
