@@ -215,3 +215,21 @@ test('futex lock states: uncontended take and release, tryLock, with()', () => {
   assert.throws(() => lock.with(() => { throw new Error('x'); }), /x/);
   assert.equal(lock.locked, false, 'released on a throw');
 });
+
+test('freeMany checks the whole list first: a bad or repeated pointer frees nothing', () => {
+  const percpu = SharedPercpu.create({ nrUnits: 2 });
+  const out = new Float64Array(100);
+  assert.equal(percpu.allocMany(64, 8, 100, out), 100);
+  const ptrs = [...out];
+  const live = () => percpu.stats().allocator.nrCurAlloc;
+  const before = live();
+  const withBad = [...ptrs.slice(0, 50), ptrs[10]! + 8, ...ptrs.slice(50)];
+  assert.throws(() => percpu.freeMany(withBad), InvalidFreeError);
+  assert.equal(live(), before);
+  const withRepeat = [...ptrs, ptrs[3]!];
+  assert.throws(() => percpu.freeMany(withRepeat), /appears twice/);
+  assert.equal(live(), before);
+  percpu.freeMany(ptrs);
+  assert.equal(live(), before - 100);
+  assert.deepEqual(percpu.check(), []);
+});

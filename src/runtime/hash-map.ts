@@ -162,7 +162,7 @@ export class PercpuHashMap {
     const stride = (valueSize + 7) & ~7;
     const done = percpu.allocMany(stride, 8, maxEntries, ptrs);
     if (done < maxEntries) {
-      percpu.freeMany(ptrs, 0, done);
+      percpu.freeManyValidated(ptrs, 0, done);
       throw new AllocationFailedError(stride, 8, `percpu hash map: only ${done} of ${maxEntries} values fit`);
     }
     return new PercpuHashMap(percpu, handle);
@@ -580,7 +580,7 @@ export class PercpuHashMap {
       Atomics.store(this.ctl, Hm.State, 1);
       // Odd for good: lock-free readers find out at their next probe.
       Atomics.store(this.ctl, Hm.Seq, this.ctl[Hm.Seq]! | 1);
-      this.percpu.freeMany(this.entryPtr, 0, this.maxEntries);
+      this.percpu.freeManyValidated(this.entryPtr, 0, this.maxEntries);
     } finally {
       this.lock.unlock();
     }

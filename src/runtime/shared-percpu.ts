@@ -27,7 +27,7 @@ import { BitmapAllocator, type AllocatorHandle, type GlobalStats } from '../engi
 import { checkBitmapAllocator, type HintProblem } from '../engine/checker.js';
 import { NULL_PTR } from '../engine/pointer.js';
 import { MIN_UNIT_SIZE } from '../engine/constants.js';
-import { AllocationFailedError } from '../errors.js';
+import { AllocationFailedError, InvalidFreeError } from '../errors.js';
 import { FutexLock } from './futex.js';
 import { createMemoryBuffers, PercpuMemory, Rt, type MemoryBuffers } from './memory.js';
 import { PerCpuAccessor, ThisCpuAccessor, type UnitAccessor } from './accessors.js';
@@ -237,10 +237,35 @@ export class SharedPercpu {
   }
 
   /**
-   * Free `ptrs[start..end)`, taking the lock once per few thousand. A bad
-   * pointer throws `InvalidFreeError` at its turn: the ones before it stay freed.
+   * Free `ptrs[start..end)`, taking the lock once per few thousand. The whole
+   * list is checked first: a bad or repeated pointer throws `InvalidFreeError`
+   * and nothing is freed.
    */
   freeMany(ptrs: ArrayLike<number>, start = 0, end = ptrs.length): void {
+    this.validateMany(ptrs, start, end);
+    this.freeManyValidated(ptrs, start, end);
+  }
+
+  /**
+   * Every pointer of [start, end) is the start of a live allocation and none
+   * appears twice — checked before anything is freed, so a bad list throws
+   * `InvalidFreeError` and frees nothing.
+   */
+  private validateMany(ptrs: ArrayLike<number>, start: number, end: number): void {
+    this.lock.lock();
+    try {
+      for (let i = start; i < end; i++) this.allocator.allocationSize(ptrs[i]!);
+    } finally {
+      this.lock.unlock();
+    }
+    const sorted = Float64Array.from(ptrs).subarray(start, end).sort();
+    for (let i = 1; i < sorted.length; i++) {
+      if (sorted[i] === sorted[i - 1]) throw new InvalidFreeError(Math.floor(sorted[i]! / PTR_STRIDE) - 1, sorted[i]! % PTR_STRIDE, `pointer ${sorted[i]} appears twice in the list (a double free)`);
+    }
+  }
+
+  /** Free pointers known to be live and distinct (a map's own values), the lock taken once per batch. */
+  freeManyValidated(ptrs: ArrayLike<number>, start = 0, end = ptrs.length): void {
     let i = start;
     while (i < end) {
       this.lock.lock();
