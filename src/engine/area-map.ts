@@ -26,17 +26,17 @@
  *   `slot` field names.
  * A call that throws has changed nothing: validation happens before the first write.
  */
-import { AllocationFailedError, GeometryError, InvalidFreeError, NoReservedChunkError } from '../errors.js';
+import { GeometryError, InvalidFreeError, NoReservedChunkError } from '../errors.js';
 import type { AllocatorOptions, PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC, ALLOC_RESERVED, type ChunkEventListener, type ChunkEventType, type GlobalStats } from './bitmap-allocator.js';
 import { findNextBit, findNextZeroBit, setRange, clearRange } from './bitmap.js';
 import { plainBuffer, type BufferFactory } from './chunk.js';
 import type { HintProblem } from './checker.js';
 import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
-import { accountAlloc, accountChunk, accountFree, raiseAlign, validateRequest } from './request.js';
+import { accountAlloc, accountChunk, accountFree, chunkOfPointer, nonNull, raiseAlign, validateRequest } from './request.js';
 import { localSlotLists } from './slots.js';
 import { resolveGeometry, type Geometry } from './geometry.js';
-import { makePtr, NULL_PTR, ptrChunk, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { formatStatsFile, summarizePieces } from './stats.js';
 
 /** Bit 0 of a map entry: the area is in use. */
@@ -188,9 +188,7 @@ export class AreaMapAllocator implements PercpuAllocator {
 
   /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
   allocOrThrow(size: number, align: number, flags = 0): number {
-    const ptr = this.alloc(size, align, flags);
-    if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC) !== 0 ? 'no populated space left (atomic)' : 'no space left');
-    return ptr;
+    return nonNull(this.alloc(size, align, flags), size, align, flags);
   }
 
   /**
@@ -295,11 +293,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   // Validation (before any write)
 
   private lookupChunk(ptr: number): AreaChunk {
-    if (!Number.isSafeInteger(ptr) || ptr < 0) throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
-    const id = ptrChunk(ptr);
-    const chunk = this.getChunk(id);
-    if (chunk === undefined) throw new InvalidFreeError(id, ptrOffset(ptr), `no live chunk ${id} for pointer ${ptr}`);
-    return chunk;
+    return chunkOfPointer(ptr, (id) => this.getChunk(id));
   }
 
   /** Map index of the in-use area starting at `off`, or a thrown `InvalidFreeError`. */

@@ -23,7 +23,7 @@
  * - a request that throws leaves every array and counter untouched: validation
  *   happens before the first write.
  */
-import { AllocationFailedError, InvalidFreeError, NoReservedChunkError, GeometryError } from '../errors.js';
+import { InvalidFreeError, NoReservedChunkError, GeometryError } from '../errors.js';
 import {
   alignUp,
   clearRange,
@@ -46,9 +46,9 @@ import {
   sizeToSlotRaw,
 } from './constants.js';
 import { resolveGeometry, type Geometry, type GeometryInput } from './geometry.js';
-import { makePtr, NULL_PTR, ptrChunk, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile, type BitmapProfile } from './profile.js';
-import { accountAlloc, accountChunk, accountFree, raiseAlign, validateRequest } from './request.js';
+import { accountAlloc, accountChunk, accountFree, chunkOfPointer, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
 
 /** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
@@ -334,9 +334,7 @@ export class BitmapAllocator {
 
   /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
   allocOrThrow(size: number, align: number, flags = 0): number {
-    const ptr = this.alloc(size, align, flags);
-    if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC) !== 0 ? 'no populated space left (atomic)' : 'no space left');
-    return ptr;
+    return nonNull(this.alloc(size, align, flags), size, align, flags);
   }
 
   /**
@@ -439,11 +437,7 @@ export class BitmapAllocator {
   // Validation (before any write)
 
   private lookupChunk(ptr: number): Chunk {
-    if (!Number.isSafeInteger(ptr) || ptr < 0) throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
-    const id = ptrChunk(ptr);
-    const chunk = this.getChunk(id);
-    if (chunk === undefined) throw new InvalidFreeError(id, ptrOffset(ptr), `no live chunk ${id} for pointer ${ptr}`);
-    return chunk;
+    return chunkOfPointer(ptr, (id) => this.getChunk(id));
   }
 
   private validateFree(chunk: Chunk, off: number): void {

@@ -3,10 +3,14 @@
  * the validation and rounding of `pcpu_alloc`'s entry, and the
  * CONFIG_PERCPU_STATS counters of allocations and chunks.
  */
-import { InvalidRequestError } from '../errors.js';
+import { AllocationFailedError, InvalidFreeError, InvalidRequestError } from '../errors.js';
+import { NULL_PTR, ptrChunk, ptrOffset } from './pointer.js';
 import { isPowerOfTwo } from './bitmap.js';
 import { MIN_UNIT_SIZE } from './constants.js';
 import type { GlobalStats } from './bitmap-allocator.js';
+
+/** `ALLOC_ATOMIC` (bitmap-allocator.ts), repeated here to keep this module free of the allocator's import. */
+const ALLOC_ATOMIC_FLAG = 2;
 
 /** Align below the granule is raised to it (4 bytes from 4.14 on, 2 in 4.13). */
 export function raiseAlign(align: number, granule: number): number {
@@ -57,4 +61,19 @@ export function accountChunk(s: GlobalStats, created: boolean): void {
   } else {
     s.nrChunks--;
   }
+}
+
+/** `alloc` for callers that treat NULL as an error: the result, or `AllocationFailedError`. */
+export function nonNull(ptr: number, size: number, align: number, flags: number): number {
+  if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC_FLAG) !== 0 ? 'no populated space left (atomic)' : 'no space left');
+  return ptr;
+}
+
+/** The live chunk a percpu pointer names, or `InvalidFreeError` (not a pointer, or its chunk is gone). */
+export function chunkOfPointer<C>(ptr: number, getChunk: (id: number) => C | undefined): C {
+  if (!Number.isSafeInteger(ptr) || ptr < 0) throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
+  const id = ptrChunk(ptr);
+  const chunk = getChunk(id);
+  if (chunk === undefined) throw new InvalidFreeError(id, ptrOffset(ptr), `no live chunk ${id} for pointer ${ptr}`);
+  return chunk;
 }

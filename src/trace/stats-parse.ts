@@ -21,6 +21,7 @@
  */
 import { ParseError } from '../errors.js';
 import type { GeometryInput } from '../engine/geometry.js';
+import type { GlobalStats } from '../engine/bitmap-allocator.js';
 
 export type StatsLayout = '4.13' | '4.14';
 
@@ -33,15 +34,8 @@ export interface StatsAllocInfo {
   allocSize: number;
 }
 
-export interface StatsGlobal {
-  nrAlloc: number;
-  nrDealloc: number;
-  nrCurAlloc: number;
-  nrMaxAlloc: number;
-  nrChunks: number;
-  nrMaxChunks: number;
-  minAllocSize: number;
-  maxAllocSize: number;
+/** The global section: the engine's counters, plus what the file adds. */
+export interface StatsGlobal extends GlobalStats {
   /** `pcpu_nr_empty_pop_pages`; absent in the 4.13 layout. */
   emptyPopPages: number | undefined;
 }
