@@ -226,9 +226,9 @@ export interface CaptureResult {
   usedInstance: boolean;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-function defaultBufferKb(): number {
+export function defaultBufferKb(): number {
   const cpus = Math.max(1, countCpus());
   const byMemory = Math.floor(freemem() / 1024 / 8 / cpus);
   return Math.max(4096, Math.min(128 * 1024, byMemory));
@@ -324,11 +324,11 @@ async function settle(root: string, settleMs: number, maxWaitMs: number, stop: (
   }
 }
 
-/** Make a private tracing instance if the kernel offers them; undefined otherwise. */
-function makeInstance(top: string, log: (l: string) => void): string | undefined {
+/** Make a private tracing instance (`instances/<prefix>-<pid>`) if the kernel offers them; undefined otherwise. */
+export function makeInstance(top: string, log: (l: string) => void, prefix = 'percpu-capture'): string | undefined {
   const dir = join(top, 'instances');
   if (!isDir(dir)) return undefined;
-  const inst = join(dir, `percpu-capture-${process.pid}`);
+  const inst = join(dir, `${prefix}-${process.pid}`);
   try {
     mkdirSync(inst);
   } catch (e) {
@@ -376,7 +376,7 @@ function runCommand(command: string[], onSignal: (handler: (sig: NodeJS.Signals)
 }
 
 /** What a capture changed outside its own files, so that one cleanup can undo exactly that. */
-interface CaptureState {
+export interface CaptureState {
   mountedTracefs: string | undefined;
   mountedDebugfs: string | undefined;
   instance: string | undefined;
@@ -386,7 +386,7 @@ interface CaptureState {
 }
 
 /** Undo everything in reverse: settings, the instance, the mounts. Runs once; failures are collected, not thrown. */
-function cleanupCapture(st: CaptureState): void {
+export function cleanupCapture(st: CaptureState): void {
   if (st.cleaned) return;
   st.cleaned = true;
   if (st.journal) st.failures.push(...st.journal.restore());
