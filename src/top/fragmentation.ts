@@ -91,7 +91,7 @@ export interface Fragmentation {
   nrUnits: number;
   sparseBytes: number;
   chunks: ChunkOccupancy[];
-  /** Sorted by pinned pages kept alone, then shared, then bytes on pinned pages. */
+  /** Sorted by chunks kept alive alone, pinned pages kept alone, pages shared, then bytes on pinned pages. */
   sites: SiteCost[];
   /** Site names by the index `ChunkOccupancy.objectSite` uses. */
   siteNames: string[];
@@ -154,8 +154,10 @@ export function analyzeFragmentation(trace: ParsedTrace, namer: SiteNamer, optio
       pre.chunks++;
       pre.allocsSeen += ci.allocs;
       pre.freesOfOlder += ci.freesOfOlder;
+      // An object whose bytes were handed out again lost its free: it is not live.
+      const lost = new Set(ci.lostFrees.map((l) => l.liveSeq));
       for (const s of ops[ci.number]!) {
-        if (ev.kind[s] === TraceEventKind.Alloc && tc.freedBy[s]! < 0) {
+        if (ev.kind[s] === TraceEventKind.Alloc && tc.freedBy[s]! < 0 && !lost.has(s)) {
           pre.liveSeen++;
           pre.liveBytesSeen += ev.size[s]!;
         }
@@ -297,7 +299,7 @@ export function analyzeFragmentation(trace: ParsedTrace, namer: SiteNamer, optio
   }
   const sites = costs
     .filter((c) => c.objects > 0)
-    .sort((a, b) => b.pinnedPagesAlone - a.pinnedPagesAlone || b.pinnedPagesShared - a.pinnedPagesShared || b.bytesOnPinned - a.bytesOnPinned || b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
+    .sort((a, b) => b.chunksAlone - a.chunksAlone || b.pinnedPagesAlone - a.pinnedPagesAlone || b.pinnedPagesShared - a.pinnedPagesShared || b.bytesOnPinned - a.bytesOnPinned || b.bytes - a.bytes || (a.name < b.name ? -1 : 1));
   return { pageSize, unitSize: options.unitSize, nrUnits, sparseBytes, chunks: out, sites, siteNames: names, totals, compacted, bytesPerPage: pageSize * nrUnits, preexisting: pre, notes };
 }
 

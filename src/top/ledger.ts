@@ -105,13 +105,21 @@ export class SiteLedger {
     return id;
   }
 
+  private readonly chunkBases: string[] = [];
+
   private chunkId(base: string): number {
     let id = this.chunkIds.get(base);
     if (id === undefined) {
-      id = this.chunkIds.size;
+      id = this.chunkBases.length;
       this.chunkIds.set(base, id);
+      this.chunkBases.push(base);
     }
     return id;
+  }
+
+  /** The base_addr a chunk id of `forEachLive` stands for. */
+  chunkBase(id: number): string {
+    return this.chunkBases[id]!;
   }
 
   /** Name of the site an allocation belongs to: its call site, or its task when the trace has none. */

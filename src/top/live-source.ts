@@ -42,6 +42,8 @@ export interface LiveSourceOptions {
   mountCommand?: (dir: string) => void;
   /** Instance name prefix (default `percpu-top`). */
   prefix?: string;
+  /** For tests: how to make the instance (default: capture's `makeInstance`). */
+  makeInstance?: (top: string, log: (l: string) => void, prefix: string) => string | undefined;
 }
 
 export interface LiveSource {
@@ -92,7 +94,7 @@ export function openLiveSource(options: LiveSourceOptions = {}): LiveSource {
     const missing = missingPercpuEvents(loc.root);
     if (missing.length > 0) throw new CaptureError(`the kernel has no ${missing.join(', ')} tracepoint(s) under ${join(loc.root, 'events', 'percpu')}`);
     if (options.mount) st.mountedDebugfs = mountDebugfsFor(PERCPU_STATS_PATH, log);
-    st.instance = makeInstance(loc.root, log, options.prefix ?? 'percpu-top');
+    st.instance = (options.makeInstance ?? makeInstance)(loc.root, log, options.prefix ?? 'percpu-top');
     if (st.instance === undefined) {
       throw new CaptureError(`${join(loc.root, 'instances')}: cannot make a private tracing instance, and percpu top does not take over the top-level buffer another user may be using`);
     }

@@ -313,12 +313,15 @@ async function runLive(opts: TopOptions): Promise<number> {
   const windowSec = opts.window ?? 5;
   const info: HeaderInfo = { source: `live (${source.root})`, command: opts.command, windowSec, overrun: 0 };
   let version = 0;
-  let geometry: Geometry | undefined;
-  const state = new TopState(opts, ledger, info, () => ({ trace: acc.snapshot(), version }), () => {
-    geometry ??= geometryOf(opts, source.statsPath);
-    geometry.nrUnits ??= cpus().length;
-    return geometry;
-  });
+  // Read now: debugfs may be unmounted again when the session ends.
+  let geometry: Geometry = { unitSize: opts.unitSize, nrUnits: opts.nrUnits };
+  try {
+    geometry = geometryOf(opts, source.statsPath);
+  } catch (e) {
+    log(`note: ${(e as Error).message}; chunk counts of the compacted layout are left out`);
+  }
+  geometry.nrUnits ??= cpus().length;
+  const state = new TopState(opts, ledger, info, () => ({ trace: acc.snapshot(), version }), () => geometry);
   const style = makeStyle(colorWanted(opts.out, opts.env));
   const interactive = opts.out.isTTY === true && !opts.once && !opts.json;
   const screen = interactive ? new Screen(opts.out, opts.input) : undefined;
@@ -341,9 +344,11 @@ async function runLive(opts: TopOptions): Promise<number> {
     }
     if (source.clock === 'mono') ledger.advanceTo(monoNow());
     info.overrun = source.overrun();
-    const wall = monoNow() - wall0;
+    const wall = Math.max(monoNow() - wall0, 1e-3);
     const used = process.cpuUsage(cpu0);
-    info.note = `percpu top itself: ${(((used.user + used.system) / 1e6 / Math.max(wall, 1e-3)) * 100).toFixed(1)} % of one CPU, ${(ledger.events / Math.max(wall, 1e-3)).toFixed(0)} events/s read` +
+    info.self = { cpuPercent: ((used.user + used.system) / 1e6 / wall) * 100, eventsPerSec: ledger.events / wall };
+    info.note =
+      `percpu top itself: ${info.self.cpuPercent.toFixed(1)} % of one CPU, ${info.self.eventsPerSec.toFixed(0)} events/s read` +
       (acc.truncatedAt >= 0 ? `; chunk analysis stopped at event ${acc.truncatedAt} (memory cap)` : '');
   };
   const onSignal = () => quit();

@@ -104,6 +104,8 @@ export interface HeaderInfo {
   overrun?: number;
   windowSec?: number;
   note?: string;
+  /** A live session's own cost: CPU of percpu top itself (% of one CPU) and events read per second. */
+  self?: { cpuPercent: number; eventsPerSec: number };
 }
 
 export function renderHeader(ledger: SiteLedger, info: HeaderInfo, style: Style): string[] {
@@ -246,6 +248,7 @@ export function topJson(ledger: SiteLedger, rows: SiteRow[], info: HeaderInfo, f
     liveBytes: ledger.liveBytes,
     liveObjects: ledger.liveObjects,
     lost: { markers: ledger.lostMarkers, events: ledger.lostEvents, provenLostFrees: ledger.lostFrees, kernelOverrun: info.overrun ?? null },
+    self: info.self ?? null,
     sites: rows,
     fragmentation: frag === undefined ? null : fragmentationJson(frag),
   };
