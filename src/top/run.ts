@@ -149,13 +149,10 @@ class TopState {
   frame(style: Style, width: number, height: number | undefined, interactive: boolean): string[] {
     const head = renderHeader(this.ledger, this.info, style);
     if (interactive) {
-      head.push(
-        style.dim(
-          `view [1] call sites [2] fragmentation [3] leaks (> ${this.opts.olderSec} s) · sort ${Object.entries(SORT_BY_KEY)
-            .map(([k, v]) => (v === this.sort ? style.inverse(`${k}=${v}`) : `${k}=${v}`))
-            .join(' ')} · q quit`,
-        ),
-      );
+      const sortKeys = Object.entries(SORT_BY_KEY)
+        .map(([k, v]) => (v === this.sort ? style.inverse(`${k}:${v}`) : k))
+        .join(' ');
+      head.push(style.dim(`keys: 1 sites · 2 fragmentation · 3 leaks (> ${this.opts.olderSec} s) · sort ${sortKeys} · q quit`));
     }
     head.push('');
     const limit = this.opts.limit ?? (height !== undefined ? Math.max(3, height - head.length - 3) : 25);
@@ -220,7 +217,8 @@ class Screen {
 
   draw(lines: string[]): void {
     if (!this.active) return;
-    this.out.write('\x1b[H' + lines.map((l) => l + '\x1b[K').join('\n') + '\x1b[J');
+    const width = this.out.columns ?? 120;
+    this.out.write('\x1b[H' + lines.map((l) => clipVisible(l, width) + '\x1b[K').join('\n') + '\x1b[J');
   }
 
   stop(): void {
@@ -233,6 +231,28 @@ class Screen {
     }
     this.out.write(ALT_OFF);
   }
+}
+
+/** Cut a line to `width` visible characters, keeping (and closing) its colour codes. */
+export function clipVisible(line: string, width: number): string {
+  let visible = 0;
+  let out = '';
+  for (let i = 0; i < line.length; i++) {
+    if (line[i] === '\x1b') {
+      const end = line.indexOf('m', i);
+      if (end < 0) break;
+      out += line.slice(i, end + 1);
+      i = end;
+      continue;
+    }
+    if (visible >= width) {
+      out += '\x1b[0m';
+      break;
+    }
+    out += line[i];
+    visible++;
+  }
+  return out;
 }
 
 /** Handle a key on the screen; returns true to quit. */
