@@ -349,9 +349,9 @@ async function runLive(opts: TopOptions): Promise<number> {
   const wall0 = monoNow();
   // With the mono clock the events' times are this clock; otherwise the ledger runs on event time only.
   if (source.clock === 'mono') ledger.begin(wall0);
-  let stopped = false;
+  let failures: string[] = [];
   let quit!: () => void;
-  const done = new Promise<void>((resolve) => (quit = () => ((stopped = true), resolve())));
+  const done = new Promise<void>((resolve) => (quit = resolve));
 
   const pump = () => {
     const text = source.read();
@@ -401,13 +401,12 @@ async function runLive(opts: TopOptions): Promise<number> {
     for (const s of SIGNALS) process.off(s, onSignal);
     screen?.stop();
     info.overrun = source.overrun();
-    const failures = source.close();
+    failures = source.close();
     for (const f of failures) log(`WARNING: ${f}`);
-    if (failures.length > 0) process.exitCode = 1;
   }
-  void stopped;
   if (opts.once || opts.json) finalOutput(state, opts, style);
   else if (screen) finalOutput(state, { ...opts, limit: opts.limit ?? 15 }, style);
   writeReport(state, opts);
-  return 0;
+  // Like capture: tracing not put back as it was is a difference the user must see.
+  return failures.length > 0 ? 1 : 0;
 }
