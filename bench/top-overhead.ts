@@ -9,8 +9,9 @@
  * `percpu top --mount --json` around the workload and reports: the events it
  * read per second (over the session and in the kernel's bursts), the CPU
  * `percpu top` itself used, the events the kernel's ring buffer overwrote
- * before they were read (per_cpu/cpuN/stats `overrun`), and how many of the
- * workload's allocations it saw. Prints a Markdown table and the load average.
+ * before they were read or dropped (per_cpu/cpuN/stats `overrun`, `dropped
+ * events`), and how many of the workload's allocations it saw (the map's own
+ * few extra allocations make it slightly more than entries × rounds). Prints a Markdown table and the load average.
  */
 import { spawn, spawnSync } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -39,7 +40,8 @@ const LOADS: Load[] = quick
     ];
 
 async function measure(load: Load) {
-  const top = spawn(process.execPath, [CLI, 'top', '--mount', '--json', '--duration', String(load.rounds * (load.pause + 0.5) + 4), '--interval', '0.5', '--buffer-kb', String(load.bufferKb)], {
+  // The session ends (SIGINT) two seconds after the workload, however long it took under load.
+  const top = spawn(process.execPath, [CLI, 'top', '--mount', '--json', '--duration', '3600', '--interval', '0.5', '--buffer-kb', String(load.bufferKb)], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let out = '';
@@ -51,6 +53,8 @@ async function measure(load: Load) {
   const w = spawnSync('python3', [WORKLOAD, 'churn', String(load.entries), String(load.rounds), String(load.pause)], { encoding: 'utf8' });
   const workSec = Number(process.hrtime.bigint() - t0) / 1e9;
   if (w.status !== 0) throw new Error(`workload failed: ${w.stderr}`);
+  await new Promise((r) => setTimeout(r, 2000));
+  top.kill('SIGINT');
   const code = await new Promise<number | null>((r) => top.on('exit', r));
   if (code !== 0) throw new Error(`percpu top exited ${code}: ${err}`);
   const j = JSON.parse(out);
@@ -66,6 +70,8 @@ async function measure(load: Load) {
     eventsPerSec: (j.events as number) / workSec,
     cpuPercent: j.self.cpuPercent as number,
     overrun: j.lost.kernelOverrun as number,
+    dropped: j.lost.kernelDropped as number,
+    unread: j.lost.kernelUnread as number,
     lostMarkers: j.lost.markers as number,
   };
 }
@@ -74,10 +80,10 @@ const rows = [];
 for (const l of LOADS) rows.push(await measure(l));
 const load = readFileSync('/proc/loadavg', 'utf8').trim();
 console.log(`percpu top overhead, ${new Date().toISOString()}, load average ${load}\n`);
-console.log('| map entries × rounds | buffer KiB/CPU | events read | during the workload (events/s) | top CPU (% of one CPU, whole session) | kernel overrun | workload allocs seen |');
-console.log('|---|---:|---:|---:|---:|---:|---:|');
+console.log('| map entries × rounds | buffer KiB/CPU | events read | during the workload (events/s) | top CPU (% of one CPU, whole session) | kernel overrun + dropped | left unread | workload allocs seen |');
+console.log('|---|---:|---:|---:|---:|---:|---:|---:|');
 for (const r of rows) {
   console.log(
-    `| ${r.entries} × ${r.rounds} | ${r.bufferKb} | ${r.events} | ${Math.round(r.eventsPerSec)} | ${r.cpuPercent.toFixed(1)} | ${r.overrun} | ${r.seen}/${r.expected} (${((r.seen / r.expected) * 100).toFixed(1)} %) |`,
+    `| ${r.entries} × ${r.rounds} | ${r.bufferKb} | ${r.events} | ${Math.round(r.eventsPerSec)} | ${r.cpuPercent.toFixed(1)} | ${r.overrun} + ${r.dropped} | ${r.unread} | ${r.seen}/${r.expected} (${((r.seen / r.expected) * 100).toFixed(1)} %) |`,
   );
 }

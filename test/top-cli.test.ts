@@ -29,7 +29,7 @@ test('top --once on a bundled trace: call sites, then what fragmentation costs, 
   assert.match(r.out, /LIVE +OBJS +GROWTH\/s +ALLOC\/s +FREE\/s +FAIL +ATOMIC CALL SITE\n +36 KiB +42 .* mem_cgroup_css_alloc\n/);
   assert.match(r.out, /Fragmentation — chunks created during the observation \(1; 1 alive\)/);
   assert.match(r.out, /compacted, the same objects would need 2 pages in 1 chunk .* fragmentation costs 3 pages = 24 KiB/);
-  assert.match(r.out, /1 object from mem_cgroup_css_alloc \(528 B\) keep 1 page alive/);
+  assert.match(r.out, /1 object from mem_cgroup_css_alloc \(528 B\) keeps 1 page alive\n  2 objects from percpu_ref_init \(16 B\) keep 1 page alive\n  5 objects from __percpu_counter_init_many \(80 B\) share 1 page with other call sites, which keep it alive together/);
   assert.match(r.out, /2 chunk\(s\) existed before the observation: .*cannot be computed/);
   assert.doesNotMatch(r.out, /\x1b\[/, 'no escape codes when not on a terminal');
 });

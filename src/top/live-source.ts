@@ -57,6 +57,12 @@ export interface LiveSource {
   read(maxBytes?: number): string;
   /** Events the ring buffer overwrote before they were read (sum of per_cpu/cpuN/stats overrun). */
   overrun(): number;
+  /** Events the ring buffer refused while full (`dropped events`; non-overwrite mode), -1 if not reported. */
+  dropped(): number;
+  /** Events in the ring buffer not read yet (`entries`). */
+  unread(): number;
+  /** Stop recording (tracing_on 0), so that what is left can be drained to the end. */
+  stop(): void;
   /** Restore tracing as it was; returns what could not be restored. Idempotent. */
   close(): string[];
 }
@@ -122,7 +128,7 @@ export function openLiveSource(options: LiveSourceOptions = {}): LiveSource {
       root,
       clock,
       statsPath: existsSync(PERCPU_STATS_PATH) ? PERCPU_STATS_PATH : undefined,
-      read(maxBytes = 32 << 20): string {
+      read(maxBytes = 8 << 20): string {
         if (fd === undefined) return '';
         let text = '';
         let total = 0;
@@ -141,6 +147,9 @@ export function openLiveSource(options: LiveSourceOptions = {}): LiveSource {
         return text;
       },
       overrun: () => perCpuStat(root, 'overrun'),
+      dropped: () => perCpuStat(root, 'dropped events'),
+      unread: () => perCpuStat(root, 'entries'),
+      stop: () => journal.set('tracing_on', '0'),
       close,
     };
   } catch (e) {

@@ -16,7 +16,7 @@ import type { LeakReport } from './leaks.js';
 import { formatBytes, type HeaderInfo } from './view.js';
 
 const OTHER = '#b9b4a8';
-const MAX_SERIES = 8;
+const MAX_SERIES = PALETTE.length;
 
 /** Sites drawn in their own colour: the largest by peak live bytes. */
 function topSites(ledger: SiteLedger): number[] {

@@ -353,17 +353,28 @@ async function runLive(opts: TopOptions): Promise<number> {
   let quit!: () => void;
   const done = new Promise<void>((resolve) => (quit = resolve));
 
-  const pump = () => {
-    const text = source.read();
-    if (text !== '') {
-      reader.push(text);
-      const batch = reader.take();
-      ledger.ingest(batch);
-      acc.append(batch.trace);
-      version++;
+  const ingestText = (text: string) => {
+    reader.push(text);
+    const batch = reader.take();
+    ledger.ingest(batch);
+    acc.append(batch.trace);
+    version++;
+  };
+  /** Read what the kernel has, in 1 MiB pieces, for at most `budgetMs` (the screen and keys stay responsive). */
+  const drain = (budgetMs: number) => {
+    const t0 = Date.now();
+    for (;;) {
+      const text = source.read(1 << 20);
+      if (text === '') return true;
+      ingestText(text);
+      if (Date.now() - t0 >= budgetMs) return false;
     }
+  };
+  const pump = () => {
+    drain(40);
     if (source.clock === 'mono') ledger.advanceTo(monoNow());
     info.overrun = source.overrun();
+    info.dropped = source.dropped();
     const wall = Math.max(monoNow() - wall0, 1e-3);
     const used = process.cpuUsage(cpu0);
     info.self = { cpuPercent: ((used.user + used.system) / 1e6 / wall) * 100, eventsPerSec: ledger.events / wall };
@@ -382,13 +393,19 @@ async function runLive(opts: TopOptions): Promise<number> {
       else if (!opts.once && !opts.json) opts.out.write(state.frame(style, opts.out.columns ?? 120, undefined, false).join('\n') + '\n\n');
     };
     screen?.start((k) => (applyKey(state, k) ? quit() : redraw()));
-    pumpTimer = setInterval(pump, Math.min(200, opts.interval * 1000));
+    // Drained often: a burst must not outgrow the ring buffer between two reads.
+    pumpTimer = setInterval(pump, Math.min(50, opts.interval * 1000));
     frameTimer = setInterval(redraw, opts.interval * 1000);
     const duration = opts.duration ?? (opts.once || opts.json ? 5 : undefined);
     if (duration !== undefined) stopTimer = setTimeout(quit, duration * 1000);
     redraw();
     await done;
+    // Everything the kernel recorded before the end is read, whatever the backlog.
+    source.stop();
+    const until = Date.now() + 30_000;
+    while (!drain(1000) && Date.now() < until);
     pump();
+    info.unread = source.unread();
     reader.push('');
     const tail = reader.take(true);
     ledger.ingest(tail);
@@ -401,6 +418,7 @@ async function runLive(opts: TopOptions): Promise<number> {
     for (const s of SIGNALS) process.off(s, onSignal);
     screen?.stop();
     info.overrun = source.overrun();
+    info.dropped = source.dropped();
     failures = source.close();
     for (const f of failures) log(`WARNING: ${f}`);
   }

@@ -102,6 +102,10 @@ export interface HeaderInfo {
   command?: string;
   /** Kernel ring-buffer overruns (per_cpu/cpuN/stats), -1 unknown. */
   overrun?: number;
+  /** Events the kernel's ring buffer refused while full (`dropped events`), -1 unknown. */
+  dropped?: number;
+  /** Events still in the kernel's buffer when the session ended. */
+  unread?: number;
   windowSec?: number;
   note?: string;
   /** A live session's own cost: CPU of percpu top itself (% of one CPU) and events read per second. */
@@ -118,7 +122,8 @@ export function renderHeader(ledger: SiteLedger, info: HeaderInfo, style: Style)
   ];
   const warn: string[] = [];
   if (ledger.lostMarkers > 0) warn.push(`the trace marks ${ledger.lostMarkers} gap(s) of lost events${ledger.lostEvents > 0 ? ` (${ledger.lostEvents} events)` : ''}`);
-  if (info.overrun !== undefined && info.overrun > 0) warn.push(`the kernel's ring buffer overran ${info.overrun} event(s) (per_cpu/cpuN/stats)`);
+  if (info.overrun !== undefined && info.overrun > 0) warn.push(`the kernel's ring buffer overwrote ${info.overrun} event(s) before they were read (per_cpu/cpuN/stats overrun; a larger --buffer-kb helps)`);
+  if (info.dropped !== undefined && info.dropped > 0) warn.push(`the kernel dropped ${info.dropped} event(s) (per_cpu/cpuN/stats)`);
   if (ledger.lostFrees > 0) warn.push(`${ledger.lostFrees} free event(s) proven lost`);
   if (warn.length > 0) lines.push(style.red(`WARNING: ${warn.join('; ')}: counts are incomplete`));
   else if (info.overrun === 0) lines.push(style.dim('no event lost (kernel overrun counters: 0)'));
@@ -207,8 +212,9 @@ export function keepSentence(s: SiteCost, style: Style): string {
   if (s.pinnedPagesShared > 0) shared.push(plural(s.pinnedPagesShared, 'page'));
   if (s.chunksShared > 0) shared.push(plural(s.chunksShared, 'chunk'));
   const who = style.yellow(`${plural(s.objectsOnPinned, 'object')} from ${s.name}`) + ` (${formatBytes(s.bytesOnPinned)})`;
-  if (held.length === 0) return `${who} share ${shared.join(' and ')} with other call sites, which keep them alive together`;
-  return `${who} keep ${held.join(' and ')} alive${shared.length > 0 ? ` (and share ${shared.join(' and ')} with other call sites)` : ''}`;
+  const one = s.objectsOnPinned === 1;
+  if (held.length === 0) return `${who} ${one ? 'shares' : 'share'} ${shared.join(' and ')} with other call sites, which keep ${shared.length === 1 && s.pinnedPagesShared === 1 && s.chunksShared === 0 ? 'it' : 'them'} alive together`;
+  return `${who} ${one ? 'keeps' : 'keep'} ${held.join(' and ')} alive${shared.length > 0 ? ` (and ${one ? 'shares' : 'share'} ${shared.join(' and ')} with other call sites)` : ''}`;
 }
 
 export function renderLeaks(r: LeakReport, limit: number, style: Style): string[] {
@@ -247,7 +253,7 @@ export function topJson(ledger: SiteLedger, rows: SiteRow[], info: HeaderInfo, f
     chunksDestroyed: ledger.chunksDestroyed,
     liveBytes: ledger.liveBytes,
     liveObjects: ledger.liveObjects,
-    lost: { markers: ledger.lostMarkers, events: ledger.lostEvents, provenLostFrees: ledger.lostFrees, kernelOverrun: info.overrun ?? null },
+    lost: { markers: ledger.lostMarkers, events: ledger.lostEvents, provenLostFrees: ledger.lostFrees, kernelOverrun: info.overrun ?? null, kernelDropped: info.dropped ?? null, kernelUnread: info.unread ?? null },
     self: info.self ?? null,
     sites: rows,
     fragmentation: frag === undefined ? null : fragmentationJson(frag),
