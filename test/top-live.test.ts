@@ -17,6 +17,7 @@ import { openLiveSource } from '../src/top/live-source.js';
 import { runTop } from '../src/top/run.js';
 import { TRACE_EVENT_NAMES } from '../src/trace/parse.js';
 import { CaptureError } from '../src/trace/capture.js';
+import { ParseError } from '../src/errors.js';
 import { ROOT } from '../test-support/fixtures.js';
 import { alloc, free, traceText } from '../test-support/synthetic-trace.js';
 
@@ -117,6 +118,30 @@ test('runTop live (fake tracefs): the events of trace_pipe reach the one-shot JS
   assert.ok(j.self.cpuPercent >= 0);
 });
 
+test('runTop live (fake tracefs): a malformed line from the pipe ends the session with its error, tracing restored', async () => {
+  const fake = fakeTracefs(traceText([alloc(1, '00000000000000f3', 0, 8), 'not an event line']));
+  await assert.rejects(
+    runTop({
+      command: 'top',
+      live: { tracefs: [fake.root], isRoot: () => true, makeInstance: fake.makeInstance },
+      interval: 0.1,
+      duration: 5,
+      sort: 'bytes',
+      once: true,
+      json: false,
+      group: 'function',
+      pageSize: 4096,
+      olderSec: 0.5,
+      out: { write: () => true, isTTY: false },
+      log: () => {},
+    }),
+    (e: unknown) => e instanceof ParseError && /trace_pipe:4: not a trace event line/.test((e as Error).message),
+  );
+  const after = fake.read(fake.inst);
+  assert.equal(after.tracing_on, '0\n');
+  for (const e of TRACE_EVENT_NAMES) assert.equal(after[`events/percpu/${e}/enable`], '0\n');
+});
+
 // ---------------------------------------------------------------------------
 // The real kernel.
 
@@ -191,5 +216,39 @@ test('live smoke (real kernel): SIGINT ends the session cleanly and restores tra
   const code = await new Promise<number | null>((r) => child.on('exit', r));
   assert.equal(code, 0, err);
   assert.match(out, /percpu top — live/);
+  assert.equal(tracingState(), before);
+});
+
+test('live smoke (real kernel, tmux): the screen updates in place while processes start; q restores tracing', async (t) => {
+  const why = liveUnavailable() ?? (spawnSync('tmux', ['-V']).status === 0 ? undefined : 'tmux is not installed');
+  if (why) {
+    t.skip(`live screen test unavailable: ${why}`);
+    return;
+  }
+  const before = tracingState();
+  const name = `percpu-top-live-${process.pid}`;
+  const tmux = (...args: string[]) => spawnSync('tmux', args, { encoding: 'utf8' });
+  assert.equal(tmux('new-session', '-d', '-s', name, '-x', '140', '-y', '30', `${process.execPath} ${CLI} top --mount --interval 0.5; echo EXITED:$?; sleep 10`).status, 0);
+  const screen = () => tmux('capture-pane', '-p', '-t', name).stdout;
+  const eventsShown = () => Number(/(\d+) events \(/.exec(screen())?.[1] ?? -1);
+  try {
+    for (let i = 0; i < 100 && !/CALL SITE/.test(screen()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(screen(), /percpu top — live \(.*instances\/percpu-top-\d+\)/);
+    const first = eventsShown();
+    workload(20);
+    let later = first;
+    for (let i = 0; i < 50 && later <= first; i++) {
+      await new Promise((r) => setTimeout(r, 100));
+      later = eventsShown();
+    }
+    assert.ok(later > first, `the event count moved on screen (${first} → ${later})`);
+    assert.match(screen(), /mm_init/, 'new processes show up under their call site');
+    assert.equal(screen().match(/CALL SITE/g)?.length, 1, 'redrawn in place, not appended');
+    tmux('send-keys', '-t', name, 'q');
+    for (let i = 0; i < 100 && !/EXITED:/.test(screen()); i++) await new Promise((r) => setTimeout(r, 100));
+    assert.match(screen(), /EXITED:0/);
+  } finally {
+    tmux('kill-session', '-t', name);
+  }
   assert.equal(tracingState(), before);
 });

@@ -19,6 +19,7 @@ import { readInputText } from '../io.js';
 import { unreadable } from '../trace/input.js';
 import { parsePercpuStats, type PercpuStatsFile } from '../trace/stats-parse.js';
 import { SIGNALS } from '../trace/capture.js';
+import type { ParsedTrace } from '../trace/parse.js';
 import { BatchReader, readTraceBatch, TraceAccumulator } from './feed.js';
 import { analyzeFragmentation, type Fragmentation } from './fragmentation.js';
 import { SiteLedger } from './ledger.js';
@@ -115,7 +116,7 @@ class TopState {
     readonly opts: TopOptions,
     readonly ledger: SiteLedger,
     readonly info: HeaderInfo,
-    private readonly trace: () => { trace: import('../trace/parse.js').ParsedTrace; version: number },
+    private readonly trace: () => { trace: ParsedTrace; version: number },
     private readonly geometry: () => Geometry,
   ) {
     this.view = opts.command === 'leaks' ? 'leaks' : 'sites';
@@ -382,6 +383,16 @@ async function runLive(opts: TopOptions): Promise<number> {
       `percpu top itself: ${info.self.cpuPercent.toFixed(1)} % of one CPU, ${info.self.eventsPerSec.toFixed(0)} events/s read` +
       (acc.truncatedAt >= 0 ? `; chunk analysis stopped at event ${acc.truncatedAt} (memory cap)` : '');
   };
+  // An error inside a timer (a malformed line from the pipe) ends the session like a quit, then surfaces.
+  let failure: unknown;
+  const guarded = (f: () => void) => () => {
+    try {
+      f();
+    } catch (e) {
+      failure ??= e;
+      quit();
+    }
+  };
   const onSignal = () => quit();
   for (const s of SIGNALS) process.on(s, onSignal);
   let frameTimer: NodeJS.Timeout | undefined;
@@ -392,25 +403,26 @@ async function runLive(opts: TopOptions): Promise<number> {
       if (screen) screen.draw(state.frame(style, opts.out.columns ?? 120, opts.out.rows ?? 40, true));
       else if (!opts.once && !opts.json) opts.out.write(state.frame(style, opts.out.columns ?? 120, undefined, false).join('\n') + '\n\n');
     };
-    screen?.start((k) => (applyKey(state, k) ? quit() : redraw()));
+    screen?.start((k) => guarded(() => (applyKey(state, k) ? quit() : redraw()))());
     // Drained often: a burst must not outgrow the ring buffer between two reads.
-    pumpTimer = setInterval(pump, Math.min(50, opts.interval * 1000));
-    frameTimer = setInterval(redraw, opts.interval * 1000);
+    pumpTimer = setInterval(guarded(pump), Math.min(50, opts.interval * 1000));
+    frameTimer = setInterval(guarded(redraw), opts.interval * 1000);
     const duration = opts.duration ?? (opts.once || opts.json ? 5 : undefined);
     if (duration !== undefined) stopTimer = setTimeout(quit, duration * 1000);
     redraw();
     await done;
-    // Everything the kernel recorded before the end is read, whatever the backlog.
-    source.stop();
-    const until = Date.now() + 30_000;
-    while (!drain(1000) && Date.now() < until);
-    pump();
-    info.unread = source.unread();
-    reader.push('');
-    const tail = reader.take(true);
-    ledger.ingest(tail);
-    acc.append(tail.trace);
-    version++;
+    if (failure === undefined) {
+      // Everything the kernel recorded before the end is read, whatever the backlog.
+      source.stop();
+      const until = Date.now() + 30_000;
+      while (!drain(1000) && Date.now() < until);
+      pump();
+      info.unread = source.unread();
+      const tail = reader.take(true);
+      ledger.ingest(tail);
+      acc.append(tail.trace);
+      version++;
+    }
   } finally {
     clearInterval(pumpTimer);
     clearInterval(frameTimer);
@@ -422,6 +434,7 @@ async function runLive(opts: TopOptions): Promise<number> {
     failures = source.close();
     for (const f of failures) log(`WARNING: ${f}`);
   }
+  if (failure !== undefined) throw failure;
   if (opts.once || opts.json) finalOutput(state, opts, style);
   else if (screen) finalOutput(state, { ...opts, limit: opts.limit ?? 15 }, style);
   writeReport(state, opts);
