@@ -12,6 +12,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT, fixturePath } from '../test-support/fixtures.js';
 import { alloc, create, free, traceText } from '../test-support/synthetic-trace.js';
+import { colorWanted, makeStyle } from '../src/top/view.js';
+import { clipVisible } from '../src/top/run.js';
 
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');
 
@@ -103,6 +105,17 @@ test('bad input: exit 2 with the file and line; a missing file is named', () => 
   assert.equal(s.code, 2);
 });
 
+test('colours: only on a terminal, never with NO_COLOR set', () => {
+  assert.equal(colorWanted({ isTTY: true }, {}), true);
+  assert.equal(colorWanted({ isTTY: true }, { NO_COLOR: '1' }), false);
+  assert.equal(colorWanted({ isTTY: true }, { NO_COLOR: '' }), true, 'an empty NO_COLOR does not count (no-color.org)');
+  assert.equal(colorWanted({ isTTY: false }, {}), false);
+  assert.equal(colorWanted({}, {}), false);
+  assert.equal(makeStyle(false).red('x'), 'x');
+  assert.equal(makeStyle(true).red('x'), '\x1b[31mx\x1b[0m');
+  assert.equal(clipVisible('\x1b[1mabcdef\x1b[0m', 3), '\x1b[1mabc\x1b[0m');
+});
+
 function tmux(...args: string[]) {
   return spawnSync('tmux', args, { encoding: 'utf8' });
 }
@@ -127,6 +140,7 @@ test('the screen on a TTY (tmux): redraws in place, keys sort and switch views, 
   try {
     let s = await waitFor(/CALL SITE/);
     assert.match(s, /keys: 1 sites · 2 fragmentation · 3 leaks/);
+    if (!process.env.NO_COLOR) assert.match(tmux('capture-pane', '-e', '-p', '-t', name).stdout, /\x1b\[[0-9;]*m/, 'colours on a terminal');
     assert.match(s.split('\n').find((l) => /KiB +\d+ /.test(l))!, /mem_cgroup_css_alloc/, 'sorted by live bytes first');
     tmux('send-keys', '-t', name, 'o');
     s = await waitFor(/o:objects/);

@@ -98,7 +98,7 @@ test('fragmentation: chunk states, pinned pages and their call sites match the h
   assert.equal(f.sites[0]!.name, 'solo', 'sorted by chunks kept alive alone first');
   assert.equal(f.sites[1]!.name, 'small_x', 'then by pages kept alive alone');
 
-  assert.deepEqual(f.totals, { chunksAlive: 3, chunksKeptAliveByFew: 2, liveObjects: 8, liveBytes: 4260, pagesInUse: 4, pagesTouched: 4 + 2 + 1, pinnedPages: 3 });
+  assert.deepEqual(f.totals, { chunksAlive: 3, chunksInUse: 3, chunksKeptAliveByFew: 2, liveObjects: 8, liveBytes: 4260, pagesInUse: 4, pagesTouched: 4 + 2 + 1, pinnedPages: 3 });
   // Packed: 4 × 1024 (align 8), 40, 16, 8 (align 8), then 100 (align 4) = 4260 B: 2 pages, 1 chunk.
   assert.deepEqual(f.compacted, { bytes: 4260, pages: 2, chunks: 1 });
   assert.equal(f.bytesPerPage, 8192);

@@ -97,6 +97,8 @@ export interface Fragmentation {
   siteNames: string[];
   totals: {
     chunksAlive: number;
+    /** Alive and holding at least one live object (an empty chunk is the kernel's spare, not fragmentation). */
+    chunksInUse: number;
     chunksKeptAliveByFew: number;
     liveObjects: number;
     liveBytes: number;
@@ -278,6 +280,7 @@ export function analyzeFragmentation(trace: ParsedTrace, namer: SiteNamer, optio
   const alive = out.filter((c) => !c.destroyed);
   const totals = {
     chunksAlive: alive.length,
+    chunksInUse: alive.filter((c) => c.liveObjects > 0).length,
     chunksKeptAliveByFew: alive.filter((c) => c.keptAliveByFew).length,
     liveObjects: sum(alive, (c) => c.liveObjects),
     liveBytes: sum(alive, (c) => c.liveBytes),

@@ -182,7 +182,7 @@ export function renderFragmentation(f: Fragmentation, limit: number, style: Styl
     out.push(
       `compacted, the same objects would need ${plural(c.pages, 'page')}${c.chunks !== undefined ? ` in ${plural(c.chunks, 'chunk')}` : ''} ` +
         `(${formatBytes(c.bytes)} packed): fragmentation costs ${plural(saved, 'page')} = ${formatBytes(saved * f.bytesPerPage)}` +
-        (c.chunks !== undefined ? `, ${plural(Math.max(0, t.chunksAlive - c.chunks), 'chunk')}` : ''),
+        (c.chunks !== undefined ? `, ${plural(Math.max(0, t.chunksInUse - c.chunks), 'chunk')}` : ''),
     );
     out.push(
       `${plural(t.pinnedPages, 'page')} held only by ≤ ${f.sparseBytes} B of live objects (${perPage} each); ${plural(t.chunksKeptAliveByFew, 'chunk')} kept alive only by such pages`,
