@@ -437,6 +437,8 @@ async function runLive(opts: TopOptions): Promise<number> {
   if (failure !== undefined) throw failure;
   if (opts.once || opts.json) finalOutput(state, opts, style);
   else if (screen) finalOutput(state, { ...opts, limit: opts.limit ?? 15 }, style);
+  // Piped frames end with the state at the very end, after the last events were read.
+  else opts.out.write(state.frame(style, opts.out.columns ?? 120, undefined, false).join('\n') + '\n');
   writeReport(state, opts);
   // Like capture: tracing not put back as it was is a difference the user must see.
   return failures.length > 0 ? 1 : 0;

@@ -116,7 +116,7 @@ export function renderHeader(ledger: SiteLedger, info: HeaderInfo, style: Style)
   const dur = ledger.duration;
   const evRate = dur > 0 ? ledger.events / dur : 0;
   const lines = [
-    style.bold(`percpu ${info.command ?? 'top'} — ${info.source}`) + `   ${dur.toFixed(1)} s observed, ${ledger.events} events (${rate(evRate)}/s)` + (info.windowSec !== undefined ? `, rates over the last ${info.windowSec} s` : ', rates over the whole observation'),
+    style.bold(`percpu ${info.command ?? 'top'} — ${info.source}`) + `   ${dur.toFixed(1)} s observed, ${ledger.events} events (${rate(evRate)}/s)` + (info.command === 'leaks' ? '' : info.windowSec !== undefined ? `, rates over the last ${info.windowSec} s` : ', rates over the whole observation'),
     `live since start: ${formatBytes(ledger.liveBytes)} in ${ledger.liveObjects} objects   allocs ${ledger.allocs}  frees ${ledger.frees} (${ledger.olderFrees} of older objects)  ` +
       `failed ${ledger.fails}  chunks +${ledger.chunksCreated} -${ledger.chunksDestroyed}`,
   ];
