@@ -3,10 +3,6 @@
  * event line in the Linux 5.19+ format (6.18's), so a test states a chunk's
  * history in a few readable lines and computes the expected state by hand.
  */
-export interface Line {
-  text: string;
-}
-
 const head = (t: number, task = 'task', pid = 100, cpu = 0) => `${(task + '-' + pid).padStart(16)} [${String(cpu).padStart(3, '0')}] ..... ${t.toFixed(6)}: `;
 
 export function alloc(t: number, base: string, off: number, size: number, opts: { site?: string; align?: number; atomic?: boolean; task?: string; cpu?: number } = {}): string {

@@ -10,7 +10,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { ROOT, fixturePath } from '../test-support/fixtures.js';
+import { ROOT } from '../test-support/fixtures.js';
 import { alloc, create, free, traceText } from '../test-support/synthetic-trace.js';
 import { colorWanted, makeStyle } from '../src/top/view.js';
 import { clipVisible } from '../src/top/run.js';
