@@ -203,7 +203,7 @@ export function registerTraceCommands(program: Command): void {
       });
       const trace = await parseTraceFile(r.out);
       const wrote = [r.out, r.statsBefore, r.statsAfter].filter((x) => x !== undefined).join(', ');
-      out(`wrote ${wrote} (${r.bytes} bytes of trace)`);
+      out(`wrote ${wrote} (${r.bytes} bytes of trace, copied in ${r.copyMs.toFixed(0)} ms after the "after" percpu_stats snapshot)`);
       describeTrace(trace).forEach(out);
       if (r.restoreFailures.length > 0) out(`WARNING: ${r.restoreFailures.length} tracing setting(s) could not be restored (see above)`);
       process.exitCode = r.interrupted ? 130 : r.restoreFailures.length > 0 ? 1 : r.exitCode;
