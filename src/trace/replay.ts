@@ -23,6 +23,14 @@
  * allocation that proves the loss) and counts the chunk's later allocations as
  * unverifiable.
  *
+ * A lost alloc is different from a lost free: the kernel's chunk held an
+ * object the simulation never had, from an unknown moment on, so the
+ * simulation has room the kernel did not, and its choice of chunk for every
+ * later request may differ for that reason alone. From the earliest moment
+ * such a hole may lie (see chunks.ts), allocations are still simulated but no
+ * longer compared (`unverifiableAfterLostAlloc`); the per-chunk analysis still
+ * checks every other chunk.
+ *
  * A failed allocation is not tried on the simulation: the kernel failed for
  * want of populated pages or of memory for a new chunk, which the simulation
  * does not share (it populates and balances on its own schedule, and always
@@ -85,8 +93,12 @@ export interface TraceReplayResult {
   mismatched: Record<MismatchKind, number>;
   /** Allocations into chunks that existed before tracing (not simulated). */
   unverifiablePreexisting: number;
-  /** Allocations into a traced chunk after its history was cut at a lost free or a lost alloc (simulated, not compared). */
+  /** Allocations into a traced chunk after its history was cut at a lost free (simulated, not compared). */
   unverifiableAfterLostFree: number;
+  /** Allocations after the earliest moment a lost alloc event may lie, anywhere (simulated, not compared); see the header. */
+  unverifiableAfterLostAlloc: number;
+  /** That moment: the seq after which nothing is compared, -1 when no lost alloc was proven. */
+  lostAllocCut: number;
   /** Failed allocations (`percpu_alloc_percpu_fail`), judged by the per-chunk analysis (see the header). */
   fails: number;
   /** Refused by the model in every chunk created in the trace and alive then (and at least one was). */
@@ -156,6 +168,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   const injectBefore = lostFreeInjections(verification);
   const cutOf = new Int32Array(tc.instances.length).fill(-1);
   for (const c of verification.verified) cutOf[c.instance.number] = c.history.cut;
+  let lostAllocCut = -1;
+  for (const c of verification.verified) for (const l of c.instance.lostAllocs) if (lostAllocCut < 0 || l.after < lostAllocCut) lostAllocCut = l.after;
 
   let currentSeq = -1;
   let setupDone = false;
@@ -185,6 +199,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     mismatched: { chunk: 0, offset: 0, refused: 0, failed: 0 },
     unverifiablePreexisting: 0,
     unverifiableAfterLostFree: 0,
+    unverifiableAfterLostAlloc: 0,
+    lostAllocCut: -1,
     fails: 0,
     failsMatched: 0,
     failsNotCompared: 0,
@@ -203,6 +219,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     simulation: sim,
     placements,
   };
+  r.lostAllocCut = lostAllocCut;
   const disagree = (seq: number, kind: MismatchKind, detail: string) => {
     r.mismatched[kind]++;
     if (r.firstDisagreements.length < KEEP) r.firstDisagreements.push({ seq, kind, detail });
@@ -288,6 +305,10 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         const simWasEmpty = sc >= 0 && (simLive.get(sc) ?? 0) === 0;
         if (sc >= 0) addSimLive(sc, 1);
         const cut = cutOf[inst]!;
+        if (lostAllocCut >= 0 && seq > lostAllocCut) {
+          r.unverifiableAfterLostAlloc++;
+          break;
+        }
         if (cut >= 0 && seq > cut) {
           r.unverifiableAfterLostFree++;
           break;
@@ -419,7 +440,13 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   out.push(`allocations: ${r.allocs}`);
   out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
   if (r.unverifiableAfterLostFree > 0) {
-    out.push(`  unverifiable: ${r.unverifiableAfterLostFree} placed in a chunk after its history was cut at a lost free or alloc event (simulated, not compared)`);
+    out.push(`  unverifiable: ${r.unverifiableAfterLostFree} placed in a chunk after its history was cut at a lost free event (simulated, not compared)`);
+  }
+  if (r.unverifiableAfterLostAlloc > 0) {
+    out.push(
+      `  unverifiable: ${r.unverifiableAfterLostAlloc} placed after line ${ev.line[r.lostAllocCut]}, the earliest moment a lost alloc event may lie: the simulation has room the kernel had not, ` +
+        `so its chunk choices no longer stand for the kernel's (simulated, not compared; verify-trace checks the other chunks one by one)`,
+    );
   }
   out.push(
     `  compared: ${r.compared}: matched ${r.matched}, in another chunk ${r.mismatched.chunk}, at another offset ${r.mismatched.offset}, refused by the simulation ${r.mismatched.refused}`,
@@ -454,6 +481,6 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   for (const d of r.firstDisagreements) out.push(`  disagreement at seq ${d.seq} (line ${ev.line[d.seq]}): ${d.kind}: ${d.detail}`);
   const total = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
   if (total > r.firstDisagreements.length) out.push(`  … ${total - r.firstDisagreements.length} more disagreement(s)`);
-  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree} unverifiable)`);
+  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc} unverifiable)`);
   return out;
 }
