@@ -125,6 +125,22 @@ test('failed allocations the per-chunk model cannot judge: room in a page with n
   assert.deepEqual([vb.fails.events, vb.fails.checks, vb.fails.unchecked], [1, 0, 1]);
 });
 
+test('failed allocations into chunks the kernel may not have searched: relegated to slot 0, isolated for depopulation (7.0 only)', () => {
+  const unit = 32768;
+  // One object leaves a 16-byte hole at the end, in a page it holds: a free run under 32 bytes.
+  const relegated = verifyParsedTrace(parseTraceText(synthetic([[0, A(0, 32752)], [1, FAIL(8)]])), { unitSize: unit }).verified[0]!.result.fails;
+  assert.deepEqual(relegated.first, [{ seq: 2, modelOff: 32752, verdict: 'relegated' }]);
+  // Room in a page holding an object, while 6 of the 8 pages are empty.
+  const ops: [number, string][] = [[0, A(0, 4096)], [0, A(4096, 2048)], [1, FAIL(1024)]];
+  const isolated = verifyParsedTrace(parseTraceText(synthetic(ops)), { unitSize: unit }).verified[0]!.result.fails;
+  assert.deepEqual(isolated.first, [{ seq: 3, modelOff: 6144, verdict: 'isolated' }]);
+  // 4.14 neither isolates nor relegates chunks: there both are mismatches.
+  for (const text of [synthetic([[0, A(0, 32752)], [1, FAIL(8)]]), synthetic(ops)]) {
+    const f = verifyParsedTrace(parseTraceText(text), { unitSize: unit, kernel: '4.14' }).verified[0]!.result.fails;
+    assert.deepEqual([f.checked, f.mismatched], [1, 1]);
+  }
+});
+
 test('a failed allocation never changes the replayed state: the placements after it are those of a trace without it', () => {
   const unit = 32768;
   const ops: [number, string][] = [[0, A(0, 4096)], [0, A(4096, 4096)], [0, F(4096)], [0, A(4096, 64)], [0, A(4160, 64)]];

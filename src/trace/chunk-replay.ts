@@ -362,7 +362,8 @@ function checkFails(
       firstExcused.push(c);
     }
   };
-  const newestProfile = fresh().kernel === '7.0';
+  // Isolation and relegation (slot 0 after a failed small request) exist in the 7.0 profile only.
+  const newestProfile = a.kernel === '7.0';
 
   /** The verdict on failed allocation `s` (entry `i` of the history's fails), the allocator holding ops order[0..k). */
   const check = (i: number, k: number) => {

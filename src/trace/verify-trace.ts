@@ -7,9 +7,12 @@
  * and the `placements: matched X/Y` total), and the per-chunk golden files it
  * can write (FORMAT.md, "Files recorded from a running kernel"). Every
  * correction of the tracer's pitfalls is printed: trace-order swaps (with the
- * two events and their time gap), histories cut at a lost free (with the proof
- * and the number of allocations left unchecked), frees with no allocation.
- * Chunks that existed before tracing are not replayed and are reported as such.
+ * two events and their time gap), histories cut at a lost free or a lost alloc
+ * (with the proof and the number of allocations left unchecked), frees with no
+ * allocation. Failed allocations are reported per chunk (agreed, mismatched,
+ * not comparable and why) and summed per trace; a mismatch among them fails
+ * the chunk like a placement mismatch. Chunks that existed before tracing are
+ * not replayed and are reported as such.
  */
 import { basename } from 'node:path';
 import { chunkHistory, indexChunks, opsByInstance, type ChunkHistory, type ChunkInstance, type TraceChunks } from './chunks.js';
