@@ -77,7 +77,10 @@ export function eventCountCheck(trace: ParsedTrace, before: PercpuStatsFile, aft
 export function registerTraceCommands(program: Command): void {
   program
     .command('verify-trace')
-    .description('replay the history of every chunk created in real-kernel traces (tracefs text; plain, gzip or xz) and compare each placement')
+    .description(
+      'replay the history of every chunk created in real-kernel traces (tracefs text; plain, gzip or xz) and compare each placement ' +
+        'and each failed allocation; a proven lost event cuts its chunk\'s history (exit 0: all comparable decisions matched, 1: some differ)',
+    )
     .argument('<traces...>', 'trace files (- for stdin)')
     .option('--unit-size <bytes>', 'unit size of the traced machine', intArg('--unit-size', 4096))
     .option('--stats <file>', 'a percpu_stats snapshot of the traced machine (gives the unit size; with --stats-before, the "after" snapshot)')
@@ -180,7 +183,7 @@ export function registerTraceCommands(program: Command): void {
 
   program
     .command('capture')
-    .description('record the five percpu tracepoints while COMMAND runs (root; tracefs), plus percpu_stats before and after')
+    .description('record the five percpu tracepoints while COMMAND runs (root; tracefs), plus percpu_stats before and after (the after snapshot is taken before the trace is copied)')
     .argument('<command...>', 'the command to run, after --')
     .option('-o, --out <file>', 'trace output (stats go to FILE.before.percpu_stats and FILE.percpu_stats)', 'percpu.trace')
     .option('--buffer-kb <kib>', 'ring buffer size per CPU (default: 128 MiB, less if memory is short)', intArg('--buffer-kb', 64))
