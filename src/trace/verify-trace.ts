@@ -150,6 +150,7 @@ function failNotes(v: TraceVerification, c: ChunkVerification): string[] {
   out.push(
     `  failed allocations during its life: ${f.checked} checked: the model refused ${f.agreed} too, found room for ${f.mismatched} the kernel must have seen (mismatch), ` +
       `${excused} not comparable` +
+      (excused > 0 ? ` (${(Object.keys(nc) as FailExcuse[]).filter((k) => nc[k] > 0).map((k) => `${nc[k]} ${k}`).join(', ')})` : '') +
       (c.history.failsUnchecked > 0 ? `; ${c.history.failsUnchecked} not checked (reserved requests, or after the history's cut)` : ''),
   );
   for (const x of f.first) {
