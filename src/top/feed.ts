@@ -3,82 +3,33 @@
  *
  * What this module owns: one way of turning text into events for both a
  * recorded trace and a live `trace_pipe`, through the project's trace parser
- * (`TraceParser`), plus what the parser does not yet keep for us:
+ * (`TraceParser`, which also reads Linux 6.18's `percpu_alloc_percpu_fail`
+ * without call_site=). A live session parses each drained piece as its own
+ * batch, so memory per batch stays bounded; `TraceAccumulator` joins the
+ * batches back into one `ParsedTrace`, with interned ids remapped, for the
+ * chunk analysis.
  *
- * - `percpu_alloc_percpu_fail` lines are taken out before the parser sees them
- *   and read here, minimally (time, CPU, size, align, flags, call site if any):
- *   Linux 6.18 prints that event without `call_site=`, which the parser of this
- *   branch rejects in a 5.19+ trace. The line is replaced by a blank line, so the
- *   parser's line numbers stay those of the file.
- * - A live session parses each drained piece as its own batch (bounded memory
- *   per batch); `TraceAccumulator` joins the batches back into one
- *   `ParsedTrace`, with interned ids remapped, for the chunk analysis.
- *
- * Invariants: every fail line is counted exactly once; the accumulated trace is
- * the concatenation of the batches in order, as if one parser had read them.
+ * Invariants: a batch holds whole lines only (an unfinished line waits for the
+ * next piece); an error names the line of the whole text, not of its batch; the accumulated trace is the concatenation of the batches in
+ * order, as if one parser had read them.
  */
 import { StringDecoder } from 'node:string_decoder';
 import { ParseError } from '../errors.js';
 import { readDecompressed } from '../trace/input.js';
 import { TraceParser, type LostEvents, type ParsedTrace, type TraceEvents } from '../trace/parse.js';
 
-/** A failed allocation, read from its line by this module. */
-export interface FailEvent {
-  task: string;
-  time: number;
-  cpu: number;
-  size: number;
-  align: number;
-  atomic: boolean;
-  reserved: boolean;
-  /** `call_site=` text; '' when the format has none (Linux 6.18). */
-  callSite: string;
-  line: number;
-}
-
 export interface Batch {
   trace: ParsedTrace;
-  /** `line` of a fail event is the file's; the parser's lines are this batch's, `lineOffset` below. */
-  fails: FailEvent[];
+  /** Lines before this batch (the parser counts each batch's lines from 1). */
   lineOffset: number;
-}
-
-const FAIL_NAME = ' percpu_alloc_percpu_fail: ';
-const FAIL_HEAD = /^\s*(.*?)-(\d+)\s+(?:\(\s*[-\d]+\)\s+)?\[(\d+)\]\s+(?:\S{4,6}\s+)?(\d+(?:\.\d+)?):\s+percpu_alloc_percpu_fail:\s?(.*)$/;
-
-function failField(body: string, key: string, name: string, line: number): number {
-  const m = new RegExp(`(?:^|\\s)${key}=(\\d+)(?:\\s|$)`).exec(body);
-  if (!m) throw new ParseError(name, line, `percpu_alloc_percpu_fail: missing or malformed field ${key}=`);
-  return Number(m[1]);
-}
-
-/** Read one `percpu_alloc_percpu_fail` line (the parser's event header rules, the fields we need). */
-export function parseFailLine(text: string, name: string, line: number): FailEvent {
-  const m = FAIL_HEAD.exec(text);
-  if (!m) throw new ParseError(name, line, `malformed percpu_alloc_percpu_fail line: "${text.slice(0, 80)}"`);
-  const body = m[5]!;
-  const site = /(?:^|\s)call_site=(.*?)\s+reserved=/.exec(body);
-  return {
-    task: m[1]!.trim(),
-    time: Number(m[4]),
-    cpu: Number(m[3]),
-    size: failField(body, 'size', name, line),
-    align: failField(body, 'align', name, line),
-    atomic: failField(body, 'is_atomic', name, line) === 1,
-    reserved: failField(body, 'reserved', name, line) === 1,
-    callSite: site ? site[1]!.trim() : '',
-    line,
-  };
 }
 
 /**
  * Text in pieces → batches. `take()` closes the current parser and returns
- * what it read; the next `push` starts a new one (the parser counts lines from
- * 1 again; `Batch.lineOffset` says where the batch began).
+ * what it read; the next `push` starts a new one.
  */
 export class BatchReader {
   private parser: TraceParser;
-  private fails: FailEvent[] = [];
   private tail = '';
   private lineNo = 0;
   private batchStart = 0;
@@ -99,22 +50,18 @@ export class BatchReader {
   }
 
   private feed(text: string): void {
-    if (!text.includes(FAIL_NAME)) {
-      this.lineNo += countLines(text);
-      this.parser.push(text);
-      return;
+    for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) this.lineNo++;
+    this.inFileLines(() => this.parser.push(text));
+  }
+
+  /** The parser counts a batch's lines from 1: its errors are given the line of the whole text. */
+  private inFileLines<T>(f: () => T): T {
+    try {
+      return f();
+    } catch (e) {
+      if (!(e instanceof ParseError) || this.batchStart === 0) throw e;
+      throw new ParseError(e.source, e.line + this.batchStart, e.message.slice(`${e.source}:${e.line}: `.length));
     }
-    const lines = text.split('\n');
-    lines.pop();
-    for (let i = 0; i < lines.length; i++) {
-      const l = lines[i]!;
-      if (l.includes(FAIL_NAME)) {
-        this.fails.push(parseFailLine(l, this.name, this.lineNo + i + 1));
-        lines[i] = '';
-      }
-    }
-    this.lineNo += lines.length;
-    this.parser.push(lines.join('\n') + '\n');
   }
 
   /** Everything read so far (a trailing unfinished line included when `final`). */
@@ -124,20 +71,12 @@ export class BatchReader {
       this.tail = '';
       this.feed(t + '\n');
     }
-    const trace = this.parser.finish();
-    const fails = this.fails;
+    const trace = this.inFileLines(() => this.parser.finish());
     const lineOffset = this.batchStart;
     this.parser = new TraceParser(this.name);
-    this.fails = [];
     this.batchStart = this.lineNo;
-    return { trace, fails, lineOffset };
+    return { trace, lineOffset };
   }
-}
-
-function countLines(text: string): number {
-  let n = 0;
-  for (let i = text.indexOf('\n'); i >= 0; i = text.indexOf('\n', i + 1)) n++;
-  return n;
 }
 
 /** A recorded trace (plain, gzip or xz; `-` = stdin) as one batch. */

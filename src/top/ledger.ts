@@ -174,12 +174,8 @@ export class SiteLedger {
     const siteOfCall = (id: number) => (callIds[id]! >= 0 ? callIds[id]! : (callIds[id] = this.siteOfRaw(t.callSites[id]!, '')));
     const siteOfTask = (id: number) => (taskIds[id]! >= 0 ? taskIds[id]! : (taskIds[id] = this.siteOfRaw(undefined, t.tasks[id]!)));
     const byTask = this.namer.grouping === 'task' || t.format !== 'full';
-    let fi = 0;
-    const fails = batch.fails;
     for (let i = 0; i < n; i++) {
       const time = ev.time[i]!;
-      // Failed allocations are interleaved by time (the parser saw them as blank lines).
-      while (fi < fails.length && fails[fi]!.line < ev.line[i]! + batch.lineOffset) this.fail(fails[fi++]!);
       this.tick(time);
       this.events++;
       const kind = ev.kind[i]!;
@@ -223,25 +219,16 @@ export class SiteLedger {
         this.chunksDestroyed++;
         this.dropChunk(chunkOf[ev.addr[i]!]!);
       } else if (kind === TraceEventKind.AllocFail) {
-        // A parser that reads the fail event itself: count it like ours.
+        // Linux 6.18's fail event names no call site: such a failure is shown under its task.
         const site = byTask || ev.callSite[i]! < 0 ? siteOfTask(ev.task[i]!) : siteOfCall(ev.callSite[i]!);
         this.sites[site]!.fails++;
         this.fails++;
       }
     }
-    while (fi < fails.length) this.fail(fails[fi++]!);
     for (const l of t.lost) {
       this.lostMarkers++;
       if (l.count > 0) this.lostEvents += l.count;
     }
-  }
-
-  private fail(f: Batch['fails'][number]): void {
-    this.tick(f.time);
-    this.events++;
-    this.fails++;
-    // Linux 6.18's fail event names no call site: such a failure is shown under its task.
-    this.sites[this.siteOfRaw(f.callSite || undefined, f.task)]!.fails++;
   }
 
   /** The kernel destroys only empty chunks: objects still live in one lost their frees. */
