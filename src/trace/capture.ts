@@ -239,7 +239,7 @@ export interface CaptureResult {
 
 export const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
-export function defaultBufferKb(): number {
+function defaultBufferKb(): number {
   const cpus = Math.max(1, countCpus());
   const byMemory = Math.floor(freemem() / 1024 / 8 / cpus);
   return Math.max(4096, Math.min(128 * 1024, byMemory));
