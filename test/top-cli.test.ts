@@ -157,3 +157,14 @@ test('the screen on a TTY (tmux): redraws in place, keys sort and switch views, 
     tmux('kill-session', '-t', name);
   }
 });
+
+test('docs/TOOLS.md: the worked example on the bundled trace is what the command prints', () => {
+  const doc = readFileSync(join(ROOT, 'docs', 'TOOLS.md'), 'utf8');
+  const cmd = '$ npx percpu top fixtures/top/mixed.trace.xz --once --limit 3\n';
+  const at = doc.indexOf(cmd);
+  assert.ok(at >= 0, 'the example is in the docs');
+  const shown = doc.slice(at + cmd.length, doc.indexOf('```', at));
+  const r = run(['top', mixed, '--once', '--limit', '3']);
+  assert.equal(r.code, 0, r.err);
+  assert.equal(r.out, shown);
+});
