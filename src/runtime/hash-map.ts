@@ -384,6 +384,7 @@ export class PercpuHashMap {
    * for good, so the check for it costs nothing on the way in.
    */
   private find(h: number): number {
+    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
     const ctl = this.ctl;
     for (let tries = 0; ; tries++) {
       const s1 = Atomics.load(ctl, Hm.Seq);

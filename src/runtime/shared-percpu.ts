@@ -249,7 +249,7 @@ export class SharedPercpu {
       return unit;
     }
     for (let pass = 0; pass < 2; pass++) {
-      for (let u = 0; u < this.nrUnits; u++) if (this.threads.tryLease(u) === 0) return u;
+      for (let u = 0; u < this.nrUnits; u++) if (this.threads.tryLease(u, true) === 0) return u;
       if (pass === 0) this.reap();
     }
     throw new NoFreeUnitError(this.nrUnits);
@@ -573,7 +573,7 @@ export class SharedPercpu {
 
   /** This thread's unit (`this_cpu_*`). Throws `NoUnitError` on a thread attached without a unit. */
   get thisCpu(): UnitAccessor {
-    if (this.local === undefined) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpu');
+    if (this.local === undefined || this.detached) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpu');
     return this.local;
   }
 

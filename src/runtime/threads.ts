@@ -199,11 +199,14 @@ export class ThreadTable {
     return Atomics.load(this.words, this.leaseBase + unit);
   }
 
-  /** Lease `unit` to this thread; returns 0 on success, else the live holder's token. */
-  tryLease(unit: number): number {
+  /**
+   * Lease `unit` to this thread; returns 0 on success, else the holder's token.
+   * A unit this thread already leases is granted again unless `fresh`.
+   */
+  tryLease(unit: number, fresh = false): number {
     const w = this.words;
     const c = Atomics.compareExchange(w, this.leaseBase + unit, 0, this.token);
-    if (c !== 0 && c !== this.token) return c;
+    if (c !== 0 && (fresh || c !== this.token)) return c;
     if (c === 0) Atomics.store(w, this.refsBase + unit, 1);
     else Atomics.add(w, this.refsBase + unit, 1);
     return 0;
