@@ -106,7 +106,7 @@ export function foldUnitCounters(buf: SharedArrayBuffer, memory: PercpuMemory, u
   const f64 = new Float64Array(buf, 0, entryEnd(hw - 1) / 8);
   for (let e = 0; e < hw; e++) {
     if ((i32[genWord(e)]! & 1) === 0) continue;
-    const at = memory.address(f64[ptrIndex(e)]!, unit, 0, 16) >>> 3;
+    const at = memory.address(f64[ptrIndex(e)]!, unit, 0, 8) >>> 3;
     const cell = memory.i64[at]!;
     const reported = memory.i64[at + 1]!;
     if (cell === 0n && reported === 0n) continue;

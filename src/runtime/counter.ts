@@ -66,30 +66,30 @@ export function defaultCounterBatch(nrUnits: number): number {
 }
 
 export class PercpuCounter {
-  readonly ptr: number;
-  readonly batch: number;
-  readonly mode: PercpuCounterMode;
-  readonly nrUnits: number;
-  private readonly percpu: SharedPercpu;
-  private readonly h: PercpuCounterHandle;
-  private readonly gens: Int32Array;
-  private readonly genAt: number;
-  private readonly gen: number;
-  private readonly bases: BigInt64Array;
-  private readonly totals: BigInt64Array;
+  declare readonly ptr: number;
+  declare readonly batch: number;
+  declare readonly mode: PercpuCounterMode;
+  declare readonly nrUnits: number;
+  declare private readonly percpu: SharedPercpu;
+  declare private readonly h: PercpuCounterHandle;
+  declare private readonly gens: Int32Array;
+  declare private readonly genAt: number;
+  declare private readonly gen: number;
+  declare private readonly bases: BigInt64Array;
+  declare private readonly totals: BigInt64Array;
   /** Views over the unit memory (they stay valid: it never shrinks). */
-  private readonly u32: Uint32Array;
-  private readonly i32: Int32Array;
-  private readonly i64: BigInt64Array;
+  declare private readonly u32: Uint32Array;
+  declare private readonly i32: Int32Array;
+  declare private readonly i64: BigInt64Array;
   /** Int32 index of unit 0's cell; cells of unit k are `stride` words apart. */
-  private readonly unit0: number;
-  private readonly stride: number;
+  declare private readonly unit0: number;
+  declare private readonly stride: number;
   /** Int32 index of this thread's cell, -1 without a unit. */
-  private readonly own: number;
+  declare private readonly own: number;
   /** The fast path's window for the new low word, exclusive (thread-local: only this thread writes its cell). */
-  private lo = 0;
-  private hi = -1;
-  private removeHook: (() => void) | undefined;
+  declare private lo: number;
+  declare private hi: number;
+  declare private removeHook: (() => void) | undefined;
 
   /** `percpu_counter_init`: allocate the per-unit cells (zeroed) and register the counter. */
   static create(percpu: SharedPercpu, options: PercpuCounterOptions = {}): PercpuCounter {
@@ -135,13 +135,16 @@ export class PercpuCounter {
     this.checkLive();
     const m = percpu.memory;
     // Resolving the last unit makes the memory views cover every unit of the counter.
-    m.address(h.ptr, percpu.nrUnits - 1, 0, CELL_BYTES);
-    this.unit0 = m.address(h.ptr, 0, 0, CELL_BYTES) >>> 2;
+    m.address(h.ptr, percpu.nrUnits - 1, 8, 8);
+    this.unit0 = m.address(h.ptr, 0, 0, 8) >>> 2;
     this.stride = percpu.unitSize >>> 2;
     this.u32 = m.u32;
     this.i32 = m.i32;
     this.i64 = m.i64;
     this.own = percpu.unit >= 0 ? this.unit0 + percpu.unit * this.stride : -1;
+    this.lo = 0;
+    this.hi = -1;
+    this.removeHook = undefined;
     if (this.own >= 0) {
       this.window(this.i64[this.own >>> 1]!, this.i64[(this.own >>> 1) + 1]!);
       // A detached SharedPercpu gives its unit away: close the fast path.

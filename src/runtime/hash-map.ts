@@ -188,40 +188,40 @@ const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
 export class PercpuHashMap {
-  readonly keySize: number;
-  readonly keyType: PercpuKeyType;
-  readonly lru: boolean;
-  readonly valueSize: number;
+  declare readonly keySize: number;
+  declare readonly keyType: PercpuKeyType;
+  declare readonly lru: boolean;
+  declare readonly valueSize: number;
   /** Bytes per unit copy of a value: `valueSize` rounded up to 8. */
-  readonly valueStride: number;
-  readonly maxEntries: number;
-  readonly capacity: number;
-  readonly nrUnits: number;
-  private readonly percpu: SharedPercpu;
-  private readonly m: PercpuMemory;
-  private readonly h: PercpuHashMapHandle;
-  private readonly lock: FutexLock;
-  private readonly ctl: Int32Array;
-  private readonly slotEntry: Int32Array;
-  private readonly slotHash: Int32Array;
-  private readonly entryKey: Int32Array;
-  private readonly entryNext: Int32Array;
-  private readonly entryStamp: Int32Array;
-  private readonly entryPtr: Float64Array;
-  private readonly mask: number;
-  private readonly keyWords: number;
+  declare readonly valueStride: number;
+  declare readonly maxEntries: number;
+  declare readonly capacity: number;
+  declare readonly nrUnits: number;
+  declare private readonly percpu: SharedPercpu;
+  declare private readonly m: PercpuMemory;
+  declare private readonly h: PercpuHashMapHandle;
+  declare private readonly lock: FutexLock;
+  declare private readonly ctl: Int32Array;
+  declare private readonly slotEntry: Int32Array;
+  declare private readonly slotHash: Int32Array;
+  declare private readonly entryKey: Int32Array;
+  declare private readonly entryNext: Int32Array;
+  declare private readonly entryStamp: Int32Array;
+  declare private readonly entryPtr: Float64Array;
+  declare private readonly mask: number;
+  declare private readonly keyWords: number;
   /** This thread's key scratch: the key being looked up, as zero-padded words. */
-  private readonly scratch: Int32Array;
-  private readonly scratchBytes: Uint8Array;
-  private readonly scratch64: BigInt64Array;
+  declare private readonly scratch: Int32Array;
+  declare private readonly scratchBytes: Uint8Array;
+  declare private readonly scratch64: BigInt64Array;
   /** Per element, 1 + the Int32 index of unit 0's value in the memory views (0: not resolved yet). Thread-local. */
-  private readonly valueIndex: Int32Array;
+  declare private readonly valueIndex: Int32Array;
   /** Int32 words between two units' copies. */
-  private readonly unitWords: number;
-  private readonly myUnitIndex: number;
+  declare private readonly unitWords: number;
+  declare private readonly myUnitIndex: number;
   /** Out-parameter of `probe`: the element in the slot it found. */
-  private probed = -1;
-  private ticks = 0;
+  declare private probed: number;
+  declare private ticks: number;
 
   /**
    * Create a map and preallocate its `maxEntries` values (zeroed) in every
@@ -294,6 +294,8 @@ export class PercpuHashMap {
     this.valueIndex = new Int32Array(h.maxEntries);
     this.unitWords = percpu.unitSize >>> 2;
     this.myUnitIndex = percpu.unit;
+    this.probed = -1;
+    this.ticks = 0;
   }
 
   handle(): PercpuHashMapHandle {

@@ -114,24 +114,24 @@ export function createMemoryBuffers(g: MemoryGeometry, x: MemoryGeometryExtra): 
 
 /** One thread's views of the unit memory. */
 export class PercpuMemory {
-  readonly nrUnits: number;
-  readonly unitSize: number;
-  readonly slotBytes: number;
-  readonly maxSlots: number;
-  readonly control: Int32Array;
-  private readonly buffers: MemoryBuffers;
+  declare readonly nrUnits: number;
+  declare readonly unitSize: number;
+  declare readonly slotBytes: number;
+  declare readonly maxSlots: number;
+  declare readonly control: Int32Array;
+  declare private readonly buffers: MemoryBuffers;
 
   // Fixed-length views, re-made by `refresh` when the buffers have grown.
   /** Set when the owning `SharedPercpu` detached: every access then throws `DestroyedError`. */
-  closed = false;
-  u8!: Uint8Array;
-  i32!: Int32Array;
-  u32!: Uint32Array;
-  f64!: Float64Array;
-  i64!: BigInt64Array;
+  declare closed: boolean;
+  declare u8: Uint8Array;
+  declare i32: Int32Array;
+  declare u32: Uint32Array;
+  declare f64: Float64Array;
+  declare i64: BigInt64Array;
   /** Bytes the views cover. */
-  viewBytes = -1;
-  chunkSlots!: Int32Array;
+  declare viewBytes: number;
+  declare chunkSlots: Int32Array;
 
   constructor(buffers: MemoryBuffers, nrUnits: number, unitSize: number) {
     this.buffers = buffers;
@@ -140,6 +140,8 @@ export class PercpuMemory {
     this.slotBytes = nrUnits * unitSize;
     this.maxSlots = buffers.memory.maxByteLength / this.slotBytes;
     this.control = new Int32Array(buffers.control);
+    this.closed = false;
+    this.viewBytes = -1;
     this.refresh();
   }
 

@@ -31,7 +31,7 @@ import { AllocationFailedError, InvalidFreeError } from '../errors.js';
 import { Ctl } from '../engine/store.js';
 import { FutexLock } from './futex.js';
 import { controlBytes, createMemoryBuffers, Intent, PercpuMemory, Rt, type MemoryBuffers } from './memory.js';
-import { PerCpuAccessor, ThisCpuAccessor, type UnitAccessor } from './accessors.js';
+import { Int32Ref, PerCpuAccessor, ThisCpuAccessor, type UnitAccessor } from './accessors.js';
 import { DestroyedError, NoFreeUnitError, NoUnitError, RuntimeArgumentError, UnitBusyError } from './errors.js';
 import { initThreadTable, threadTableBytes, ThreadTable } from './threads.js';
 import { UndoImage } from './undo.js';
@@ -575,6 +575,13 @@ export class SharedPercpu {
   get thisCpu(): UnitAccessor {
     if (this.local === undefined || this.detached) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpu');
     return this.local;
+  }
+
+  /** A bound reference to the Int32 at byte `off` of `ptr` in this thread's unit (see `Int32Ref`). */
+  thisCpuInt32(ptr: number, off = 0): Int32Ref {
+    if (this.local === undefined || this.detached) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpuInt32');
+    const i = this.memory.address(ptr, this.unit, off, 4) >>> 2;
+    return new Int32Ref(this.memory, i);
   }
 
   /** Unit `unit` from any thread (`per_cpu()`): atomic reads. */
