@@ -218,6 +218,17 @@ export class PercpuCounter {
 
   private addSlow(amount: number): void {
     if (!Number.isSafeInteger(amount)) throw new RuntimeArgumentError('EINVAL_SIZE', `counter amount must be a safe integer, got ${amount}`);
+    this.checkLive();
+    const i = this.own;
+    if (i >= 0) {
+      // Without a carry the low word alone changes: a plain store, no BigInt (the batched mode's usual slow path).
+      const v = this.u32[i]! + amount;
+      if (v >= 0 && v < TWO32) {
+        this.u32[i] = v;
+        this.afterAdd(this.i64[i >>> 1]!, this.batch);
+        return;
+      }
+    }
     this.addExact(BigInt(amount));
   }
 
@@ -230,10 +241,17 @@ export class PercpuCounter {
     const c = this.own >>> 1;
     const count = BigInt.asIntN(64, this.i64[c]! + amount);
     Atomics.store(this.i64, c, count);
+    this.afterAdd(count, batch);
+  }
+
+  /** Batched mode: report the unit's drift once it reaches ±batch; then re-open the fast path's window. */
+  private afterAdd(count: bigint, batch: number): void {
+    const c = this.own >>> 1;
     let reported = this.i64[c + 1]!;
     if (this.mode === 'batched') {
       const d = count - reported;
-      if (d >= BigInt(batch) || d <= -BigInt(batch)) {
+      const b = BigInt(batch);
+      if (d >= b || d <= -b) {
         // Reported first, then the total: a death in between leaves read() short by d, never sum().
         reported = count;
         Atomics.store(this.i64, c + 1, reported);

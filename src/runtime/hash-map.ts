@@ -169,6 +169,15 @@ export function hashWords(w: Int32Array, n: number): number {
   return h ^ (h >>> 16);
 }
 
+/** `hashWords` of the single word `x`. */
+function hashOneWord(x: number): number {
+  let h = Math.imul(0x2545f491 ^ 1 ^ x, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 function tableLayout(capacity: number, maxEntries: number, keyWords: number) {
   const slotEntry = 0;
   const slotHash = slotEntry + 4 * capacity;
@@ -317,6 +326,11 @@ export class PercpuHashMap {
   /** Copy `key` into the scratch words and return its hash. Validates before anything else happens. */
   private hashKey(key: PercpuKey | string): number {
     const w = this.scratch;
+    if (typeof key === 'number' && this.keyWords === 1 && (key | 0) === key && this.keyType === 'bytes') {
+      // The common case — an int32 key — without the general path's checks: hashWords for one word.
+      w[0] = key;
+      return hashOneWord(key);
+    }
     if (typeof key === 'string') {
       if (this.keyType !== 'string') throw new RuntimeArgumentError('EINVAL_SIZE', `a string key needs a map created with keyType 'string'`);
       w.fill(0);
@@ -370,8 +384,12 @@ export class PercpuHashMap {
    */
   private probe(h: number): number {
     const mask = this.mask;
+    const se = this.slotEntry;
+    // Plain loads: an Int32 never tears, the element's words are read through the
+    // slot's value (a data dependency), and `find` brackets the probe with atomic
+    // sequence loads, which no plain load moves across.
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const e1 = Atomics.load(this.slotEntry, i);
+      const e1 = se[i]!;
       if (e1 === 0) return -1;
       if (this.slotHash[i] === h && this.keyEquals(e1 - 1)) {
         this.probed = e1 - 1;
@@ -689,10 +707,16 @@ export class PercpuHashMap {
     const h = this.hashKey(key);
     const unit = this.myUnit('PercpuHashMap.addInt32');
     if (!((off >>> 0) === off && (off & 3) === 0 && off + 4 <= this.valueStride)) throw new RuntimeArgumentError('EINVAL_ALIGN', `Int32 offset ${off} must be 4-aligned inside the ${this.valueStride}-byte value`);
-    let e = this.find(h);
+    // No sequence check: a probe that races a delete can only miss (then the locked
+    // path decides) or find the key's own element, moved or about to be freed — an
+    // add that linearises before the delete.
+    if (this.m.closed || this.ctl[Hm.State] !== 0) this.checkLive();
+    let e = this.probe(h) < 0 ? -1 : this.probed;
     if (e < 0) {
       e = this.insertZeroed(h);
       if (e < 0) return false;
+    } else if (this.lru) {
+      this.touch(e);
     }
     const i = this.unit0Index(e) + unit * this.unitWords + (off >>> 2);
     const a = this.m.i32;
@@ -839,7 +863,8 @@ export class PercpuHashMap {
     const i32 = this.m.i32;
     const step = this.unitWords;
     let s = 0;
-    for (let u = 0, i = this.unit0Index(e) + (off >>> 2); u < this.nrUnits; u++, i += step) s += Atomics.load(i32, i);
+    // Plain loads (never torn, and fresh: `find` ended with an atomic load).
+    for (let u = 0, i = this.unit0Index(e) + (off >>> 2); u < this.nrUnits; u++, i += step) s += i32[i]!;
     return s;
   }
 
