@@ -228,6 +228,8 @@ export class PercpuHashMap {
   /** Int32 words between two units' copies. */
   declare private readonly unitWords: number;
   declare private readonly myUnitIndex: number;
+  /** Keys of one word, as bytes: `addInt32`'s one-piece fast path applies. */
+  declare private readonly oneWordKeys: boolean;
   /** Out-parameter of `probe`: the element in the slot it found. */
   declare private probed: number;
   declare private ticks: number;
@@ -303,6 +305,7 @@ export class PercpuHashMap {
     this.valueIndex = new Int32Array(h.maxEntries);
     this.unitWords = percpu.unitSize >>> 2;
     this.myUnitIndex = percpu.unit;
+    this.oneWordKeys = this.keyWords === 1 && this.keyType === 'bytes';
     this.probed = -1;
     this.ticks = 0;
   }
@@ -704,6 +707,28 @@ export class PercpuHashMap {
    * and the map is full.
    */
   addInt32(key: PercpuKey | string, delta: number, off = 0): boolean {
+    if (typeof key === 'number' && this.oneWordKeys && (key | 0) === key && off === 0 && this.myUnitIndex >= 0 && !this.m.closed && this.ctl[Hm.State] === 0) {
+      // The hot case in one piece (an int32 key, offset 0, an element already resolved by this thread): no calls.
+      const h = hashOneWord(key);
+      const se = this.slotEntry;
+      const mask = this.mask;
+      for (let i = h & mask; ; i = (i + 1) & mask) {
+        const e1 = se[i]!;
+        if (e1 === 0) break;
+        if (this.slotHash[i] === h && this.entryKey[e1 - 1] === key) {
+          const v = this.valueIndex[e1 - 1]!;
+          if (v === 0 || this.lru) break;
+          const a = this.m.i32;
+          const at = v - 1 + this.myUnitIndex * this.unitWords;
+          a[at] = (a[at]! + delta) | 0;
+          return true;
+        }
+      }
+    }
+    return this.addInt32Slow(key, delta, off);
+  }
+
+  private addInt32Slow(key: PercpuKey | string, delta: number, off: number): boolean {
     const h = this.hashKey(key);
     const unit = this.myUnit('PercpuHashMap.addInt32');
     if (!((off >>> 0) === off && (off & 3) === 0 && off + 4 <= this.valueStride)) throw new RuntimeArgumentError('EINVAL_ALIGN', `Int32 offset ${off} must be 4-aligned inside the ${this.valueStride}-byte value`);
