@@ -132,3 +132,15 @@ test('detach gives the unit back zeroed (or handed over) and every later use is 
   a.detach();
   assert.equal(SharedPercpu.attach(keepAll.handle(), 0).thisCpu.getInt32(q), 7, 'handover keeps the memory');
 });
+
+test('where /proc cannot tell, a reported exit (watch or reportDead) frees the unit', async () => {
+  const percpu = SharedPercpu.create({ nrUnits: 1 });
+  const { worker, token } = await holder({ task: 'hold', percpu: percpu.handle(), unit: 0, what: 'map', map: PercpuHashMap.create(percpu, { keySize: 4, valueSize: 4, maxEntries: 2 }).handle() });
+  assert.equal(percpu.threads.isDead(token), false, 'alive while it runs');
+  const exited = new Promise((r) => worker.once('exit', r));
+  percpu.watch(worker);
+  await worker.terminate();
+  await exited;
+  assert.equal(percpu.threads.leaseHolder(0), 0, 'watch reaped it on exit');
+  assert.equal(percpu.threads.isDead(token), true);
+});
