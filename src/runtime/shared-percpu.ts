@@ -10,7 +10,12 @@
  * - the unit memory itself, one memory slot per live chunk, which it assigns
  *   and takes back from the allocator's chunk events;
  * - the allocator lock (`futex.ts`) that serialises every allocator call, as
- *   the kernel's `pcpu_alloc_mutex` + `pcpu_lock` do.
+ *   the kernel's `pcpu_alloc_mutex` + `pcpu_lock` do — a robust lock: a thread
+ *   that takes it over from a dead holder rolls the interrupted operation back
+ *   from the undo image (`undo.ts`) written before the operation mutated anything;
+ * - the thread table (`threads.ts`): attached threads and unit leases. Units
+ *   are leased up to `nrUnits` (the "possible CPUs") and given back — counters
+ *   folded, memory zeroed or handed over — when a thread detaches or dies.
  *
  * Invariants between calls: the lock is free; every live chunk has a memory
  * slot; memory of a live allocation is never moved; a new allocation reads as
