@@ -26,7 +26,7 @@
  * Browser-safe: no Node imports (default metrics live in default-metrics.ts).
  */
 import { NoUnitError, RuntimeArgumentError } from '../errors.js';
-import { SeriesStore, S, type MetricDescription, type MetricsContextHandle, type MetricsContextOptions } from './store.js';
+import { SeriesStore, S, OVERFLOW_KEY, type MetricDescription, type MetricsContextHandle, type MetricsContextOptions } from './store.js';
 import { SketchLayout, type SketchOptions } from './sketch.js';
 import {
   OPENMETRICS_CONTENT_TYPE,
@@ -219,7 +219,6 @@ const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const DEFAULT_MAX_SERIES = 10_000;
 const AGGREGATORS: readonly Aggregator[] = ['sum', 'first', 'min', 'max', 'average', 'omit', 'perWorker'];
 export const OVERFLOW_LABEL = 'overflow';
-const OVERFLOW_KEY = 0xfd;
 const NO_LABELS: Readonly<Record<string, string | number>> = Object.freeze({});
 
 function now(): number {
@@ -531,6 +530,20 @@ function isObject(x: unknown): x is object {
 // ---------------------------------------------------------------------------
 // Counter
 
+/** prom-client's checks of a counter increment (NaN passes, as there). */
+function checkIncrement(value: number): void {
+  if (value && !Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
+  if (value < 0) throw new Error('It is not possible to decrease a counter');
+}
+
+function checkObserved(value: number): void {
+  if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
+}
+
+function checkNumber(value: unknown, what: string): void {
+  if (typeof value !== 'number') throw new TypeError(`${what} is not a valid number: ${String(value)}`);
+}
+
 class CounterChild extends Child {
   constructor(
     private readonly metric: Counter<string>,
@@ -541,10 +554,8 @@ class CounterChild extends Child {
   }
 
   inc(value?: number): void {
-    if (value !== undefined) {
-      if (value && !Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
-      if (value < 0) throw new Error('It is not possible to decrease a counter');
-    } else value = 1;
+    if (value === undefined) value = 1;
+    else checkIncrement(value);
     if (this.ent[this.gi] !== this.gen && this.entry >= 0) return this.metric.incValues(this.values, value);
     const s = this.slots[0]!;
     storeOwn(s, s.at, s.f64[s.at]! + value);
@@ -565,6 +576,8 @@ export class Counter<T extends string = string> extends SharedMetric<T> {
 
   /** `inc()`, `inc(v)`, `inc(labels)`, `inc(labels, v)`. */
   inc(labels?: LabelValues<T> | number, value?: number): void {
+    const v = isObject(labels) ? value : labels;
+    if (v !== undefined) checkIncrement(v);
     if (isObject(labels)) (this.childFor(labels) as CounterChild).inc(value);
     else (this.childFor(undefined) as CounterChild).inc(labels);
   }
@@ -600,7 +613,7 @@ class GaugeChild extends Child {
   }
 
   set(value: number): void {
-    if (typeof value !== 'number') throw new TypeError(`Value is not a valid number: ${String(value)}`);
+    checkNumber(value, 'Value');
     if (this.ent[this.gi] !== this.gen && this.entry >= 0) return (this.metric.childForValues(this.values) as GaugeChild).set(value);
     const s = this.slots[0]!;
     storeOwn(s, s.at, value);
@@ -608,7 +621,7 @@ class GaugeChild extends Child {
   }
 
   inc(value = 1): void {
-    if (typeof value !== 'number') throw new TypeError(`Delta is not a valid number: ${String(value)}`);
+    checkNumber(value, 'Delta');
     if (this.ent[this.gi] !== this.gen && this.entry >= 0) return (this.metric.childForValues(this.values) as GaugeChild).inc(value);
     const s = this.slots[0]!;
     storeOwn(s, s.at, s.f64[s.at]! + value);
@@ -653,16 +666,19 @@ export class Gauge<T extends string = string> extends SharedMetric<T> {
 
   /** This thread's share: `set(v)` or `set(labels, v)`. */
   set(labels: LabelValues<T> | number, value?: number): void {
+    checkNumber(isObject(labels) ? value : labels, 'Value');
     if (isObject(labels)) (this.childFor(labels) as GaugeChild).set(value as number);
     else (this.childFor(undefined) as GaugeChild).set(labels);
   }
 
   inc(labels?: LabelValues<T> | number, value?: number): void {
+    checkNumber((isObject(labels) ? value : labels) ?? 1, 'Delta');
     if (isObject(labels)) (this.childFor(labels) as GaugeChild).inc(value ?? 1);
     else (this.childFor(undefined) as GaugeChild).inc(labels ?? 1);
   }
 
   dec(labels?: LabelValues<T> | number, value?: number): void {
+    checkNumber((isObject(labels) ? value : labels) ?? 1, 'Delta');
     if (isObject(labels)) (this.childFor(labels) as GaugeChild).dec(value ?? 1);
     else (this.childFor(undefined) as GaugeChild).dec(labels ?? 1);
   }
@@ -698,7 +714,7 @@ class HistogramChild extends Child {
   }
 
   observe(value: number): void {
-    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
+    checkObserved(value);
     if (this.ent[this.gi] !== this.gen && this.entry >= 0) return (this.metric.childForValues(this.values) as HistogramChild).observe(value);
     const b = this.bounds;
     const n = b.length;
@@ -751,6 +767,7 @@ export class Histogram<T extends string = string> extends SharedMetric<T> {
 
   /** `observe(v)` or `observe(labels, v)`. */
   observe(labels: LabelValues<T> | number, value?: number): void {
+    checkObserved((isObject(labels) ? value : labels) as number);
     if (isObject(labels)) (this.childFor(labels) as HistogramChild).observe(value as number);
     else (this.childFor(undefined) as HistogramChild).observe(labels);
   }
@@ -793,7 +810,7 @@ class SummaryChild extends Child {
   }
 
   observe(value: number): void {
-    if (!Number.isFinite(value)) throw new TypeError(`Value is not a valid number: ${String(value)}`);
+    checkObserved(value);
     if (this.ent[this.gi] !== this.gen && this.entry >= 0) return (this.metric.childForValues(this.values) as SummaryChild).observe(value);
     const slot = this.layout.slot(value);
     const s0 = this.slots[0]!;
@@ -868,6 +885,7 @@ export class Summary<T extends string = string> extends SharedMetric<T> {
   }
 
   observe(labels: LabelValues<T> | number, value?: number): void {
+    checkObserved((isObject(labels) ? value : labels) as number);
     if (isObject(labels)) (this.childFor(labels) as SummaryChild).observe(value as number);
     else (this.childFor(undefined) as SummaryChild).observe(labels);
   }

@@ -158,6 +158,8 @@ export interface MetricDescription {
 
 /** The marker of an absent label in an encoded key (UTF-8 never has 0xFE or 0xFF). */
 const ABSENT = 0xfe;
+/** The key of a metric's overflow series: one byte no label value can start with. */
+export const OVERFLOW_KEY = 0xfd;
 const END = 0xff;
 
 /** One thread's view of a context's store. */
@@ -498,7 +500,7 @@ export class SeriesStore {
       while (this.slotEntry[i] !== 0) i = (i + 1) & this.mask;
       this.slotHash[i] = h;
       Atomics.store(this.slotEntry, i, e + 1);
-      this.dir[metric * D.Words + D.Count] = this.dir[metric * D.Words + D.Count]! + 1;
+      if (limit >= 0) this.dir[metric * D.Words + D.Count] = this.dir[metric * D.Words + D.Count]! + 1;
       this.ctl[C.Live] = this.ctl[C.Live]! + 1;
       return e;
     } finally {
@@ -563,7 +565,7 @@ export class SeriesStore {
     this.ent[w + E.Next] = c[C.LimboHead]!;
     c[C.LimboHead] = e + 1;
     const m = this.ent[w + E.Metric]!;
-    this.dir[m * D.Words + D.Count] = this.dir[m * D.Words + D.Count]! - 1;
+    if (!(len === 1 && this.keys[e * this.h.maxLabelBytes] === OVERFLOW_KEY)) this.dir[m * D.Words + D.Count] = this.dir[m * D.Words + D.Count]! - 1;
     c[C.Live] = c[C.Live]! - 1;
   }
 
