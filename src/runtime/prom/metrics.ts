@@ -277,9 +277,11 @@ abstract class Child {
 }
 
 /** A sink for writes that have nowhere to go (the overflow series could not be made either): one per thread. */
-const sinkBuffer = new SharedArrayBuffer(1 << 15);
+let sinkBuffer: ArrayBuffer | undefined;
 function sinkSlots(parts: readonly number[]): Slot[] {
-  return parts.map(() => ({ f64: new Float64Array(sinkBuffer), i64: new BigInt64Array(sinkBuffer), i32: new Int32Array(sinkBuffer), at: 0 }));
+  // Made on first use: the module must load where SharedArrayBuffer is missing (the page then says why it cannot run).
+  const b = (sinkBuffer ??= new ArrayBuffer(1 << 15));
+  return parts.map(() => ({ f64: new Float64Array(b), i64: new BigInt64Array(b), i32: new Int32Array(b), at: 0 }));
 }
 
 function storeOwn(s: Slot, i: number, v: number): void {
