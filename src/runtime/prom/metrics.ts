@@ -55,7 +55,7 @@ function loadF64(i64: BigInt64Array, i: number): number {
 }
 
 /** How long a request path waits for the store lock before it writes to the overflow series instead. */
-const REQUEST_LOCK_MS = 100;
+const REQUEST_LOCK_MS = 1000;
 
 /**
  * A thread's attachment to the shared metrics: its store view, its unit, and
@@ -79,7 +79,7 @@ export class MetricsContext {
     const h = SeriesStore.createHandle(options);
     const ctl = new Int32Array(h.ctl);
     SeriesStore.claim(ctl, 0, threadId);
-    return new MetricsContext(new SeriesStore(h, 0), threadId);
+    return new MetricsContext(new SeriesStore(h, 0, threadId), threadId);
   }
 
   /**
@@ -94,7 +94,7 @@ export class MetricsContext {
     const deadline = Date.now() + waitMs;
     for (;;) {
       const u = SeriesStore.lease(ctl, nrUnits, threadId);
-      if (u >= 0) return new MetricsContext(new SeriesStore(h, u), threadId);
+      if (u >= 0) return new MetricsContext(new SeriesStore(h, u, threadId), threadId);
       if (Date.now() >= deadline) throw new NoUnitError(`percpu metrics: all ${nrUnits - 1} worker units are leased (raise workers/spareUnits, or release the units of exited threads)`);
       Atomics.wait(ctl, 0, 0x7fffffff, 10);
     }
@@ -110,6 +110,7 @@ export class MetricsContext {
    * what it counted in counters, histograms and summaries stays.
    */
   releaseThread(threadId: number): boolean {
+    this.store.breakLockOf(threadId);
     const u = this.store.unitOf(threadId);
     if (u <= 0) return false;
     this.store.releaseUnit(u, (entry, metric) => {

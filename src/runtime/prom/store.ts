@@ -221,7 +221,12 @@ export class SeriesStore {
     };
   }
 
-  constructor(h: MetricsContextHandle, unit: number) {
+  constructor(
+    h: MetricsContextHandle,
+    unit: number,
+    /** This thread's id (the lock word names its holder). */
+    readonly threadId = 0,
+  ) {
     this.h = h;
     this.percpu = SharedPercpu.attach(h.percpu, unit);
     this.ctl = new Int32Array(h.ctl);
@@ -246,22 +251,40 @@ export class SeriesStore {
   // -------------------------------------------------------------------------
   // The lock
 
-  /** Take the store lock within `ms` milliseconds; false if it could not be had. */
+  /**
+   * Take the store lock within `ms` milliseconds; false if it could not be
+   * had. The lock word holds the holder's threadId + 1, so that the unit
+   * release of a terminated thread can free a lock that thread died holding.
+   */
   lockFor(ms: number): boolean {
     const c = this.ctl;
-    if (Atomics.compareExchange(c, C.Lock, 0, 1) === 0) return true;
+    const me = this.threadId + 1;
+    if (Atomics.compareExchange(c, C.Lock, 0, me) === 0) return true;
     const deadline = Date.now() + ms;
     const block = canBlock();
     for (;;) {
-      for (let n = 0; n < 100; n++) if (Atomics.compareExchange(c, C.Lock, 0, 1) === 0) return true;
+      for (let n = 0; n < 100; n++) if (Atomics.compareExchange(c, C.Lock, 0, me) === 0) return true;
       if (Date.now() >= deadline) return false;
-      if (block) Atomics.wait(c, C.Lock, 1, 1);
+      const held = Atomics.load(c, C.Lock);
+      if (block && held !== 0) Atomics.wait(c, C.Lock, held, 1);
     }
   }
 
   unlock(): void {
     Atomics.store(this.ctl, C.Lock, 0);
     Atomics.notify(this.ctl, C.Lock, 1);
+  }
+
+  /**
+   * Free the lock if thread `threadId` holds it (it was terminated inside a
+   * series creation or removal). The entry it was making may be lost (one
+   * entry of `maxSeries`); index and entries stay consistent, because an
+   * entry is published last, in one store.
+   */
+  breakLockOf(threadId: number): boolean {
+    if (Atomics.compareExchange(this.ctl, C.Lock, threadId + 1, 0) !== threadId + 1) return false;
+    Atomics.notify(this.ctl, C.Lock, 1);
+    return true;
   }
 
   /** Run `fn` under the lock (taken without a time limit that matters: admin paths). */
