@@ -446,3 +446,42 @@ test('promtool check metrics accepts the exposition (when Debian\'s prometheus p
     rmSync(dir, { recursive: true, force: true });
   }
 });
+
+test('a store lock held by a thread that died: request paths overflow instead of hanging, and its release frees the lock', async () => {
+  const ctx = fresh({ workers: 2 });
+  const reg = new ours.Registry();
+  const c = new ours.Counter({ name: 'l_total', help: 'l', labelNames: ['k'], registers: [reg] });
+  c.inc({ k: 'before' });
+  // A worker (thread id 77) leased unit 1 and was terminated inside the store lock.
+  const ctl = ctx.store.ctl;
+  Atomics.store(ctl, 16 + 1, 77 + 1);
+  Atomics.store(ctl, 0, 77 + 1);
+  const t0 = performance.now();
+  c.inc({ k: 'new' });
+  const waited = performance.now() - t0;
+  assert.ok(waited >= 900 && waited < 5000, `waited ${waited} ms for the lock, then overflowed`);
+  assert.equal(c.droppedLabelSets, 1);
+  c.inc({ k: 'before' }, 2);
+  assert.equal(ctx.releaseThread(77), true);
+  assert.equal(Atomics.load(ctl, 0), 0, 'the dead holder\'s lock is free');
+  c.inc({ k: 'new' });
+  const text = await reg.metrics();
+  assert.match(text, /^l_total\{k="before"\} 3$/m);
+  assert.match(text, /^l_total\{k="new"\} 1$/m);
+  assert.match(text, /^l_total\{overflow="true"\} 1$/m);
+});
+
+test('our metrics in a prom-client Registry, and prom-client\'s in ours', async () => {
+  fresh();
+  const theirs = new prom.Registry();
+  const mine = new ours.Registry();
+  const h = new ours.Histogram({ name: 'mixed_seconds', help: 'm', labelNames: ['r'], buckets: [1], registers: [] });
+  h.observe({ r: 'x' }, 0.5);
+  theirs.registerMetric(h as never);
+  const pc = new prom.Counter({ name: 'theirs_total', help: 't', registers: [] });
+  pc.inc(2);
+  mine.registerMetric(pc as never);
+  mine.registerMetric(h);
+  assert.equal(await theirs.metrics(), '# HELP mixed_seconds m\n# TYPE mixed_seconds histogram\nmixed_seconds_bucket{le="1",r="x"} 1\nmixed_seconds_bucket{le="+Inf",r="x"} 1\nmixed_seconds_sum{r="x"} 0.5\nmixed_seconds_count{r="x"} 1\n');
+  assert.match(await mine.metrics(), /^theirs_total 2$/m);
+});

@@ -354,6 +354,17 @@ export abstract class SharedMetric<T extends string = string> {
     this.droppedSlot = dropped === undefined ? undefined : { ...dropped, at: dropped.at + id };
     for (const r of this.registers) r.registerMetric(this);
     ctx.local.set(id, this);
+    // The overflow series exists before it is needed: a write refused because the store lock
+    // could not be had must still land somewhere. It is shown once a label set was dropped.
+    if (labelNames.length > 0 && ctx.store.overflowEntry(id) < 0) {
+      const store = ctx.store;
+      store.locked(() => {
+        if (store.overflowEntry(id) >= 0) return;
+        store.scratch[0] = OVERFLOW_KEY;
+        const e = store.find(id, 1);
+        store.setOverflowEntry(id, e >= 0 ? e : store.createLocked(id, 1, this.desc.parts, -1));
+      });
+    }
   }
 
   /** @internal Subclasses call it last: an unlabelled metric has its series from the start, as in prom-client. */
@@ -383,6 +394,21 @@ export abstract class SharedMetric<T extends string = string> {
     const c = node.get(l[names[n - 1]!]) as Child | undefined;
     if (c !== undefined && c.ent[c.gi] === c.gen) return c;
     return this.slowChild(labels);
+  }
+
+  /** @internal `labels('a', 'b')`: the same trie walked with positional values (no labels object made). */
+  protected childAt(args: readonly unknown[]): Child {
+    const n = this.labelNames.length;
+    if (n === 0 || args.length !== n || (typeof args[0] === 'object' && args[0] !== null)) return this.childFor(labelsOf(this.labelNames, args));
+    let node = this.root;
+    for (let k = 0; k < n - 1; k++) {
+      const next = node.get(args[k]) as Map<unknown, unknown> | undefined;
+      if (next === undefined) return this.childFor(labelsOf(this.labelNames, args));
+      node = next;
+    }
+    const c = node.get(args[n - 1]) as Child | undefined;
+    if (c !== undefined && c.ent[c.gi] === c.gen) return c;
+    return this.childFor(labelsOf(this.labelNames, args));
   }
 
   private slowChild(labels: Readonly<Record<string, string | number | undefined>> | undefined): Child {
@@ -591,7 +617,7 @@ export class Counter<T extends string = string> extends SharedMetric<T> {
   }
 
   labels(...values: (string | number)[] | [LabelValues<T>]): { inc(value?: number): void } {
-    return this.childFor(labelsOf(this.labelNames, values)) as CounterChild;
+    return this.childAt(values) as CounterChild;
   }
 }
 
@@ -695,7 +721,7 @@ export class Gauge<T extends string = string> extends SharedMetric<T> {
   }
 
   labels(...values: (string | number)[] | [LabelValues<T>]): { inc(v?: number): void; dec(v?: number): void; set(v: number): void; setToCurrentTime(): void; startTimer(): (labels?: LabelValues<T>) => number } {
-    return this.childFor(labelsOf(this.labelNames, values)) as GaugeChild;
+    return this.childAt(values) as GaugeChild;
   }
 }
 
@@ -785,7 +811,7 @@ export class Histogram<T extends string = string> extends SharedMetric<T> {
   }
 
   labels(...values: (string | number)[] | [LabelValues<T>]): { observe(v: number): void; startTimer(): (labels?: LabelValues<T>) => number } {
-    return this.childFor(labelsOf(this.labelNames, values)) as HistogramChild;
+    return this.childAt(values) as HistogramChild;
   }
 }
 
@@ -898,7 +924,7 @@ export class Summary<T extends string = string> extends SharedMetric<T> {
   }
 
   labels(...values: (string | number)[] | [LabelValues<T>]): { observe(v: number): void; startTimer(): (labels?: LabelValues<T>) => number } {
-    return this.childFor(labelsOf(this.labelNames, values)) as SummaryChild;
+    return this.childAt(values) as SummaryChild;
   }
 }
 
@@ -925,7 +951,8 @@ function seriesOf(ctx: MetricsContext, id: number): SeriesRead[] {
   if (cache === undefined) labelCache.set(store, (cache = new Map()));
   const found: { seq: number; entry: number }[] = [];
   const bump = store.bump;
-  for (let e = 0; e < bump; e++) if (store.state(e) === S.Live && store.metricOf(e) === id) found.push({ seq: store.seqOf(e), entry: e });
+  const hidden = readDropped(ctx, id) === 0 ? store.overflowEntry(id) : -1;
+  for (let e = 0; e < bump; e++) if (store.state(e) === S.Live && store.metricOf(e) === id && e !== hidden) found.push({ seq: store.seqOf(e), entry: e });
   found.sort((a, b) => a.seq - b.seq);
   const out: SeriesRead[] = [];
   for (const { entry } of found) {

@@ -495,40 +495,45 @@ export class SeriesStore {
   create(metric: number, len: number, parts: readonly number[], limit: number, lockMs: number): number {
     if (!this.lockFor(lockMs)) return -1;
     try {
-      const h = hashBytes(this.scratch, len, metric);
-      if (this.probe(h, metric, len) >= 0) return this.probed;
-      this.reclaimLocked();
-      if (limit >= 0 && this.dir[metric * D.Words + D.Count]! >= limit) return -1;
-      const e = this.takeEntry();
-      if (e < 0) return -1;
-      const ptrBase = e * MAX_PARTS;
-      for (let p = 0; p < parts.length; p++) {
-        const ptr = this.percpu.alloc(parts[p]!, 8);
-        if (ptr === NULL_PTR) {
-          for (let q = 0; q < p; q++) this.percpu.free(this.ptrs[ptrBase + q]!);
-          this.giveEntry(e);
-          return -1;
-        }
-        this.ptrs[ptrBase + p] = ptr;
-      }
-      const w = e * E.Words;
-      this.ent[w + E.Metric] = metric;
-      this.ent[w + E.KeyLen] = len;
-      this.ent[w + E.Parts] = parts.length;
-      this.ent[w + E.Seq] = this.ctl[C.NextSeq]!;
-      this.ctl[C.NextSeq] = this.ctl[C.NextSeq]! + 1;
-      this.keys.set(this.scratch.subarray(0, len), e * this.h.maxLabelBytes);
-      Atomics.store(this.ent, w + E.State, S.Live);
-      let i = h & this.mask;
-      while (this.slotEntry[i] !== 0) i = (i + 1) & this.mask;
-      this.slotHash[i] = h;
-      Atomics.store(this.slotEntry, i, e + 1);
-      if (limit >= 0) this.dir[metric * D.Words + D.Count] = this.dir[metric * D.Words + D.Count]! + 1;
-      this.ctl[C.Live] = this.ctl[C.Live]! + 1;
-      return e;
+      return this.createLocked(metric, len, parts, limit);
     } finally {
       this.unlock();
     }
+  }
+
+  /** `create` for a caller that holds the lock. */
+  createLocked(metric: number, len: number, parts: readonly number[], limit: number): number {
+    const h = hashBytes(this.scratch, len, metric);
+    if (this.probe(h, metric, len) >= 0) return this.probed;
+    this.reclaimLocked();
+    if (limit >= 0 && this.dir[metric * D.Words + D.Count]! >= limit) return -1;
+    const e = this.takeEntry();
+    if (e < 0) return -1;
+    const ptrBase = e * MAX_PARTS;
+    for (let p = 0; p < parts.length; p++) {
+      const ptr = this.percpu.alloc(parts[p]!, 8);
+      if (ptr === NULL_PTR) {
+        for (let q = 0; q < p; q++) this.percpu.free(this.ptrs[ptrBase + q]!);
+        this.giveEntry(e);
+        return -1;
+      }
+      this.ptrs[ptrBase + p] = ptr;
+    }
+    const w = e * E.Words;
+    this.ent[w + E.Metric] = metric;
+    this.ent[w + E.KeyLen] = len;
+    this.ent[w + E.Parts] = parts.length;
+    this.ent[w + E.Seq] = this.ctl[C.NextSeq]!;
+    this.ctl[C.NextSeq] = this.ctl[C.NextSeq]! + 1;
+    this.keys.set(this.scratch.subarray(0, len), e * this.h.maxLabelBytes);
+    Atomics.store(this.ent, w + E.State, S.Live);
+    let i = h & this.mask;
+    while (this.slotEntry[i] !== 0) i = (i + 1) & this.mask;
+    this.slotHash[i] = h;
+    Atomics.store(this.slotEntry, i, e + 1);
+    if (limit >= 0) this.dir[metric * D.Words + D.Count] = this.dir[metric * D.Words + D.Count]! + 1;
+    this.ctl[C.Live] = this.ctl[C.Live]! + 1;
+    return e;
   }
 
   private takeEntry(): number {
