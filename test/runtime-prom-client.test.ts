@@ -238,6 +238,13 @@ test('cardinality limit: new label sets past maxSeries go to the overflow series
   c.inc({ tenant: 'late' });
   assert.match(await reg.metrics(), /^tenant_total\{tenant="late"\} 1$/m);
   assert.equal(ctx.store.liveSeries >= 4, true);
+  // A child that was handed the overflow series keeps writing there, even after a reset removed it.
+  const over = c.labels('refused');
+  c.reset();
+  over.inc();
+  const after = await reg.metrics();
+  assert.match(after, /^tenant_total\{overflow="true"\} 1$/m);
+  assert.doesNotMatch(after, /^tenant_total 1$/m);
 });
 
 test('remove(): the series leaves the scrape at once and its memory goes back to the allocator after the grace period', async () => {
@@ -484,4 +491,14 @@ test('our metrics in a prom-client Registry, and prom-client\'s in ours', async 
   mine.registerMetric(h);
   assert.equal(await theirs.metrics(), '# HELP mixed_seconds m\n# TYPE mixed_seconds histogram\nmixed_seconds_bucket{le="1",r="x"} 1\nmixed_seconds_bucket{le="+Inf",r="x"} 1\nmixed_seconds_sum{r="x"} 0.5\nmixed_seconds_count{r="x"} 1\n');
   assert.match(await mine.metrics(), /^theirs_total 2$/m);
+});
+
+test('counter: small integer increments in the Int32 word, folded into the Float64 past 2^30, exact', async () => {
+  fresh();
+  const reg = new ours.Registry();
+  const c = new ours.Counter({ name: 'big_total', help: 'b', registers: [reg] });
+  for (let i = 0; i < 20_000; i++) c.inc(60_000);
+  c.inc(0.5);
+  c.inc(1e12);
+  assert.match(await reg.metrics(), /^big_total 1001200000000\.5$/m);
 });

@@ -221,6 +221,8 @@ const DEFAULT_MAX_SERIES = 10_000;
 const AGGREGATORS: readonly Aggregator[] = ['sum', 'first', 'min', 'max', 'average', 'omit', 'perWorker'];
 export const OVERFLOW_LABEL = 'overflow';
 const NO_LABELS: Readonly<Record<string, string | number>> = Object.freeze({});
+/** The label values of an overflow child (a stale one goes back to the overflow series, not to the empty label set). */
+const OVERFLOW_VALUES: readonly (string | undefined)[] = Object.freeze([]);
 
 function now(): number {
   return performance.now();
@@ -442,6 +444,11 @@ export abstract class SharedMetric<T extends string = string> {
     return c;
   }
 
+  /** @internal The child a stale child's write goes to now. */
+  childForValues(values: readonly (string | undefined)[]): Child {
+    return values === OVERFLOW_VALUES ? this.overflow() : this.childFor(valuesToLabels(this.labelNames, values));
+  }
+
   /** Forget every cached child of this thread (bounded caches under label churn). */
   private forget(): void {
     this.root.clear();
@@ -473,7 +480,7 @@ export abstract class SharedMetric<T extends string = string> {
       if (e < 0) e = store.create(this.id, 1, this.desc.parts, -1, REQUEST_LOCK_MS);
       if (e >= 0) store.setOverflowEntry(this.id, e);
     }
-    const child = this.makeChild(e, []);
+    const child = this.makeChild(e, OVERFLOW_VALUES);
     if (e >= 0) this.overflowChild = child;
     return child;
   }
@@ -587,7 +594,77 @@ class CounterChild extends Child {
     else checkIncrement(value);
     if (this.ent[this.gi] !== this.gen && this.entry >= 0) return this.metric.incValues(this.values, value);
     const s = this.slots[0]!;
+    // Small integer increments add to the Int32 word: a plain 32-bit store is tear-free, no
+    // atomics and no BigInt needed. Past SMALL_LIMIT the word is folded into the Float64.
+    if ((value | 0) === value && value < SMALL_STEP) {
+      const j = 2 * s.at + 2;
+      const n = s.i32[j]! + value;
+      if (n < SMALL_LIMIT) s.i32[j] = n;
+      else foldCounter(s, n);
+      return;
+    }
     storeOwn(s, s.at, s.f64[s.at]! + value);
+  }
+}
+
+/** Increments taken by the Int32 word of a counter, and the value at which it is folded. */
+const SMALL_STEP = 1 << 16;
+const SMALL_LIMIT = 1 << 30;
+
+/**
+ * Move a counter's Int32 word into its Float64 (every ~2^30 of counts): inside a sequence
+ * count (odd while folding), so that a reader never counts the word twice or misses it.
+ */
+function foldCounter(s: Slot, n: number): void {
+  const j = 2 * s.at + 2;
+  const seq = s.i32[j + 1]!;
+  Atomics.store(s.i32, j + 1, seq + 1);
+  storeOwn(s, s.at, s.f64[s.at]! + n);
+  Atomics.store(s.i32, j, 0);
+  Atomics.store(s.i32, j + 1, seq + 2);
+}
+
+/**
+ * A histogram unit: Float64 folded counts [0, B], Float64 sum at B + 1, then Int32 small
+ * counts [0, B] and the fold sequence word.
+ */
+function histogramBytes(buckets: number): number {
+  const words = 2 * (buckets + 2) + buckets + 2;
+  return 4 * (words + (words & 1));
+}
+
+function foldBucket(s: Slot, n: number, k: number, c: number): void {
+  const base = 2 * (s.at + n + 2);
+  const q = base + n + 1;
+  const seq = s.i32[q]!;
+  Atomics.store(s.i32, q, seq + 1);
+  storeOwn(s, s.at + k, s.f64[s.at + k]! + c);
+  Atomics.store(s.i32, base + k, 0);
+  Atomics.store(s.i32, q, seq + 2);
+}
+
+/** Add one histogram unit's counts (B + 1) and sum into `out`, read consistently with its folds. */
+function readHistogram(i64: BigInt64Array, i32: Int32Array, at: number, n: number, out: Float64Array, scratch: Float64Array): void {
+  const base = 2 * (at + n + 2);
+  const q = base + n + 1;
+  for (;;) {
+    const seq = Atomics.load(i32, q);
+    if ((seq & 1) !== 0) continue;
+    for (let k = 0; k <= n; k++) scratch[k] = loadF64(i64, at + k) + Atomics.load(i32, base + k);
+    scratch[n + 1] = loadF64(i64, at + n + 1);
+    if (Atomics.load(i32, q) === seq) break;
+  }
+  for (let k = 0; k < n + 2; k++) out[k]! += scratch[k]!;
+}
+
+/** One unit's counter value at Float64 index `at`: the Float64 plus the Int32 word, read consistently. */
+function readCounter(i64: BigInt64Array, i32: Int32Array, at: number): number {
+  const j = 2 * at + 2;
+  for (;;) {
+    const seq = Atomics.load(i32, j + 1);
+    if ((seq & 1) !== 0) continue;
+    const v = loadF64(i64, at) + Atomics.load(i32, j);
+    if (Atomics.load(i32, j + 1) === seq) return v;
   }
 }
 
@@ -595,7 +672,7 @@ export class Counter<T extends string = string> extends SharedMetric<T> {
   readonly type = 'counter' as const;
 
   constructor(config: MetricConfiguration<T>) {
-    super(config, 'counter', {}, [8]);
+    super(config, 'counter', {}, [16]);
     this.init();
   }
 
@@ -613,7 +690,7 @@ export class Counter<T extends string = string> extends SharedMetric<T> {
 
   /** @internal A stale child's write, forwarded to the series its labels name now. */
   incValues(values: readonly (string | undefined)[], value: number): void {
-    (this.childFor(valuesToLabels(this.labelNames, values)) as CounterChild).inc(value);
+    (this.childForValues(values) as CounterChild).inc(value);
   }
 
   labels(...values: (string | number)[] | [LabelValues<T>]): { inc(value?: number): void } {
@@ -688,10 +765,6 @@ export class Gauge<T extends string = string> extends SharedMetric<T> {
     return new GaugeChild(this as Gauge<string>, entry, values);
   }
 
-  /** @internal */
-  childForValues(values: readonly (string | undefined)[]): Child {
-    return this.childFor(valuesToLabels(this.labelNames, values));
-  }
 
   /** This thread's share: `set(v)` or `set(labels, v)`. */
   set(labels: LabelValues<T> | number, value?: number): void {
@@ -751,7 +824,11 @@ class HistogramChild extends Child {
     while (k < n && value > b[k]!) k++;
     const s = this.slots[0]!;
     const at = s.at;
-    storeOwn(s, at + k, s.f64[at + k]! + 1);
+    // Counts in Int32 words (plain, tear-free), folded into the Float64 counts every ~2^30.
+    const j = 2 * (at + n + 2) + k;
+    const c = s.i32[j]! + 1;
+    if (c < SMALL_LIMIT) s.i32[j] = c;
+    else foldBucket(s, n, k, c);
     storeOwn(s, at + n + 1, s.f64[at + n + 1]! + value);
   }
 
@@ -778,8 +855,8 @@ export class Histogram<T extends string = string> extends SharedMetric<T> {
     for (let k = 0; k < buckets.length; k++) {
       if (typeof buckets[k] !== 'number' || Number.isNaN(buckets[k]) || (k > 0 && !(buckets[k]! > buckets[k - 1]!))) throw new Error(`histogram ${config.name}: buckets must be increasing numbers`);
     }
-    if ((buckets.length + 2) * 8 > 32768) throw new Error(`histogram ${config.name}: at most ${32768 / 8 - 2} buckets`);
-    super(config, 'histogram', { buckets }, [(buckets.length + 2) * 8]);
+    if (histogramBytes(buckets.length) > 32768) throw new Error(`histogram ${config.name}: at most 2,728 buckets`);
+    super(config, 'histogram', { buckets }, [histogramBytes(buckets.length)]);
     this.upperBounds = Object.freeze(buckets);
     this.bounds = Float64Array.from(buckets);
     this.init();
@@ -789,10 +866,6 @@ export class Histogram<T extends string = string> extends SharedMetric<T> {
     return new HistogramChild(this as Histogram<string>, entry, values);
   }
 
-  /** @internal */
-  childForValues(values: readonly (string | undefined)[]): Child {
-    return this.childFor(valuesToLabels(this.labelNames, values));
-  }
 
   /** `observe(v)` or `observe(labels, v)`. */
   observe(labels: LabelValues<T> | number, value?: number): void {
@@ -908,10 +981,6 @@ export class Summary<T extends string = string> extends SharedMetric<T> {
     return new SummaryChild(this as Summary<string>, entry, values);
   }
 
-  /** @internal */
-  childForValues(values: readonly (string | undefined)[]): Child {
-    return this.childFor(valuesToLabels(this.labelNames, values));
-  }
 
   observe(labels: LabelValues<T> | number, value?: number): void {
     checkObserved((isObject(labels) ? value : labels) as number);
@@ -1036,7 +1105,7 @@ export function collectShared(ctx: MetricsContext, id: number, forText: boolean)
   switch (d.type) {
     case 'counter':
       if (aggregator === 'perWorker') perWorker(store, series, workerLabel, 0, values);
-      else for (const s of series) values.push({ value: sumF64(store, s.entry, 0, 0), labels: s.labels });
+      else for (const s of series) values.push({ value: sumCounter(store, s.entry), labels: s.labels });
       break;
     case 'gauge':
       if (aggregator === 'perWorker') perWorker(store, series, workerLabel, 1, values);
@@ -1046,13 +1115,11 @@ export function collectShared(ctx: MetricsContext, id: number, forText: boolean)
       const bounds = d.buckets!;
       const n = bounds.length;
       const counts = new Float64Array(n + 2);
+      const scratch = new Float64Array(n + 2);
       for (const s of series) {
         counts.fill(0);
         const ptr = store.ptr(s.entry, 0);
-        for (let u = 0, units = unitsOf(store); u < units; u++) {
-          const at = m.address(ptr, u, 0, 8) >>> 3;
-          for (let k = 0; k < n + 2; k++) counts[k]! += loadF64(m.i64, at + k);
-        }
+        for (let u = 0, units = unitsOf(store); u < units; u++) readHistogram(m.i64, m.i32, m.address(ptr, u, 0, 8) >>> 3, n, counts, scratch);
         let acc = 0;
         let total = 0;
         for (let k = 0; k <= n; k++) total += counts[k]!;
@@ -1075,13 +1142,21 @@ export function collectShared(ctx: MetricsContext, id: number, forText: boolean)
   return { name: d.name, help: d.help, type: d.type, values, aggregator: aggregator === 'perWorker' ? 'sum' : aggregator };
 }
 
+function sumCounter(store: SeriesStore, e: number): number {
+  const m = store.percpu.memory;
+  const ptr = store.ptr(e, 0);
+  let s = 0;
+  for (let u = 0, n = unitsOf(store); u < n; u++) s += readCounter(m.i64, m.i32, m.address(ptr, u, 0, 8) >>> 3);
+  return s;
+}
+
 function perWorker(store: SeriesStore, series: SeriesRead[], label: string, flagOffset: number, out: MetricValue[]): void {
   const m = store.percpu.memory;
   for (const s of series) {
     const ptr = store.ptr(s.entry, 0);
     for (let u = 0, units = unitsOf(store); u < units; u++) {
       const at = m.address(ptr, u, 0, 8) >>> 3;
-      const v = loadF64(m.i64, at);
+      const v = flagOffset === 1 ? loadF64(m.i64, at) : readCounter(m.i64, m.i32, at);
       // Gauges: only units that wrote; counters: units with a count.
       if (flagOffset === 1 ? loadF64(m.i64, at + 1) !== 1 : v === 0) continue;
       out.push({ value: v, labels: { ...s.labels, [label]: String(u) } });
