@@ -89,7 +89,7 @@ test('exposition: byte for byte what prom-client prints for the same calls (rand
       assert.equal(await a.metrics(), await b.metrics());
       assert.equal(a.contentType, b.contentType);
     }),
-    { numRuns: 40 },
+    { numRuns: 100 },
   );
 });
 

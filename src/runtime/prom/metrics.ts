@@ -596,14 +596,18 @@ class CounterChild extends Child {
     const s = this.slots[0]!;
     // Small integer increments add to the Int32 word: a plain 32-bit store is tear-free, no
     // atomics and no BigInt needed. Past SMALL_LIMIT the word is folded into the Float64.
-    if ((value | 0) === value && value < SMALL_STEP) {
-      const j = 2 * s.at + 2;
+    // While the Float64 holds an integer, this is exactly the sum prom-client's adds make.
+    const f = s.f64[s.at]!;
+    const j = 2 * s.at + 2;
+    if ((value | 0) === value && value < SMALL_STEP && Math.floor(f) === f) {
       const n = s.i32[j]! + value;
       if (n < SMALL_LIMIT) s.i32[j] = n;
-      else foldCounter(s, n);
+      else foldCounter(s, value);
       return;
     }
-    storeOwn(s, s.at, s.f64[s.at]! + value);
+    // Anything else: fold the word first, so the additions happen in prom-client's order.
+    if (s.i32[j] !== 0) foldCounter(s, value);
+    else storeOwn(s, s.at, f + value);
   }
 }
 
@@ -612,14 +616,16 @@ const SMALL_STEP = 1 << 16;
 const SMALL_LIMIT = 1 << 30;
 
 /**
- * Move a counter's Int32 word into its Float64 (every ~2^30 of counts): inside a sequence
- * count (odd while folding), so that a reader never counts the word twice or misses it.
+ * Move a counter's Int32 word into its Float64 and add `add` after it (every ~2^30 counts, or
+ * before a fractional increment): inside a sequence count (odd while folding), so that a
+ * reader never counts the word twice or misses it.
  */
-function foldCounter(s: Slot, n: number): void {
+function foldCounter(s: Slot, add: number): void {
   const j = 2 * s.at + 2;
   const seq = s.i32[j + 1]!;
   Atomics.store(s.i32, j + 1, seq + 1);
-  storeOwn(s, s.at, s.f64[s.at]! + n);
+  // The Float64 and the word are integers here, so their sum is exact; then the increment.
+  storeOwn(s, s.at, s.f64[s.at]! + s.i32[j]! + add);
   Atomics.store(s.i32, j, 0);
   Atomics.store(s.i32, j + 1, seq + 2);
 }
