@@ -9,11 +9,14 @@
  *
  * Hot paths. `labels(...)` and `inc(labels, v)` walk a per-thread trie of
  * Maps keyed by the label values (no string is built, nothing allocated) to
- * a per-thread child that holds the resolved index of its own unit's value;
- * a write is a plain read and one `Atomics.store` of the 64 bits (64-bit
- * values tear otherwise; see accessors.ts). A child checks its series'
- * generation with one plain 32-bit read: a series removed by any thread makes
- * the child look its labels up again.
+ * a per-thread child that holds the resolved index of its own unit's values.
+ * Counts (counter increments by small integers, histogram buckets) go to
+ * Int32 words with plain reads and writes — tear-free at 32 bits — folded
+ * into Float64s under a sequence word every ~2^30; other values (fractional
+ * increments, gauge values, sums) are Float64s stored with one
+ * `Atomics.store` of the 64 bits (they tear otherwise; see accessors.ts). A
+ * child checks its series' generation with one plain 32-bit read: a series
+ * removed by any thread makes the child look its labels up again.
  *
  * Slow path (first sight of a label set in a thread): encode the values,
  * look the series up in the shared store without a lock, else create it there
