@@ -502,3 +502,25 @@ test('counter: small integer increments in the Int32 word, folded into the Float
   c.inc(1e12);
   assert.match(await reg.metrics(), /^big_total 1001200000000\.5$/m);
 });
+
+test('histogram: a bucket\'s Int32 word folds into its Float64 count at 2^30, and the count stays exact', async () => {
+  const ctx = fresh({ workers: 1 });
+  const reg = new ours.Registry();
+  const h = new ours.Histogram({ name: 'fold_seconds', help: 'f', buckets: [1, 2], registers: [reg] });
+  h.observe(1.5);
+  // White box: put the word of bucket 1 (le=2) of this thread's unit just under the fold point.
+  const store = ctx.store;
+  let entry = -1;
+  for (let e = 0; e < store.bump; e++) if (store.state(e) === 1 && store.metricOf(e) === h.id) entry = e;
+  const m = store.percpu.memory;
+  const at = m.address(store.ptr(entry, 0), store.percpu.unit, 0, 8) >>> 3;
+  const word = 2 * (at + 2 + 2) + 1;
+  assert.equal(m.i32[word], 1);
+  m.i32[word] = 2 ** 30 - 2;
+  for (let i = 0; i < 5; i++) h.observe(1.5);
+  assert.ok(m.i32[word]! < 10, 'folded');
+  const text = await reg.metrics();
+  assert.match(text, new RegExp(`^fold_seconds_bucket\\{le="2"\\} ${2 ** 30 + 3}$`, 'm'));
+  assert.match(text, new RegExp(`^fold_seconds_count ${2 ** 30 + 3}$`, 'm'));
+  assert.match(text, /^fold_seconds_sum 9$/m);
+});
