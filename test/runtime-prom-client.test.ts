@@ -524,3 +524,23 @@ test('histogram: a bucket\'s Int32 word folds into its Float64 count at 2^30, an
   assert.match(text, new RegExp(`^fold_seconds_count ${2 ** 30 + 3}$`, 'm'));
   assert.match(text, /^fold_seconds_sum 9$/m);
 });
+
+test('workers: more workers than units — the extra one waits, then fails with NoUnitError; a released unit is taken again', { timeout: 30_000 }, async () => {
+  const ctx = fresh({ workers: 1, spareUnits: 0 });
+  const pool = await startPool(ctx, 1);
+  try {
+    const extra = new Worker(WORKER, { workerData: { percpuMetrics: ctx.handle() } });
+    const t0 = performance.now();
+    const [err] = (await once(extra, 'error')) as [Error];
+    assert.match(String(err), /all 1 worker units are leased/);
+    assert.ok(performance.now() - t0 >= 1500, 'it waited for a unit to free up first');
+    const tid = pool.workers[0]!.threadId;
+    await pool.workers[0]!.terminate();
+    ctx.releaseThread(tid);
+    const again = await startPool(ctx, 1);
+    assert.deepEqual(again.units, [1]);
+    await again.close();
+  } finally {
+    await pool.close();
+  }
+});

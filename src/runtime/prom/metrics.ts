@@ -29,6 +29,7 @@
  * Browser-safe: no Node imports (default metrics live in default-metrics.ts).
  */
 import { NoUnitError, RuntimeArgumentError } from '../errors.js';
+import { canBlock } from '../futex.js';
 import { SeriesStore, S, OVERFLOW_KEY, type MetricDescription, type MetricsContextHandle, type MetricsContextOptions } from './store.js';
 import { SketchLayout, type SketchOptions } from './sketch.js';
 import {
@@ -99,7 +100,8 @@ export class MetricsContext {
       const u = SeriesStore.lease(ctl, nrUnits, threadId);
       if (u >= 0) return new MetricsContext(new SeriesStore(h, u, threadId), threadId);
       if (Date.now() >= deadline) throw new NoUnitError(`percpu metrics: all ${nrUnits - 1} worker units are leased (raise workers/spareUnits, or release the units of exited threads)`);
-      Atomics.wait(ctl, 0, 0x7fffffff, 10);
+      // Sleep 10 ms (on a private word nobody changes) before looking again.
+      if (canBlock()) Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 10);
     }
   }
 
