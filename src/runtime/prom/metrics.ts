@@ -1061,12 +1061,29 @@ function unitsOf(store: SeriesStore): number {
   return store.nrUnits;
 }
 
-/** Sum over units of Float64 `k` of part `part` of entry `e`. */
-function sumF64(store: SeriesStore, e: number, part: number, k: number): number {
+/**
+ * Float64 index of unit 0's copy of part `part` of entry `e`; unit u's copy is
+ * `unitStride(store)` further per unit (the units of one allocation are unitSize bytes apart).
+ * Resolving the last unit's last value first makes this thread's views cover every copy.
+ */
+function unitBase(store: SeriesStore, e: number, part: number): number {
   const m = store.percpu.memory;
   const ptr = store.ptr(e, part);
+  m.address(ptr, store.nrUnits - 1, store.describe(store.metricOf(e)).parts[part]! - 8, 8);
+  return m.address(ptr, 0, 0, 8) >>> 3;
+}
+
+function unitStride(store: SeriesStore): number {
+  return store.percpu.unitSize >>> 3;
+}
+
+/** Sum over units of Float64 `k` of part `part` of entry `e`. */
+function sumF64(store: SeriesStore, e: number, part: number, k: number): number {
+  const base = unitBase(store, e, part) + k;
+  const stride = unitStride(store);
+  const i64 = store.percpu.memory.i64;
   let s = 0;
-  for (let u = 0, n = unitsOf(store); u < n; u++) s += loadF64(m.i64, m.address(ptr, u, 8 * k, 8) >>> 3);
+  for (let u = 0, n = unitsOf(store); u < n; u++) s += loadF64(i64, base + u * stride);
   return s;
 }
 
@@ -1129,8 +1146,9 @@ export function collectShared(ctx: MetricsContext, id: number, forText: boolean)
       const scratch = new Float64Array(n + 2);
       for (const s of series) {
         counts.fill(0);
-        const ptr = store.ptr(s.entry, 0);
-        for (let u = 0, units = unitsOf(store); u < units; u++) readHistogram(m.i64, m.i32, m.address(ptr, u, 0, 8) >>> 3, n, counts, scratch);
+        const base = unitBase(store, s.entry, 0);
+        const stride = unitStride(store);
+        for (let u = 0, units = unitsOf(store); u < units; u++) readHistogram(m.i64, m.i32, base + u * stride, n, counts, scratch);
         let acc = 0;
         let total = 0;
         for (let k = 0; k <= n; k++) total += counts[k]!;
@@ -1154,10 +1172,11 @@ export function collectShared(ctx: MetricsContext, id: number, forText: boolean)
 }
 
 function sumCounter(store: SeriesStore, e: number): number {
+  const base = unitBase(store, e, 0);
+  const stride = unitStride(store);
   const m = store.percpu.memory;
-  const ptr = store.ptr(e, 0);
   let s = 0;
-  for (let u = 0, n = unitsOf(store); u < n; u++) s += readCounter(m.i64, m.i32, m.address(ptr, u, 0, 8) >>> 3);
+  for (let u = 0, n = unitsOf(store); u < n; u++) s += readCounter(m.i64, m.i32, base + u * stride);
   return s;
 }
 
