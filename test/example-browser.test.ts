@@ -33,6 +33,7 @@ interface PageResult {
   metricSum: number;
   mapKeys: number[];
   mapSize: number;
+  exposition: string;
 }
 
 test('the static server serves only the page folder and dist/src, with no way out', () => {
@@ -81,6 +82,11 @@ test('browser example: 4 workers × 200,000 increments sum exactly in headless C
     const perKey = Array.from({ length: KEYS }, (_, k) => WORKERS * Math.ceil((INCREMENTS - k) / KEYS));
     assert.deepEqual(r.mapKeys, perKey);
     assert.equal(r.mapSize, KEYS);
+    // prom-client's API in the browser: per-key series created at run time by the workers, summed exactly.
+    for (let k = 0; k < KEYS; k++) assert.match(r.exposition, new RegExp(`^browser_increments_total\\{key="k${k}"\\} ${perKey[k]}$`, 'm'));
+    assert.match(r.exposition, new RegExp(`^browser_batch_seconds_count ${WORKERS * Math.floor(INCREMENTS / 10_000)}$`, 'm'));
+    assert.match(r.exposition, /^# TYPE browser_batch_seconds histogram$/m);
+    assert.match(await page.textContent('#exposition') ?? '', /browser_increments_total\{key="k0"\}/);
     // What a person sees: the status line and the table's sum row.
     assert.match(await page.textContent('#status') ?? '', /^done: 4 workers × 200,000 increments = 800,000/);
     assert.equal(await page.textContent('#sum'), '800,000');

@@ -2,6 +2,7 @@
 // start the workers, show every unit's values live, then the exact sums.
 // The main thread has no unit: it only reads (and allocates before the start).
 import { SharedPercpu, PercpuCounter, PercpuHashMap, PercpuMetrics } from '/dist/src/runtime/index.js';
+import { setupMetrics, register } from '/dist/src/runtime/prom/index.js';
 
 const params = new URLSearchParams(location.search);
 const nrWorkers = Math.max(1, Math.min(16, Number(params.get('workers') ?? navigator.hardwareConcurrency ?? 4) || 4));
@@ -28,6 +29,8 @@ function start() {
   const map = PercpuHashMap.create(percpu, { keySize: 4, valueSize: 4, maxEntries: 64 });
   const metrics = PercpuMetrics.create(percpu);
   const ops = metrics.createCounter({ name: 'ops_total', help: 'increments per worker' });
+  // The prom-client-style metrics: a store with one unit per worker (and unit 0 for this page).
+  const prom = setupMetrics({ workers: nrWorkers, spareUnits: 0, unitSize: 64 << 10, maxSeries: 256, maxMetrics: 16 });
 
   const rows = [];
   for (let u = 0; u < nrWorkers; u++) {
@@ -74,7 +77,7 @@ function start() {
   for (let unit = 0; unit < nrWorkers; unit++) {
     const w = new Worker('./worker.js', { type: 'module' });
     w.onerror = (e) => fail(`worker ${unit} failed: ${e.message}`);
-    w.onmessage = () => {
+    w.onmessage = async () => {
       if (++finished < nrWorkers) return;
       cancelAnimationFrame(frame);
       const ms = performance.now() - started;
@@ -90,6 +93,8 @@ function start() {
         $('keys').tBodies[0].append(tr);
       }
       const expected = nrWorkers * increments;
+      const exposition = await register.metrics();
+      $('exposition').textContent = exposition;
       const ok = sum === expected && total === expected;
       $('status').textContent = `${ok ? 'done' : 'MISMATCH'}: ${nrWorkers} workers × ${increments.toLocaleString('en')} increments = ${sum.toLocaleString('en')} in ${ms.toFixed(0)} ms`;
       $('status').className = ok ? 'ok' : 'bad';
@@ -104,10 +109,11 @@ function start() {
         metricSum: ops.value(),
         mapKeys: keys,
         mapSize: map.size,
+        exposition,
         ms,
       };
     };
-    w.postMessage({ percpu: percpu.handle(), hits: hits.handle(), map: map.handle(), metrics: metrics.handle(), unit, increments, keys: KEYS });
+    w.postMessage({ percpu: percpu.handle(), hits: hits.handle(), map: map.handle(), metrics: metrics.handle(), prom: prom.handle(), unit, increments, keys: KEYS });
   }
 }
 
