@@ -1,27 +1,48 @@
 /**
- * `percpu verify FILE…`: replay golden files and report, per file and in total,
- * how many placements and chunk events matched the kernel's.
+ * `percpu verify FILE…`: replay golden files while they stream in and report,
+ * per file and in total, how many placements and chunk events matched the
+ * kernel's. One bad file does not stop the others: it is reported (exit 2)
+ * and the rest are still checked.
  */
 import { readdirSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { readInputText } from '../io.js';
-import { parseGolden } from '../golden/format.js';
-import { formatReplayResult, replayGolden } from '../golden/replay.js';
+import { PercpuError } from '../errors.js';
+import { displayName } from '../io.js';
+import { formatReplayResult, replayGoldenFile, type Mismatch } from '../golden/replay.js';
 import { progress } from './progress.js';
+import { describeError, EXIT_BAD_INPUT, EXIT_DIFFERS, EXIT_OK, formatErrorLines, worst } from './exit.js';
 
 export interface VerifyOptions {
   kernel?: string;
   fixed?: boolean;
   /** Print only failures and the summary. */
   quiet?: boolean;
+  json?: boolean;
+}
+
+/** One file's outcome (also the `files[]` entries of `--json`, docs/JSON.md). */
+export interface VerifyFileResult {
+  file: string;
+  /** ok: all matched; fail: a mismatch; skip: no profile for its kernel; empty: nothing to check; error: unreadable or malformed. */
+  status: 'ok' | 'fail' | 'skip' | 'empty' | 'error';
+  kernel: string | null;
+  placements: number;
+  placementsMatched: number;
+  events: number;
+  eventsMatched: number;
+  firstMismatch: Mismatch | null;
+  error: string | null;
 }
 
 export interface VerifySummary {
   files: number;
   failed: number;
   skipped: number;
+  empty: number;
+  errors: number;
   placements: number;
   placementsMatched: number;
+  exitCode: number;
 }
 
 /** Directories stand for every file below them (sorted); `-` and files stand for themselves. */
@@ -47,36 +68,68 @@ export function expandPaths(paths: string[]): string[] {
   return out;
 }
 
-export function verifyFiles(paths: string[], options: VerifyOptions, write: (line: string) => void): VerifySummary {
-  const sum: VerifySummary = { files: 0, failed: 0, skipped: 0, placements: 0, placementsMatched: 0 };
+async function verifyOne(path: string, options: VerifyOptions): Promise<{ r: VerifyFileResult; text: string }> {
+  const file = displayName(path);
+  const base: VerifyFileResult = { file, status: 'error', kernel: null, placements: 0, placementsMatched: 0, events: 0, eventsMatched: 0, firstMismatch: null, error: null };
+  try {
+    const { result: r } = await replayGoldenFile(path, { ...(options.kernel ? { kernel: options.kernel } : {}), fixed: options.fixed ?? false });
+    const status = r.skipped ? 'skip' : r.placements + r.events === 0 ? 'empty' : r.firstMismatch !== undefined ? 'fail' : 'ok';
+    const out: VerifyFileResult = { ...base, status, kernel: String(r.kernel), placements: r.placements, placementsMatched: r.placementsMatched, events: r.events, eventsMatched: r.eventsMatched, firstMismatch: r.firstMismatch ?? null };
+    return { r: out, text: formatReplayResult(r) };
+  } catch (e) {
+    if (!(e instanceof PercpuError)) throw e;
+    if (e.code === 'EEMPTY') return { r: { ...base, status: 'empty' }, text: '' };
+    return { r: { ...base, error: describeError(e).lines.join('\n') }, text: '' };
+  }
+}
+
+export async function verifyFiles(paths: string[], options: VerifyOptions, write: (line: string) => void): Promise<{ files: VerifyFileResult[]; summary: VerifySummary }> {
+  const sum: VerifySummary = { files: 0, failed: 0, skipped: 0, empty: 0, errors: 0, placements: 0, placementsMatched: 0, exitCode: EXIT_OK };
   const files = expandPaths(paths);
+  const results: VerifyFileResult[] = [];
   const bar = progress(files.length, 'verify');
   for (const path of files) {
     bar.update(sum.files, path);
     sum.files++;
-    let line: string;
-    try {
-      const golden = parseGolden(readInputText(path), path === '-' ? '<stdin>' : path);
-      const r = replayGolden(golden, { ...(options.kernel ? { kernel: options.kernel } : {}), fixed: options.fixed ?? false });
-      line = formatReplayResult(r);
-      if (r.skipped) sum.skipped++;
-      else {
-        sum.placements += r.placements;
-        sum.placementsMatched += r.placementsMatched;
-        if (r.firstMismatch !== undefined) sum.failed++;
-      }
-      if (options.quiet && !line.startsWith('FAIL')) continue;
-    } catch (e) {
-      sum.failed++;
-      line = `FAIL ${path}: ${(e as Error).message}`;
+    const { r, text } = await verifyOne(path, options);
+    results.push(r);
+    if (r.status === 'error') sum.errors++;
+    else if (r.status === 'skip') sum.skipped++;
+    else if (r.status === 'empty') sum.empty++;
+    else {
+      sum.placements += r.placements;
+      sum.placementsMatched += r.placementsMatched;
+      if (r.status === 'fail') sum.failed++;
     }
+    if (options.json) continue;
     bar.done();
-    write(line);
+    if (r.status === 'error') process.stderr.write(formatErrorLines(r.error!.split('\n')));
+    else if (r.status === 'empty') process.stderr.write(`percpu: warning: ${r.file}: empty: no op to check\n`);
+    else if (!options.quiet || r.status === 'fail' || r.status === 'skip') write(text);
   }
   bar.done();
-  const skipped = sum.skipped ? ` (${sum.skipped} file${sum.skipped === 1 ? '' : 's'} skipped: kernel not implemented)` : '';
-  if (sum.failed) write(`${sum.failed} of ${sum.files} files failed${skipped}`);
-  else if (skipped) write(`all checked files matched${skipped}`);
-  write(`placements: matched ${sum.placementsMatched}/${sum.placements}`);
-  return sum;
+  sum.exitCode = worst(sum.errors ? EXIT_BAD_INPUT : EXIT_OK, sum.failed || sum.skipped || sum.empty || sum.placementsMatched !== sum.placements ? EXIT_DIFFERS : EXIT_OK);
+  if (sum.files > 0 && sum.errors + sum.skipped + sum.empty === sum.files) sum.exitCode = worst(sum.exitCode, EXIT_DIFFERS);
+  if (!options.json) {
+    const notes = [
+      sum.skipped ? `${sum.skipped} skipped: kernel not implemented` : '',
+      sum.empty ? `${sum.empty} empty` : '',
+      sum.errors ? `${sum.errors} unreadable or malformed` : '',
+    ].filter((x) => x !== '');
+    const tail = notes.length ? ` (${notes.join('; ')})` : '';
+    if (sum.failed) write(`${sum.failed} of ${sum.files} files failed${tail}`);
+    else if (tail) {
+      const checked = sum.files - sum.skipped - sum.empty - sum.errors;
+      write(checked === 0 ? `no file was checked${tail}` : `${checked} of ${sum.files} files checked, all matched${tail}`);
+    }
+    write(`placements: matched ${sum.placementsMatched}/${sum.placements}`);
+  }
+  return { files: results, summary: sum };
+}
+
+/** The `verify` subcommand: its exit code. */
+export async function verifyCommand(paths: string[], options: VerifyOptions, write: (line: string) => void): Promise<number> {
+  const { files, summary } = await verifyFiles(paths, options, write);
+  if (options.json) write(JSON.stringify({ command: 'verify', schema: 1, files, summary }, null, 1));
+  return summary.exitCode;
 }
