@@ -22,7 +22,7 @@ import { dirname, resolve } from 'node:path';
 import { createGunzip } from 'node:zlib';
 import { Readable } from 'node:stream';
 import { StringDecoder } from 'node:string_decoder';
-import { InputError, OutputError, PercpuError } from './errors.js';
+import { EmptyInputError, InputError, OutputError, PercpuError } from './errors.js';
 
 /** Longest line accepted (golden, trace and stats lines are under 300 bytes). */
 export const MAX_LINE_BYTES = 1 << 20;
@@ -295,7 +295,7 @@ export function assertWritable(path: string, flag?: string): void {
  * Like `readLines`, for inputs whose kind shows in their first line (a golden
  * header, `Percpu Memory Statistics`, or a trace): `pick` sees the first line
  * and returns the handler for every line, that one included. One pass, so it
- * works on standard input too. An empty input calls `pick('')` and no handler.
+ * works on standard input too. An empty input is an `EmptyInputError`.
  */
 export async function readLinesBy(path: string, pick: (firstLine: string) => (line: string, lineNo: number) => void): Promise<ReadProgress> {
   let handler: ((line: string, lineNo: number) => void) | undefined;
@@ -303,6 +303,6 @@ export async function readLinesBy(path: string, pick: (firstLine: string) => (li
     handler ??= pick(line);
     handler(line, n);
   });
-  if (handler === undefined) pick('');
+  if (handler === undefined) throw new EmptyInputError(displayName(path), 'empty input: nothing to check');
   return progress;
 }

@@ -77,7 +77,7 @@ test('doctor on a raw trace excerpt finds the same first stale hint', async () =
   const r = await doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')], { unitSize: 1048576 });
   assert.equal(r.findings, 1);
   assert.match(r.out, /first stale hint: after op 8219 \(line 8229\)/);
-  assert.throws(() => doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')]), /needs the unit size/);
+  await assert.rejects(doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')]), /needs the unit size/);
 });
 
 test('largestFreeRun scans the bitmap', () => {

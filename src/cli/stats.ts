@@ -70,7 +70,7 @@ export async function stateAt(path: string, options: StatsOptions): Promise<Stat
     if (options.at !== undefined && options.at > replay.ops) throw pastTheEnd(name, options.at, replay.ops, 'ops');
     return capture(r.allocator, String(r.kernel), r.opsRun);
   }
-  if (trace === undefined) throw new UsageError(`${name}: empty input`, 'give a golden file or a tracefs trace');
+  if (trace === undefined) throw new UsageError(`${name}: neither a golden file nor a trace`);
   return traceStateAt(trace.finish(), options);
 }
 
