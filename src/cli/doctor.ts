@@ -13,6 +13,7 @@ import { readLiveStats } from '../trace/live.js';
 import { UsageError } from '../errors.js';
 import { displayName, readLinesBy } from '../io.js';
 import { EXIT_DIFFERS, EXIT_OK } from './exit.js';
+import { toJson } from './json.js';
 
 export interface DoctorOptions {
   live?: boolean;
@@ -108,7 +109,7 @@ export async function doctorCommand(paths: string[], options: DoctorOptions, wri
   if (!options.json) return (await runDoctor(paths, options, write)) ? EXIT_DIFFERS : EXIT_OK;
   const inputs = await examine(paths, options);
   const findings = inputs.reduce((a, i) => a + i.findings, 0);
-  write(JSON.stringify({ command: 'doctor', schema: 1, inputs, findings }, null, 1));
+  write(toJson({ command: 'doctor', schema: 1, inputs, findings }));
   return findings ? EXIT_DIFFERS : EXIT_OK;
 }
 

@@ -64,7 +64,7 @@ export function replayJson(r: TraceReplayResult, kernel: string, geometry: Recor
     unverifiableAfterLostFree: r.unverifiableAfterLostFree,
     fails: r.fails,
     failsMatched: r.failsMatched,
-    frees: r.frees,
+    freeReplay: r.frees,
     chunkPairs: r.pairs.length,
     kernelChunksCreated: r.kernelCreated,
     kernelChunksDestroyed: r.kernelDestroyed,
@@ -73,4 +73,9 @@ export function replayJson(r: TraceReplayResult, kernel: string, geometry: Recor
     lifetimeDifferences: r.lifetimeDifferences,
     firstDisagreements: r.firstDisagreements,
   };
+}
+
+/** Every `--json` document as printed: indented, and a field a value lacks is `null`, never left out. */
+export function toJson(doc: unknown): string {
+  return JSON.stringify(doc, (_k, v: unknown) => (v === undefined ? null : v), 1);
 }

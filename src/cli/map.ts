@@ -8,6 +8,7 @@ import { renderAllocatorMap, renderDiffMap, type ChunkSnapshot } from '../viz/al
 import { assertWritable, displayName, writeOutput } from '../io.js';
 import { stateAt } from './stats.js';
 import { EXIT_DIFFERS, EXIT_OK, kernelOption } from './exit.js';
+import { toJson } from './json.js';
 
 export interface MapOptions {
   at?: number;
@@ -78,7 +79,7 @@ export async function mapCommand(path: string, opts: MapCommandOptions): Promise
   for (const w of data.warnings) process.stderr.write(`percpu: warning: ${w}\n`);
   if (opts.out) {
     writeOutput(opts.out, svg, '-o');
-    if (opts.json) process.stdout.write(JSON.stringify({ command: 'map', schema: 1, ...data, out: opts.out }, null, 1) + '\n');
+    if (opts.json) process.stdout.write(toJson({ command: 'map', schema: 1, ...data, out: opts.out }) + '\n');
     else process.stderr.write(`${summary}; wrote ${opts.out}\n`);
   } else process.stdout.write(svg);
   return data.warnings.length ? EXIT_DIFFERS : EXIT_OK;

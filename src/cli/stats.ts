@@ -16,6 +16,7 @@ import { snapshotChunks, type ChunkSnapshot } from '../viz/allocator-map.js';
 import { readLiveStats } from '../trace/live.js';
 import { displayName, readLinesBy } from '../io.js';
 import { EXIT_DIFFERS, EXIT_OK } from './exit.js';
+import { toJson } from './json.js';
 
 export interface StatsOptions {
   at?: number;
@@ -124,7 +125,7 @@ export async function statsCommand(file: string | undefined, opts: StatsCommandO
     meta = { file: displayName(file), kernel: s.kernel, replayed: s.replayed };
   }
   for (const w of warnings) process.stderr.write(`percpu: warning: ${w}\n`);
-  if (opts.json) write(JSON.stringify({ command: 'stats', schema: 1, ...meta, warnings, stats: parsePercpuStats(text, '<stats>') }, null, 1) + '\n');
+  if (opts.json) write(toJson({ command: 'stats', schema: 1, ...meta, warnings, stats: parsePercpuStats(text, '<stats>') }) + '\n');
   else write(text);
   return warnings.length ? EXIT_DIFFERS : EXIT_OK;
 }

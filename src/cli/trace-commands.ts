@@ -17,7 +17,7 @@ import { describeTrace, parseTraceFile, traceDefects, TraceEventKind, type Parse
 import { formatTraceReplay, replayTrace } from '../trace/replay.js';
 import { geometryFromStats, readPercpuStatsFile, type PercpuStatsFile } from '../trace/stats-parse.js';
 import { kernelOption } from './exit.js';
-import { replayJson, verifyTraceJson } from './json.js';
+import { replayJson, toJson, verifyTraceJson } from './json.js';
 import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../trace/verify-trace.js';
 import type { GeometryInput } from '../engine/geometry.js';
 
@@ -135,7 +135,7 @@ export function registerTraceCommands(program: Command): void {
       }
       print(`placements: matched ${matched}/${placements}`);
       process.exitCode = matched === placements && !defective ? 0 : 1;
-      if (opts.json) out(JSON.stringify({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, exitCode: process.exitCode }, null, 1));
+      if (opts.json) out(toJson({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, exitCode: process.exitCode }));
     });
 
   program
@@ -183,7 +183,7 @@ export function registerTraceCommands(program: Command): void {
       formatTraceReplay(r, text).forEach(print);
       const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused;
       process.exitCode = disagreements === 0 && r.failsMatched === r.fails && !defective ? 0 : 1;
-      if (opts.json) out(JSON.stringify({ ...replayJson(r, opts.kernel, { ...g }), exitCode: process.exitCode }, null, 1));
+      if (opts.json) out(toJson({ ...replayJson(r, opts.kernel, { ...g }), exitCode: process.exitCode }));
     });
 
   program

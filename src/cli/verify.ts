@@ -11,6 +11,7 @@ import { displayName } from '../io.js';
 import { formatReplayResult, replayGoldenFile, type Mismatch } from '../golden/replay.js';
 import { progress } from './progress.js';
 import { describeError, EXIT_BAD_INPUT, EXIT_DIFFERS, EXIT_OK, formatErrorLines, worst } from './exit.js';
+import { toJson } from './json.js';
 
 export interface VerifyOptions {
   kernel?: string;
@@ -130,6 +131,6 @@ export async function verifyFiles(paths: string[], options: VerifyOptions, write
 /** The `verify` subcommand: its exit code. */
 export async function verifyCommand(paths: string[], options: VerifyOptions, write: (line: string) => void): Promise<number> {
   const { files, summary } = await verifyFiles(paths, options, write);
-  if (options.json) write(JSON.stringify({ command: 'verify', schema: 1, files, summary }, null, 1));
+  if (options.json) write(toJson({ command: 'verify', schema: 1, files, summary }));
   return summary.exitCode;
 }
