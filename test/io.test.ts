@@ -13,7 +13,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { readLines, MAX_LINE_BYTES } from '../src/io.js';
 import { InputError } from '../src/errors.js';
-import { parseGoldenFile } from '../src/golden/format.js';
+import { parseGoldenFile } from '../src/inputs.js';
 import { ROOT, fixturePath } from '../test-support/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'percpu-io-'));

@@ -6,7 +6,8 @@
  */
 import { GoldenCollector, GoldenParser, parseGolden, type GoldenFile } from '../golden/format.js';
 import { diagnoseHistory, explainInconsistency, formatDiagnosis } from '../doctor.js';
-import { parsePercpuStats, statsInconsistencies, geometryFromStats, readPercpuStatsFile } from '../trace/stats-parse.js';
+import { parsePercpuStats, statsInconsistencies, geometryFromStats } from '../trace/stats-parse.js';
+import { readPercpuStatsFile } from '../inputs.js';
 import { traceDefects, TraceParser, type ParsedTrace } from '../trace/parse.js';
 import { verifyParsedTrace, formatChunkGolden } from '../trace/verify-trace.js';
 import { readLiveStats } from '../trace/live.js';

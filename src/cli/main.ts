@@ -39,7 +39,8 @@ program
   .option('--fixed', 'correct the upstream free-path slip (placements will then differ where the kernel slips)')
   .option('-q, --quiet', 'print only failures and the summary')
   .option('--json', 'print the results as JSON (docs/JSON.md)')
-  .action(async (files: string[], opts: { kernel?: string; fixed?: boolean; quiet?: boolean; json?: boolean }) => {
+  .option('-j, --jobs <n>', 'files replayed at once, in worker threads (default: one per CPU)', intOption('--jobs', 1, 256))
+  .action(async (files: string[], opts: { kernel?: string; fixed?: boolean; quiet?: boolean; json?: boolean; jobs?: number }) => {
     process.exitCode = await verifyCommand(files, opts, (l) => process.stdout.write(l + '\n'));
   });
 
@@ -120,6 +121,7 @@ program
   });
 
 registerTraceCommands(program);
+for (const c of program.commands) c.addHelpText('after', EXIT_CODES_HELP);
 
 // `--debug` may stand anywhere on the line; it only shows stack traces (exit.ts).
 const argv = process.argv.filter((a) => a !== '--debug');

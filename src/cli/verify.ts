@@ -5,10 +5,13 @@
  * and the rest are still checked.
  */
 import { readdirSync, statSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
+import { Worker } from 'node:worker_threads';
 import { PercpuError } from '../errors.js';
 import { displayName } from '../io.js';
-import { formatReplayResult, replayGoldenFile, type Mismatch } from '../golden/replay.js';
+import { formatReplayResult, type Mismatch } from '../golden/replay.js';
+import { replayGoldenFile } from '../inputs.js';
 import { progress } from './progress.js';
 import { describeError, EXIT_BAD_INPUT, EXIT_DIFFERS, EXIT_OK, formatErrorLines, worst } from './exit.js';
 import { toJson } from './json.js';
@@ -19,6 +22,8 @@ export interface VerifyOptions {
   /** Print only failures and the summary. */
   quiet?: boolean;
   json?: boolean;
+  /** Files replayed at once, in worker threads (default: one per CPU; 1 = in this thread). */
+  jobs?: number;
 }
 
 /** One file's outcome (also the `files[]` entries of `--json`, docs/JSON.md). */
@@ -69,7 +74,7 @@ export function expandPaths(paths: string[]): string[] {
   return out;
 }
 
-async function verifyOne(path: string, options: VerifyOptions): Promise<{ r: VerifyFileResult; text: string }> {
+export async function verifyOne(path: string, options: VerifyOptions): Promise<{ r: VerifyFileResult; text: string }> {
   const file = displayName(path);
   const base: VerifyFileResult = { file, status: 'error', kernel: null, placements: 0, placementsMatched: 0, events: 0, eventsMatched: 0, firstMismatch: null, error: null };
   try {
@@ -84,15 +89,62 @@ async function verifyOne(path: string, options: VerifyOptions): Promise<{ r: Ver
   }
 }
 
+type Done = { r: VerifyFileResult; text: string };
+
+/**
+ * Verify `files`, handing each result to `onResult` in file order. With
+ * several files and `jobs` > 1 they are replayed in worker threads (files are
+ * independent: each has its own allocator); standard input stays in this thread.
+ */
+async function verifyEach(files: string[], options: VerifyOptions, onResult: (done: Done) => void): Promise<void> {
+  const jobs = Math.min(options.jobs ?? availableParallelism(), files.length);
+  if (jobs <= 1 || files.includes('-')) {
+    for (const f of files) onResult(await verifyOne(f, options));
+    return;
+  }
+  const results: (Done | undefined)[] = new Array(files.length);
+  let next = 0;
+  let emitted = 0;
+  const flush = () => {
+    while (emitted < files.length && results[emitted] !== undefined) {
+      onResult(results[emitted]!);
+      results[emitted++] = undefined;
+    }
+  };
+  const { jobs: _jobs, ...shared } = options;
+  const work = (w: Worker) =>
+    new Promise<void>((resolve, reject) => {
+      let index = -1;
+      const feed = () => {
+        if (next >= files.length) return resolve();
+        index = next++;
+        w.postMessage({ path: files[index], options: shared });
+      };
+      w.on('message', (m: { done?: Done; internal?: string }) => {
+        if (m.internal !== undefined) return reject(new Error(`${files[index]}: ${m.internal}`));
+        results[index] = m.done;
+        flush();
+        feed();
+      });
+      w.on('error', reject);
+      feed();
+    });
+  const workers = Array.from({ length: jobs }, () => new Worker(new URL('./verify-worker.js', import.meta.url)));
+  try {
+    await Promise.all(workers.map(work));
+  } finally {
+    await Promise.all(workers.map((w) => w.terminate()));
+  }
+}
+
 export async function verifyFiles(paths: string[], options: VerifyOptions, write: (line: string) => void): Promise<{ files: VerifyFileResult[]; summary: VerifySummary }> {
   const sum: VerifySummary = { files: 0, failed: 0, skipped: 0, empty: 0, errors: 0, placements: 0, placementsMatched: 0, exitCode: EXIT_OK };
   const files = expandPaths(paths);
   const results: VerifyFileResult[] = [];
   const bar = progress(files.length, 'verify');
-  for (const path of files) {
-    bar.update(sum.files, path);
+  await verifyEach(files, options, ({ r, text }) => {
     sum.files++;
-    const { r, text } = await verifyOne(path, options);
+    bar.update(sum.files, r.file);
     results.push(r);
     if (r.status === 'error') sum.errors++;
     else if (r.status === 'skip') sum.skipped++;
@@ -102,12 +154,12 @@ export async function verifyFiles(paths: string[], options: VerifyOptions, write
       sum.placementsMatched += r.placementsMatched;
       if (r.status === 'fail') sum.failed++;
     }
-    if (options.json) continue;
+    if (options.json) return;
     bar.done();
     if (r.status === 'error') process.stderr.write(formatErrorLines(r.error!.split('\n')));
     else if (r.status === 'empty') process.stderr.write(`percpu: warning: ${r.file}: empty: no op to check\n`);
     else if (!options.quiet || r.status === 'fail' || r.status === 'skip') write(text);
-  }
+  });
   bar.done();
   sum.exitCode = worst(sum.errors ? EXIT_BAD_INPUT : EXIT_OK, sum.failed || sum.skipped || sum.empty || sum.placementsMatched !== sum.placements ? EXIT_DIFFERS : EXIT_OK);
   if (sum.files > 0 && sum.errors + sum.skipped + sum.empty === sum.files) sum.exitCode = worst(sum.exitCode, EXIT_DIFFERS);

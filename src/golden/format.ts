@@ -14,13 +14,13 @@
  * 5.5 million ops).
  *
  * `GoldenParser` takes one line at a time and hands ops to a `GoldenSink`, so
- * a replay can run while the file streams in (`golden/replay.ts`);
+ * a replay can run while the file streams in (`src/inputs.ts`; this module
+ * stays free of Node APIs, for the browser);
  * `parseGolden` collects them column-wise in typed arrays: a 400k-op file is a
  * handful of arrays, not 400k objects.
  */
 import { EmptyInputError, excerpt, ParseError, PercpuError } from '../errors.js';
 import { resolveGeometry, type GeometryInput } from '../engine/geometry.js';
-import { readLines } from '../io.js';
 
 export const enum OpKind {
   Alloc = 0,
@@ -389,19 +389,5 @@ export function parseGolden(text: string, name = '<golden>'): GoldenFile {
     start = nl + 1;
   }
   p.finish();
-  return sink.file(name);
-}
-
-/** Stream `path` (plain, gzip, xz; `-` = stdin) through a parser into `sink`. */
-export async function streamGolden(path: string, name: string, sink: GoldenSink): Promise<void> {
-  const p = new GoldenParser(name, sink);
-  await readLines(path, (line, n) => p.line(line, n));
-  p.finish();
-}
-
-/** Parse a golden file from disk or stdin, without holding its text. */
-export async function parseGoldenFile(path: string, name = path === '-' ? '<stdin>' : path): Promise<GoldenFile> {
-  const sink = new GoldenCollector();
-  await streamGolden(path, name, sink);
   return sink.file(name);
 }

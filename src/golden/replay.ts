@@ -8,8 +8,7 @@ import { createAllocator, isImplemented, type PercpuAllocator } from '../allocat
 import { ALLOC_RESERVED } from '../engine/bitmap-allocator.js';
 import { NULL_PTR, ptrChunk, RESERVED_CHUNK_ID } from '../engine/pointer.js';
 import { parseKernelVersion, type KernelVersion } from '../engine/profile.js';
-import { OpKind, streamGolden, type GoldenFile, type GoldenHeader, type GoldenSink } from './format.js';
-import { displayName } from '../io.js';
+import { OpKind, type GoldenFile, type GoldenHeader, type GoldenSink } from './format.js';
 
 export interface ReplayOptions {
   /** Force a profile instead of the file's `kernel:` header. */
@@ -201,13 +200,6 @@ export function replayGolden(file: GoldenFile, options: ReplayOptions = {}): Rep
   const o = file.ops;
   for (let i = 0; i < o.length; i++) r.op(o.kind[i]! as OpKind, o.id[i]!, o.size[i]!, o.align[i]!, o.chunk[i]!, o.offset[i]!, o.line[i]!);
   return r.finish();
-}
-
-/** Replay a golden file while it streams in (plain, gzip, xz; `-` = stdin). */
-export async function replayGoldenFile(path: string, options: ReplayOptions = {}, name = displayName(path)): Promise<{ result: ReplayResult; ops: number }> {
-  const r = new GoldenReplay(name, options);
-  await streamGolden(path, name, r);
-  return { result: r.finish(), ops: r.ops };
 }
 
 export function formatReplayResult(r: ReplayResult): string {

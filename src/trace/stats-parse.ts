@@ -20,7 +20,6 @@
  * `ParseError` naming the line.
  */
 import { excerpt, ParseError } from '../errors.js';
-import { displayName, readSmallText } from '../io.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import type { GlobalStats } from '../engine/bitmap-allocator.js';
 
@@ -202,11 +201,6 @@ export function parsePercpuStats(text: string, source = '<percpu_stats>'): Percp
     },
     chunks,
   };
-}
-
-/** Read and parse a snapshot file (plain, gzip or xz; `-` = stdin). */
-export async function readPercpuStatsFile(path: string): Promise<PercpuStatsFile> {
-  return parsePercpuStats(await readSmallText(path), displayName(path));
 }
 
 function parseChunk(r: Lines, layout: StatsLayout): StatsChunk {
