@@ -35,6 +35,8 @@ export function verifyTraceJson(v: TraceVerification): Record<string, unknown> {
     placements: v.placements,
     matched: v.matched,
     beyondUnit: v.beyondUnit,
+    /** Failed allocations (`percpu_alloc_percpu_fail`) and how the per-chunk models judged them. */
+    fails: v.fails,
     chunks: v.verified.map((c) => ({
       number: c.instance.number,
       placements: c.result.placements,
