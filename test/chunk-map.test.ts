@@ -54,13 +54,13 @@ test('diff ranges are exactly the bits where two chunks differ', () => {
   ]);
 });
 
-test('map --diff on GV-B shows the scan-hint placement of 7.0 against 4.14', () => {
-  const { svg, summary } = mapFromGolden(fixturePath('golden', 'spec', '4.14', 'GV-B.golden.gz'), { diff: '4.14,7.0' });
+test('map --diff on GV-B shows the scan-hint placement of 7.0 against 4.14', async () => {
+  const { svg, summary } = await mapFromGolden(fixturePath('golden', 'spec', '4.14', 'GV-B.golden.gz'), { diff: '4.14,7.0' });
   // 6000 B placed at 32 by 4.14 and at 4096 by 7.0.
   assert.match(summary, /4\.14 vs 7\.0: \d+ bytes placed differently/);
   assert.match(svg, /class="diff"/);
   assert.match(svg, /4\.14: chunk 0/);
   assert.match(svg, /7\.0: chunk 0/);
-  const same = mapFromGolden(fixturePath('golden', 'spec', '4.14', 'GV-A.golden.gz'), { diff: '4.14,7.0' });
+  const same = await mapFromGolden(fixturePath('golden', 'spec', '4.14', 'GV-A.golden.gz'), { diff: '4.14,7.0' });
   assert.match(same.summary, /: 0 bytes placed differently/);
 });

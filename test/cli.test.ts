@@ -50,7 +50,7 @@ test('verify: --fixed and --kernel change the profile; files of unknown kernels 
   assert.equal(forced.code, 1);
   const text = gunzipSync(readFileSync(gvA)).toString('utf8').replace('# kernel: 4.14', '# kernel: 5.4');
   const skipped = run(['verify', '-'], text);
-  assert.equal(skipped.code, 1);
+  assert.equal(skipped.code, 1, 'a file no profile implements is not a match');
   assert.match(skipped.out, /^skip <stdin>: kernel 5\.4 is not implemented yet \(36 placements not checked\)$/m);
   assert.match(skipped.out, /placements: matched 0\/0\n$/);
 });
@@ -73,14 +73,16 @@ test('verify: gzip, plain and xz files are all read', () => {
   if (!haveXz) console.log('# xz not installed: the xz path was not exercised');
 });
 
-test('verify: malformed input names the line; a missing file is an error, not a crash', () => {
+test('verify: malformed input names the line (exit 2, on stderr); a missing file is an error, not a crash', () => {
   const text = '# percpu-golden 1\n# kernel: 4.14\n# mode: chunk\n# geometry: unit_size=8192\na 0 8 8 0 0\na 1 eight 8 0 8\n';
   const r = run(['verify', '-'], text);
-  assert.equal(r.code, 1);
-  assert.match(r.out, /FAIL -: <stdin>:6: expected an integer, got "eight"/);
-  const missing = run(['verify', '/nonexistent/file.golden']);
-  assert.equal(missing.code, 1);
-  assert.match(missing.out, /FAIL \/nonexistent\/file\.golden: .*ENOENT/);
+  assert.equal(r.code, 2);
+  assert.equal(r.err, 'percpu: <stdin>:6: expected an integer (a size), got "eight"\n');
+  const missing = run(['verify', '/nonexistent/file.golden', gvA]);
+  assert.equal(missing.code, 2);
+  assert.match(missing.err, /^percpu: \/nonexistent\/file\.golden: cannot read: no such file or directory\n  check the path/);
+  // The other file is still checked.
+  assert.match(missing.out, /^ok .*GV-A/m);
 });
 
 test('stats: the debugfs text after N ops of a golden file', () => {
@@ -89,7 +91,8 @@ test('stats: the debugfs text after N ops of a golden file', () => {
   assert.match(r.out, /^Percpu Memory Statistics\nAllocation Info:\n-{40}\n/);
   assert.match(r.out, /  nr_alloc            :            3\n/);
   const bad = run(['stats', '--at', 'x', gvA]);
-  assert.notEqual(bad.code, 0);
+  assert.equal(bad.code, 2);
+  assert.equal(bad.err, 'percpu: --at takes an integer, got "x"\n');
 });
 
 test('demo: the bundled BPF trace through every profile, the seed\'s story in numbers, and the report', () => {

@@ -18,14 +18,14 @@ import { fixturePath, loadGolden } from '../test-support/fixtures.js';
 import { HintedBitmapAllocator } from '../src/allocator.js';
 import { PercpuError } from '../src/errors.js';
 
-function doctor(paths: string[], options = {}): { findings: number; out: string } {
+async function doctor(paths: string[], options = {}): Promise<{ findings: number; out: string }> {
   const lines: string[] = [];
-  const findings = runDoctor(paths, options, (l) => lines.push(l));
+  const findings = await runDoctor(paths, options, (l) => lines.push(l));
   return { findings, out: lines.join('\n') };
 }
 
-test('stats: the live Linux 6.18 snapshot is flagged (free bytes, contig 0) and explained; a consistent one is not', () => {
-  const bad = doctor([fixturePath('stats', 'live-2026-11-25.percpu_stats')]);
+test('stats: the live Linux 6.18 snapshot is flagged (free bytes, contig 0) and explained; a consistent one is not', async () => {
+  const bad = await doctor([fixturePath('stats', 'live-2026-11-25.percpu_stats')]);
   assert.equal(bad.findings, 1);
   assert.match(bad.out, /IMPOSSIBLE: chunk #1 \(Chunk: <- First Chunk, line 25\): free_bytes 16 but contig_bytes 0/);
   assert.match(bad.out, /free-path coordinate slip/);
@@ -35,7 +35,7 @@ test('stats: the live Linux 6.18 snapshot is flagged (free bytes, contig 0) and 
   ptrs.filter((_, i) => i % 3 === 0).forEach((p) => a.free(p));
   const file = join(mkdtempSync(join(tmpdir(), 'percpu-doctor-')), 'stats');
   writeFileSync(file, a.formatStats());
-  const good = doctor([file]);
+  const good = await doctor([file]);
   assert.equal(good.findings, 0, good.out);
   assert.match(good.out, /consistent/);
 });
@@ -73,11 +73,11 @@ test('a history with nothing stale says so (a 1-page chunk: the 7.0 slip needs b
   assert.equal(d.faithfulMatched, d.placements);
 });
 
-test('doctor on a raw trace excerpt finds the same first stale hint', () => {
-  const r = doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')], { unitSize: 1048576 });
+test('doctor on a raw trace excerpt finds the same first stale hint', async () => {
+  const r = await doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')], { unitSize: 1048576 });
   assert.equal(r.findings, 1);
   assert.match(r.out, /first stale hint: after op 8219 \(line 8229\)/);
-  assert.throws(() => doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')]), /needs the unit size/);
+  await assert.rejects(doctor([fixturePath('traces', 'raw', 'b_single.chunk5.excerpt.trace.gz')]), /needs the unit size/);
 });
 
 test('largestFreeRun scans the bitmap', () => {
@@ -96,18 +96,18 @@ test('stats --live reads through the shared parser and says clearly why it canno
   assert.match(readLiveStats({ path }), /^Percpu Memory Statistics/);
 });
 
-test('stats and maps at a point of a trace (simulated with the whole-allocator replay)', () => {
+test('stats and maps at a point of a trace (simulated with the whole-allocator replay)', async () => {
   const trace = fixturePath('traces', 'raw', 'capture-bpf-phash-3000x1024.trace.gz');
   const stats = fixturePath('traces', 'stats', 'capture-bpf-phash-3000x1024.before.percpu_stats.txt');
-  const early = stateAt(trace, { at: 10, stats });
-  const late = stateAt(trace, { at: 3000, stats });
+  const early = await stateAt(trace, { at: 10, stats });
+  const late = await stateAt(trace, { at: 3000, stats });
   const cur = (t: string) => Number(/nr_cur_alloc\s*:\s*(\d+)/.exec(t)![1]);
   assert.equal(early.replayed, 10);
   assert.ok(cur(late.statsText) > cur(early.statsText));
   assert.ok(late.chunks && late.chunks.chunks.length >= 2);
-  const { svg } = mapFromGolden(trace, { at: 3000, stats });
+  const { svg } = await mapFromGolden(trace, { at: 3000, stats });
   assert.match(svg, /<rect class="alloc"/);
-  assert.throws(() => stateAt(trace, {}), /give the traced machine's percpu_stats/);
+  await assert.rejects(stateAt(trace, {}), /needs the traced machine's percpu_stats/);
   // The same raw text on stdin-like plain input parses the same way.
   assert.ok(gunzipSync(readFileSync(trace)).length > 100000);
 });

@@ -3,10 +3,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HintedBitmapAllocator } from '../src/allocator.js';
-import { ALLOC_RESERVED } from '../src/engine/bitmap-allocator.js';
+import { HintedBitmapAllocator, createAllocator } from '../src/allocator.js';
+import { ALLOC_ATOMIC, ALLOC_RESERVED } from '../src/engine/bitmap-allocator.js';
 import { makePtr, ptrOffset, ptrChunk, NULL_PTR } from '../src/engine/pointer.js';
-import { InvalidFreeError, InvalidRequestError, NoReservedChunkError, PercpuError, GeometryError } from '../src/errors.js';
+import { InvalidFlagsError, InvalidFreeError, InvalidRequestError, NoReservedChunkError, PercpuError, GeometryError } from '../src/errors.js';
 import { snapshot } from '../test-support/snapshot.js';
 
 const G1 = { unitSize: 1048576, staticSize: 16392, dynSize: 32760 };
@@ -97,4 +97,55 @@ test('geometry errors are typed', () => {
   ];
   for (const g of cases) assert.throws(() => new HintedBitmapAllocator({ kernel: '4.14', geometry: g }), GeometryError, JSON.stringify(g));
   assert.throws(() => new HintedBitmapAllocator({ kernel: '4.14', geometry: { unitSize: 1000 } }), PercpuError);
+});
+
+test('geometry: every field checked, the message names the field and what it got (a string named as one)', () => {
+  const cases: [Record<string, unknown>, RegExp][] = [
+    [{ unitSize: 65536, nrUnits: 2 ** 40 }, /number of units must be in 1\.\.65536, got 1099511627776/],
+    [{ unitSize: 65536, atomSize: -1 }, /atom size must be in 4096\.\./],
+    [{ unitSize: 65536, atomSize: 12288 }, /atom size must be a power of two/],
+    [{ unitSize: 65536, allocSize: Number.NaN }, /alloc size must be an integer, got NaN/],
+    [{ unitSize: 65536, allocSize: 98304 }, /alloc size must be a whole number of units/],
+    [{ unitSize: '65536' }, /unit size must be a number, got the string "65536"/],
+    [{ unitSize: 65536, nrUnits: 1.5 }, /number of units must be an integer, got 1\.5/],
+    [{ unitSize: 65536, staticSize: -4 }, /static size must be in 0\.\./],
+    [{ unitSize: 65536, pageSize: 12288 }, /page size must be a power of two/],
+  ];
+  for (const [g, message] of cases) {
+    assert.throws(() => new HintedBitmapAllocator({ kernel: '7.0', geometry: g as never }), (e: unknown) => e instanceof GeometryError && message.test(e.message), JSON.stringify(g));
+    assert.throws(() => createAllocator({ kernel: '4.13', geometry: g as never }), GeometryError, `4.13 ${JSON.stringify(g)}`);
+  }
+  // percpu_stats of a real machine still describe a valid geometry.
+  assert.doesNotThrow(() => new HintedBitmapAllocator({ kernel: '7.0', geometry: { unitSize: 1048576, nrUnits: 2, atomSize: 2097152, allocSize: 2097152 } }));
+});
+
+for (const kernel of ['4.13', '4.14', '7.0'] as const) {
+  test(`${kernel}: unknown flag bits, fractional, NaN or string flags are rejected and change nothing`, () => {
+    const a = createAllocator({ kernel, geometry: G1, backend: 'vm' });
+    const live = Array.from({ length: 50 }, (_, i) => a.alloc(8 + i * 4, 8));
+    const before = a.formatStats();
+    for (const flags of [4, 8, 1 << 20, -1, 1.5, Number.NaN, '1' as unknown as number]) {
+      assert.throws(() => a.alloc(16, 8, flags), (e: unknown) => e instanceof InvalidFlagsError && e.code === 'EINVAL_FLAGS', String(flags));
+    }
+    assert.throws(() => a.alloc(16, 8, 4), /unknown allocation flag bits 0x4/);
+    assert.throws(() => a.alloc(16, 8, '1' as unknown as number), /must be a number .*got the string "1"/);
+    assert.equal(a.formatStats(), before);
+    assert.notEqual(a.alloc(16, 8, ALLOC_ATOMIC), NULL_PTR);
+    assert.ok(live.every((p) => p !== NULL_PTR));
+  });
+
+  test(`${kernel}: free(p+1) says misaligned, not "outside the usable region", and changes nothing`, () => {
+    const a = createAllocator({ kernel, geometry: G1, backend: 'vm' });
+    const p = a.alloc(64, 8);
+    a.alloc(64, 8);
+    const before = a.formatStats();
+    assert.throws(() => a.free(p + 1), (e: unknown) => e instanceof InvalidFreeError && /misaligned/.test(e.message) && !/outside|usable region/.test(e.message));
+    assert.equal(a.formatStats(), before);
+    a.free(p);
+  });
+}
+
+test('a string where a size was expected is named as a string', () => {
+  const a = new HintedBitmapAllocator({ kernel: '7.0', geometry: G1 });
+  assert.throws(() => a.alloc('64' as unknown as number, 8), /illegal size \(the string "64"\)/);
 });

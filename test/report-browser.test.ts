@@ -27,7 +27,7 @@ test('the HTML report renders in headless Chromium: maps, charts, a non-empty sc
   const dir = mkdtempSync(join(tmpdir(), 'percpu-report-'));
   const report = join(dir, 'report.html');
   const out: string[] = [];
-  const ok = runDemo({
+  const ok = await runDemo({
     trace: fixturePath('traces', 'raw', 'capture-bpf-phash-3000x1024.trace.gz'),
     stats: fixturePath('traces', 'stats', 'capture-bpf-phash-3000x1024.before.percpu_stats.txt'),
     report,

@@ -5,9 +5,9 @@
  * docs/BENCHMARKS.md. Loaded only when the command runs (main.ts imports it
  * lazily), so the other commands never load the benchmark code.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { PercpuError } from '../errors.js';
+import { InputError, UsageError } from '../errors.js';
+import { assertWritable, makeOutputDir, readSmallText, writeOutput } from '../io.js';
 import { progress } from './progress.js';
 import { defaultOptions, runSuite, suiteSteps, type SuiteFile, type SuiteOptions } from '../../bench/suite.js';
 import { formatSuite } from '../../bench/suite-format.js';
@@ -36,7 +36,7 @@ function list(v: string | undefined): string[] | undefined {
 
 function positive(v: string, flag: string, integer: boolean): number {
   const x = Number(v);
-  if (!(x > 0) || (integer && !Number.isInteger(x))) throw new PercpuError('EPARSE', `${flag} takes a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
+  if (!(x > 0) || (integer && !Number.isInteger(x))) throw new UsageError(`${flag} takes a positive ${integer ? 'integer' : 'number'}, got "${v}"`);
   return x;
 }
 
@@ -49,12 +49,12 @@ export function suiteOptions(o: BenchCommandOptions): SuiteOptions {
   if (o.metadata === false) s.metadata = false;
   const only = list(o.only);
   if (only) {
-    for (const w of only) if (!ALL_WORKLOADS.includes(w)) throw new PercpuError('EPARSE', `unknown workload "${w}" (known: ${ALL_WORKLOADS.join(', ')})`);
+    for (const w of only) if (!ALL_WORKLOADS.includes(w)) throw new UsageError(`unknown workload "${w}" (known: ${ALL_WORKLOADS.join(', ')})`);
     s.workloads = ALL_WORKLOADS.filter((w) => only.includes(w));
   }
   const allocs = list(o.allocators);
   if (allocs) {
-    for (const a of allocs) if (!(ALL_ALLOCATORS as readonly string[]).includes(a)) throw new PercpuError('EPARSE', `unknown allocator "${a}" (known: ${ALL_ALLOCATORS.join(', ')})`);
+    for (const a of allocs) if (!(ALL_ALLOCATORS as readonly string[]).includes(a)) throw new UsageError(`unknown allocator "${a}" (known: ${ALL_ALLOCATORS.join(', ')})`);
     s.allocators = ALL_ALLOCATORS.filter((a) => allocs.includes(a)) as AllocatorName[];
   }
   return s;
@@ -62,10 +62,9 @@ export function suiteOptions(o: BenchCommandOptions): SuiteOptions {
 
 export async function runBenchCommand(o: BenchCommandOptions, write: (s: string) => void): Promise<SuiteFile> {
   let file: SuiteFile;
+  if (o.out !== undefined) assertWritable(o.out, '--out');
   if (o.from !== undefined) {
-    file = JSON.parse(readFileSync(o.from, 'utf8')) as SuiteFile;
-    if (!Array.isArray(file.results)) throw new PercpuError('EPARSE', `${o.from} is not the --json output of percpu bench`);
-    file.metadata ??= [];
+    file = await readSavedSuite(o.from);
   } else {
     const s = suiteOptions(o);
     const bar = progress(suiteSteps(s), 'bench');
@@ -76,11 +75,27 @@ export async function runBenchCommand(o: BenchCommandOptions, write: (s: string)
     );
     bar.done();
   }
-  if (o.out !== undefined) writeFileSync(o.out, JSON.stringify(file, null, 1) + '\n');
+  if (o.out !== undefined) writeOutput(o.out, JSON.stringify(file, null, 1) + '\n', '--out');
   if (o.svg !== undefined) {
-    mkdirSync(o.svg, { recursive: true });
-    for (const [name, svg] of benchSvgFiles(file)) writeFileSync(join(o.svg, name), svg + '\n');
+    makeOutputDir(o.svg, '--svg');
+    for (const [name, svg] of benchSvgFiles(file)) writeOutput(join(o.svg, name), svg + '\n', '--svg');
   }
   write(o.json ? JSON.stringify(file, null, 1) + '\n' : formatSuite(file, o.markdown ?? false));
+  return file;
+}
+
+/** The `--json` output of an earlier run, or an `InputError` saying why it is not one. */
+async function readSavedSuite(path: string): Promise<SuiteFile> {
+  const text = await readSmallText(path);
+  let file: SuiteFile;
+  try {
+    file = JSON.parse(text) as SuiteFile;
+  } catch (e) {
+    throw new InputError(path, `not JSON: ${String((e as Error).message).slice(0, 80)}`, 'give a file written by percpu bench --json or --out');
+  }
+  if (file === null || typeof file !== 'object' || !Array.isArray(file.results)) {
+    throw new InputError(path, 'not the --json output of percpu bench (no "results" list)', 'give a file written by percpu bench --json or --out');
+  }
+  file.metadata ??= [];
   return file;
 }

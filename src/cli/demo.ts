@@ -11,16 +11,17 @@
  * profiles place differently. It writes an HTML report with chunk maps and
  * benchmark charts.
  */
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { performance } from 'node:perf_hooks';
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
-import { TRACE_FLAG_ATOMIC, TraceEventKind, parseTraceText, type ParsedTrace } from '../trace/parse.js';
+import { TRACE_FLAG_ATOMIC, TraceEventKind, parseTraceFile, type ParsedTrace } from '../trace/parse.js';
 import { replayTrace, type TraceReplayResult } from '../trace/replay.js';
-import { geometryFromStats, parsePercpuStats } from '../trace/stats-parse.js';
-import { readInputText } from '../io.js';
+import { geometryFromStats } from '../trace/stats-parse.js';
+import { readPercpuStatsFile } from '../inputs.js';
+import { writeOutput } from '../io.js';
 import { renderAllocatorMap, renderDiffMap, snapshotChunks, type ChunkSnapshot } from '../viz/allocator-map.js';
 import { legendSvg } from '../viz/chunk-map.js';
 import { renderReport, type ReportBlock, type ReportSection } from '../viz/report.js';
@@ -152,12 +153,12 @@ function placementDifferences(a: ProfileRun, b: ProfileRun): { count: number; fi
   return { count, first };
 }
 
-export function runDemo(options: DemoOptions): boolean {
+export async function runDemo(options: DemoOptions): Promise<boolean> {
   const write = options.write;
   const tracePath = options.trace ?? bundled('demo', 'bpf-percpu-hash-1M-x-8B.trace.gz');
   const statsPath = options.stats ?? bundled('demo', 'before.percpu_stats');
-  const trace = parseTraceText(readInputText(tracePath), tracePath.startsWith(PACKAGE_ROOT) ? tracePath.slice(PACKAGE_ROOT.length + 1) : tracePath);
-  const beforeStats = parsePercpuStats(readInputText(statsPath), statsPath);
+  const trace = await parseTraceFile(tracePath, tracePath.startsWith(PACKAGE_ROOT) ? tracePath.slice(PACKAGE_ROOT.length + 1) : tracePath);
+  const beforeStats = await readPercpuStatsFile(statsPath);
   const geometry = geometryFromStats(beforeStats, trace.preamble.nrCpus !== undefined ? { nrUnits: trace.preamble.nrCpus } : {});
   const ev = trace.events;
   const counts = trace.counts;
@@ -207,7 +208,7 @@ export function runDemo(options: DemoOptions): boolean {
   const allMatched = runs.filter((r) => r.label === '7.0').every((r) => r.result.matched === r.result.compared);
 
   const reportPath = resolve(options.report ?? 'percpu-report.html');
-  writeFileSync(reportPath, buildReport(trace, peak, runs, head, rows, diffs));
+  writeOutput(reportPath, buildReport(trace, peak, runs, head, rows, diffs), '--report');
   write(`Report with chunk maps and benchmark charts: ${reportPath}\n`);
   write(`The 7.0 profile ${allMatched ? 'reproduced every' : 'did NOT reproduce every'} placement the kernel made in chunks created during the trace.\n`);
   return allMatched;

@@ -1,81 +1,80 @@
 #!/usr/bin/env node
 /**
- * The `percpu` command line.
+ * The `percpu` command line. Each subcommand's action returns (or sets) its
+ * exit code; every error of every subcommand ends in `reportError` (exit.ts),
+ * the one place that turns it into one or two lines and exit code 2.
  */
 import { Command, Option } from 'commander';
-import { verifyFiles } from './verify.js';
-import { statsAfterReplay } from './stats.js';
+import { verifyCommand } from './verify.js';
+import { statsCommand } from './stats.js';
 import { runDemo } from './demo.js';
-import { runDoctor } from './doctor.js';
-import { readLiveStats } from '../trace/live.js';
-import { formatPercpuStats, parsePercpuStats } from '../trace/stats-parse.js';
-import { mapFromGolden } from './map.js';
-import { writeFileSync } from 'node:fs';
-import { PercpuError } from '../errors.js';
+import { doctorCommand } from './doctor.js';
+import { mapCommand } from './map.js';
 import { registerTraceCommands } from './trace-commands.js';
 import { registerTopCommand } from './top.js';
 import { registerLeaksCommand } from './leaks.js';
+import { EXIT_CODES_HELP, intOption, kernelOption, reportError } from './exit.js';
+import { assertWritable } from '../io.js';
 
 // A reader that stops early (`| head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
   if (e.code === 'EPIPE') process.exit(process.exitCode ?? 0);
-  throw e;
+  process.exit(reportError(e));
 });
 
 const program = new Command();
-program.name('percpu').description('The Linux percpu allocator (4.13 area map, 4.14 hinted bitmap, 7.0 newest), placement-exact').version('0.1.0');
+program
+  .name('percpu')
+  .description('The Linux percpu allocator (4.13 area map, 4.14 hinted bitmap, 7.0 newest), placement-exact')
+  .version('0.1.0')
+  .addHelpText('after', EXIT_CODES_HELP)
+  // Commander's own usage errors exit 2 too, through the catch below.
+  .exitOverride();
+
+const kernelFlag = (what: string) => new Option('--kernel <version>', what).argParser(kernelOption);
 
 program
   .command('verify')
   .description('replay golden files (plain, gzip or xz; - for stdin) and compare every placement and chunk event with the kernel')
-  .argument('<files...>', 'golden files')
-  .addOption(new Option('--kernel <version>', 'force a profile instead of the file header (4.13, 4.14, 7.0, 6.x)'))
+  .argument('<files...>', 'golden files, or directories of them')
+  .addOption(kernelFlag('force a profile instead of the file header (4.13, 4.14, 7.0, 6.x)'))
   .option('--fixed', 'correct the upstream free-path slip (placements will then differ where the kernel slips)')
   .option('-q, --quiet', 'print only failures and the summary')
-  .action((files: string[], opts: { kernel?: string; fixed?: boolean; quiet?: boolean }) => {
-    const sum = verifyFiles(files, opts, (l) => process.stdout.write(l + '\n'));
-    // Skipped files were not matched, so they do not count as success either.
-    process.exitCode = sum.failed === 0 && sum.skipped === 0 && sum.placementsMatched === sum.placements ? 0 : 1;
+  .option('--json', 'print the results as JSON (docs/JSON.md)')
+  .option('-j, --jobs <n>', 'files replayed at once, in worker threads (default: one per CPU)', intOption('--jobs', 1, 256))
+  .action(async (files: string[], opts: { kernel?: string; fixed?: boolean; quiet?: boolean; json?: boolean; jobs?: number }) => {
+    process.exitCode = await verifyCommand(files, opts, (l) => process.stdout.write(l + '\n'));
   });
 
 program
   .command('stats')
   .description('print percpu_stats (the debugfs text, byte for byte) after replaying a golden file or trace, or read the running kernel\'s')
   .argument('[file]', 'golden file or tracefs trace (plain, gzip or xz; - for stdin)')
-  .option('--at <n>', 'stop after the first N ops (golden) or events (trace)', (v) => parseNonNegative(v, '--at'))
-  .addOption(new Option('--kernel <version>', 'force a profile instead of the file header'))
+  .option('--at <n>', 'stop after the first N ops (golden) or events (trace)', intOption('--at'))
+  .addOption(kernelFlag('force a profile instead of the file header'))
   .option('--fixed', 'correct the upstream free-path slip')
   .option('--stats <file>', 'percpu_stats of the traced machine (a trace\'s geometry)')
   .option('--live', 'read /sys/kernel/debug/percpu_stats of this machine (root), through the same parser the tests use')
   .option('--mount', 'with --live: mount debugfs if needed, and unmount it afterwards')
-  .action((file: string | undefined, opts: { at?: number; kernel?: string; fixed?: boolean; stats?: string; live?: boolean; mount?: boolean }) => {
-    if (opts.live) {
-      const text = readLiveStats({ mount: opts.mount ?? false, log: (l) => process.stderr.write(l + '\n') });
-      const parsed = parsePercpuStats(text, '/sys/kernel/debug/percpu_stats');
-      process.stdout.write(formatPercpuStats(parsed));
-      return;
-    }
-    if (file === undefined) throw new PercpuError('EUNSUPPORTED', 'give a golden file or trace, or --live');
-    process.stdout.write(statsAfterReplay(file, opts));
+  .option('--json', 'print the parsed statistics as JSON (docs/JSON.md)')
+  .action(async (file: string | undefined, opts: { at?: number; kernel?: string; fixed?: boolean; stats?: string; live?: boolean; mount?: boolean; json?: boolean }) => {
+    process.exitCode = await statsCommand(file, opts, (s) => process.stdout.write(s));
   });
 
 program
   .command('map')
   .description('draw SVG chunk maps of the allocator after a golden file or trace (pages as rows, runs of 4-byte bits, hints overlaid)')
   .argument('<file>', 'golden file or tracefs trace (plain, gzip or xz; - for stdin)')
-  .option('--at <n>', 'the state after the first N ops', (v) => parseNonNegative(v, '--at'))
-  .addOption(new Option('--kernel <version>', 'force a profile instead of the file header'))
+  .option('--at <n>', 'the state after the first N ops', intOption('--at'))
+  .addOption(kernelFlag('force a profile instead of the file header'))
   .option('--fixed', 'correct the upstream free-path slip')
-  .option('--chunk <id>', 'only this chunk', (v) => parseNonNegative(v, '--chunk'))
+  .option('--chunk <id>', 'only this chunk', intOption('--chunk'))
   .option('--diff <a,b>', 'two profiles side by side, differences outlined (e.g. 4.14,7.0 or 7.0,7.0-fixed)')
   .option('--stats <file>', 'percpu_stats of the traced machine (when FILE is a trace)')
   .option('-o, --out <file.svg>', 'write the SVG here (default: standard output)')
-  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string }) => {
-    const { svg, summary } = mapFromGolden(file, opts);
-    if (opts.out) {
-      writeFileSync(opts.out, svg);
-      process.stderr.write(`${summary}; wrote ${opts.out}\n`);
-    } else process.stdout.write(svg);
+  .option('--json', 'print the summary as JSON (needs -o for the SVG; docs/JSON.md)')
+  .action(async (file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string; json?: boolean }) => {
+    process.exitCode = await mapCommand(file, opts);
   });
 
 program
@@ -84,12 +83,12 @@ program
   .argument('[files...]', 'percpu_stats snapshots, golden chunk histories, tracefs traces (plain, gzip or xz)')
   .option('--live', 'examine /sys/kernel/debug/percpu_stats of this machine (root)')
   .option('--mount', 'with --live: mount debugfs if needed, and unmount it afterwards')
-  .option('--unit-size <bytes>', 'unit size of a traced machine', (v) => parseNonNegative(v, '--unit-size'))
+  .option('--unit-size <bytes>', 'unit size of a traced machine', intOption('--unit-size', 4096))
   .option('--stats <file>', 'percpu_stats of the traced machine (a trace\'s geometry)')
   .option('--all', 'report every chunk of a trace, not only those whose hint went stale')
-  .action((files: string[], opts: { live?: boolean; mount?: boolean; unitSize?: number; stats?: string; all?: boolean }) => {
-    const findings = runDoctor(files, opts, (l) => process.stdout.write(l + '\n'));
-    process.exitCode = findings ? 1 : 0;
+  .option('--json', 'print the findings as JSON (docs/JSON.md)')
+  .action(async (files: string[], opts: { live?: boolean; mount?: boolean; unitSize?: number; stats?: string; all?: boolean; json?: boolean }) => {
+    process.exitCode = await doctorCommand(files, opts, (l) => process.stdout.write(l + '\n'));
   });
 
 program
@@ -98,8 +97,9 @@ program
   .option('--trace <file>', 'another trace (tracefs text; plain, gzip or xz)')
   .option('--stats <file>', 'percpu_stats of the traced machine (geometry)')
   .option('--report <file.html>', 'where to write the report', 'percpu-report.html')
-  .action((opts: { trace?: string; stats?: string; report?: string }) => {
-    if (!runDemo({ ...opts, write: (s) => process.stdout.write(s) })) process.exitCode = 1;
+  .action(async (opts: { trace?: string; stats?: string; report?: string }) => {
+    if (opts.report !== undefined) assertWritable(opts.report, '--report');
+    if (!(await runDemo({ ...opts, write: (s) => process.stdout.write(s) }))) process.exitCode = 1;
   });
 
 program
@@ -122,20 +122,15 @@ program
     await runBenchCommand(opts, (s) => process.stdout.write(s));
   });
 
-function parseNonNegative(v: string, flag: string): number {
-  if (!/^\d+$/.test(v)) throw new PercpuError('EPARSE', `${flag} takes a non-negative integer, got "${v}"`);
-  return Number(v);
-}
-
 registerTraceCommands(program);
 registerTopCommand(program);
 registerLeaksCommand(program);
+for (const c of program.commands) c.addHelpText('after', EXIT_CODES_HELP);
 
+// `--debug` may stand anywhere on the line; it only shows stack traces (exit.ts).
+const argv = process.argv.filter((a) => a !== '--debug');
 try {
-  await program.parseAsync(process.argv);
+  await program.parseAsync(argv);
 } catch (e) {
-  if (e instanceof PercpuError) {
-    process.stderr.write(`percpu: ${e.message}\n`);
-    process.exitCode = 2;
-  } else throw e;
+  process.exitCode = reportError(e);
 }

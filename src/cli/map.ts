@@ -3,9 +3,12 @@
  * file's or a trace's history (or its first N ops / events), for one profile or
  * two side by side.
  */
-import { UnsupportedError } from '../errors.js';
+import { UnsupportedError, UsageError } from '../errors.js';
 import { renderAllocatorMap, renderDiffMap, type ChunkSnapshot } from '../viz/allocator-map.js';
+import { assertWritable, displayName, writeOutput } from '../io.js';
 import { stateAt } from './stats.js';
+import { EXIT_DIFFERS, EXIT_OK, kernelOption } from './exit.js';
+import { toJson } from './json.js';
 
 export interface MapOptions {
   at?: number;
@@ -19,30 +22,65 @@ export interface MapOptions {
   stats?: string;
 }
 
-function chunksAt(path: string, kernel: string | undefined, fixed: boolean, options: MapOptions): ChunkSnapshot {
-  const s = stateAt(path, { ...(kernel !== undefined ? { kernel } : {}), fixed, ...(options.at !== undefined ? { at: options.at } : {}), ...(options.stats ? { stats: options.stats } : {}) });
+async function chunksAt(path: string, kernel: string | undefined, fixed: boolean, options: MapOptions): Promise<{ chunks: ChunkSnapshot; warnings: string[] }> {
+  const s = await stateAt(path, { ...(kernel !== undefined ? { kernel } : {}), fixed, ...(options.at !== undefined ? { at: options.at } : {}), ...(options.stats ? { stats: options.stats } : {}) });
   if (s.chunks === undefined) throw new UnsupportedError(`chunk maps are drawn for the bitmap profiles (4.14, 7.0), not ${s.kernel}: the 4.13 area map has no bitmap`);
-  return s.chunks;
+  return { chunks: s.chunks, warnings: s.warnings };
 }
 
 /** "7.0-fixed" → { kernel: "7.0", fixed: true }. */
 export function parseProfileSpec(spec: string): { kernel: string; fixed: boolean } {
   const fixed = spec.endsWith('-fixed');
-  return { kernel: fixed ? spec.slice(0, -'-fixed'.length) : spec, fixed };
+  return { kernel: kernelOption(fixed ? spec.slice(0, -'-fixed'.length) : spec), fixed };
 }
 
-export function mapFromGolden(path: string, options: MapOptions): { svg: string; summary: string } {
+/** What `map` reports besides the SVG (its `--json` output, docs/JSON.md). */
+export interface MapSummary {
+  file: string;
+  /** Ops or events replayed before the snapshot; null = the whole file. */
+  at: number | null;
+  profiles: string[];
+  chunks: number;
+  /** With --diff: bytes whose allocated state differs between the two profiles. */
+  differingBytes: number | null;
+  warnings: string[];
+}
+
+export async function mapFromGolden(path: string, options: MapOptions): Promise<{ svg: string; summary: string; data: MapSummary }> {
   const common = { ...(options.chunk !== undefined ? { chunk: options.chunk } : {}), ...(options.width !== undefined ? { width: options.width } : {}) };
   const where = options.at !== undefined ? `after op ${options.at}` : 'at the end';
+  const base = { file: displayName(path), at: options.at ?? null };
   if (options.diff) {
     const specs = options.diff.split(',').map((s) => s.trim());
-    if (specs.length !== 2) throw new UnsupportedError(`--diff takes two profiles, e.g. 4.14,7.0 (got "${options.diff}")`);
+    if (specs.length !== 2) throw new UsageError(`--diff takes two profiles, e.g. 4.14,7.0 (got "${options.diff.slice(0, 40)}")`);
     const [l, r] = specs.map(parseProfileSpec) as [{ kernel: string; fixed: boolean }, { kernel: string; fixed: boolean }];
-    const left = chunksAt(path, l.kernel, l.fixed, options);
-    const right = chunksAt(path, r.kernel, r.fixed, options);
-    const { svg, differingBits } = renderDiffMap(left, right, [specs[0]!, specs[1]!], common);
-    return { svg, summary: `${path} ${where}: ${specs[0]} vs ${specs[1]}: ${differingBits * 4} bytes placed differently` };
+    const left = await chunksAt(path, l.kernel, l.fixed, options);
+    const right = await chunksAt(path, r.kernel, r.fixed, options);
+    const { svg, differingBits } = renderDiffMap(left.chunks, right.chunks, [specs[0]!, specs[1]!], common);
+    const data = { ...base, profiles: specs, chunks: Math.max(left.chunks.chunks.length, right.chunks.chunks.length), differingBytes: differingBits * 4, warnings: left.warnings };
+    return { svg, summary: `${path} ${where}: ${specs[0]} vs ${specs[1]}: ${differingBits * 4} bytes placed differently`, data };
   }
-  const a = chunksAt(path, options.kernel, options.fixed ?? false, options);
-  return { svg: renderAllocatorMap(a, { ...common, label: `${options.kernel ?? ''}${options.fixed ? ' fixed' : ''} `.trimStart() }), summary: `${path} ${where}: ${a.chunks.length} chunks` };
+  const a = await chunksAt(path, options.kernel, options.fixed ?? false, options);
+  const label = `${options.kernel ?? ''}${options.fixed ? ' fixed' : ''} `.trimStart();
+  const data = { ...base, profiles: [label.trim() || 'file header'], chunks: a.chunks.chunks.length, differingBytes: null, warnings: a.warnings };
+  return { svg: renderAllocatorMap(a.chunks, { ...common, label }), summary: `${path} ${where}: ${a.chunks.chunks.length} chunks`, data };
+}
+
+export interface MapCommandOptions extends MapOptions {
+  out?: string;
+  json?: boolean;
+}
+
+/** The `map` subcommand: its exit code. */
+export async function mapCommand(path: string, opts: MapCommandOptions): Promise<number> {
+  if (opts.json && !opts.out) throw new UsageError('--json prints the summary: give -o FILE.svg for the map itself');
+  if (opts.out) assertWritable(opts.out, '-o');
+  const { svg, summary, data } = await mapFromGolden(path, opts);
+  for (const w of data.warnings) process.stderr.write(`percpu: warning: ${w}\n`);
+  if (opts.out) {
+    writeOutput(opts.out, svg, '-o');
+    if (opts.json) process.stdout.write(toJson({ command: 'map', schema: 1, ...data, out: opts.out }) + '\n');
+    else process.stderr.write(`${summary}; wrote ${opts.out}\n`);
+  } else process.stdout.write(svg);
+  return data.warnings.length ? EXIT_DIFFERS : EXIT_OK;
 }

@@ -8,16 +8,17 @@
  * This module only turns flags into options and results into output and exit
  * codes; the work is in `src/trace/`.
  */
-import { mkdirSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PercpuError } from '../errors.js';
-import { readInputText } from '../io.js';
+import { makeOutputDir, writeOutput } from '../io.js';
 import { capture } from '../trace/capture.js';
-import { unreadable } from '../trace/input.js';
-import { describeTrace, parseTraceFile, TraceEventKind, type ParsedTrace } from '../trace/parse.js';
+import { describeTrace, parseTraceFile, traceDefects, TraceEventKind, type ParsedTrace } from '../trace/parse.js';
 import { formatTraceReplay, replayTrace } from '../trace/replay.js';
-import { geometryFromStats, parsePercpuStats, type PercpuStatsFile } from '../trace/stats-parse.js';
+import { geometryFromStats, type PercpuStatsFile } from '../trace/stats-parse.js';
+import { readPercpuStatsFile } from '../inputs.js';
+import { kernelOption } from './exit.js';
+import { replayJson, toJson, verifyTraceJson } from './json.js';
 import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../trace/verify-trace.js';
 import type { GeometryInput } from '../engine/geometry.js';
 
@@ -30,14 +31,15 @@ function intArg(flag: string, min = 0): (v: string) => number {
   };
 }
 
-function readStats(path: string): PercpuStatsFile {
-  let text: string;
-  try {
-    text = readInputText(path);
-  } catch (e) {
-    throw e instanceof PercpuError ? e : unreadable(path, e);
-  }
-  return parsePercpuStats(text, path);
+function readStats(path: string): Promise<PercpuStatsFile> {
+  return readPercpuStatsFile(path);
+}
+
+/** Empty or reordered traces vouch for nothing: warn (on stderr) and make the exit code 1. */
+function warnDefects(trace: ParsedTrace): boolean {
+  const d = traceDefects(trace);
+  for (const w of d) process.stderr.write(`percpu: warning: ${w}\n`);
+  return d.length > 0;
 }
 
 interface GeometryFlags {
@@ -47,9 +49,9 @@ interface GeometryFlags {
   stats?: string;
 }
 
-function unitSizeOf(opts: GeometryFlags): number {
+async function unitSizeOf(opts: GeometryFlags): Promise<number> {
   if (opts.unitSize !== undefined) return opts.unitSize;
-  if (opts.stats !== undefined) return readStats(opts.stats).allocInfo.unitSize;
+  if (opts.stats !== undefined) return (await readStats(opts.stats)).allocInfo.unitSize;
   throw new PercpuError('EPARSE', 'the unit size is needed: pass --unit-size BYTES or --stats FILE (a percpu_stats snapshot of the traced machine)');
 }
 
@@ -87,13 +89,15 @@ export function registerTraceCommands(program: Command): void {
     .option('--stats-before <file>', 'percpu_stats taken before the trace: cross-check the event counts (lost events)')
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
-    .addOption(new Option('--kernel <version>', 'profile to replay with').default('7.0'))
+    .addOption(new Option('--kernel <version>', 'profile to replay with').default('7.0').argParser(kernelOption))
     .option('--no-correct', 'do not look for trace-order corrections')
     .option('--window-us <us>', 'largest time gap a trace-order correction may swap', intArg('--window-us'), 10)
     .option('--write-golden <dir>', 'write each chunk history as a golden file (<workload>.c<N>.golden)')
     .option('--label <text>', 'text before "trace" in the golden files\' workload line (e.g. "Linux 6.18")')
     .option('-q, --quiet', 'print only failing chunks and the summaries')
+    .option('--json', 'print the results as JSON (docs/JSON.md)')
     .action(async (traces: string[], opts: GeometryFlags & {
+      json?: boolean;
       statsBefore?: string;
       kernel: string;
       correct: boolean;
@@ -102,40 +106,49 @@ export function registerTraceCommands(program: Command): void {
       label?: string;
       quiet?: boolean;
     }) => {
-      const unitSize = unitSizeOf(opts);
+      const unitSize = await unitSizeOf(opts);
+      const print = opts.json ? () => {} : out;
+      const docs: Record<string, unknown>[] = [];
+      let defective = false;
       if (opts.statsBefore && !opts.stats) throw new PercpuError('EPARSE', '--stats-before needs --stats (the snapshot taken after the trace)');
       if (opts.statsBefore && traces.length !== 1) throw new PercpuError('EPARSE', '--stats-before and --stats describe one trace: give exactly one');
-      if (opts.writeGolden) mkdirSync(opts.writeGolden, { recursive: true });
+      if (opts.writeGolden) makeOutputDir(opts.writeGolden, '--write-golden');
       let placements = 0;
       let matched = 0;
       let failMismatches = 0;
       let failChecks = 0;
       for (const path of traces) {
         const trace = await parseTraceFile(path);
-        describeTrace(trace).forEach(out);
+        describeTrace(trace).forEach(print);
+        if (warnDefects(trace)) defective = true;
         const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
         const v = verifyParsedTrace(trace, { unitSize, pageSize: opts.pageSize, nrUnits, kernel: opts.kernel, correct: opts.correct, windowUs: opts.windowUs });
-        formatTraceVerification(v, { quiet: opts.quiet ?? false }).forEach(out);
-        if (v.verified.length === 0) out(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
+        formatTraceVerification(v, { quiet: opts.quiet ?? false }).forEach(print);
+        if (v.verified.length === 0) print(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
+        const doc = verifyTraceJson(v);
+        docs.push(doc);
         if (opts.statsBefore && opts.stats) {
           const provenFrees = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
           const provenAllocs = v.verified.reduce((a, c) => a + c.instance.lostAllocs.length, 0);
-          eventCountCheck(trace, readStats(opts.statsBefore), readStats(opts.stats), provenFrees, provenAllocs).forEach(out);
+          const check = eventCountCheck(trace, await readStats(opts.statsBefore), await readStats(opts.stats), provenFrees, provenAllocs);
+          check.forEach(print);
+          doc.eventCountCheck = check;
         }
         if (opts.writeGolden) {
           for (const c of v.verified) {
             const file = join(opts.writeGolden, `${v.workload}.c${c.instance.number}.golden`);
-            writeFileSync(file, formatChunkGolden(v, c, { unitSize, pageSize: opts.pageSize, nrUnits, kernelLabel: opts.kernel, ...(opts.label ? { label: opts.label } : {}) }));
+            writeOutput(file, formatChunkGolden(v, c, { unitSize, pageSize: opts.pageSize, nrUnits, kernelLabel: opts.kernel, ...(opts.label ? { label: opts.label } : {}) }), '--write-golden');
           }
-          out(`wrote ${v.verified.length} golden file(s) to ${opts.writeGolden}`);
+          print(`wrote ${v.verified.length} golden file(s) to ${opts.writeGolden}`);
         }
         placements += v.placements;
         matched += v.matched;
         failMismatches += v.fails.mismatched;
         failChecks += v.fails.checks;
       }
-      out(`placements: matched ${matched}/${placements}` + (failChecks > 0 ? `; failed allocations: ${failMismatches} mismatch(es) in ${failChecks} check(s)` : ''));
-      process.exitCode = matched === placements && failMismatches === 0 ? 0 : 1;
+      print(`placements: matched ${matched}/${placements}` + (failChecks > 0 ? `; failed allocations: ${failMismatches} mismatch(es) in ${failChecks} check(s)` : ''));
+      process.exitCode = matched === placements && failMismatches === 0 && !defective ? 0 : 1;
+      if (opts.json) out(toJson({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, failChecks, failMismatches, exitCode: process.exitCode }));
     });
 
   program
@@ -149,21 +162,25 @@ export function registerTraceCommands(program: Command): void {
     .option('--dyn-size <bytes>', 'dynamic region of the first chunk (without --stats)', intArg('--dyn-size', 4))
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
-    .addOption(new Option('--kernel <version>', 'profile to simulate').default('7.0'))
+    .addOption(new Option('--kernel <version>', 'profile to simulate').default('7.0').argParser(kernelOption))
     .addOption(new Option('--balance <mode>', 'run the simulation\'s balance work after every op, or never').choices(['sync', 'none']).default('sync'))
-    .action(async (path: string, opts: GeometryFlags & { staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
+    .option('--json', 'print the results as JSON (docs/JSON.md)')
+    .action(async (path: string, opts: GeometryFlags & {
+      json?: boolean; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
+      const print = opts.json ? () => {} : out;
       const trace = await parseTraceFile(path);
-      describeTrace(trace).forEach(out);
+      describeTrace(trace).forEach(print);
+      const defective = warnDefects(trace);
       const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
       let geometry: GeometryInput;
       if (opts.stats) {
-        geometry = { ...geometryFromStats(readStats(opts.stats), { pageSize: opts.pageSize, nrUnits }) };
+        geometry = { ...geometryFromStats(await readStats(opts.stats), { pageSize: opts.pageSize, nrUnits }) };
         if (opts.unitSize !== undefined && opts.unitSize !== geometry.unitSize) {
           throw new PercpuError('EPARSE', `--unit-size ${opts.unitSize} contradicts the unit size ${geometry.unitSize} of ${opts.stats}`);
         }
       } else {
         geometry = {
-          unitSize: unitSizeOf(opts),
+          unitSize: await unitSizeOf(opts),
           pageSize: opts.pageSize,
           nrUnits,
           ...(opts.staticSize !== undefined ? { staticSize: opts.staticSize } : {}),
@@ -176,9 +193,10 @@ export function registerTraceCommands(program: Command): void {
       const text =
         `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
         `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
-      formatTraceReplay(r, text).forEach(out);
+      formatTraceReplay(r, text).forEach(print);
       const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
-      process.exitCode = disagreements === 0 ? 0 : 1;
+      process.exitCode = disagreements === 0 && !defective ? 0 : 1;
+      if (opts.json) out(toJson({ ...replayJson(r, opts.kernel, { ...g }), exitCode: process.exitCode }));
     });
 
   program

@@ -33,7 +33,7 @@ import { findNextBit, findNextZeroBit, setRange, clearRange } from './bitmap.js'
 import { plainBuffer, type BufferFactory } from './chunk.js';
 import type { HintProblem } from './checker.js';
 import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
-import { accountAlloc, accountChunk, accountFree, chunkOfPointer, nonNull, raiseAlign, validateRequest } from './request.js';
+import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { localSlotLists } from './slots.js';
 import { resolveGeometry, type Geometry } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
@@ -178,7 +178,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   alloc(size: number, align: number, flags = 0): number {
     const reserved = (flags & ALLOC_RESERVED) !== 0;
     const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = validateRequest(size, align, AREA_GRANULE, this.pageSize);
+    const roundedSize = validateRequest(size, align, AREA_GRANULE, this.pageSize, flags);
     const roundedAlign = raiseAlign(align, AREA_GRANULE);
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
     const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
@@ -298,7 +298,8 @@ export class AreaMapAllocator implements PercpuAllocator {
 
   /** Map index of the in-use area starting at `off`, or a thrown `InvalidFreeError`. */
   private liveAreaIndex(chunk: AreaChunk, off: number): number {
-    const i = off % AREA_GRANULE === 0 ? findArea(chunk.map, chunk.mapUsed, off | IN_USE) : -1;
+    if (off % AREA_GRANULE !== 0) throw new InvalidFreeError(chunk.id, off, misalignedFree(off, AREA_GRANULE, chunk.id));
+    const i = findArea(chunk.map, chunk.mapUsed, off | IN_USE);
     if (i < 0) throw new InvalidFreeError(chunk.id, off, `offset ${off} of chunk ${chunk.id} is not the start of a live allocation (double free, interior pointer or never allocated)`);
     if (i === 0 && chunk.hasReserved) throw new InvalidFreeError(chunk.id, off, `offset ${off} of chunk ${chunk.id} is the first unit's static region, not an allocation`);
     return i;

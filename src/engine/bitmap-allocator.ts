@@ -48,7 +48,7 @@ import {
 import { resolveGeometry, type Geometry, type GeometryInput } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile, type BitmapProfile } from './profile.js';
-import { accountAlloc, accountChunk, accountFree, chunkOfPointer, nonNull, raiseAlign, validateRequest } from './request.js';
+import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
 
 /** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
@@ -323,7 +323,7 @@ export class BitmapAllocator {
   alloc(size: number, align: number, flags = 0): number {
     const reserved = (flags & ALLOC_RESERVED) !== 0;
     const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize);
+    const roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
     const roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
     this.sync();
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
@@ -443,7 +443,8 @@ export class BitmapAllocator {
   private validateFree(chunk: Chunk, off: number): void {
     const h = chunk.hdr;
     const id = h[Hdr.Id]!;
-    if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
+    if ((off & (MIN_ALLOC_SIZE - 1)) !== 0) throw new InvalidFreeError(id, off, misalignedFree(off, MIN_ALLOC_SIZE, id));
+    if (off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
       throw new InvalidFreeError(id, off, `offset ${off} is not inside chunk ${id}'s usable region`);
     }
     const bit = off >>> 2;

@@ -6,7 +6,9 @@
  * Invariants checked here (the kernel BUG()s on them in
  * `pcpu_setup_first_chunk`): page size a power of two >= 4096; unit size a
  * multiple of the page size and >= 32 KiB; static + reserved + dynamic fits the
- * unit; reserved size a multiple of 4.
+ * unit; reserved size a multiple of 4. Every field is an integer in range (a
+ * string, NaN or 2^40 units is refused, naming the field), atom size a power
+ * of two, alloc size a whole number of units.
  */
 import { GeometryError } from '../errors.js';
 import { MIN_UNIT_SIZE, MIN_ALLOC_SIZE, DYNAMIC_RESERVE } from './constants.js';
@@ -46,28 +48,36 @@ export interface Geometry {
   readonly unitPages: number;
 }
 
-export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boolean } = {}): Geometry {
-  const pageSize = input.pageSize ?? 4096;
-  const nrUnits = input.nrUnits ?? 1;
-  const unitSize = input.unitSize;
-  const staticSize = input.staticSize ?? 0;
-  const reservedSize = input.reservedSize ?? 0;
-  if (!Number.isInteger(pageSize) || !isPowerOfTwo(pageSize) || pageSize < 4096) {
-    throw new GeometryError(`page size must be a power of two >= 4096, got ${pageSize}`);
+/** Most units (possible CPUs) a chunk may have: far above any NR_CPUS, far below what overflows the sizes. */
+export const MAX_UNITS = 1 << 16;
+
+/** A geometry field as a checked integer, or a `GeometryError` that says what it got (a string is named as one). */
+function integerField(name: string, v: unknown, min: number, max = Number.MAX_SAFE_INTEGER): number {
+  if (typeof v !== 'number') {
+    throw new GeometryError(`${name} must be a number, got ${typeof v === 'string' ? `the string "${v.slice(0, 40)}"` : typeof v}`);
   }
+  if (!Number.isInteger(v)) throw new GeometryError(`${name} must be an integer, got ${v}`);
+  if (v < min || v > max) throw new GeometryError(`${name} must be in ${min}..${max}, got ${v}`);
+  return v;
+}
+
+export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boolean } = {}): Geometry {
+  const pageSize = integerField('page size', input.pageSize ?? 4096, 4096, 1 << 30);
+  if (!isPowerOfTwo(pageSize)) throw new GeometryError(`page size must be a power of two >= 4096, got ${pageSize}`);
+  const nrUnits = integerField('number of units', input.nrUnits ?? 1, 1, MAX_UNITS);
   // A lone chunk (chunk mode) may be any whole number of pages; a booted allocator's unit is at least 32 KiB.
   const minUnit = options.chunkOnly ? pageSize : MIN_UNIT_SIZE;
-  if (!Number.isInteger(unitSize) || unitSize < minUnit || unitSize % pageSize !== 0) {
-    throw new GeometryError(`unit size must be a multiple of the page size and >= ${minUnit}, got ${unitSize}`);
-  }
-  if (unitSize / MIN_ALLOC_SIZE > 0x3fffffff) throw new GeometryError(`unit size ${unitSize} is too large`);
-  if (!Number.isInteger(nrUnits) || nrUnits < 1) throw new GeometryError(`number of units must be >= 1, got ${nrUnits}`);
-  for (const [name, v] of [['static size', staticSize], ['reserved size', reservedSize]] as const) {
-    if (!Number.isInteger(v) || v < 0) throw new GeometryError(`${name} must be a non-negative integer, got ${v}`);
-  }
+  const unitSize = integerField('unit size', input.unitSize, minUnit, 0x3fffffff * MIN_ALLOC_SIZE);
+  if (unitSize % pageSize !== 0) throw new GeometryError(`unit size must be a multiple of the page size (${pageSize}) and >= ${minUnit}, got ${unitSize}`);
+  const staticSize = integerField('static size', input.staticSize ?? 0, 0, unitSize);
+  const reservedSize = integerField('reserved size', input.reservedSize ?? 0, 0, unitSize);
   if (reservedSize % MIN_ALLOC_SIZE !== 0) throw new GeometryError(`reserved size must be a multiple of 4, got ${reservedSize}`);
-  const dynSize = input.dynSize ?? (options.chunkOnly ? unitSize - staticSize - reservedSize : defaultDynSize(staticSize, reservedSize, pageSize));
-  if (!Number.isInteger(dynSize) || dynSize <= 0) throw new GeometryError(`dynamic size must be positive, got ${dynSize}`);
+  const dynSize = integerField(
+    'dynamic size',
+    input.dynSize ?? (options.chunkOnly ? unitSize - staticSize - reservedSize : defaultDynSize(staticSize, reservedSize, pageSize)),
+    1,
+    unitSize,
+  );
   if (staticSize + reservedSize + dynSize > unitSize) {
     throw new GeometryError(
       `static (${staticSize}) + reserved (${reservedSize}) + dynamic (${dynSize}) = ${staticSize + reservedSize + dynSize} exceeds the unit size ${unitSize}`,
@@ -75,6 +85,11 @@ export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boo
   }
   const staticAligned = alignUp(staticSize, MIN_ALLOC_SIZE);
   if (dynSize - (staticAligned - staticSize) <= 0) throw new GeometryError('dynamic region vanishes after aligning the static size to 4');
+  // percpu_stats prints these; the kernel takes atom_size from the arch (a page or a huge page) and rounds alloc_size to it.
+  const atomSize = integerField('atom size', input.atomSize ?? pageSize, pageSize, 1 << 30);
+  if (!isPowerOfTwo(atomSize)) throw new GeometryError(`atom size must be a power of two >= the page size, got ${atomSize}`);
+  const allocSize = integerField('alloc size', input.allocSize ?? unitSize * nrUnits, unitSize);
+  if (allocSize % unitSize !== 0) throw new GeometryError(`alloc size must be a whole number of units (${unitSize} bytes each), got ${allocSize}`);
   return {
     pageSize,
     unitSize,
@@ -82,8 +97,8 @@ export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boo
     staticSize,
     reservedSize,
     dynSize,
-    atomSize: input.atomSize ?? pageSize,
-    allocSize: input.allocSize ?? unitSize * nrUnits,
+    atomSize,
+    allocSize,
     blockBits: pageSize / MIN_ALLOC_SIZE,
     unitPages: unitSize / pageSize,
   };

@@ -3,7 +3,7 @@
  * the validation and rounding of `pcpu_alloc`'s entry, and the
  * CONFIG_PERCPU_STATS counters of allocations and chunks.
  */
-import { AllocationFailedError, InvalidFreeError, InvalidRequestError } from '../errors.js';
+import { AllocationFailedError, InvalidFlagsError, InvalidFreeError, InvalidRequestError } from '../errors.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from './pointer.js';
 import { isPowerOfTwo } from './bitmap.js';
 import { MIN_UNIT_SIZE } from './constants.js';
@@ -11,6 +11,8 @@ import type { GlobalStats } from './bitmap-allocator.js';
 
 /** `ALLOC_ATOMIC` (bitmap-allocator.ts), repeated here to keep this module free of the allocator's import. */
 const ALLOC_ATOMIC_FLAG = 2;
+/** Every allocation flag a profile knows: `ALLOC_RESERVED | ALLOC_ATOMIC`. */
+const KNOWN_ALLOC_FLAGS = 3;
 
 /** Align below the granule is raised to it (4 bytes from 4.14 on, 2 in 4.13). */
 export function raiseAlign(align: number, granule: number): number {
@@ -22,9 +24,11 @@ export function raiseAlign(align: number, granule: number): number {
  * power of two after raising, or above the page size — as a thrown
  * `InvalidRequestError`; otherwise the size rounded up to the granule.
  */
-export function validateRequest(size: number, align: number, granule: number, pageSize: number): number {
+export function validateRequest(size: number, align: number, granule: number, pageSize: number, flags = 0): number {
+  // One compare on the fast path: any unknown bit, a fraction, NaN or a string differs from its masked self.
+  if (flags !== (flags & KNOWN_ALLOC_FLAGS)) throw new InvalidFlagsError(flags, invalidFlagsMessage(flags));
   if (!Number.isSafeInteger(size) || size <= 0 || size > MIN_UNIT_SIZE) {
-    throw new InvalidRequestError('EINVAL_SIZE', size, align, `illegal size (${size}) for percpu allocation: must be 1..${MIN_UNIT_SIZE} bytes`);
+    throw new InvalidRequestError('EINVAL_SIZE', size, align, `illegal size (${describeValue(size)}) for percpu allocation: must be 1..${MIN_UNIT_SIZE} bytes`);
   }
   const a = raiseAlign(align, granule);
   if (!Number.isSafeInteger(align) || align < 0 || !isPowerOfTwo(a) || a > pageSize) {
@@ -32,10 +36,26 @@ export function validateRequest(size: number, align: number, granule: number, pa
       'EINVAL_ALIGN',
       size,
       align,
-      `illegal align (${align}) for percpu allocation: must be a power of two no larger than the page size (${pageSize}); values below ${granule} are raised to ${granule}`,
+      `illegal align (${describeValue(align)}) for percpu allocation: must be a power of two no larger than the page size (${pageSize}); values below ${granule} are raised to ${granule}`,
     );
   }
   return Math.ceil(size / granule) * granule;
+}
+
+function invalidFlagsMessage(flags: unknown): string {
+  if (typeof flags !== 'number') return `allocation flags must be a number (ALLOC_RESERVED | ALLOC_ATOMIC), got ${describeValue(flags)}`;
+  if (!Number.isInteger(flags)) return `allocation flags must be an integer, got ${flags}`;
+  return `unknown allocation flag bits 0x${((flags & ~KNOWN_ALLOC_FLAGS) >>> 0).toString(16)} in flags ${flags}: the known ones are ALLOC_RESERVED (1) and ALLOC_ATOMIC (2)`;
+}
+
+/** A value as a message shows it: strings quoted and named as strings, so "65536" and 65536 are told apart. */
+export function describeValue(v: unknown): string {
+  return typeof v === 'string' ? `the string "${v.slice(0, 40)}"` : typeof v === 'number' ? String(v) : `${typeof v} ${String(v).slice(0, 40)}`;
+}
+
+/** The message of a free whose offset is not on the allocation granule: no allocation can start there. */
+export function misalignedFree(off: number, granule: number, chunk: number): string {
+  return `offset ${off} of chunk ${chunk} is misaligned (not a multiple of ${granule}): no allocation starts there, so this is not a pointer alloc() returned (p+1?)`;
 }
 
 /** `pcpu_stats_area_alloc`, global part. */

@@ -8,7 +8,7 @@ import { createAllocator, isImplemented, type PercpuAllocator } from '../allocat
 import { ALLOC_RESERVED } from '../engine/bitmap-allocator.js';
 import { NULL_PTR, ptrChunk, RESERVED_CHUNK_ID } from '../engine/pointer.js';
 import { parseKernelVersion, type KernelVersion } from '../engine/profile.js';
-import { OpKind, type GoldenFile } from './format.js';
+import { OpKind, type GoldenFile, type GoldenHeader, type GoldenSink } from './format.js';
 
 export interface ReplayOptions {
   /** Force a profile instead of the file's `kernel:` header. */
@@ -48,111 +48,158 @@ export function profileOf(file: GoldenFile, forced?: string): KernelVersion {
   return parseKernelVersion(forced ?? file.header.kernel);
 }
 
-export function replayGolden(file: GoldenFile, options: ReplayOptions = {}): ReplayResult {
-  const named = options.kernel ?? file.header.kernel;
-  const kernel = isImplemented(named) ? profileOf(file, options.kernel) : named;
-  const result: ReplayResult = {
-    file: file.name,
-    kernel,
-    skipped: false,
-    placements: 0,
-    placementsMatched: 0,
-    events: 0,
-    eventsMatched: 0,
-    firstMismatch: undefined,
-    allocator: undefined,
-    opsRun: 0,
-  };
-  const ops = file.ops;
-  for (let i = 0; i < ops.length; i++) {
-    const k = ops.kind[i]!;
-    if (k === OpKind.Alloc || k === OpKind.Reserved) result.placements++;
-    else if (k === OpKind.Create || k === OpKind.Destroy) result.events++;
-  }
-  if (!isImplemented(named)) {
-    result.skipped = true;
-    return result;
-  }
-  const h = file.header;
+/**
+ * A replay fed one op at a time (a `GoldenSink`), so that `verify` checks a
+ * file while it streams in: memory is the allocator plus an id-indexed
+ * pointer table, not the file.
+ */
+export class GoldenReplay implements GoldenSink {
+  readonly result: ReplayResult;
+  private allocator: PercpuAllocator | undefined;
+  private booted = false;
   // Events of an op that happen before its result (on-demand chunk creation) and
   // after it (synchronous balance work) are kept apart, as the file orders them.
-  let booted = false;
-  let before: Event[] = [];
-  let after: Event[] = [];
-  const allocator = createAllocator({
-    kernel,
-    geometry: h.geometry,
-    mode: h.mode,
-    backend: 'km',
-    balance: h.balance,
-    fixed: options.fixed ?? false,
-    onChunkEvent: (type, chunk, fromBalance) => {
-      if (!booted) return;
-      (fromBalance ? after : before).push({ type: type === 'create' ? 'c' : 'd', chunk });
-    },
-  });
-  booted = true;
-  result.allocator = allocator;
+  private before: Event[] = [];
+  private after: Event[] = [];
+  private expectedEvents: { ev: Event; line: number }[] = [];
+  private pendingAfter: Event[] = [];
+  private ptrs = new Float64Array(1 << 12).fill(NULL_PTR);
+  private lastLine = 0;
+  private readonly limit: number;
+  private seen = 0;
 
-  const mismatch = (line: number, expected: string, got: string) => {
-    if (result.firstMismatch === undefined) result.firstMismatch = { line, expected, got };
-  };
-  const ptrs = new Float64Array(file.maxId + 1).fill(NULL_PTR);
-  let expectedEvents: { ev: Event; line: number }[] = [];
-  let pendingAfter: Event[] = [];
-  const settleEvents = (actual: Event[]) => {
-    const n = Math.max(actual.length, expectedEvents.length);
-    for (let j = 0; j < n; j++) {
-      const exp = expectedEvents[j];
-      const got = actual[j];
-      if (exp && got && exp.ev.type === got.type && exp.ev.chunk === got.chunk) result.eventsMatched++;
-      else if (exp) mismatch(exp.line, `${exp.ev.type} ${exp.ev.chunk}`, got ? `${got.type} ${got.chunk}` : 'no chunk event');
-      else if (got) mismatch(ops.line[Math.min(result.opsRun, ops.length - 1)]!, 'no chunk event', `${got.type} ${got.chunk}`);
+  constructor(
+    name: string,
+    private readonly options: ReplayOptions = {},
+  ) {
+    this.limit = options.limit ?? Number.POSITIVE_INFINITY;
+    this.result = {
+      file: name,
+      kernel: options.kernel ?? '',
+      skipped: false,
+      placements: 0,
+      placementsMatched: 0,
+      events: 0,
+      eventsMatched: 0,
+      firstMismatch: undefined,
+      allocator: undefined,
+      opsRun: 0,
+    };
+  }
+
+  /** Ops in the file (all of them, also past `limit`). */
+  get ops(): number {
+    return this.seen;
+  }
+
+  header(h: GoldenHeader): void {
+    const named = this.options.kernel ?? h.kernel;
+    if (!isImplemented(named)) {
+      this.result.kernel = named;
+      this.result.skipped = true;
+      return;
     }
-    expectedEvents = [];
-  };
+    const kernel = parseKernelVersion(named);
+    this.result.kernel = kernel;
+    this.allocator = createAllocator({
+      kernel,
+      geometry: h.geometry,
+      mode: h.mode,
+      backend: 'km',
+      balance: h.balance,
+      fixed: this.options.fixed ?? false,
+      onChunkEvent: (type, chunk, fromBalance) => {
+        if (!this.booted) return;
+        (fromBalance ? this.after : this.before).push({ type: type === 'create' ? 'c' : 'd', chunk });
+      },
+    });
+    this.booted = true;
+    this.result.allocator = this.allocator;
+  }
 
-  const limit = Math.min(options.limit ?? ops.length, ops.length);
-  for (let i = 0; i < limit; i++) {
-    const k = ops.kind[i]!;
-    const line = ops.line[i]!;
+  op(k: OpKind, id: number, size: number, align: number, chunk: number, offset: number, line: number): void {
+    const r = this.result;
+    const index = this.seen++;
+    if (k === OpKind.Alloc || k === OpKind.Reserved) r.placements++;
+    else if (k === OpKind.Create || k === OpKind.Destroy) r.events++;
+    const allocator = this.allocator;
+    if (allocator === undefined || index >= this.limit) return;
+    this.lastLine = line;
     if (k === OpKind.Create || k === OpKind.Destroy) {
-      expectedEvents.push({ ev: { type: k === OpKind.Create ? 'c' : 'd', chunk: ops.id[i]! }, line });
-      result.opsRun = i + 1;
-      continue;
+      this.expectedEvents.push({ ev: { type: k === OpKind.Create ? 'c' : 'd', chunk: id }, line });
+      r.opsRun = index + 1;
+      return;
     }
-    before = [];
-    after = [];
+    this.before = [];
+    this.after = [];
     if (k === OpKind.Free) {
-      const id = ops.id[i]!;
-      const ptr = id < ptrs.length ? ptrs[id]! : NULL_PTR;
-      if (ptr === NULL_PTR) mismatch(line, `a live object ${id}`, 'nothing to free (its allocation was refused here)');
+      const ptr = id < this.ptrs.length ? this.ptrs[id]! : NULL_PTR;
+      if (ptr === NULL_PTR) this.mismatch(line, `a live object ${id}`, 'nothing to free (its allocation was refused here)');
       else {
         allocator.free(ptr);
-        ptrs[id] = NULL_PTR;
+        this.ptrs[id] = NULL_PTR;
       }
     } else {
-      const ptr = allocator.alloc(ops.size[i]!, ops.align[i]!, k === OpKind.Reserved ? ALLOC_RESERVED : 0);
-      const expChunk = ops.chunk[i]!;
-      const expOff = ops.offset[i]!;
+      const ptr = allocator.alloc(size, align, k === OpKind.Reserved ? ALLOC_RESERVED : 0);
       let gotChunk = -1;
       let gotOff = -1;
       if (ptr !== NULL_PTR) {
         const c = ptrChunk(ptr);
         gotChunk = c === RESERVED_CHUNK_ID ? 0 : c;
         gotOff = allocator.unitOffset(ptr);
-        ptrs[ops.id[i]!] = ptr;
+        if (id >= this.ptrs.length) this.growPtrs(id);
+        this.ptrs[id] = ptr;
       }
-      if (gotChunk === expChunk && gotOff === expOff) result.placementsMatched++;
-      else mismatch(line, `${expChunk} ${expOff}`, `${gotChunk} ${gotOff}`);
+      if (gotChunk === chunk && gotOff === offset) r.placementsMatched++;
+      else this.mismatch(line, `${chunk} ${offset}`, `${gotChunk} ${gotOff}`);
     }
-    settleEvents([...pendingAfter, ...before]);
-    pendingAfter = after;
-    result.opsRun = i + 1;
-    options.afterOp?.(i, allocator);
+    this.settleEvents(this.pendingAfter.length === 0 ? this.before : [...this.pendingAfter, ...this.before]);
+    this.pendingAfter = this.after;
+    r.opsRun = index + 1;
+    this.options.afterOp?.(index, allocator);
   }
-  settleEvents(pendingAfter);
-  return result;
+
+  /** After the last op: the balance events of the last op are compared too. */
+  finish(): ReplayResult {
+    if (this.allocator !== undefined) this.settleEvents(this.pendingAfter);
+    this.pendingAfter = [];
+    return this.result;
+  }
+
+  private mismatch(line: number, expected: string, got: string): void {
+    if (this.result.firstMismatch === undefined) this.result.firstMismatch = { line, expected, got };
+  }
+
+  private settleEvents(actual: Event[]): void {
+    const expected = this.expectedEvents;
+    if (actual.length === 0 && expected.length === 0) return;
+    const n = Math.max(actual.length, expected.length);
+    for (let j = 0; j < n; j++) {
+      const exp = expected[j];
+      const got = actual[j];
+      if (exp && got && exp.ev.type === got.type && exp.ev.chunk === got.chunk) this.result.eventsMatched++;
+      else if (exp) this.mismatch(exp.line, `${exp.ev.type} ${exp.ev.chunk}`, got ? `${got.type} ${got.chunk}` : 'no chunk event');
+      else if (got) this.mismatch(this.lastLine, 'no chunk event', `${got.type} ${got.chunk}`);
+    }
+    this.expectedEvents = [];
+  }
+
+  private growPtrs(id: number): void {
+    let n = this.ptrs.length;
+    while (n <= id) n *= 2;
+    const b = new Float64Array(n).fill(NULL_PTR);
+    b.set(this.ptrs);
+    this.ptrs = b;
+  }
+}
+
+/** Replay a parsed golden file. */
+export function replayGolden(file: GoldenFile, options: ReplayOptions = {}): ReplayResult {
+  const r = new GoldenReplay(file.name, options);
+  r.header(file.header);
+  const o = file.ops;
+  for (let i = 0; i < o.length; i++) r.op(o.kind[i]! as OpKind, o.id[i]!, o.size[i]!, o.align[i]!, o.chunk[i]!, o.offset[i]!, o.line[i]!);
+  return r.finish();
 }
 
 export function formatReplayResult(r: ReplayResult): string {

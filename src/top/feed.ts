@@ -111,6 +111,7 @@ export class TraceAccumulator {
   private format: ParsedTrace['format'] = 'unknown';
   private hasPtr = false;
   private lines = 0;
+  private readonly backwards = { count: 0, firstLine: 0 };
   /** Set when `maxEvents` was reached: later batches are counted, not kept. */
   truncatedAt = -1;
 
@@ -176,6 +177,8 @@ export class TraceAccumulator {
     t.counts.forEach((c, i) => (this.counts[i] = this.counts[i]! + c));
     if (this.format === 'unknown') this.format = t.format;
     this.hasPtr ||= t.hasPtr;
+    if (t.backwards.count > 0 && this.backwards.count === 0) this.backwards.firstLine = t.backwards.firstLine + this.lines;
+    this.backwards.count += t.backwards.count;
     this.lines += t.lines;
     this.n = at + m;
   }
@@ -211,6 +214,7 @@ export class TraceAccumulator {
       otherEvents: this.other,
       lines: this.lines,
       counts: this.counts.slice(),
+      backwards: { ...this.backwards },
     };
   }
 }

@@ -14,10 +14,7 @@
  */
 import { existsSync, writeFileSync } from 'node:fs';
 import { cpus } from 'node:os';
-import { PercpuError } from '../errors.js';
-import { readInputText } from '../io.js';
-import { unreadable } from '../trace/input.js';
-import { parsePercpuStats, type PercpuStatsFile } from '../trace/stats-parse.js';
+import { readPercpuStatsFile } from '../inputs.js';
 import { SIGNALS } from '../trace/capture.js';
 import type { ParsedTrace } from '../trace/parse.js';
 import { BatchReader, readTraceBatch, TraceAccumulator } from './feed.js';
@@ -81,16 +78,6 @@ interface Geometry {
   nrUnits: number | undefined;
 }
 
-function readStatsFile(path: string): PercpuStatsFile {
-  let text: string;
-  try {
-    text = readInputText(path);
-  } catch (e) {
-    throw e instanceof PercpuError ? e : unreadable(path, e);
-  }
-  return parsePercpuStats(text, path);
-}
-
 /** `capture` writes FILE.percpu_stats next to FILE: a compressed FILE.xz / FILE.gz finds it too. */
 export function siblingStats(trace: string): string | undefined {
   const base = trace.replace(/\.(gz|xz)$/, '');
@@ -98,9 +85,9 @@ export function siblingStats(trace: string): string | undefined {
   return existsSync(p) ? p : undefined;
 }
 
-function geometryOf(opts: TopOptions, statsPath: string | undefined): Geometry {
+async function geometryOf(opts: TopOptions, statsPath: string | undefined): Promise<Geometry> {
   const path = opts.stats ?? statsPath;
-  const stats = path !== undefined ? readStatsFile(path) : undefined;
+  const stats = path !== undefined ? await readPercpuStatsFile(path) : undefined;
   const unitSize = opts.unitSize ?? stats?.allocInfo.unitSize;
   const nrUnits = opts.nrUnits ?? (stats ? Math.max(1, Math.round(stats.allocInfo.allocSize / stats.allocInfo.unitSize)) : undefined);
   return { unitSize, nrUnits };
@@ -296,7 +283,7 @@ async function runOnTrace(opts: TopOptions, path: string): Promise<number> {
   const info: HeaderInfo = { source: path, command: opts.command, ...(opts.window !== undefined ? { windowSec: opts.window } : {}) };
   if (batch.trace.format === 'legacy' && opts.group !== 'task') info.note = 'this trace (Linux 4.13–5.18 format) names no call sites: rows are the allocating tasks';
   const statsPath = opts.stats ?? siblingStats(path);
-  const geometry = geometryOf(opts, statsPath);
+  const geometry = await geometryOf(opts, statsPath);
   if (geometry.nrUnits === undefined && batch.trace.preamble.nrCpus !== undefined) geometry.nrUnits = batch.trace.preamble.nrCpus;
   const state = new TopState(opts, ledger, info, () => ({ trace: batch.trace, version: 0 }), () => geometry);
   const style = makeStyle(colorWanted(opts.out, opts.env));
@@ -337,7 +324,7 @@ async function runLive(opts: TopOptions): Promise<number> {
   // Read now: debugfs may be unmounted again when the session ends.
   let geometry: Geometry = { unitSize: opts.unitSize, nrUnits: opts.nrUnits };
   try {
-    geometry = geometryOf(opts, source.statsPath);
+    geometry = await geometryOf(opts, source.statsPath);
   } catch (e) {
     log(`note: ${(e as Error).message}; chunk counts of the compacted layout are left out`);
   }

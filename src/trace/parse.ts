@@ -27,9 +27,8 @@
  * anything else throws `ParseError` naming the 1-based line. Lines are
  * processed in input order, so the sequence numbers are the trace's order.
  */
-import { StringDecoder } from 'node:string_decoder';
-import { ParseError, PercpuError } from '../errors.js';
-import { readDecompressed } from './input.js';
+import { excerpt, ParseError, PercpuError } from '../errors.js';
+import { readLines } from '../io.js';
 
 export const enum TraceEventKind {
   Alloc = 0,
@@ -121,6 +120,8 @@ export interface ParsedTrace {
   lines: number;
   /** Counts per kind, indexed by TraceEventKind. */
   counts: number[];
+  /** Events whose timestamp is earlier than the event before (tracefs prints them in time order). */
+  backwards: { count: number; firstLine: number };
 }
 
 const INITIAL_CAPACITY = 1 << 14;
@@ -172,6 +173,8 @@ export class TraceParser {
   private lineNo = 0;
   private tail = '';
   private finished = false;
+  private lastTime = 0;
+  private readonly backwards = { count: 0, firstLine: 0 };
 
   constructor(name = '<trace>') {
     this.name = name;
@@ -233,11 +236,18 @@ export class TraceParser {
       otherEvents: this.other,
       lines: this.lineNo,
       counts: this.counts.slice(),
+      backwards: { ...this.backwards },
     };
   }
 
   private fail(message: string): never {
     throw new ParseError(this.name, this.lineNo, message);
+  }
+
+  /** One whole line (without its `\n`), for readers that split lines themselves. */
+  pushLine(raw: string): void {
+    if (this.finished) throw new PercpuError('EPARSE', `${this.name}: text pushed after finish()`);
+    this.line(raw);
   }
 
   private line(raw: string): void {
@@ -248,12 +258,12 @@ export class TraceParser {
     if (text.trim() === '') return;
     if (c0 === 0x43 /* C */ && text.startsWith('CPU:')) {
       const m = LOST_MARK.exec(text);
-      if (!m) this.fail(`malformed lost-event marker "${text.slice(0, 80)}"`);
+      if (!m) this.fail(`malformed lost-event marker "${excerpt(text)}"`);
       this.lost.push({ line: this.lineNo, cpu: Number(m[1]), count: Number(m[2]), beforeSeq: this.n });
       return;
     }
     const m = EVENT_HEAD.exec(text);
-    if (!m) this.fail(`not a trace event line: "${text.slice(0, 80)}"`);
+    if (!m) this.fail(`not a trace event line: "${excerpt(text)}"`);
     const eventName = m[6]!;
     const kind = KIND_BY_NAME.get(eventName);
     if (kind === undefined) {
@@ -314,7 +324,10 @@ export class TraceParser {
     this.cpu[i] = cpu;
     this.pid[i] = this.int(head[2]!, 'pid');
     this.task[i] = intern(this.taskIds, this.tasks, head[1]!.trim());
-    this.time[i] = Number(head[5]);
+    const time = Number(head[5]);
+    this.time[i] = time;
+    if (time < this.lastTime && this.backwards.count++ === 0) this.backwards.firstLine = this.lineNo;
+    this.lastTime = time;
     this.addr[i] = -1;
     this.off[i] = -1;
     this.size[i] = -1;
@@ -431,10 +444,22 @@ export function parseTraceText(text: string, name = '<trace>'): ParsedTrace {
 /** Parse a trace file (plain, gzip or xz; `-` = stdin) without holding its text. */
 export async function parseTraceFile(path: string, name = path === '-' ? '<stdin>' : path): Promise<ParsedTrace> {
   const parser = new TraceParser(name);
-  const decoder = new StringDecoder('utf8');
-  for await (const piece of readDecompressed(path)) parser.push(decoder.write(piece));
-  parser.push(decoder.end());
+  await readLines(path, (line) => parser.pushLine(line));
   return parser.finish();
+}
+
+/**
+ * What makes a trace unfit to vouch for anything, as sentences: no percpu
+ * event at all, or timestamps that run backwards (files concatenated or
+ * reordered). Commands print these as warnings and exit 1.
+ */
+export function traceDefects(t: ParsedTrace): string[] {
+  const out: string[] = [];
+  if (t.events.length === 0) out.push(`${t.name}: no percpu event in ${t.lines} lines: nothing was checked (were the percpu tracepoints enabled?)`);
+  if (t.backwards.count > 0) {
+    out.push(`${t.name}:${t.backwards.firstLine}: timestamps run backwards here (${t.backwards.count} event${t.backwards.count === 1 ? '' : 's'} in all): tracefs prints in time order, so the file was reordered or concatenated`);
+  }
+  return out;
 }
 
 /** One line summary of what a parse found (for command output). */

@@ -19,7 +19,7 @@
  * (unknown field, missing field, field out of order, bad header) is a
  * `ParseError` naming the line.
  */
-import { ParseError } from '../errors.js';
+import { excerpt, ParseError } from '../errors.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import type { GlobalStats } from '../engine/bitmap-allocator.js';
 
@@ -105,8 +105,10 @@ class Lines {
     text: string,
     readonly source: string,
   ) {
-    this.lines = text.split('\n');
+    // `\r\n` line ends (a snapshot copied through Windows) read like `\n`.
+    this.lines = text.split('\n').map((l) => (l.endsWith('\r') ? l.slice(0, -1) : l));
     if (this.lines.length > 0 && this.lines[this.lines.length - 1] === '') this.lines.pop();
+    if (this.lines.length === 0) throw new ParseError(source, 1, 'empty input: not a percpu_stats snapshot', 'give the text of /sys/kernel/debug/percpu_stats');
   }
   get lineNo(): number {
     return this.at;
@@ -128,13 +130,13 @@ class Lines {
   }
   expect(text: string): void {
     const l = this.next();
-    if (l !== text) this.fail(`expected "${text}", got "${l.slice(0, 60)}"`);
+    if (l !== text) this.fail(`expected "${text}", got "${excerpt(l)}"`);
   }
   /** The next value line, which must name `name`; returns its value and the column of its colon. */
   value(name: string): { value: number; colon: number } {
     const l = this.next();
     const m = VALUE_LINE.exec(l);
-    if (!m) this.fail(`expected a "${name}" value line, got "${l.slice(0, 60)}"`);
+    if (!m) this.fail(`expected a "${name}" value line, got "${excerpt(l)}"`);
     if (m[1] !== name) this.fail(`expected field "${name}", got "${m[1]}"`);
     const value = Number(m[3]);
     if (!Number.isSafeInteger(value)) this.fail(`value of ${name} is out of range: ${m[3]}`);
@@ -205,7 +207,7 @@ function parseChunk(r: Lines, layout: StatsLayout): StatsChunk {
   const header = r.next();
   const line = r.lineNo;
   const kind = HEADERS.get(header);
-  if (kind === undefined) r.fail(`expected a chunk header ("Chunk:", "Chunk: <- First Chunk", …), got "${header.slice(0, 60)}"`);
+  if (kind === undefined) r.fail(`expected a chunk header ("Chunk:", "Chunk: <- First Chunk", …), got "${excerpt(header)}"`);
   if (layout === '4.13' && (kind === 'to_depopulate' || kind === 'sidelined')) r.fail(`"${header}" does not exist in the 4.13 layout`);
   const v = (name: string) => r.value(name).value;
   const c: StatsChunk = {
