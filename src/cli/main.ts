@@ -68,7 +68,8 @@ program
   .option('--diff <a,b>', 'two profiles side by side, differences outlined (e.g. 4.14,7.0 or 7.0,7.0-fixed)')
   .option('--stats <file>', 'percpu_stats of the traced machine (when FILE is a trace)')
   .option('-o, --out <file.svg>', 'write the SVG here (default: standard output)')
-  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string }) => {
+  .option('--full', 'draw every page as its own row (default: runs of full, free or hidden pages as one band)')
+  .action((file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string; full?: boolean }) => {
     const { svg, summary } = mapFromGolden(file, opts);
     if (opts.out) {
       writeFileSync(opts.out, svg);
@@ -96,7 +97,9 @@ program
   .option('--trace <file>', 'another trace (tracefs text; plain, gzip or xz)')
   .option('--stats <file>', 'percpu_stats of the traced machine (geometry)')
   .option('--report <file.html>', 'where to write the report', 'percpu-report.html')
-  .action((opts: { trace?: string; stats?: string; report?: string }) => {
+  .option('--full', 'the report draws every page of every chunk of each bitmap profile; time every 4.13 free (slower)')
+  .option('--verbose', 'also print the pairwise placement table and every profile\'s percpu_stats')
+  .action((opts: { trace?: string; stats?: string; report?: string; full?: boolean; verbose?: boolean }) => {
     if (!runDemo({ ...opts, write: (s) => process.stdout.write(s) })) process.exitCode = 1;
   });
 

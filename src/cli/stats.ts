@@ -29,23 +29,26 @@ export interface StateAt {
   kernel: string;
   /** Ops (golden) or events (trace) replayed. */
   replayed: number;
+  /** What the input says it is: a golden file's workload header (empty for a trace). */
+  workload: string;
 }
 
-function capture(a: PercpuAllocator, kernel: string, replayed: number): StateAt {
-  return { statsText: a.formatStats(), chunks: a instanceof BitmapAllocator ? snapshotChunks(a) : undefined, kernel, replayed };
+function capture(a: PercpuAllocator, kernel: string, replayed: number, workload = ''): StateAt {
+  return { statsText: a.formatStats(), chunks: a instanceof BitmapAllocator ? snapshotChunks(a) : undefined, kernel, replayed, workload };
 }
 
 export function stateAt(path: string, options: StatsOptions): StateAt {
   const name = path === '-' ? '<stdin>' : path;
   const text = readInputText(path);
   if (text.startsWith('# percpu-golden')) {
-    const r = replayGolden(parseGolden(text, name), {
+    const golden = parseGolden(text, name);
+    const r = replayGolden(golden, {
       ...(options.kernel !== undefined ? { kernel: options.kernel } : {}),
       ...(options.at !== undefined ? { limit: options.at } : {}),
       fixed: options.fixed ?? false,
     });
     if (r.skipped || r.allocator === undefined) throw new UnsupportedError(`${path}: kernel ${r.kernel} is not implemented`);
-    return capture(r.allocator, String(r.kernel), r.opsRun);
+    return capture(r.allocator, String(r.kernel), r.opsRun, golden.header.workload);
   }
   if (!options.stats) throw new UnsupportedError(`${path} is a trace: give the traced machine's percpu_stats with --stats (for its geometry)`);
   const trace = parseTraceText(text, name);

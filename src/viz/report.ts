@@ -112,7 +112,8 @@ export function renderReport(r: Report): string {
   const layout = new Layout();
   const toc: Markup[] = [];
   const body: Markup[] = [];
-  for (const s of r.sections) {
+  for (const section of r.sections) {
+    const s = { ...section, id: slug(section.id) };
     const start = layout.figures.length;
     const blocks = s.blocks.map((b) => layout.block(s.id, b));
     const figs = layout.figures.slice(start);
