@@ -5,7 +5,9 @@
  *
  * "Shares" is a line diff: the longest common subsequence of the two texts'
  * lines, so one extra chunk in one text highlights that chunk's lines, not every
- * line after it. The texts are a few hundred lines; the quadratic table is small.
+ * line after it. Lines compare with their runs of spaces collapsed (4.13 aligns
+ * its columns differently from 4.14 and later). The texts are a few hundred
+ * lines; the quadratic table is small.
  */
 import { html, type Markup } from './markup.js';
 
@@ -52,12 +54,13 @@ export function compareStats(texts: StatsText[]): StatsColumn[] {
     else groups.push({ labels: [t.label], text: t.text });
   }
   const split = groups.map((g) => g.text.replace(/\n+$/, '').split('\n'));
+  const keys = split.map((lines) => lines.map((l) => l.trim().replace(/\s+/g, ' ')));
   return groups.map((g, gi) => {
     const lines = split[gi]!;
     const differs = new Array<boolean>(lines.length).fill(false);
     for (let o = 0; o < groups.length; o++) {
       if (o === gi) continue;
-      const common = commonLines(lines, split[o]!);
+      const common = commonLines(keys[gi]!, keys[o]!);
       for (let i = 0; i < lines.length; i++) if (!common[i]) differs[i] = true;
     }
     return { labels: g.labels, lines, differs };
