@@ -41,9 +41,9 @@ test('the static server serves only the page folder and dist/src, with no way ou
 });
 
 test('browser example: 4 workers × 200,000 increments sum exactly in headless Chromium', { timeout: 30_000, skip: browserSkip() }, async () => {
+  const { context, close } = await launchChromium();
   const server = await startStaticServer({ port: 0 });
   const plain = await startStaticServer({ port: 0, isolation: false });
-  const { context, close } = await launchChromium();
   try {
     const page = await context.newPage();
     const errors: string[] = [];
