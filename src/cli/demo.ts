@@ -290,9 +290,12 @@ export function runDemo(options: DemoOptions): boolean {
   const write = options.write;
   const tracePath = options.trace ?? bundled('demo', 'bpf-percpu-hash-1M-x-8B.trace.gz');
   const statsPath = options.stats ?? bundled('demo', 'before.percpu_stats');
-  const phases = ['reading and parsing the trace', ...PROFILES.map((p) => `replaying through ${p.label}, comparing with the kernel, timing`), 'drawing chunk maps and writing the report'];
-  const bar = progress(phases.length, 'percpu demo');
-  bar.update(0, phases[0]);
+  // Each phase named in full, short enough for the bar on an 80-column terminal.
+  const phases = ['parsing the trace', ...PROFILES.map((p) => `replaying ${p.label} vs the kernel`), ...PROFILES.map((p) => `timing ${p.label}'s allocs and frees`), 'drawing maps, writing the report'];
+  const bar = progress(phases.length, 'demo');
+  let phase = 0;
+  const next = () => bar.update(phase, phases[phase++]);
+  next();
   const trace = parseTraceText(readInputText(tracePath), tracePath.startsWith(PACKAGE_ROOT) ? tracePath.slice(PACKAGE_ROOT.length + 1) : tracePath);
   const beforeStats = parsePercpuStats(readInputText(statsPath), statsPath);
   const geometry = geometryFromStats(beforeStats, trace.preamble.nrCpus !== undefined ? { nrUnits: trace.preamble.nrCpus } : {});
@@ -301,8 +304,8 @@ export function runDemo(options: DemoOptions): boolean {
   const peak = peakEvent(trace);
 
   // Which allocation each free frees is a property of the trace: take it from a whole-trace replay.
-  const replays = PROFILES.map((p, i) => {
-    bar.update(i + 1, `${phases[i + 1]} (${i + 2}/${phases.length})`);
+  const replays = PROFILES.map((p) => {
+    next();
     return replayProfile(trace, geometry, p, peak.seq);
   });
   const whole = replays.find((r) => r.eventsReplayed === ev.length);
@@ -310,12 +313,13 @@ export function runDemo(options: DemoOptions): boolean {
     const p = PROFILES[i]!;
     const source = p.areaMap && whole ? whole : r;
     const freeTarget = source.result.verification.chunks.freeTarget;
+    next();
     return { ...r, ...timeAllocator(trace, freeTarget, geometry, p, p.areaMap && !options.full ? peak.seq : Infinity) };
   });
   const diffs: { pair: string; count: number; first: string | undefined }[] = [];
   for (let i = 0; i < runs.length; i++)
     for (let j = i + 1; j < runs.length; j++) diffs.push({ pair: `${runs[i]!.label} vs ${runs[j]!.label}`, ...placementDifferences(runs[i]!, runs[j]!) });
-  bar.update(phases.length - 1, `${phases[phases.length - 1]} (${phases.length}/${phases.length})`);
+  next();
   const reportPath = resolve(options.report ?? 'percpu-report.html');
   const statsColumns = compareStats(runs.map((r) => ({ label: r.label, text: r.statsAtPeak })));
   writeFileSync(reportPath, buildReport(trace, peak, runs, diffs, statsColumns, options.full ?? false));
