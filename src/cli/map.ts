@@ -53,6 +53,6 @@ export function mapFromGolden(path: string, options: MapOptions): { svg: string;
   }
   const a = chunksAt(path, options.kernel, options.fixed ?? false, options);
   const profile = `${a.kernel}${options.fixed ? ' fixed' : ''}`;
-  const svg = renderAllocatorMap(a.chunks, { ...common, label: `${options.kernel ?? ''}${options.fixed ? ' fixed' : ''} `.trimStart(), caption: caption(path, where, `${profile}, ${a.chunks.chunks.length} chunk${a.chunks.chunks.length === 1 ? '' : 's'}`, a.workload) });
+  const svg = renderAllocatorMap(a.chunks, { ...common, label: `${options.kernel ?? ''}${options.fixed ? ' fixed' : ''} `.trimStart(), caption: caption(path, where, `${profile}, ${options.chunk !== undefined ? `chunk ${options.chunk} of ` : ''}${a.chunks.chunks.length} chunk${a.chunks.chunks.length === 1 ? '' : 's'}`, a.workload) });
   return { svg, summary: `${path} ${where}: ${a.chunks.chunks.length} chunks` };
 }

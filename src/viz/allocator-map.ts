@@ -15,7 +15,7 @@ import { diffRanges, legendSvg, renderChunkMap, type ChunkMapOptions } from './c
 import { escapeText } from './markup.js';
 
 function describe(c: Chunk, label: string, mode: 'allocator' | 'chunk'): string {
-  const id = mode === 'chunk' ? `chunk ${c.id} (chunk mode: one ordinary chunk)` : c.id === -1 ? 'reserved chunk' : c.id === 0 ? 'chunk 0 (first chunk)' : `chunk ${c.id}`;
+  const id = mode === 'chunk' ? `chunk ${c.id} (chunk mode)` : c.id === -1 ? 'reserved chunk' : c.id === 0 ? 'chunk 0 (first chunk)' : `chunk ${c.id}`;
   return `${label}${id}: ${c.nrPages} pages, ${c.hdr[3]} B free, ${c.hdr[6]} allocations`;
 }
 
