@@ -1,25 +1,35 @@
 /**
- * `npm run bench:runtime`: the JavaScript runtime under real worker threads.
+ * `npm run bench:runtime`: the JavaScript runtime under real worker threads,
+ * against what a Node developer would write instead — all in one run, the
+ * cases interleaved round by round so that a change of machine load hits them
+ * alike. Only ratios between cases of the same run mean anything.
  *
- * 1. Increments per second, summed over 1, 2 and N workers, of
- *    - one shared counter word bumped with `Atomics.add` (the obvious baseline),
- *    - `PercpuCounter.add(1)` (per-worker delta, fold into the total at ±batch),
- *    - plain adds to the worker's own unit through `thisCpu.addInt32` and
- *      through a raw Int32Array index (the ceiling: no counter logic at all).
- *    Each worker counts its increments for a fixed time after a common start;
- *    the exact total is checked against the count afterwards.
- * 2. Lock-free updates of existing keys in a `PercpuHashMap`, per second.
- * 3. Creation and destruction of a 1,000,000-entry `PercpuHashMap` (values of
- *    8 and 64 bytes, 2 units), beside the allocator engine alone doing the
- *    same allocations and frees, and the kernel's PERCPU_HASH figures.
+ * 1. Increments per second, summed over 1, 2 and 4 workers, of
+ *    - one shared word bumped with `Atomics.add`,
+ *    - padded per-worker slots (one cache line each) bumped with `Atomics.add`
+ *      and with plain `++`,
+ *    - a per-worker local variable, posted to the main thread at the end,
+ *    - `PercpuCounter.add(1)`, batched (the kernel's batch) and exact mode,
+ *    - the worker's own unit through `thisCpuInt32(ptr).add(1)` and
+ *      `thisCpu.addInt32(ptr, 1)`.
+ *    Each worker counts for a fixed time after a common start; the exact total
+ *    is checked against the count afterwards.
+ * 2. Map updates per second (1024 int keys, round robin): `PercpuHashMap.addInt32`,
+ *    a plain open-addressing SharedArrayBuffer map with one value column per
+ *    worker, and a per-worker `Map` aggregated by postMessage at the end.
+ * 3. One thread, ns per operation (best of rounds): own-unit accessors and
+ *    counter adds against a raw Int32Array increment; the summed read of one
+ *    key at 4 units against the plain map's.
+ * 4. Creation and destruction of a 1,000,000-entry `PercpuHashMap` beside the
+ *    allocator engine alone and the kernel's PERCPU_HASH figures.
  *
- *   node dist/bench/runtime.js [--duration MS] [--runs N] [--workers N] [--json] [--quick]
+ *   node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick]
  *
  * This file is also the worker script (it re-launches itself).
  */
 import { Worker, isMainThread, parentPort, workerData } from 'node:worker_threads';
 import { parseArgs } from 'node:util';
-import { availableParallelism, loadavg } from 'node:os';
+import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
@@ -28,36 +38,79 @@ import { PercpuCounter, type PercpuCounterHandle } from '../src/runtime/counter.
 import { PercpuHashMap, type PercpuHashMapHandle } from '../src/runtime/hash-map.js';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
 
-type Kind = 'atomic' | 'counter' | 'counterWide' | 'accessor' | 'raw' | 'map';
-const KINDS: readonly Kind[] = ['atomic', 'counter', 'counterWide', 'accessor', 'raw', 'map'];
-/** The batch of the `counterWide` case. */
-const WIDE_BATCH = 1024;
+type Kind = 'atomic' | 'paddedAtomic' | 'paddedPlain' | 'local' | 'counter' | 'counterExact' | 'ref' | 'accessor' | 'map' | 'sabMap' | 'jsMap';
+const COUNT_KINDS: readonly Kind[] = ['atomic', 'paddedAtomic', 'paddedPlain', 'local', 'counter', 'counterExact', 'ref', 'accessor'];
+const MAP_KINDS: readonly Kind[] = ['map', 'sabMap', 'jsMap'];
 const LABEL: Record<Kind, string> = {
   atomic: 'shared word, Atomics.add',
-  counter: 'PercpuCounter.add(1), kernel batch',
-  counterWide: `PercpuCounter.add(1), batch ${WIDE_BATCH}`,
-  accessor: 'own unit, thisCpu.addInt32',
-  raw: 'own unit, raw Int32Array',
-  map: 'PercpuHashMap: lookup + thisCpu.addInt32',
+  paddedAtomic: 'padded per-worker slots, Atomics.add',
+  paddedPlain: 'padded per-worker slots, plain ++',
+  local: 'per-worker local, posted at the end',
+  counter: 'PercpuCounter.add(1), batched',
+  counterExact: 'PercpuCounter.add(1), exact mode',
+  ref: 'own unit, thisCpuInt32(ptr).add(1)',
+  accessor: 'own unit, thisCpu.addInt32(ptr, 1)',
+  map: 'PercpuHashMap.addInt32(key, 1)',
+  sabMap: 'plain SAB open-addressing map, column/worker',
+  jsMap: 'per-worker Map + postMessage at the end',
 };
+
+const MAP_KEYS = 1024;
+/** The plain SAB map: capacity (power of two), keys stored + 1 (0 = empty). */
+const SAB_CAP = 4096;
 
 interface WorkerJob {
   kind: Kind;
   unit: number;
+  workers: number;
   percpu: SharedPercpuHandle;
   counter: PercpuCounterHandle;
+  exact: PercpuCounterHandle;
   map: PercpuHashMapHandle;
-  mapKeys: number;
-  /** Words: 0 ready count, 1 go, 2 stop; the shared Atomics.add counter at word 16 (its own cache line). */
+  /** Words: 0 ready count, 1 go, 2 stop; the shared word at 16; padded slots from 32, 16 words apart. */
   control: SharedArrayBuffer;
+  /** The plain map: SAB_CAP Int32 keys, then SAB_CAP × workers Int32 values. */
+  sabMap: SharedArrayBuffer;
   ptr: number;
 }
 
 const GO = 1;
 const STOP = 2;
 const SHARED_WORD = 16;
+const PAD_BASE = 32;
+const PAD = 16;
 /** Increments between two looks at the stop flag. */
 const SLICE = 1 << 16;
+
+function sabMapHome(key: number): number {
+  return Math.imul(key + 1, 0x9e3779b1) >>> 20;
+}
+
+/** The 40-line map a developer would write: linear probing, insert by compareExchange, one value column per worker. */
+function sabMapAdd(keys: Int32Array, vals: Int32Array, workers: number, w: number, key: number): void {
+  const k1 = key + 1;
+  for (let i = sabMapHome(key); ; i = (i + 1) & (SAB_CAP - 1)) {
+    const k = keys[i]!;
+    if (k === k1 || (k === 0 && (Atomics.compareExchange(keys, i, 0, k1) === 0 || keys[i] === k1))) {
+      const at = i * workers + w;
+      vals[at] = vals[at]! + 1;
+      return;
+    }
+  }
+}
+
+function sabMapSum(keys: Int32Array, vals: Int32Array, workers: number, key: number): number {
+  const k1 = key + 1;
+  for (let i = sabMapHome(key); ; i = (i + 1) & (SAB_CAP - 1)) {
+    const k = Atomics.load(keys, i);
+    if (k === 0) return 0;
+    if (k === k1) {
+      let s = 0;
+      for (let u = 0, at = i * workers; u < workers; u++, at++) s += Atomics.load(vals, at);
+      return s;
+    }
+  }
+}
 
 // ---------------------------------------------------------------------------
 // Worker side
@@ -66,12 +119,16 @@ function workerMain(job: WorkerJob): void {
   const percpu = SharedPercpu.attach(job.percpu, job.unit);
   const ctl = new Int32Array(job.control);
   const counter = PercpuCounter.attach(percpu, job.counter);
+  const exact = PercpuCounter.attach(percpu, job.exact);
   const map = PercpuHashMap.attach(percpu, job.map);
   const me = percpu.thisCpu;
+  const ref = percpu.thisCpuInt32(job.ptr);
   const ptr = job.ptr;
-  // The raw baseline: the worker's own word, resolved once.
-  const rawIndex = percpu.memory.address(ptr, job.unit, 0, 4) >>> 2;
-  const raw = percpu.memory.i32;
+  const pad = PAD_BASE + PAD * job.unit;
+  const keys = new Int32Array(job.sabMap, 0, SAB_CAP);
+  const vals = new Int32Array(job.sabMap, 4 * SAB_CAP, SAB_CAP * job.workers);
+  const jsMap = new Map<number, number>();
+  let local = 0;
   let ops = 0;
   let key = 0;
   const step = (): void => {
@@ -79,20 +136,43 @@ function workerMain(job: WorkerJob): void {
       case 'atomic':
         for (let i = 0; i < SLICE; i++) Atomics.add(ctl, SHARED_WORD, 1);
         break;
+      case 'paddedAtomic':
+        for (let i = 0; i < SLICE; i++) Atomics.add(ctl, pad, 1);
+        break;
+      case 'paddedPlain':
+        for (let i = 0; i < SLICE; i++) ctl[pad] = ctl[pad]! + 1;
+        break;
+      case 'local':
+        for (let i = 0; i < SLICE; i++) local++;
+        break;
       case 'counter':
-      case 'counterWide':
         for (let i = 0; i < SLICE; i++) counter.add(1);
+        break;
+      case 'counterExact':
+        for (let i = 0; i < SLICE; i++) exact.add(1);
+        break;
+      case 'ref':
+        for (let i = 0; i < SLICE; i++) ref.add(1);
         break;
       case 'accessor':
         for (let i = 0; i < SLICE; i++) me.addInt32(ptr, 1);
         break;
-      case 'raw':
-        for (let i = 0; i < SLICE; i++) raw[rawIndex] = raw[rawIndex]! + 1;
-        break;
       case 'map':
         for (let i = 0; i < SLICE; i++) {
-          me.addInt32(map.lookup(key), 1);
-          key = key + 1 === job.mapKeys ? 0 : key + 1;
+          map.addInt32(key, 1);
+          key = key + 1 === MAP_KEYS ? 0 : key + 1;
+        }
+        break;
+      case 'sabMap':
+        for (let i = 0; i < SLICE; i++) {
+          sabMapAdd(keys, vals, job.workers, job.unit, key);
+          key = key + 1 === MAP_KEYS ? 0 : key + 1;
+        }
+        break;
+      case 'jsMap':
+        for (let i = 0; i < SLICE; i++) {
+          jsMap.set(key, (jsMap.get(key) ?? 0) + 1);
+          key = key + 1 === MAP_KEYS ? 0 : key + 1;
         }
         break;
     }
@@ -104,7 +184,7 @@ function workerMain(job: WorkerJob): void {
   Atomics.notify(ctl, 0);
   while (Atomics.load(ctl, GO) === 0) Atomics.wait(ctl, GO, 0, 10);
   while (Atomics.load(ctl, STOP) === 0) step();
-  parentPort!.postMessage([ops - warm, ops]);
+  parentPort!.postMessage({ timed: ops - warm, total: ops, local, jsMap: job.kind === 'jsMap' ? [...jsMap] : [] });
 }
 
 if (!isMainThread) workerMain(workerData as WorkerJob);
@@ -127,20 +207,34 @@ function median(xs: number[]): number {
 
 const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
-async function rateOnce(kind: Kind, workers: number, durationMs: number, batch?: number): Promise<number> {
+interface WorkerReply {
+  timed: number;
+  total: number;
+  local: number;
+  jsMap: [number, number][];
+}
+
+async function rateOnce(kind: Kind, workers: number, durationMs: number): Promise<number> {
   const percpu = SharedPercpu.create({ nrUnits: workers });
-  const counter = PercpuCounter.create(percpu, batch !== undefined ? { batch } : kind === 'counterWide' ? { batch: WIDE_BATCH } : {});
-  const mapKeys = 1024;
-  const map = PercpuHashMap.create(percpu, { keySize: 4, valueSize: 8, maxEntries: mapKeys });
-  for (let k = 0; k < mapKeys; k++) map.updateAll(k, new Uint8Array(8 * workers));
+  const counter = PercpuCounter.create(percpu);
+  const exact = PercpuCounter.create(percpu, { mode: 'exact' });
+  const map = PercpuHashMap.create(percpu, { keySize: 4, valueSize: 8, maxEntries: MAP_KEYS });
+  for (let k = 0; k < MAP_KEYS; k++) map.updateAll(k, new Uint8Array(8 * workers));
+  const sabMap = new SharedArrayBuffer(4 * SAB_CAP * (1 + workers));
+  const skeys = new Int32Array(sabMap, 0, SAB_CAP);
+  const svals = new Int32Array(sabMap, 4 * SAB_CAP, SAB_CAP * workers);
+  for (let k = 0; k < MAP_KEYS; k++) {
+    sabMapAdd(skeys, svals, workers, 0, k);
+    svals.fill(0);
+  }
   const ptr = percpu.alloc(4, 4);
-  const control = new SharedArrayBuffer(4 * (SHARED_WORD + 16));
+  const control = new SharedArrayBuffer(4 * (PAD_BASE + PAD * (workers + 1)));
   const ctl = new Int32Array(control);
   const file = fileURLToPath(import.meta.url);
   const started = Array.from({ length: workers }, (_, unit) => {
-    const job: WorkerJob = { kind, unit, percpu: percpu.handle(), counter: counter.handle(), map: map.handle(), mapKeys, control, ptr };
+    const job: WorkerJob = { kind, unit, workers, percpu: percpu.handle(), counter: counter.handle(), exact: exact.handle(), map: map.handle(), control, sabMap, ptr };
     const w = new Worker(file, { workerData: job });
-    const done = new Promise<[number, number]>((resolve, reject) => {
+    const done = new Promise<WorkerReply>((resolve, reject) => {
       w.once('message', resolve);
       w.once('error', reject);
     });
@@ -152,58 +246,144 @@ async function rateOnce(kind: Kind, workers: number, durationMs: number, batch?:
   Atomics.notify(ctl, GO);
   await sleep(durationMs);
   Atomics.store(ctl, STOP, 1);
-  const counts = await Promise.all(started.map((s) => s.done));
+  const replies = await Promise.all(started.map((s) => s.done));
   const elapsed = performance.now() - t0;
   await Promise.all(started.map((s) => s.w.terminate()));
-  const timed = counts.reduce((a, c) => a + c[0], 0);
-  const total = counts.reduce((a, c) => a + c[1], 0);
+  const timed = replies.reduce((a, c) => a + c.timed, 0);
+  const total = replies.reduce((a, c) => a + c.total, 0);
   // Every increment must be there, exactly.
-  const got =
-    kind === 'atomic'
-      ? Atomics.load(ctl, SHARED_WORD)
-      : kind === 'counter' || kind === 'counterWide'
-        ? counter.sum()
-        : kind === 'map'
-          ? Array.from({ length: mapKeys }, (_, k) => map.sumInt32(k)!).reduce((a, b) => a + b, 0)
-          : Array.from({ length: workers }, (_, u) => percpu.perCpu(u).getInt32(ptr)).reduce((a, b) => a + b, 0);
-  // Int32 words wrap: compare modulo 2^32 for the raw and shared-word cases.
+  const sumKeys = (f: (k: number) => number) => Array.from({ length: MAP_KEYS }, (_, k) => f(k)).reduce((a, b) => a + b, 0);
+  let got: number;
+  switch (kind) {
+    case 'atomic':
+      got = Atomics.load(ctl, SHARED_WORD);
+      break;
+    case 'paddedAtomic':
+    case 'paddedPlain':
+      got = Array.from({ length: workers }, (_, u) => ctl[PAD_BASE + PAD * u]!).reduce((a, b) => a + b, 0);
+      break;
+    case 'local':
+      got = replies.reduce((a, c) => a + c.local, 0);
+      break;
+    case 'counter':
+      got = counter.sum();
+      break;
+    case 'counterExact':
+      got = exact.sum();
+      break;
+    case 'map':
+      got = sumKeys((k) => map.sumInt32(k)!);
+      break;
+    case 'sabMap':
+      got = sumKeys((k) => sabMapSum(skeys, svals, workers, k));
+      break;
+    case 'jsMap': {
+      const agg = new Map<number, number>();
+      for (const r of replies) for (const [k, v] of r.jsMap) agg.set(k, (agg.get(k) ?? 0) + v);
+      got = [...agg.values()].reduce((a, b) => a + b, 0);
+      break;
+    }
+    default:
+      got = Array.from({ length: workers }, (_, u) => percpu.perCpu(u).getInt32(ptr)).reduce((a, b) => a + b, 0);
+  }
+  // Int32 words wrap: compare modulo 2^32.
   if ((got | 0) !== (total | 0)) throw new Error(`${kind} with ${workers} workers: counted ${total}, found ${got}`);
   // The elapsed time includes the last slice after the stop flag; small against the duration.
   return timed / (elapsed / 1000);
 }
 
-async function rates(workerCounts: number[], durationMs: number, runs: number): Promise<RateResult[]> {
-  const out: RateResult[] = [];
-  for (const kind of KINDS) {
+/** Every case, every worker count, `runs` rounds; within a round the cases run back to back. */
+async function rates(kinds: readonly Kind[], workerCounts: number[], durationMs: number, runs: number): Promise<RateResult[]> {
+  const samples = new Map<string, number[]>();
+  for (let r = 0; r < runs; r++) {
     for (const workers of workerCounts) {
-      const rs: number[] = [];
-      for (let r = 0; r < runs; r++) rs.push(await rateOnce(kind, workers, durationMs));
-      out.push({ kind, workers, opsPerSec: median(rs), runs: rs });
+      for (const kind of kinds) {
+        const key = `${kind}/${workers}`;
+        if (!samples.has(key)) samples.set(key, []);
+        samples.get(key)!.push(await rateOnce(kind, workers, durationMs));
+      }
     }
+  }
+  const out: RateResult[] = [];
+  for (const kind of kinds) for (const workers of workerCounts) {
+    const rs = samples.get(`${kind}/${workers}`)!;
+    out.push({ kind, workers, opsPerSec: median(rs), runs: rs });
   }
   return out;
 }
 
-interface SweepResult {
-  batch: number;
-  /** Median increments per second with 1 and with 2 workers. */
-  one: number;
-  two: number;
+interface MicroResult {
+  /** Best ns per operation over the rounds. */
+  raw: number;
+  ref: number;
+  accessor: number;
+  counter: number;
+  counterExact: number;
+  /** Summed read of one key at 4 units. */
+  mapSum4: number;
+  sabMapSum4: number;
 }
 
-/** PercpuCounter throughput against its batch: the fold (a shared cache line) is what limits scaling. */
-async function batchSweep(batches: number[], durationMs: number, runs: number): Promise<SweepResult[]> {
-  const out: SweepResult[] = [];
-  for (const batch of batches) {
-    const one: number[] = [];
-    const two: number[] = [];
-    for (let r = 0; r < runs; r++) {
-      one.push(await rateOnce('counter', 1, durationMs, batch));
-      two.push(await rateOnce('counter', 2, durationMs, batch));
+/** One thread: the per-operation costs (best of interleaved rounds). */
+function micro(rounds: number): MicroResult {
+  const percpu = SharedPercpu.create({ nrUnits: 4, unit: 0 });
+  const ptr = percpu.alloc(4, 4);
+  const raw = percpu.memory.i32;
+  const ri = percpu.memory.address(ptr, 0, 0, 4) >>> 2;
+  const ref = percpu.thisCpuInt32(ptr);
+  const me = percpu.thisCpu;
+  const counter = PercpuCounter.create(percpu);
+  const exact = PercpuCounter.create(percpu, { mode: 'exact' });
+  const map = PercpuHashMap.create(percpu, { keySize: 4, valueSize: 8, maxEntries: MAP_KEYS });
+  for (let k = 0; k < MAP_KEYS; k++) map.updateAll(k, new Uint8Array(8 * 4).fill(1));
+  const sab = new SharedArrayBuffer(4 * SAB_CAP * 5);
+  const skeys = new Int32Array(sab, 0, SAB_CAP);
+  const svals = new Int32Array(sab, 4 * SAB_CAP, SAB_CAP * 4);
+  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < 4; u++) sabMapAdd(skeys, svals, 4, u, k);
+  const N = 2_000_000;
+  const R = 200_000;
+  let sink = 0;
+  const cases: Record<keyof MicroResult, () => number> = {
+    raw: () => {
+      for (let i = 0; i < N; i++) raw[ri] = raw[ri]! + 1;
+      return N;
+    },
+    ref: () => {
+      for (let i = 0; i < N; i++) ref.add(1);
+      return N;
+    },
+    accessor: () => {
+      for (let i = 0; i < N; i++) me.addInt32(ptr, 1);
+      return N;
+    },
+    counter: () => {
+      for (let i = 0; i < N; i++) counter.add(1);
+      return N;
+    },
+    counterExact: () => {
+      for (let i = 0; i < N; i++) exact.add(1);
+      return N;
+    },
+    mapSum4: () => {
+      for (let i = 0; i < R; i++) sink += map.sumInt32(i & (MAP_KEYS - 1))!;
+      return R;
+    },
+    sabMapSum4: () => {
+      for (let i = 0; i < R; i++) sink += sabMapSum(skeys, svals, 4, i & (MAP_KEYS - 1));
+      return R;
+    },
+  };
+  const best = {} as MicroResult;
+  for (let r = 0; r < rounds; r++) {
+    for (const [k, f] of Object.entries(cases) as [keyof MicroResult, () => number][]) {
+      const t = performance.now();
+      const n = f();
+      const ns = ((performance.now() - t) * 1e6) / n;
+      best[k] = Math.min(best[k] ?? Infinity, ns);
     }
-    out.push({ batch, one: median(one), two: median(two) });
   }
-  return out;
+  if (sink === -1) console.log(sink);
+  return best;
 }
 
 interface MapTiming {
@@ -275,60 +455,69 @@ function fmtRate(x: number): string {
   return x >= 1e9 ? `${(x / 1e9).toFixed(2)} G/s` : `${(x / 1e6).toFixed(1)} M/s`;
 }
 
+function table(results: RateResult[], kinds: readonly Kind[], counts: number[]): void {
+  console.log(['', ...counts.map((c) => `${c} worker${c > 1 ? 's' : ''}`)].map((s, i) => (i === 0 ? s.padEnd(48) : s.padStart(13))).join(''));
+  for (const kind of kinds) {
+    const row = counts.map((c) => fmtRate(results.find((r) => r.kind === kind && r.workers === c)!.opsPerSec));
+    console.log([LABEL[kind].padEnd(48), ...row.map((s) => s.padStart(13))].join(''));
+  }
+}
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
-      duration: { type: 'string', default: '400' },
-      runs: { type: 'string', default: '3' },
-      workers: { type: 'string' },
-      json: { type: 'boolean', default: false },
-      quick: { type: 'boolean', default: false },
+      duration: { type: 'string' },
+      runs: { type: 'string' },
+      json: { type: 'boolean' },
+      quick: { type: 'boolean' },
     },
   });
-  const loadBefore = loadavg()[0]!.toFixed(2);
   const quick = values.quick === true;
-  const durationMs = quick ? 150 : Number(values.duration);
-  const runs = quick ? 1 : Number(values.runs);
-  const cores = availableParallelism();
-  const n = values.workers !== undefined ? Number(values.workers) : Math.max(4, 2 * cores);
-  const counts = [...new Set([1, 2, n])];
-  const rateResults = await rates(counts, durationMs, runs);
-  const sweep = await batchSweep([32, 64, 128, 256, 1024, 4096], durationMs, runs);
-  const entries = quick ? 100_000 : 1_000_000;
-  const maps = [mapTiming(8, 256 << 10, entries, quick ? 1 : 5), mapTiming(8, 1 << 20, entries, quick ? 1 : 3), mapTiming(64, 256 << 10, entries, quick ? 1 : 3)];
-
+  const durationMs = Number(values.duration ?? (quick ? 100 : 300));
+  const runs = Number(values.runs ?? (quick ? 1 : 3));
+  const counts = [1, 2, 4];
+  const loadBefore = loadavg();
+  const countRates = await rates(COUNT_KINDS, counts, durationMs, runs);
+  const mapRates = await rates(MAP_KINDS, counts, durationMs, runs);
+  const m = micro(quick ? 3 : 9);
+  const maps = quick ? [] : [mapTiming(8, 256 << 10, 1_000_000, 1)];
+  const loadAfter = loadavg();
+  const get = (rs: RateResult[], k: Kind, w: number) => rs.find((r) => r.kind === k && r.workers === w)!.opsPerSec;
+  const ratios = {
+    counter2wOver1w: get(countRates, 'counter', 2) / get(countRates, 'counter', 1),
+    counterExact2wOver1w: get(countRates, 'counterExact', 2) / get(countRates, 'counterExact', 1),
+    counter2wOverAtomic2w: get(countRates, 'counter', 2) / get(countRates, 'atomic', 2),
+    counterExact2wOverAtomic2w: get(countRates, 'counterExact', 2) / get(countRates, 'atomic', 2),
+    counterExact2wOverPaddedPlain2w: get(countRates, 'counterExact', 2) / get(countRates, 'paddedPlain', 2),
+    map2wOverSabMap2w: get(mapRates, 'map', 2) / get(mapRates, 'sabMap', 2),
+    map2wOverJsMap2w: get(mapRates, 'map', 2) / get(mapRates, 'jsMap', 2),
+    refOverRaw: m.ref / m.raw,
+    accessorOverRaw: m.accessor / m.raw,
+    counterOverRaw: m.counter / m.raw,
+    counterExactOverRaw: m.counterExact / m.raw,
+    mapSum4OverSabMapSum4: m.mapSum4 / m.sabMapSum4,
+  };
   if (values.json) {
-    console.log(JSON.stringify({ cores, durationMs, runs, loadBefore, loadAfter: loadavg()[0], rates: rateResults, sweep, maps }, null, 2));
+    console.log(JSON.stringify({ loadBefore, loadAfter, durationMs, runs, countRates, mapRates, micro: m, ratios, maps }, null, 2));
     return;
   }
-  console.log(`Node ${process.version}, ${cores} cores; medians of ${runs} run(s) of ${durationMs} ms; load average before ${loadBefore}, after ${loadavg()[0]!.toFixed(2)}\n`);
-  console.log(`increments per second (all workers together)`);
-  console.log(['', ...counts.map((c) => `${c} worker${c > 1 ? 's' : ''}`)].map((s, i) => (i === 0 ? s.padEnd(42) : s.padStart(14))).join(''));
-  for (const kind of KINDS) {
-    const row = counts.map((c) => fmtRate(rateResults.find((r) => r.kind === kind && r.workers === c)!.opsPerSec));
-    console.log([LABEL[kind].padEnd(42), ...row.map((s) => s.padStart(14))].join(''));
-  }
-  const atomic2 = rateResults.find((r) => r.kind === 'atomic' && r.workers === 2)!.opsPerSec;
-  const counter2 = rateResults.find((r) => r.kind === 'counter' && r.workers === 2)!.opsPerSec;
-  const counter1 = rateResults.find((r) => r.kind === 'counter' && r.workers === 1)!.opsPerSec;
-  console.log(`\nPercpuCounter / shared Atomics.add with 2 workers: ${(counter2 / atomic2).toFixed(1)}×; 2 workers / 1 worker: ${(counter2 / counter1).toFixed(2)}×\n`);
-  console.log('PercpuCounter.add(1) by batch         1 worker     2 workers   2w / 1w   2w / shared Atomics.add');
-  for (const x of sweep) {
-    console.log(`${String(x.batch).padStart(6)} ${fmtRate(x.one).padStart(29)} ${fmtRate(x.two).padStart(13)} ${(x.two / x.one).toFixed(2).padStart(9)} ${(x.two / atomic2).toFixed(1).padStart(12)}×`);
-  }
-  console.log('');
-  console.log(`PercpuHashMap of ${entries.toLocaleString('en')} entries, 2 units (ms)`);
-  console.log('value  unit      create  destroy   engine alloc  engine free   kernel create  kernel free');
-  for (const m of maps) {
-    console.log(
-      `${String(m.valueSize).padStart(3)} B ${String(m.unitSize >> 10).padStart(5)} KiB ${m.createMs.toFixed(0).padStart(8)} ${m.destroyMs.toFixed(0).padStart(8)} ${m.engineAllocMs.toFixed(0).padStart(14)} ${m.engineFreeMs.toFixed(0).padStart(12)} ${String(m.kernelCreateMs ?? '–').padStart(15)} ${String(m.kernelFreeMs ?? '–').padStart(12)}`,
-    );
+  console.log(`load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadAfter.map((x) => x.toFixed(2)).join(' ')}; ${runs} round(s) of ${durationMs} ms per case, medians`);
+  console.log('\nincrements per second (all workers together)');
+  table(countRates, COUNT_KINDS, counts);
+  console.log('\nmap updates per second (all workers together)');
+  table(mapRates, MAP_KINDS, counts);
+  console.log('\none thread, best ns per operation');
+  for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(14)} ${v.toFixed(2)} ns`);
+  console.log('\nratios (same run)');
+  for (const [k, v] of Object.entries(ratios)) console.log(`  ${k.padEnd(34)} ${v.toFixed(2)}×`);
+  for (const t of maps) {
+    console.log(`\nPercpuHashMap of ${t.entries} entries, ${t.valueSize}-byte values: create ${t.createMs.toFixed(0)} ms, destroy ${t.destroyMs.toFixed(0)} ms; engine alone ${t.engineAllocMs.toFixed(0)} / ${t.engineFreeMs.toFixed(0)} ms; kernel ${t.kernelCreateMs ?? '–'} / ${t.kernelFreeMs ?? '–'} ms`);
   }
 }
 
 if (isMainThread) {
   main().catch((e: unknown) => {
-    console.error(e);
-    process.exitCode = 1;
+    console.error(`bench:runtime: ${e instanceof Error ? e.message : String(e)}`);
+    process.exit(2);
   });
 }

@@ -13,6 +13,8 @@ export type PercpuErrorCode =
   | 'EINVAL_GEOMETRY'
   | 'EINVAL'
   | 'EDESTROYED'
+  | 'EDEADLK'
+  | 'EBUSY'
   | 'ENOSPC'
   | 'ENORESERVED'
   | 'EPARSE'

@@ -19,28 +19,72 @@ function units(n: number, batch: number, initial = 0) {
   return { main, c, views };
 }
 
-test('adds stay in the unit until they reach ±batch, then fold into the total', () => {
+test('adds stay in the unit cell; the shared total moves only when a unit drifts ±batch from what it reported', () => {
   const { main, c, views } = units(2, 4, 10);
   const u0 = views[0]!;
   u0.add(1);
   u0.add(2);
-  assert.equal(c.read(), 10, 'below the batch: only the local delta moved');
-  assert.equal(main.perCpu(0).getInt32(c.ptr), 3);
+  assert.equal(c.read(), 10, 'below the batch: only the cell moved');
+  assert.equal(main.perCpu(0).getInt32(c.ptr), 3, "the cell holds the unit's count");
   assert.equal(c.sum(), 13);
   u0.add(1);
-  assert.equal(c.read(), 14, 'local 3 + 1 reached the batch: the whole 4 folded');
-  assert.equal(main.perCpu(0).getInt32(c.ptr), 0);
+  assert.equal(c.read(), 14, 'the unit drifted 4 from what it reported: reported at once');
+  assert.equal(main.perCpu(0).getInt32(c.ptr), 4, 'the cell keeps the count (nothing is moved out of it)');
   views[1]!.add(-3);
   assert.equal(c.read(), 14);
   views[1]!.sub(1);
-  assert.equal(c.read(), 10, 'a negative delta folds at -batch');
+  assert.equal(c.read(), 10, 'a negative drift reports at -batch');
   views[1]!.add(1000);
-  assert.equal(c.read(), 1010, 'a large amount folds at once');
+  assert.equal(c.read(), 1010, 'a large amount reports at once');
   u0.inc();
   u0.dec();
   u0.dec();
   assert.equal(c.sum(), 1009);
-  assert.equal(main.perCpu(0).getInt32(c.ptr), -1);
+  assert.equal(main.perCpu(0).getInt32(c.ptr), 3);
+});
+
+test("exact mode (LongAdder): read() is the exact sum and adds never touch the shared total", () => {
+  const main = SharedPercpu.create({ nrUnits: 3, unitSize: 64 << 10, maxBytes: 12 * (64 << 10) });
+  const c = PercpuCounter.create(main, { mode: 'exact', initial: 7 });
+  const views = [0, 1, 2].map((u) => PercpuCounter.attach(SharedPercpu.attach(main.handle(), u), c.handle()));
+  for (let i = 0; i < 1000; i++) views[i % 3]!.add(i % 5 === 0 ? -3 : 2);
+  const truth = 7 + Array.from({ length: 1000 }, (_, i) => (i % 5 === 0 ? -3 : 2)).reduce((a, b) => a + b, 0);
+  assert.equal(c.read(), truth);
+  assert.equal(c.sum(), truth);
+  assert.equal(c.errorBound, 0);
+  assert.equal(c.mode, 'exact');
+});
+
+test('counts past 2^32 per unit and past 2^53 in total stay exact (carry into the high word, BigInt reads)', () => {
+  const { c, views } = units(2, 32);
+  const u0 = views[0]!;
+  u0.add(0x7fff_ffff);
+  u0.add(0x7fff_ffff);
+  u0.add(5);
+  assert.equal(c.sum(), 2 * 0x7fff_ffff + 5, 'carried across 2^32');
+  u0.add(-(2 * 0x7fff_ffff + 10));
+  assert.equal(c.sum(), -5, 'borrowed back below zero');
+  c.set(2n ** 53n);
+  views[1]!.add(3);
+  assert.equal(c.sumBigInt(), 2n ** 53n + 3n, 'the value a Number cannot hold');
+  views[1]!.addBigInt(2n ** 60n);
+  assert.equal(c.sumBigInt(), 2n ** 53n + 3n + 2n ** 60n);
+  assert.equal(c.readBigInt(), c.sumBigInt(), 'a big add reports at once');
+});
+
+test('use after destroy throws DestroyedError in every thread, on the fast path too', () => {
+  const { main, c, views } = units(2, 1000);
+  views[0]!.add(1);
+  c.destroy();
+  const reuse = main.allocOrThrow(16, 8);
+  assert.equal(reuse, c.ptr, 'the memory went to a new allocation');
+  for (const v of views) {
+    assert.throws(() => v.add(1), DestroyedError, 'an add that would have fitted the batch');
+    assert.throws(() => v.sum(), DestroyedError);
+    assert.throws(() => v.read(), DestroyedError);
+  }
+  assert.equal(main.perCpu(0).getInt32(reuse), 0, 'the new allocation was not written');
+  assert.throws(() => PercpuCounter.attach(main, c.handle()), DestroyedError);
 });
 
 test('a thread without a unit adds straight into the total', () => {

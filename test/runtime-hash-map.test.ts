@@ -77,7 +77,7 @@ test('random updates, deletes and lookups from 3 units match a model (collisions
         }
         assert.equal(map.sumInt32(key), want[0]! + want[1]! + want[2]!);
       }
-      const keys = map.keys().map((k) => new DataView(k.buffer, k.byteOffset).getInt32(0, true)).sort((a, b) => a - b);
+      const keys = map.keys().map((k) => new DataView((k as Uint8Array).buffer, (k as Uint8Array).byteOffset).getInt32(0, true)).sort((a, b) => a - b);
       assert.deepEqual(keys, [...model.keys()].sort((a, b) => a - b));
       map.destroy();
       assert.equal(main.stats().allocator.nrCurAlloc, 0);

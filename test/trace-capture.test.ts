@@ -107,6 +107,31 @@ test('a capture applies the settings while the command runs, writes trace and st
   assertRestored(f);
 });
 
+test('the "after" percpu_stats snapshot is taken before the trace is copied, and the copy is timed', async () => {
+  const f = fakeTracefs();
+  const original = readFileSync(f.stats, 'utf8');
+  // Copying the trace does percpu work of its own: here it bumps nr_alloc / nr_dealloc as a real copy could.
+  const duringCopy = original.replace(/nr_alloc\s*:\s*(\d+)/, (_m, n: string) => `nr_alloc            : ${Number(n) + 7}`);
+  assert.notEqual(duringCopy, original);
+  const phases: string[] = [];
+  const logs: string[] = [];
+  const r = await capture(
+    options(f, ['sh', '-c', `echo '  x-1 [000] ..... 1.000000: percpu_create_chunk: base_addr=0000000012345678' >> ${f.root}/trace`], {
+      log: (l) => logs.push(l),
+      onPhase: (p) => {
+        phases.push(p);
+        if (p === 'copy-trace') writeFileSync(f.stats, duringCopy);
+      },
+    }),
+  );
+  assert.deepEqual(phases, ['stats-before', 'command', 'settle', 'stats-after', 'copy-trace', 'restore']);
+  assert.equal(readFileSync(r.statsAfter!, 'utf8'), original, 'the copy\'s activity must not reach the after snapshot');
+  assert.equal(readFileSync(r.out, 'utf8').split('\n').filter(Boolean).length, 1);
+  assert.ok(r.copyMs >= 0 && Number.isFinite(r.copyMs));
+  assert.ok(logs.some((l) => /^copied \d+ bytes of trace to .* in [\d.]+ m?s \(after the percpu_stats snapshot/.test(l)), logs.join('\n'));
+  assertRestored(f);
+});
+
 test('a failing command still yields a trace, its exit code, and restored settings', async () => {
   const f = fakeTracefs();
   const r = await capture(options(f, ['sh', '-c', 'exit 3']));

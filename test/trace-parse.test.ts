@@ -122,6 +122,32 @@ test('header variants: no irq-info column, a TGID column, comm with spaces and d
   assert.equal(p.format, 'legacy');
 });
 
+test('Linux 6.18: alloc events with call_site= and alloc-fail events without it parse as one trace', () => {
+  // Lines as a 6.18.44 kernel printed them (see fixtures/traces/README.md): the fail event kept the old layout.
+  const lines = [
+    '# tracer: nop',
+    '            node-12318   [001] .....   646.108787: percpu_alloc_percpu: call_site=mm_init+0x2e7/0x4f0 reserved=0 is_atomic=0 size=16 align=8 base_addr=000000005f42c7a5 off=36472 ptr=00000000958c815f bytes_alloc=64 gfp_flags=GFP_KERNEL',
+    '         python3-12353   [000] d.h11   646.475010: percpu_alloc_percpu_fail: reserved=0 is_atomic=1 size=16384 align=8',
+    '         python3-12353   [000] d..1.   646.475011: percpu_alloc_percpu_fail: reserved=1 is_atomic=0 size=32 align=4',
+    '            node-12318   [001] .....   646.475020: percpu_alloc_percpu: call_site=mm_init+0x2e7/0x4f0 reserved=0 is_atomic=1 size=16 align=8 base_addr=000000005f42c7a5 off=36488 ptr=00000000958c8160 bytes_alloc=64 gfp_flags=GFP_NOWAIT',
+  ];
+  const p = parseTraceText(lines.join('\n') + '\n', '6.18');
+  assert.equal(p.format, 'full');
+  assert.deepEqual(Array.from(p.events.kind), [TraceEventKind.Alloc, TraceEventKind.AllocFail, TraceEventKind.AllocFail, TraceEventKind.Alloc]);
+  assert.deepEqual(p.counts, [2, 0, 2, 0, 0]);
+  assert.deepEqual([p.events.size[1], p.events.align[1], p.events.flags[1], p.events.addr[1], p.events.off[1], p.events.callSite[1]], [16384, 8, 2, -1, -1, -1]);
+  assert.deepEqual([p.events.size[2], p.events.align[2], p.events.flags[2]], [32, 4, 1]);
+  assert.equal(p.callSites[p.events.callSite[3]!], 'mm_init+0x2e7/0x4f0');
+  // The same fail lines next to 4.13-5.18 alloc events, and on their own.
+  const legacy = lines.map((l) => l.replace(/call_site=\S+ /, '').replace(/ bytes_alloc=\d+ gfp_flags=\S+/, ''));
+  assert.equal(parseTraceText(legacy.join('\n')).format, 'legacy');
+  const failsOnly = parseTraceText([lines[0], lines[2], lines[3]].join('\n'));
+  assert.equal(failsOnly.format, 'unknown');
+  assert.equal(failsOnly.counts[TraceEventKind.AllocFail], 2);
+  // Alloc events still may not mix layouts.
+  assert.throws(() => parseTraceText([lines[1], lines[2], legacy[4]].join('\n'), 'mixed'), /mixed:3: alloc event lacks call_site=, unlike the one on line 1/);
+});
+
 test('text pushed in arbitrary pieces parses exactly as in one piece', () => {
   const all = text(EXCERPT);
   const t = all.slice(0, all.indexOf('\n', 60_000) + 1);

@@ -13,6 +13,8 @@ import { mapFromGolden } from './map.js';
 import { writeFileSync } from 'node:fs';
 import { PercpuError } from '../errors.js';
 import { registerTraceCommands } from './trace-commands.js';
+import { registerTopCommand } from './top.js';
+import { registerLeaksCommand } from './leaks.js';
 
 // A reader that stops early (`| head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -129,6 +131,8 @@ function parseNonNegative(v: string, flag: string): number {
 }
 
 registerTraceCommands(program);
+registerTopCommand(program);
+registerLeaksCommand(program);
 
 try {
   await program.parseAsync(process.argv);

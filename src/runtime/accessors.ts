@@ -31,6 +31,9 @@
  * not): use the typed accessors for fields read while they change.
  */
 import type { PercpuMemory } from './memory.js';
+import { DestroyedError } from './errors.js';
+
+const PTR_STRIDE = 0x1_0000_0000;
 
 /** Bit-cast scratch (one per thread: every module instance is per thread). */
 const castBuffer = new ArrayBuffer(8);
@@ -70,61 +73,99 @@ export interface UnitAccessor {
 
 /** The owner's view of its own unit (`this_cpu_*`): plain accesses, atomic 64-bit stores. */
 export class ThisCpuAccessor implements UnitAccessor {
-  constructor(
-    private readonly m: PercpuMemory,
-    readonly unit: number,
-  ) {}
+  /**
+   * One-entry cache of the last pointer resolved: its byte address in this
+   * unit, the bytes from there to the unit's end, and its chunk's slot entry
+   * (a freed chunk whose slot was reused shows as a different entry). A hit
+   * costs a few compares instead of decoding the pointer and finding its slot.
+   */
+  declare private cPtr: number;
+  declare private cBase: number;
+  declare private cRoom: number;
+  declare private cChunk: number;
+  declare private cSlot: number;
+  // Declared, not defined: V8 keeps a field's type from its first assignment (see RUNTIME.md, fast paths).
+  declare private readonly m: PercpuMemory;
+  declare readonly unit: number;
+
+  constructor(m: PercpuMemory, unit: number) {
+    this.m = m;
+    this.unit = unit;
+    this.cPtr = Number.NaN;
+    this.cBase = 0;
+    this.cRoom = 0;
+    this.cChunk = 0;
+    this.cSlot = 0;
+  }
+
+  private at(ptr: number, off: number, width: number): number {
+    const a = this.cBase + off;
+    if (ptr === this.cPtr && (off | 0) === off && off >= 0 && off + width <= this.cRoom && (a & (width - 1)) === 0 && this.m.chunkSlots[this.cChunk] === this.cSlot && !this.m.closed) return a;
+    return this.miss(ptr, off, width);
+  }
+
+  private miss(ptr: number, off: number, width: number): number {
+    const addr = this.m.address(ptr, this.unit, off, width);
+    const hi = Math.floor(ptr / PTR_STRIDE);
+    const offset = ptr - hi * PTR_STRIDE;
+    this.cPtr = ptr;
+    this.cBase = addr - off;
+    this.cRoom = this.m.unitSize - offset;
+    this.cChunk = hi - 1;
+    this.cSlot = this.m.chunkSlots[hi - 1]!;
+    return addr;
+  }
 
   getInt32(ptr: number, off = 0): number {
-    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const i = this.at(ptr, off, 4) >>> 2;
     return this.m.i32[i]!;
   }
   setInt32(ptr: number, value: number, off = 0): void {
-    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const i = this.at(ptr, off, 4) >>> 2;
     this.m.i32[i] = value;
   }
   addInt32(ptr: number, delta: number, off = 0): number {
-    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const i = this.at(ptr, off, 4) >>> 2;
     const a = this.m.i32;
     return (a[i] = (a[i]! + delta) | 0);
   }
   getUint32(ptr: number, off = 0): number {
-    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const i = this.at(ptr, off, 4) >>> 2;
     return this.m.u32[i]!;
   }
   setUint32(ptr: number, value: number, off = 0): void {
-    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const i = this.at(ptr, off, 4) >>> 2;
     this.m.u32[i] = value;
   }
   addUint32(ptr: number, delta: number, off = 0): number {
-    const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
+    const i = this.at(ptr, off, 4) >>> 2;
     const a = this.m.u32;
     return (a[i] = (a[i]! + delta) >>> 0);
   }
   getFloat64(ptr: number, off = 0): number {
-    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const i = this.at(ptr, off, 8) >>> 3;
     return this.m.f64[i]!;
   }
   setFloat64(ptr: number, value: number, off = 0): void {
-    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const i = this.at(ptr, off, 8) >>> 3;
     Atomics.store(this.m.i64, i, f64Bits(value));
   }
   addFloat64(ptr: number, delta: number, off = 0): number {
-    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const i = this.at(ptr, off, 8) >>> 3;
     const v = this.m.f64[i]! + delta;
     Atomics.store(this.m.i64, i, f64Bits(v));
     return v;
   }
   getBigInt64(ptr: number, off = 0): bigint {
-    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const i = this.at(ptr, off, 8) >>> 3;
     return this.m.i64[i]!;
   }
   setBigInt64(ptr: number, value: bigint, off = 0): void {
-    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const i = this.at(ptr, off, 8) >>> 3;
     Atomics.store(this.m.i64, i, value);
   }
   addBigInt64(ptr: number, delta: bigint, off = 0): bigint {
-    const i = this.m.address(ptr, this.unit, off, 8) >>> 3;
+    const i = this.at(ptr, off, 8) >>> 3;
     const v = BigInt.asIntN(64, this.m.i64[i]! + delta);
     Atomics.store(this.m.i64, i, v);
     return v;
@@ -141,10 +182,13 @@ export class ThisCpuAccessor implements UnitAccessor {
 
 /** Any thread's view of unit k (`per_cpu(ptr, k)`): atomic loads, atomic stores and adds. */
 export class PerCpuAccessor implements UnitAccessor {
-  constructor(
-    private readonly m: PercpuMemory,
-    readonly unit: number,
-  ) {}
+  declare private readonly m: PercpuMemory;
+  declare readonly unit: number;
+
+  constructor(m: PercpuMemory, unit: number) {
+    this.m = m;
+    this.unit = unit;
+  }
 
   getInt32(ptr: number, off = 0): number {
     const i = this.m.address(ptr, this.unit, off, 4) >>> 2;
@@ -207,5 +251,35 @@ export class PerCpuAccessor implements UnitAccessor {
   writeBytes(ptr: number, bytes: Uint8Array, off = 0): void {
     const at = this.m.range(ptr, this.unit, off, bytes.length);
     this.m.u8.set(bytes, at);
+  }
+}
+
+/**
+ * A bound reference to one Int32 of this thread's unit (`this_cpu_ptr` for one
+ * field): resolved once, so `add` is one typed-array read and write plus a
+ * liveness check — the fastest checked own-unit access. Use after the owning
+ * `SharedPercpu` detached throws `DestroyedError`.
+ */
+export class Int32Ref {
+  declare private readonly a: Int32Array;
+  declare private readonly m: PercpuMemory;
+  declare private readonly i: number;
+
+  constructor(m: PercpuMemory, i: number) {
+    this.m = m;
+    this.i = i;
+    this.a = m.i32;
+  }
+  get(): number {
+    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
+    return this.a[this.i]!;
+  }
+  set(v: number): void {
+    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
+    this.a[this.i] = v;
+  }
+  add(d: number): number {
+    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
+    return (this.a[this.i] = (this.a[this.i]! + d) | 0);
   }
 }

@@ -1,51 +1,64 @@
 /**
- * `PercpuCounter`: the kernel's `percpu_counter` for worker threads.
+ * `PercpuCounter`: the kernel's `percpu_counter` for worker threads, with no
+ * lock anywhere.
  *
- * A counter is one 32-bit percpu word (the "local" delta of each unit,
- * allocated from a `SharedPercpu`) plus a small shared state buffer holding a
- * fold lock and the 64-bit shared total. A worker adds to its own unit's local
- * delta with plain 32-bit reads and writes; when the local delta would reach
- * ±batch, it takes the lock, folds the whole local delta into the total and
- * zeroes it (`percpu_counter_add_batch`).
+ * Each unit owns a 16-byte percpu cell: its count so far (an int64, low word
+ * first) and, in batched mode, the part of it already reported to the shared
+ * total. Only the unit's thread writes its cell, so an add is a plain 32-bit
+ * read and write of the low word — until it would carry into the high word or
+ * (batched mode) move the unit more than `batch` away from what it reported.
+ * Then the slow path stores the whole int64 with one `Atomics.store` and, in
+ * batched mode, reports the difference to the shared total with one
+ * `Atomics.add`. No step leaves the cell half-written, so a thread killed at any
+ * instant leaves an exact count behind.
  *
- * Invariants: every local delta stays in (−batch, batch), so
- *   |read() − true value| ≤ nrUnits × (batch − 1)
- * where the true value is the total plus all local deltas. A fold changes the
- * total and zeroes the local delta under the lock, and `sum()` reads both under
- * the same lock, so a sum never counts a fold twice or misses it: `sum()` is
- * exact once the adders are quiet, and otherwise sees each concurrent add
- * either wholly or not at all (32-bit words never tear).
+ * Two modes:
+ * - 'batched' (default, the kernel's): `read()` is O(1), the shared total, off
+ *   by at most `errorBound` = nrUnits × (batch − 1); `sum()` is exact.
+ * - 'exact' (LongAdder-style): no total at all; `read()` and `sum()` both add
+ *   up the cells, exact; adds never touch shared words.
  *
- * Values are integers; the total is an int64 and every result is a Number, exact
- * up to 2^53.
+ * Exactness of `sum()`: base + extra + Σ cells (see counter-registry.ts), each
+ * cell read tear-free (its high word before and after the low word). Once the
+ * adders are quiet it is exact; while they run it sees each add wholly or not
+ * at all. When a unit is released (its thread detached or died) its count is
+ * folded into the counter's base before the unit is zeroed, so nothing a dead
+ * thread counted is lost. A batched `read()` can stay off by at most one batch
+ * per thread killed between its two reporting stores.
+ *
+ * Use after `destroy()` throws `DestroyedError` in every thread: each add
+ * compares the registry entry's generation, one extra load on the fast path.
+ * An add already past that check when another thread destroys the counter can
+ * still land (as in C, stop the users first); every later one throws.
  */
-import { FutexLock } from './futex.js';
 import type { SharedPercpu } from './shared-percpu.js';
 import { DestroyedError, RuntimeArgumentError } from './errors.js';
+import { AllocationFailedError } from '../errors.js';
+import { baseIndex, entryEnd, extraIndex, genWord, readBaseIndex, registerCounter, totalIndex, unregisterCounter } from './counter-registry.js';
+
+export type PercpuCounterMode = 'batched' | 'exact';
 
 export interface PercpuCounterOptions {
   /** Initial value (`percpu_counter_init`). Default 0. */
-  initial?: number;
-  /** Fold threshold per unit. Default max(32, 2 × nrUnits), the kernel's `percpu_counter_batch`. */
+  initial?: number | bigint;
+  /** Fold threshold per unit (batched mode). Default max(32, 2 × nrUnits), the kernel's `percpu_counter_batch`. */
   batch?: number;
+  /** 'batched' (default) or 'exact'. */
+  mode?: PercpuCounterMode;
 }
 
 /** Structured-clonable: post it to another thread and `PercpuCounter.attach` it there. */
 export interface PercpuCounterHandle {
   ptr: number;
   batch: number;
-  state: SharedArrayBuffer;
+  mode: PercpuCounterMode;
+  entry: number;
+  gen: number;
 }
-
-/** The state buffer: Int32 words 0 (fold lock) and 1 (destroyed flag), then the int64 total at byte 8. */
-const enum St {
-  Lock = 0,
-  Destroyed = 1,
-}
-/** Index of the total in the BigInt64 view of the state buffer. */
-const TOTAL = 1;
 
 const MAX_BATCH = 0x3fffffff;
+const TWO32 = 0x1_0000_0000;
+const CELL_BYTES = 16;
 
 /** The kernel's `percpu_counter_batch`: max(32, 2 × CPUs). */
 export function defaultCounterBatch(nrUnits: number): number {
@@ -53,33 +66,51 @@ export function defaultCounterBatch(nrUnits: number): number {
 }
 
 export class PercpuCounter {
-  readonly ptr: number;
-  readonly batch: number;
-  readonly nrUnits: number;
-  private readonly percpu: SharedPercpu;
-  private readonly state: SharedArrayBuffer;
-  private readonly words: Int32Array;
-  private readonly total: BigInt64Array;
-  private readonly lock: FutexLock;
-  /** A view covering every unit's local delta (views over the unit memory stay valid: it never shrinks). */
-  private readonly i32: Int32Array;
-  private readonly unit0: number;
-  private readonly unitStride: number;
-  /** This thread's local delta in `i32`; 0 (and `fastBatch` 0) when the thread has no unit. */
-  private readonly localIndex: number;
-  /** The batch on the fast path: 0 for a thread without a unit, so that every add takes the slow path. */
-  private readonly fastBatch: number;
+  declare readonly ptr: number;
+  declare readonly batch: number;
+  declare readonly mode: PercpuCounterMode;
+  declare readonly nrUnits: number;
+  declare private readonly percpu: SharedPercpu;
+  declare private readonly h: PercpuCounterHandle;
+  declare private readonly gens: Int32Array;
+  declare private readonly genAt: number;
+  declare private readonly gen: number;
+  declare private readonly bases: BigInt64Array;
+  declare private readonly totals: BigInt64Array;
+  /** Views over the unit memory (they stay valid: it never shrinks). */
+  declare private readonly u32: Uint32Array;
+  declare private readonly i32: Int32Array;
+  declare private readonly i64: BigInt64Array;
+  /** Int32 index of unit 0's cell; cells of unit k are `stride` words apart. */
+  declare private readonly unit0: number;
+  declare private readonly stride: number;
+  /** Int32 index of this thread's cell, -1 without a unit. */
+  declare private readonly own: number;
+  /** The fast path's window for the new low word, exclusive (thread-local: only this thread writes its cell). */
+  declare private lo: number;
+  declare private hi: number;
+  declare private removeHook: (() => void) | undefined;
 
-  /** `percpu_counter_init`: allocate the per-unit deltas (zeroed) and set the total. */
+  /** `percpu_counter_init`: allocate the per-unit cells (zeroed) and register the counter. */
   static create(percpu: SharedPercpu, options: PercpuCounterOptions = {}): PercpuCounter {
     const initial = options.initial ?? 0;
+    const mode = options.mode ?? 'batched';
     const batch = options.batch ?? defaultCounterBatch(percpu.nrUnits);
-    if (!Number.isSafeInteger(initial)) throw new RuntimeArgumentError('EINVAL_SIZE', `counter initial value must be a safe integer, got ${initial}`);
+    if (typeof initial === 'number' ? !Number.isSafeInteger(initial) : typeof initial !== 'bigint') throw new RuntimeArgumentError('EINVAL_SIZE', `counter initial value must be a safe integer or a bigint, got ${String(initial)}`);
+    if (mode !== 'batched' && mode !== 'exact') throw new RuntimeArgumentError('EINVAL', `counter mode must be 'batched' or 'exact', got ${String(mode)}`);
     checkBatch(batch);
-    const ptr = percpu.allocOrThrow(4, 4);
-    const state = new SharedArrayBuffer(16);
-    new BigInt64Array(state)[TOTAL] = BigInt(initial);
-    return new PercpuCounter(percpu, { ptr, batch, state });
+    const b = percpu.sharedBuffers;
+    const h = percpu.transaction((tx) => {
+      const ptr = tx.alloc(CELL_BYTES, 8);
+      if (ptr < 0) throw new AllocationFailedError(CELL_BYTES, 8, 'no memory slot left for a new chunk');
+      const r = registerCounter(b.counters, b.counterTotals, ptr, BigInt.asIntN(64, BigInt(initial)));
+      if (r === undefined) {
+        tx.free(ptr);
+        throw new AllocationFailedError(CELL_BYTES, 8, 'the counter registry is full');
+      }
+      return { ptr, batch, mode, entry: r.entry, gen: r.gen };
+    });
+    return new PercpuCounter(percpu, h);
   }
 
   /** The same counter in another thread (whose `SharedPercpu` is attached to the same allocator). */
@@ -90,40 +121,74 @@ export class PercpuCounter {
   private constructor(percpu: SharedPercpu, h: PercpuCounterHandle) {
     checkBatch(h.batch);
     this.percpu = percpu;
+    this.h = h;
     this.ptr = h.ptr;
     this.batch = h.batch;
+    this.mode = h.mode ?? 'batched';
     this.nrUnits = percpu.nrUnits;
-    this.state = h.state;
-    this.words = new Int32Array(h.state, 0, 2);
-    this.total = new BigInt64Array(h.state, 0, 2);
-    this.lock = new FutexLock(this.words, St.Lock);
+    const b = percpu.sharedBuffers;
+    this.gens = new Int32Array(b.counters, 0, entryEnd(h.entry) / 4);
+    this.bases = new BigInt64Array(b.counters, 0, entryEnd(h.entry) / 8);
+    this.totals = new BigInt64Array(b.counterTotals);
+    this.genAt = genWord(h.entry);
+    this.gen = h.gen;
+    this.checkLive();
     const m = percpu.memory;
     // Resolving the last unit makes the memory views cover every unit of the counter.
-    m.address(h.ptr, percpu.nrUnits - 1, 0, 4);
-    this.unit0 = m.address(h.ptr, 0, 0, 4) >>> 2;
-    this.unitStride = percpu.unitSize >>> 2;
+    m.address(h.ptr, percpu.nrUnits - 1, 8, 8);
+    this.unit0 = m.address(h.ptr, 0, 0, 8) >>> 2;
+    this.stride = percpu.unitSize >>> 2;
+    this.u32 = m.u32;
     this.i32 = m.i32;
-    const mine = percpu.unit >= 0;
-    this.localIndex = mine ? this.unit0 + percpu.unit * this.unitStride : this.unit0;
-    this.fastBatch = mine ? h.batch : 0;
+    this.i64 = m.i64;
+    this.own = percpu.unit >= 0 ? this.unit0 + percpu.unit * this.stride : -1;
+    this.lo = 0;
+    this.hi = -1;
+    this.removeHook = undefined;
+    if (this.own >= 0) {
+      this.window(this.i64[this.own >>> 1]!, this.i64[(this.own >>> 1) + 1]!);
+      // A detached SharedPercpu gives its unit away: close the fast path.
+      this.removeHook = percpu.onDetach(() => this.closeFastPath());
+    }
   }
 
   handle(): PercpuCounterHandle {
-    return { ptr: this.ptr, batch: this.batch, state: this.state };
+    return { ...this.h };
   }
 
-  /** `percpu_counter_add`: add to this unit's delta, folding into the total at ±batch. */
-  add(amount: number): void {
-    const b = this.fastBatch;
-    if ((amount | 0) === amount) {
-      const i = this.localIndex;
-      const v = this.i32[i]! + amount;
-      if (v < b && v > -b) {
-        this.i32[i] = v;
-        return;
-      }
+  private closeFastPath(): void {
+    this.lo = 0;
+    this.hi = -1;
+  }
+
+  /** The fast path's window given this unit's count and reported part. */
+  private window(count: bigint, reported: bigint): void {
+    const high = Number(count >> 32n) * TWO32;
+    let lo = -1;
+    let hi = TWO32;
+    if (this.mode === 'batched') {
+      const r = Number(reported) - high;
+      lo = Math.max(lo, r - this.batch);
+      hi = Math.min(hi, r + this.batch);
     }
-    this.addSlow(amount, this.batch);
+    this.lo = lo;
+    this.hi = hi;
+  }
+
+  private checkLive(): void {
+    if (Atomics.load(this.gens, this.genAt) !== this.gen) throw new DestroyedError('percpu counter');
+    if (this.percpu.isDetached) throw new DestroyedError('SharedPercpu (detached)');
+  }
+
+  /** `percpu_counter_add`: add to this unit's cell; the shared total only at ±batch (batched mode). */
+  add(amount: number): void {
+    const i = this.own;
+    const v = this.u32[i]! + amount;
+    if (v < this.hi && v > this.lo && (amount | 0) === amount && this.gens[this.genAt] === this.gen) {
+      this.u32[i] = v;
+      return;
+    }
+    this.addSlow(amount);
   }
 
   inc(): void {
@@ -138,39 +203,74 @@ export class PercpuCounter {
     this.add(-amount);
   }
 
-  /** `percpu_counter_add_batch` with a batch of the caller's choosing. */
+  /** Add a bigint amount (exact at any size within int64). */
+  addBigInt(amount: bigint): void {
+    if (typeof amount !== 'bigint') throw new RuntimeArgumentError('EINVAL_SIZE', `addBigInt needs a bigint, got ${typeof amount}`);
+    this.addExact(amount);
+  }
+
+  /** `percpu_counter_add_batch` with a batch of the caller's choosing: reports at once when |delta| ≥ batch. */
   addBatch(amount: number, batch: number): void {
     checkBatch(batch);
-    this.addSlow(amount, batch);
+    if (!Number.isSafeInteger(amount)) throw new RuntimeArgumentError('EINVAL_SIZE', `counter amount must be a safe integer, got ${amount}`);
+    this.addExact(BigInt(amount), batch);
   }
 
-  private addSlow(amount: number, batch: number): void {
+  private addSlow(amount: number): void {
     if (!Number.isSafeInteger(amount)) throw new RuntimeArgumentError('EINVAL_SIZE', `counter amount must be a safe integer, got ${amount}`);
-    if (this.percpu.unit < 0) {
-      this.foldLocked(amount, -1);
+    this.checkLive();
+    const i = this.own;
+    if (i >= 0) {
+      // Without a carry the low word alone changes: a plain store, no BigInt (the batched mode's usual slow path).
+      const v = this.u32[i]! + amount;
+      if (v >= 0 && v < TWO32) {
+        this.u32[i] = v;
+        this.afterAdd(this.i64[i >>> 1]!, this.batch);
+        return;
+      }
+    }
+    this.addExact(BigInt(amount));
+  }
+
+  private addExact(amount: bigint, batch = this.batch): void {
+    this.checkLive();
+    if (this.own < 0) {
+      Atomics.add(this.totals, extraIndex(this.h.entry), amount);
       return;
     }
-    const i = this.localIndex;
-    const v = this.i32[i]! + amount;
-    if (v < batch && v > -batch) this.i32[i] = v;
-    else this.foldLocked(v, i);
+    const c = this.own >>> 1;
+    const count = BigInt.asIntN(64, this.i64[c]! + amount);
+    Atomics.store(this.i64, c, count);
+    this.afterAdd(count, batch);
   }
 
-  /** Move `delta` into the total and zero the local delta at `i` (none for -1), under the lock. */
-  private foldLocked(delta: number, i: number): void {
-    this.lock.lock();
-    try {
-      if (this.words[St.Destroyed] !== 0) throw new DestroyedError('percpu counter');
-      Atomics.add(this.total, TOTAL, BigInt(delta));
-      if (i >= 0) this.i32[i] = 0;
-    } finally {
-      this.lock.unlock();
+  /** Batched mode: report the unit's drift once it reaches ±batch; then re-open the fast path's window. */
+  private afterAdd(count: bigint, batch: number): void {
+    const c = this.own >>> 1;
+    let reported = this.i64[c + 1]!;
+    if (this.mode === 'batched') {
+      const d = count - reported;
+      const b = BigInt(batch);
+      if (d >= b || d <= -b) {
+        // Reported first, then the total: a death in between leaves read() short by d, never sum().
+        reported = count;
+        Atomics.store(this.i64, c + 1, reported);
+        Atomics.add(this.totals, totalIndex(this.h.entry), d);
+      }
     }
+    this.window(count, reported);
   }
 
-  /** `percpu_counter_read`: the shared total only — fast, off by at most `errorBound`. */
+  /** `percpu_counter_read`: batched mode, the shared total only — fast, off by at most `errorBound`; exact mode, `sum()`. */
   read(): number {
-    return Number(Atomics.load(this.total, TOTAL));
+    return Number(this.readBigInt());
+  }
+
+  readBigInt(): bigint {
+    this.checkLive();
+    if (this.mode === 'exact') return this.sumBigInt();
+    const e = this.h.entry;
+    return Atomics.load(this.bases, readBaseIndex(e)) + Atomics.load(this.totals, extraIndex(e)) + Atomics.load(this.totals, totalIndex(e));
   }
 
   /** `percpu_counter_read_positive`. */
@@ -179,25 +279,38 @@ export class PercpuCounter {
     return v > 0 ? v : 0;
   }
 
-  /** Largest possible |read() − sum()|: nrUnits × (batch − 1). */
+  /** Largest possible |read() − sum()|: nrUnits × (batch − 1) in batched mode, 0 in exact mode. */
   get errorBound(): number {
-    return this.nrUnits * (this.batch - 1);
+    return this.mode === 'exact' ? 0 : this.nrUnits * (this.batch - 1);
   }
 
-  /** `percpu_counter_sum`: the total plus every unit's delta, under the fold lock. */
+  /** `percpu_counter_sum`: base plus every unit's cell (Number: exact up to 2^53; see `sumBigInt`). */
   sum(): number {
-    this.lock.lock();
-    try {
-      return this.sumLocked();
-    } finally {
-      this.lock.unlock();
+    this.checkLive();
+    const e = this.h.entry;
+    let s = Number(Atomics.load(this.bases, baseIndex(e)) + Atomics.load(this.totals, extraIndex(e)));
+    const u32 = this.u32;
+    const i32 = this.i32;
+    for (let u = 0, i = this.unit0; u < this.nrUnits; u++, i += this.stride) {
+      for (;;) {
+        const hi = Atomics.load(i32, i + 1);
+        const lo = Atomics.load(u32, i);
+        if (Atomics.load(i32, i + 1) === hi) {
+          s += hi * TWO32 + lo;
+          break;
+        }
+      }
     }
+    return s;
   }
 
-  private sumLocked(): number {
-    let s = Number(Atomics.load(this.total, TOTAL));
-    for (let u = 0, i = this.unit0; u < this.nrUnits; u++, i += this.unitStride) s += Atomics.load(this.i32, i);
-    return s;
+  /** `percpu_counter_sum`, exact at any int64 value. */
+  sumBigInt(): bigint {
+    this.checkLive();
+    const e = this.h.entry;
+    let s = Atomics.load(this.bases, baseIndex(e)) + Atomics.load(this.totals, extraIndex(e));
+    for (let u = 0, i = this.unit0; u < this.nrUnits; u++, i += this.stride) s += Atomics.load(this.i64, i >>> 1);
+    return BigInt.asIntN(64, s);
   }
 
   /** `percpu_counter_sum_positive`. */
@@ -218,36 +331,43 @@ export class PercpuCounter {
     return exact > value ? 1 : exact < value ? -1 : 0;
   }
 
-  /** `percpu_counter_set`: zero every unit's delta and set the total (racy against concurrent adds, as in the kernel). */
-  set(value: number): void {
-    if (!Number.isSafeInteger(value)) throw new RuntimeArgumentError('EINVAL_SIZE', `counter value must be a safe integer, got ${value}`);
-    this.lock.lock();
-    try {
-      if (this.words[St.Destroyed] !== 0) throw new DestroyedError('percpu counter');
-      for (let u = 0, i = this.unit0; u < this.nrUnits; u++, i += this.unitStride) Atomics.store(this.i32, i, 0);
-      Atomics.store(this.total, TOTAL, BigInt(value));
-    } finally {
-      this.lock.unlock();
-    }
+  /** `percpu_counter_set`: zero every unit's cell and set the value (racy against concurrent adds, as in the kernel). */
+  set(value: number | bigint): void {
+    if (typeof value === 'number' ? !Number.isSafeInteger(value) : typeof value !== 'bigint') throw new RuntimeArgumentError('EINVAL_SIZE', `counter value must be a safe integer or a bigint, got ${String(value)}`);
+    this.checkLive();
+    const v = BigInt.asIntN(64, BigInt(value));
+    const e = this.h.entry;
+    this.percpu.transaction(() => {
+      for (let u = 0, i = this.unit0; u < this.nrUnits; u++, i += this.stride) {
+        Atomics.store(this.i64, i >>> 1, 0n);
+        Atomics.store(this.i64, (i >>> 1) + 1, 0n);
+      }
+      Atomics.store(this.bases, baseIndex(e), v);
+      Atomics.store(this.bases, readBaseIndex(e), v);
+      Atomics.store(this.totals, extraIndex(e), 0n);
+      Atomics.store(this.totals, totalIndex(e), 0n);
+    });
+    if (this.own >= 0) this.window(0n, 0n);
   }
 
   /**
-   * `percpu_counter_destroy`: give the per-unit memory back to the allocator.
-   * Every thread must stop using the counter first (adds do not check, as in C).
+   * `percpu_counter_destroy`: give the cells back and retire the counter in
+   * every thread (their next use throws `DestroyedError`).
    */
   destroy(): void {
-    this.lock.lock();
-    try {
-      if (this.words[St.Destroyed] !== 0) throw new DestroyedError('percpu counter');
-      Atomics.store(this.words, St.Destroyed, 1);
-    } finally {
-      this.lock.unlock();
-    }
-    this.percpu.free(this.ptr);
+    this.checkLive();
+    const b = this.percpu.sharedBuffers;
+    this.percpu.transaction((tx) => {
+      if (Atomics.load(this.gens, this.genAt) !== this.gen) throw new DestroyedError('percpu counter');
+      unregisterCounter(b.counters, this.h.entry);
+      tx.free(this.ptr);
+    });
+    this.closeFastPath();
+    this.removeHook?.();
   }
 
   get destroyed(): boolean {
-    return Atomics.load(this.words, St.Destroyed) !== 0;
+    return Atomics.load(this.gens, this.genAt) !== this.gen;
   }
 }
 

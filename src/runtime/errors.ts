@@ -33,3 +33,24 @@ export class DestroyedError extends PercpuError {
     super('EDESTROYED', `${what} was destroyed`);
   }
 }
+
+/** A thread tried to take a runtime lock it already holds (a re-entrant call, for example `alloc` inside `withAllocator`). */
+export class LockReentryError extends PercpuError {
+  constructor(what: string) {
+    super('EDEADLK', `${what} is already held by this thread: re-entrant call (would deadlock)`);
+  }
+}
+
+/** No unit left to lease: more threads want a unit than the allocator has (`nrUnits`, the "possible CPUs"). */
+export class NoFreeUnitError extends PercpuError {
+  constructor(readonly nrUnits: number) {
+    super('ENOSPC', `all ${nrUnits} units are leased by live threads: create the SharedPercpu with a larger nrUnits (the most threads with a unit at once)`);
+  }
+}
+
+/** The unit asked for is leased by another live thread (two threads on one unit). */
+export class UnitBusyError extends PercpuError {
+  constructor(readonly unit: number, readonly holder: number) {
+    super('EBUSY', `unit ${unit} is leased by another live thread (token ${holder}): attach with 'auto' or another unit`);
+  }
+}

@@ -41,6 +41,25 @@
  * As with BPF's preallocated maps, a pointer from `lookup` stays valid memory
  * until the map is destroyed, but the element may be deleted and reused for
  * another key meanwhile: writes through it then land in the new element.
+ *
+ * Keys: `keyType` 'bytes' (exactly `keySize` bytes; 4- and 8-byte keys also
+ * take numbers and bigints) or 'string' (UTF-8 up to `keySize` bytes, stored
+ * with its length, so keys compare in full: "ab" and "ab\0" differ, and a
+ * too-long string is an error, never a truncation).
+ *
+ * Robustness. The writer lock is a robust `FutexLock`: before an insert or a
+ * delete mutates anything it writes an intent record (ctl words `Intent`…);
+ * a thread that takes the lock over from a dead holder rolls an interrupted
+ * insert back (unless it was already published, then forward) and finishes an
+ * interrupted delete (the backward shift resumes from the recorded hole: each
+ * step is idempotent). Readers that find the delete sequence stuck odd ask
+ * whether the holder died and, if so, take the lock to trigger that repair.
+ * `destroy()` is the exception: a thread killed inside it may leak the values.
+ *
+ * LRU mode (`lru: true`, BPF's LRU_PERCPU_HASH): an insert into a full map
+ * evicts an old element instead of failing. Every lookup and update stamps the
+ * element with a coarse clock; eviction takes the oldest of a sample of
+ * elements (as the kernel's LRU lists, an approximation of least recent use).
  */
 import { NULL_PTR } from '../engine/pointer.js';
 import { MIN_UNIT_SIZE } from '../engine/constants.js';
@@ -48,6 +67,7 @@ import { AllocationFailedError } from '../errors.js';
 import { FutexLock, canBlock } from './futex.js';
 import type { SharedPercpu } from './shared-percpu.js';
 import { DestroyedError, MapFullError, NoUnitError, RuntimeArgumentError } from './errors.js';
+import type { PercpuMemory } from './memory.js';
 
 /** Update flags, as BPF's. */
 export const BPF_ANY = 0;
@@ -57,8 +77,30 @@ export const BPF_EXIST = 2;
 /** A key: `keySize` bytes, or for 4- and 8-byte keys an integer (little-endian, two's complement), or a bigint for 8-byte keys. */
 export type PercpuKey = Uint8Array | number | bigint;
 
+/** Outcome of `tryUpdate` (BPF's 0, -EEXIST, -ENOENT, -E2BIG). */
+export type UpdateStatus = 'ok' | 'exists' | 'missing' | 'full';
+
+export type PercpuKeyType = 'bytes' | 'string';
+
+/** How `items()` reads each unit's value. */
+export type ValueKind = 'int32' | 'uint32' | 'float64' | 'bigint64';
+
+/** One element as `items()` yields it. */
+export interface PercpuMapItem<V extends number | bigint = number> {
+  key: Uint8Array | string;
+  ptr: number;
+  /** Each unit's value, unit order. */
+  values: V[];
+  sum: V;
+}
+
 export interface PercpuHashMapOptions {
+  /** Bytes of a key; for string keys the most UTF-8 bytes a key may have. */
   keySize: number;
+  /** 'bytes' (default) or 'string'. */
+  keyType?: PercpuKeyType;
+  /** Evict old elements instead of failing when full (LRU_PERCPU_HASH). */
+  lru?: boolean;
   /** Bytes of each unit's value; each unit's copy is rounded up to 8 bytes, as in BPF. */
   valueSize: number;
   maxEntries: number;
@@ -67,6 +109,8 @@ export interface PercpuHashMapOptions {
 /** Structured-clonable: post it to another thread and `PercpuHashMap.attach` it there. */
 export interface PercpuHashMapHandle {
   keySize: number;
+  keyType?: PercpuKeyType;
+  lru?: boolean;
   valueSize: number;
   maxEntries: number;
   capacity: number;
@@ -85,8 +129,30 @@ const enum Hm {
   Bump = 4,
   /** 0 = live, 1 = destroyed. */
   State = 5,
-  Words = 8,
+  /** The LRU clock. */
+  Clock = 6,
+  /** The writer's intent (`Op`), then its record. */
+  Intent = 8,
+  IElem = 9,
+  ISlot = 10,
+  IHole = 11,
+  IBump = 12,
+  IFree = 13,
+  ICount = 14,
+  ISeq = 15,
+  Words = 16,
 }
+
+const enum Op {
+  None = 0,
+  Insert = 1,
+  Delete = 2,
+}
+
+/** Elements an LRU eviction compares. */
+const LRU_SAMPLE = 32;
+/** Lookups between two ticks of the LRU clock (per thread). */
+const LRU_TICK = 64;
 
 const MAX_KEY_SIZE = 512;
 const MAX_ENTRIES = 1 << 26;
@@ -103,38 +169,70 @@ export function hashWords(w: Int32Array, n: number): number {
   return h ^ (h >>> 16);
 }
 
+/** `hashWords` of the single word `x`. */
+function hashOneWord(x: number): number {
+  let h = Math.imul(0x2545f491 ^ 1 ^ x, 0x9e3779b1);
+  h ^= h >>> 15;
+  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
+  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
+  return h ^ (h >>> 16);
+}
+
 function tableLayout(capacity: number, maxEntries: number, keyWords: number) {
   const slotEntry = 0;
   const slotHash = slotEntry + 4 * capacity;
   const entryKey = slotHash + 4 * capacity;
   const entryNext = entryKey + 4 * maxEntries * keyWords;
-  const entryPtr = (entryNext + 4 * maxEntries + 7) & ~7;
-  return { slotEntry, slotHash, entryKey, entryNext, entryPtr, bytes: entryPtr + 8 * maxEntries };
+  const entryStamp = entryNext + 4 * maxEntries;
+  const entryPtr = (entryStamp + 4 * maxEntries + 7) & ~7;
+  return { slotEntry, slotHash, entryKey, entryNext, entryStamp, entryPtr, bytes: entryPtr + 8 * maxEntries };
 }
 
+/** Key words for a key type: string keys carry their byte length in front. */
+function keyWordsFor(keySize: number, keyType: PercpuKeyType): number {
+  return keyType === 'string' ? Math.ceil((keySize + 2) / 4) : Math.ceil(keySize / 4);
+}
+
+const utf8 = new TextEncoder();
+const utf8Decoder = new TextDecoder();
+
 export class PercpuHashMap {
-  readonly keySize: number;
-  readonly valueSize: number;
+  declare readonly keySize: number;
+  declare readonly keyType: PercpuKeyType;
+  declare readonly lru: boolean;
+  declare readonly valueSize: number;
   /** Bytes per unit copy of a value: `valueSize` rounded up to 8. */
-  readonly valueStride: number;
-  readonly maxEntries: number;
-  readonly capacity: number;
-  private readonly percpu: SharedPercpu;
-  private readonly h: PercpuHashMapHandle;
-  private readonly lock: FutexLock;
-  private readonly ctl: Int32Array;
-  private readonly slotEntry: Int32Array;
-  private readonly slotHash: Int32Array;
-  private readonly entryKey: Int32Array;
-  private readonly entryNext: Int32Array;
-  private readonly entryPtr: Float64Array;
-  private readonly mask: number;
-  private readonly keyWords: number;
+  declare readonly valueStride: number;
+  declare readonly maxEntries: number;
+  declare readonly capacity: number;
+  declare readonly nrUnits: number;
+  declare private readonly percpu: SharedPercpu;
+  declare private readonly m: PercpuMemory;
+  declare private readonly h: PercpuHashMapHandle;
+  declare private readonly lock: FutexLock;
+  declare private readonly ctl: Int32Array;
+  declare private readonly slotEntry: Int32Array;
+  declare private readonly slotHash: Int32Array;
+  declare private readonly entryKey: Int32Array;
+  declare private readonly entryNext: Int32Array;
+  declare private readonly entryStamp: Int32Array;
+  declare private readonly entryPtr: Float64Array;
+  declare private readonly mask: number;
+  declare private readonly keyWords: number;
   /** This thread's key scratch: the key being looked up, as zero-padded words. */
-  private readonly scratch: Int32Array;
-  private readonly scratchBytes: Uint8Array;
+  declare private readonly scratch: Int32Array;
+  declare private readonly scratchBytes: Uint8Array;
+  declare private readonly scratch64: BigInt64Array;
+  /** Per element, 1 + the Int32 index of unit 0's value in the memory views (0: not resolved yet). Thread-local. */
+  declare private readonly valueIndex: Int32Array;
+  /** Int32 words between two units' copies. */
+  declare private readonly unitWords: number;
+  declare private readonly myUnitIndex: number;
+  /** Keys of one word, as bytes: `addInt32`'s one-piece fast path applies. */
+  declare private readonly oneWordKeys: boolean;
   /** Out-parameter of `probe`: the element in the slot it found. */
-  private probed = -1;
+  declare private probed: number;
+  declare private ticks: number;
 
   /**
    * Create a map and preallocate its `maxEntries` values (zeroed) in every
@@ -143,15 +241,19 @@ export class PercpuHashMap {
    */
   static create(percpu: SharedPercpu, options: PercpuHashMapOptions): PercpuHashMap {
     const { keySize, valueSize, maxEntries } = options;
+    const keyType = options.keyType ?? 'bytes';
+    if (keyType !== 'bytes' && keyType !== 'string') throw new RuntimeArgumentError('EINVAL', `keyType must be 'bytes' or 'string', got ${String(keyType)}`);
     if (!Number.isInteger(keySize) || keySize < 1 || keySize > MAX_KEY_SIZE) throw new RuntimeArgumentError('EINVAL_SIZE', `keySize must be an integer in 1..${MAX_KEY_SIZE}, got ${keySize}`);
     if (!Number.isInteger(valueSize) || valueSize < 1 || valueSize > MIN_UNIT_SIZE) throw new RuntimeArgumentError('EINVAL_SIZE', `valueSize must be an integer in 1..${MIN_UNIT_SIZE}, got ${valueSize}`);
     if (!Number.isInteger(maxEntries) || maxEntries < 1 || maxEntries > MAX_ENTRIES) throw new RuntimeArgumentError('EINVAL_SIZE', `maxEntries must be an integer in 1..${MAX_ENTRIES}, got ${maxEntries}`);
-    const keyWords = Math.ceil(keySize / 4);
+    const keyWords = keyWordsFor(keySize, keyType);
     let capacity = 8;
     while (capacity < 2 * maxEntries) capacity *= 2;
     const layout = tableLayout(capacity, maxEntries, keyWords);
     const handle: PercpuHashMapHandle = {
       keySize,
+      keyType,
+      lru: options.lru === true,
       valueSize,
       maxEntries,
       capacity,
@@ -175,25 +277,37 @@ export class PercpuHashMap {
 
   private constructor(percpu: SharedPercpu, h: PercpuHashMapHandle) {
     this.percpu = percpu;
+    this.m = percpu.memory;
     this.h = h;
     this.keySize = h.keySize;
+    this.keyType = h.keyType ?? 'bytes';
+    this.lru = h.lru === true;
     this.valueSize = h.valueSize;
     this.valueStride = (h.valueSize + 7) & ~7;
     this.maxEntries = h.maxEntries;
     this.capacity = h.capacity;
+    this.nrUnits = percpu.nrUnits;
     this.mask = h.capacity - 1;
-    this.keyWords = Math.ceil(h.keySize / 4);
+    this.keyWords = keyWordsFor(h.keySize, this.keyType);
     const layout = tableLayout(h.capacity, h.maxEntries, this.keyWords);
     this.ctl = new Int32Array(h.ctl);
-    this.lock = new FutexLock(this.ctl, Hm.Lock);
+    this.lock = new FutexLock(this.ctl, Hm.Lock, { registry: percpu.threads, onOwnerDead: () => this.recover(), name: 'the percpu hash map writer lock' });
     this.slotEntry = new Int32Array(h.table, layout.slotEntry, h.capacity);
     this.slotHash = new Int32Array(h.table, layout.slotHash, h.capacity);
     this.entryKey = new Int32Array(h.table, layout.entryKey, h.maxEntries * this.keyWords);
     this.entryNext = new Int32Array(h.table, layout.entryNext, h.maxEntries);
+    this.entryStamp = new Int32Array(h.table, layout.entryStamp, h.maxEntries);
     this.entryPtr = new Float64Array(h.table, layout.entryPtr, h.maxEntries);
     // Two words at least, so that an 8-byte key can be written as one bigint.
     this.scratch = new Int32Array(Math.max(2, this.keyWords));
-    this.scratchBytes = new Uint8Array(this.scratch.buffer, 0, h.keySize);
+    this.scratchBytes = new Uint8Array(this.scratch.buffer, 0, 4 * this.keyWords);
+    this.scratch64 = new BigInt64Array(this.scratch.buffer, 0, 1);
+    this.valueIndex = new Int32Array(h.maxEntries);
+    this.unitWords = percpu.unitSize >>> 2;
+    this.myUnitIndex = percpu.unit;
+    this.oneWordKeys = this.keyWords === 1 && this.keyType === 'bytes';
+    this.probed = -1;
+    this.ticks = 0;
   }
 
   handle(): PercpuHashMapHandle {
@@ -213,9 +327,23 @@ export class PercpuHashMap {
   // Keys and probing
 
   /** Copy `key` into the scratch words and return its hash. Validates before anything else happens. */
-  private hashKey(key: PercpuKey): number {
+  private hashKey(key: PercpuKey | string): number {
     const w = this.scratch;
-    if (typeof key === 'number') {
+    if (typeof key === 'number' && this.keyWords === 1 && (key | 0) === key && this.keyType === 'bytes') {
+      // The common case — an int32 key — without the general path's checks: hashWords for one word.
+      w[0] = key;
+      return hashOneWord(key);
+    }
+    if (typeof key === 'string') {
+      if (this.keyType !== 'string') throw new RuntimeArgumentError('EINVAL_SIZE', `a string key needs a map created with keyType 'string'`);
+      w.fill(0);
+      const r = utf8.encodeInto(key, this.scratchBytes.subarray(2, 2 + this.keySize));
+      if (r.read !== key.length) throw new RuntimeArgumentError('EINVAL_SIZE', `string key of ${utf8.encode(key).length} UTF-8 bytes is longer than keySize ${this.keySize}`);
+      this.scratchBytes[0] = r.written & 0xff;
+      this.scratchBytes[1] = r.written >>> 8;
+    } else if (this.keyType === 'string') {
+      throw new RuntimeArgumentError('EINVAL_SIZE', `this map has string keys, got ${typeof key}`);
+    } else if (typeof key === 'number') {
       if (this.keySize === 4 && Number.isInteger(key) && key >= -0x8000_0000 && key < 0x1_0000_0000) {
         w[0] = key | 0;
       } else if (this.keySize === 8 && Number.isSafeInteger(key)) {
@@ -226,14 +354,23 @@ export class PercpuHashMap {
       }
     } else if (typeof key === 'bigint') {
       if (this.keySize !== 8) throw new RuntimeArgumentError('EINVAL_SIZE', `a bigint key needs keySize 8, not ${this.keySize}`);
-      new BigInt64Array(w.buffer, 0, 1)[0] = BigInt.asIntN(64, key);
+      this.scratch64[0] = BigInt.asIntN(64, key);
     } else {
       if (!(key instanceof Uint8Array) || key.length !== this.keySize) {
         throw new RuntimeArgumentError('EINVAL_SIZE', `key must be a Uint8Array of ${this.keySize} bytes`);
       }
+      if (this.keySize & 3) w[this.keyWords - 1] = 0;
       this.scratchBytes.set(key);
     }
     return hashWords(w, this.keyWords);
+  }
+
+  /** Decode element `e`'s key: a string for string maps, else a copy of the bytes. */
+  private decodeKey(e: number): Uint8Array | string {
+    const n = this.keyWords;
+    const bytes = new Uint8Array(this.entryKey.buffer, this.entryKey.byteOffset + 4 * n * e, 4 * n);
+    if (this.keyType === 'string') return utf8Decoder.decode(bytes.slice(2, 2 + (bytes[0]! | (bytes[1]! << 8))));
+    return bytes.slice(0, this.keySize);
   }
 
   private keyEquals(e: number): boolean {
@@ -250,8 +387,12 @@ export class PercpuHashMap {
    */
   private probe(h: number): number {
     const mask = this.mask;
+    const se = this.slotEntry;
+    // Plain loads: an Int32 never tears, the element's words are read through the
+    // slot's value (a data dependency), and `find` brackets the probe with atomic
+    // sequence loads, which no plain load moves across.
     for (let i = h & mask; ; i = (i + 1) & mask) {
-      const e1 = Atomics.load(this.slotEntry, i);
+      const e1 = se[i]!;
       if (e1 === 0) return -1;
       if (this.slotHash[i] === h && this.keyEquals(e1 - 1)) {
         this.probed = e1 - 1;
@@ -266,26 +407,48 @@ export class PercpuHashMap {
    * for good, so the check for it costs nothing on the way in.
    */
   private find(h: number): number {
+    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
     const ctl = this.ctl;
     for (let tries = 0; ; tries++) {
       const s1 = Atomics.load(ctl, Hm.Seq);
       if ((s1 & 1) === 0) {
         const e = this.probe(h) < 0 ? -1 : this.probed;
-        if (Atomics.load(ctl, Hm.Seq) === s1) return e;
+        if (Atomics.load(ctl, Hm.Seq) === s1) {
+          if (this.lru && e >= 0) this.touch(e);
+          return e;
+        }
       } else {
         this.checkLive();
       }
-      // A delete is moving slots: it lasts a few hundred ns, unless its thread was descheduled.
-      if (tries > 64 && canBlock()) Atomics.wait(ctl, Hm.Seq, s1, 0.05);
+      // A delete is moving slots: it lasts a few hundred ns, unless its thread was descheduled — or died.
+      if (tries > 64) {
+        const owner = this.lock.owner;
+        if (owner !== 0 && this.percpu.threads.isDead(owner)) {
+          this.lock.lock();
+          this.lock.unlock();
+        } else if (canBlock()) {
+          Atomics.wait(ctl, Hm.Seq, s1, 0.05);
+        }
+      }
+    }
+  }
+
+  private touch(e: number): void {
+    const now = Atomics.load(this.ctl, Hm.Clock);
+    if (this.entryStamp[e] !== now) this.entryStamp[e] = now;
+    if (++this.ticks >= LRU_TICK) {
+      this.ticks = 0;
+      Atomics.add(this.ctl, Hm.Clock, 1);
     }
   }
 
   private checkLive(): void {
     if (Atomics.load(this.ctl, Hm.State) !== 0) throw new DestroyedError('percpu hash map');
+    if (this.percpu.isDetached) throw new DestroyedError('SharedPercpu (detached)');
   }
 
   private myUnit(what: string): number {
-    const u = this.percpu.unit;
+    const u = this.myUnitIndex;
     if (u < 0) throw new NoUnitError(what);
     return u;
   }
@@ -296,53 +459,104 @@ export class PercpuHashMap {
     return v;
   }
 
+  /** Int32 index of element `e`'s value in unit 0 (resolved once per thread). */
+  private unit0Index(e: number): number {
+    const v = this.valueIndex[e]!;
+    if (v !== 0) return v - 1;
+    const m = this.m;
+    // Resolving the last unit makes the views cover every unit of the value.
+    m.address(this.entryPtr[e]!, this.nrUnits - 1, 0, 8);
+    const i = m.address(this.entryPtr[e]!, 0, 0, 8) >>> 2;
+    this.valueIndex[e] = i + 1;
+    return i;
+  }
+
   // -------------------------------------------------------------------------
   // Writer side (under the lock)
 
-  /** Take an element for a new key: a never-used one first (still zero), else a freed one, zeroed. Throws `MapFullError`. */
-  private takeElement(): number {
+  /** Element a new key would take (no change yet), or -1 when full. */
+  private nextElement(): number {
     const c = this.ctl;
     const bump = c[Hm.Bump]!;
-    if (bump < this.maxEntries) {
-      c[Hm.Bump] = bump + 1;
-      return bump;
-    }
+    if (bump < this.maxEntries) return bump;
     const head = c[Hm.FreeHead]!;
-    if (head === 0) throw new MapFullError(this.maxEntries);
-    const e = head - 1;
-    c[Hm.FreeHead] = this.entryNext[e]!;
-    const m = this.percpu.memory;
-    const ptr = this.entryPtr[e]!;
-    for (let u = 0; u < this.percpu.nrUnits; u++) {
-      const at = m.address(ptr, u, 0, 8);
-      m.u8.fill(0, at, at + this.valueStride);
-    }
-    return e;
+    return head === 0 ? -1 : head - 1;
   }
 
-  /** Write the scratch key into element `e` and publish it in the first empty slot of its probe run. */
-  private publish(e: number, h: number): void {
-    const n = this.keyWords;
-    this.entryKey.set(this.scratch.subarray(0, n), e * n);
+  /** First empty slot of hash `h`'s probe run. */
+  private emptySlot(h: number): number {
     const mask = this.mask;
     let i = h & mask;
     while (this.slotEntry[i] !== 0) i = (i + 1) & mask;
-    this.slotHash[i] = h;
-    Atomics.store(this.slotEntry, i, e + 1);
-    this.ctl[Hm.Count] = this.ctl[Hm.Count]! + 1;
+    return i;
   }
 
-  /** Remove the element at `slot`: shift the rest of its probe run back, inside the sequence lock. */
+  /**
+   * Insert the scratch key (hash `h`, known absent) into element `e`, with
+   * this unit's value `bytes` (or none): the intent record first, then the
+   * element, then the slot — the publication — then the count.
+   */
+  private insert(e: number, h: number, unit: number, bytes: Uint8Array | undefined): void {
+    const c = this.ctl;
+    const slot = this.emptySlot(h);
+    c[Hm.IElem] = e;
+    c[Hm.ISlot] = slot;
+    c[Hm.IBump] = c[Hm.Bump]!;
+    c[Hm.IFree] = c[Hm.FreeHead]!;
+    c[Hm.ICount] = c[Hm.Count]!;
+    Atomics.store(c, Hm.Intent, Op.Insert);
+    if (c[Hm.Bump]! < this.maxEntries) {
+      c[Hm.Bump] = e + 1;
+    } else {
+      c[Hm.FreeHead] = this.entryNext[e]!;
+      this.zeroValues(e);
+    }
+    if (bytes !== undefined) this.writeUnit(e, unit, bytes);
+    const n = this.keyWords;
+    this.entryKey.set(this.scratch.subarray(0, n), e * n);
+    this.entryStamp[e] = Atomics.load(c, Hm.Clock);
+    this.slotHash[slot] = h;
+    Atomics.store(this.slotEntry, slot, e + 1);
+    c[Hm.Count] = c[Hm.ICount]! + 1;
+    Atomics.store(c, Hm.Intent, Op.None);
+  }
+
+  private zeroValues(e: number): void {
+    const m = this.m;
+    const at = this.unit0Index(e) << 2;
+    for (let u = 0; u < this.nrUnits; u++) m.u8.fill(0, at + u * this.percpu.unitSize, at + u * this.percpu.unitSize + this.valueStride);
+  }
+
+  /** Remove the element at `slot`: the intent record, then the backward shift inside the sequence lock, then the free list. */
   private removeSlot(slot: number): number {
+    const c = this.ctl;
+    const e = this.slotEntry[slot]! - 1;
+    c[Hm.IElem] = e;
+    c[Hm.ISlot] = slot;
+    c[Hm.IHole] = slot;
+    c[Hm.IFree] = c[Hm.FreeHead]!;
+    c[Hm.ICount] = c[Hm.Count]!;
+    c[Hm.ISeq] = c[Hm.Seq]! & ~1;
+    Atomics.store(c, Hm.Intent, Op.Delete);
+    this.finishDelete();
+    return e;
+  }
+
+  /**
+   * The delete recorded in the intent, from its recorded hole on. Idempotent:
+   * resumed from a hole whose move was done but not yet recorded, the scan
+   * makes the same decisions again and rewrites the same values.
+   */
+  private finishDelete(): void {
     const c = this.ctl;
     const mask = this.mask;
     const se = this.slotEntry;
     const sh = this.slotHash;
-    const e = se[slot]! - 1;
-    const seq = c[Hm.Seq]!;
+    const seq = c[Hm.ISeq]!;
+    const e = c[Hm.IElem]!;
     Atomics.store(c, Hm.Seq, seq + 1);
-    let hole = slot;
-    for (let j = (slot + 1) & mask; ; j = (j + 1) & mask) {
+    let hole = c[Hm.IHole]!;
+    for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const ej = se[j]!;
       if (ej === 0) break;
       const home = sh[j]! & mask;
@@ -352,12 +566,73 @@ export class PercpuHashMap {
       sh[hole] = sh[j]!;
       Atomics.store(se, hole, ej);
       hole = j;
+      c[Hm.IHole] = hole;
     }
     Atomics.store(se, hole, 0);
-    Atomics.store(c, Hm.Seq, seq + 2);
-    this.entryNext[e] = c[Hm.FreeHead]!;
+    this.entryNext[e] = c[Hm.IFree]!;
     c[Hm.FreeHead] = e + 1;
-    c[Hm.Count] = c[Hm.Count]! - 1;
+    c[Hm.Count] = c[Hm.ICount]! - 1;
+    Atomics.store(c, Hm.Seq, seq + 2);
+    Atomics.store(c, Hm.Intent, Op.None);
+  }
+
+  /** The writer lock's robust-mutex hook: repair the dead holder's insert or delete. */
+  private recover(): void {
+    const c = this.ctl;
+    const op = Atomics.load(c, Hm.Intent);
+    if (op === Op.Insert) {
+      const e = c[Hm.IElem]!;
+      if (Atomics.load(this.slotEntry, c[Hm.ISlot]!) === e + 1) {
+        c[Hm.Count] = c[Hm.ICount]! + 1;
+      } else {
+        // Not published: the element goes back, and so does any value already written into it.
+        c[Hm.Bump] = c[Hm.IBump]!;
+        c[Hm.FreeHead] = c[Hm.IFree]!;
+        c[Hm.Count] = c[Hm.ICount]!;
+        this.zeroValues(e);
+      }
+      Atomics.store(c, Hm.Intent, Op.None);
+    } else if (op === Op.Delete) {
+      this.finishDelete();
+    } else if (Atomics.load(c, Hm.State) === 0 && (c[Hm.Seq]! & 1) !== 0) {
+      // Cannot happen with intents; kept so a reader can never spin on a stuck sequence.
+      Atomics.store(c, Hm.Seq, c[Hm.Seq]! + 1);
+    }
+  }
+
+  /** The least recently used of a sample of live elements (LRU eviction), as a slot; -1 if none. */
+  private lruVictim(): number {
+    const mask = this.mask;
+    let best = -1;
+    let bestStamp = 0;
+    let seen = 0;
+    let i = (Atomics.add(this.ctl, Hm.Clock, 0) * 7919) & mask;
+    for (let n = 0; n < this.capacity && seen < LRU_SAMPLE; n++, i = (i + 1) & mask) {
+      const e1 = this.slotEntry[i]!;
+      if (e1 === 0) continue;
+      seen++;
+      const st = this.entryStamp[e1 - 1]!;
+      if (best < 0 || st - bestStamp < 0) {
+        best = i;
+        bestStamp = st;
+      }
+    }
+    return best;
+  }
+
+  /**
+   * An element for a new key, evicting in LRU mode; -1 when full. The scratch
+   * key survives an eviction (the victim is removed by slot, not by key).
+   */
+  private elementForInsert(): number {
+    let e = this.nextElement();
+    if (e < 0 && this.lru) {
+      const victim = this.lruVictim();
+      if (victim >= 0) {
+        this.removeSlot(victim);
+        e = this.nextElement();
+      }
+    }
     return e;
   }
 
@@ -369,20 +644,19 @@ export class PercpuHashMap {
    * value, or `NULL_PTR`. Read or write this thread's copy with
    * `percpu.thisCpu`, another unit's with `percpu.perCpu(k)`.
    */
-  lookup(key: PercpuKey): number {
+  lookup(key: PercpuKey | string): number {
     const h = this.hashKey(key);
     const e = this.find(h);
     return e < 0 ? NULL_PTR : this.entryPtr[e]!;
   }
 
   /**
-   * `bpf_map_update_elem` from a program: set this thread's unit copy of the
-   * value. A new element starts with every other unit zeroed. Flags: `BPF_ANY`,
-   * `BPF_NOEXIST` (only a new key), `BPF_EXIST` (only an existing key). Returns
-   * false when the flag's condition fails; throws `MapFullError` when a new key
-   * finds no free element.
+   * `bpf_map_update_elem` from a program, returning BPF's outcome instead of
+   * throwing for a full map: 'ok', 'exists' (BPF_NOEXIST and the key is there),
+   * 'missing' (BPF_EXIST and it is not) or 'full' (no free element: -E2BIG).
+   * Bad arguments still throw (they are bugs, not conditions).
    */
-  update(key: PercpuKey, value: Uint8Array | ArrayBufferView, flags = BPF_ANY): boolean {
+  tryUpdate(key: PercpuKey | string, value: Uint8Array | ArrayBufferView, flags = BPF_ANY): UpdateStatus {
     const h = this.hashKey(key);
     const bytes = this.valueBytes(value, this.valueSize);
     checkFlags(flags);
@@ -391,24 +665,101 @@ export class PercpuHashMap {
       const e = this.find(h);
       if (e >= 0) {
         this.writeUnit(e, unit, bytes);
-        return true;
+        return 'ok';
       }
-      if (flags === BPF_EXIST) return false;
+      if (flags === BPF_EXIST) return 'missing';
     }
     this.lock.lock();
     try {
       this.checkLive();
       const slot = this.probe(h);
       if (slot >= 0) {
-        if (flags === BPF_NOEXIST) return false;
+        if (flags === BPF_NOEXIST) return 'exists';
         this.writeUnit(this.slotEntry[slot]! - 1, unit, bytes);
-        return true;
+        return 'ok';
       }
-      if (flags === BPF_EXIST) return false;
-      const e = this.takeElement();
-      this.writeUnit(e, unit, bytes);
-      this.publish(e, h);
-      return true;
+      if (flags === BPF_EXIST) return 'missing';
+      const e = this.elementForInsert();
+      if (e < 0) return 'full';
+      this.insert(e, h, unit, bytes);
+      return 'ok';
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  /**
+   * `bpf_map_update_elem` from a program: set this thread's unit copy of the
+   * value. A new element starts with every other unit zeroed. Returns false when
+   * the flag's condition fails; throws `MapFullError` when a new key finds no
+   * free element (use `tryUpdate` to get 'full' back instead).
+   */
+  update(key: PercpuKey | string, value: Uint8Array | ArrayBufferView, flags = BPF_ANY): boolean {
+    const r = this.tryUpdate(key, value, flags);
+    if (r === 'full') throw new MapFullError(this.maxEntries);
+    return r === 'ok';
+  }
+
+  /**
+   * Add `delta` to this thread's Int32 at byte `off` of the key's value,
+   * inserting the key (zeroed) if absent; the hot path of per-worker
+   * statistics. Returns false — and changes nothing — when the key is absent
+   * and the map is full.
+   */
+  addInt32(key: PercpuKey | string, delta: number, off = 0): boolean {
+    if (typeof key === 'number' && this.oneWordKeys && (key | 0) === key && off === 0 && this.myUnitIndex >= 0 && !this.m.closed && this.ctl[Hm.State] === 0) {
+      // The hot case in one piece (an int32 key, offset 0, an element already resolved by this thread): no calls.
+      const h = hashOneWord(key);
+      const se = this.slotEntry;
+      const mask = this.mask;
+      for (let i = h & mask; ; i = (i + 1) & mask) {
+        const e1 = se[i]!;
+        if (e1 === 0) break;
+        if (this.slotHash[i] === h && this.entryKey[e1 - 1] === key) {
+          const v = this.valueIndex[e1 - 1]!;
+          if (v === 0 || this.lru) break;
+          const a = this.m.i32;
+          const at = v - 1 + this.myUnitIndex * this.unitWords;
+          a[at] = (a[at]! + delta) | 0;
+          return true;
+        }
+      }
+    }
+    return this.addInt32Slow(key, delta, off);
+  }
+
+  private addInt32Slow(key: PercpuKey | string, delta: number, off: number): boolean {
+    const h = this.hashKey(key);
+    const unit = this.myUnit('PercpuHashMap.addInt32');
+    if (!((off >>> 0) === off && (off & 3) === 0 && off + 4 <= this.valueStride)) throw new RuntimeArgumentError('EINVAL_ALIGN', `Int32 offset ${off} must be 4-aligned inside the ${this.valueStride}-byte value`);
+    // No sequence check: a probe that races a delete can only miss (then the locked
+    // path decides) or find the key's own element, moved or about to be freed — an
+    // add that linearises before the delete.
+    if (this.m.closed || this.ctl[Hm.State] !== 0) this.checkLive();
+    let e = this.probe(h) < 0 ? -1 : this.probed;
+    if (e < 0) {
+      e = this.insertZeroed(h);
+      if (e < 0) return false;
+    } else if (this.lru) {
+      this.touch(e);
+    }
+    const i = this.unit0Index(e) + unit * this.unitWords + (off >>> 2);
+    const a = this.m.i32;
+    a[i] = (a[i]! + delta) | 0;
+    return true;
+  }
+
+  /** Insert the scratch key with every unit zeroed, or find it; -1 when full. */
+  private insertZeroed(h: number): number {
+    this.lock.lock();
+    try {
+      this.checkLive();
+      const slot = this.probe(h);
+      if (slot >= 0) return this.slotEntry[slot]! - 1;
+      const e = this.elementForInsert();
+      if (e < 0) return -1;
+      this.insert(e, h, -1, undefined);
+      return e;
     } finally {
       this.lock.unlock();
     }
@@ -417,20 +768,34 @@ export class PercpuHashMap {
   /**
    * `bpf_map_update_elem` from user space: every unit's copy at once, from
    * `values` laid out as BPF's — `nrUnits` copies of `valueStride` bytes.
+   * Throws `MapFullError` when full (see `tryUpdateAll`).
    */
-  updateAll(key: PercpuKey, values: Uint8Array | ArrayBufferView, flags = BPF_ANY): boolean {
+  updateAll(key: PercpuKey | string, values: Uint8Array | ArrayBufferView, flags = BPF_ANY): boolean {
+    const r = this.tryUpdateAll(key, values, flags);
+    if (r === 'full') throw new MapFullError(this.maxEntries);
+    return r === 'ok';
+  }
+
+  tryUpdateAll(key: PercpuKey | string, values: Uint8Array | ArrayBufferView, flags = BPF_ANY): UpdateStatus {
     const h = this.hashKey(key);
-    const bytes = this.valueBytes(values, this.percpu.nrUnits * this.valueStride);
+    const bytes = this.valueBytes(values, this.nrUnits * this.valueStride);
     checkFlags(flags);
     this.lock.lock();
     try {
       this.checkLive();
       const slot = this.probe(h);
-      if (slot >= 0 ? flags === BPF_NOEXIST : flags === BPF_EXIST) return false;
-      const e = slot >= 0 ? this.slotEntry[slot]! - 1 : this.takeElement();
-      for (let u = 0; u < this.percpu.nrUnits; u++) this.writeUnit(e, u, bytes.subarray(u * this.valueStride, (u + 1) * this.valueStride));
-      if (slot < 0) this.publish(e, h);
-      return true;
+      if (slot >= 0 && flags === BPF_NOEXIST) return 'exists';
+      if (slot < 0 && flags === BPF_EXIST) return 'missing';
+      let e: number;
+      if (slot >= 0) {
+        e = this.slotEntry[slot]! - 1;
+      } else {
+        e = this.elementForInsert();
+        if (e < 0) return 'full';
+        this.insert(e, h, -1, undefined);
+      }
+      for (let u = 0; u < this.nrUnits; u++) this.writeUnit(e, u, bytes.subarray(u * this.valueStride, (u + 1) * this.valueStride));
+      return 'ok';
     } finally {
       this.lock.unlock();
     }
@@ -439,27 +804,24 @@ export class PercpuHashMap {
   /**
    * The key's percpu pointer, inserting it with every unit zeroed if absent
    * (the lookup-then-insert pattern of BPF programs, race-free). Throws
-   * `MapFullError` when it must insert into a full map.
+   * `MapFullError` when it must insert into a full map (see `tryLookupOrInit`).
    */
-  lookupOrInit(key: PercpuKey): number {
+  lookupOrInit(key: PercpuKey | string): number {
+    const p = this.tryLookupOrInit(key);
+    if (p === NULL_PTR) throw new MapFullError(this.maxEntries);
+    return p;
+  }
+
+  /** Like `lookupOrInit`, but a full map gives `NULL_PTR`, as BPF's helpers give NULL. */
+  tryLookupOrInit(key: PercpuKey | string): number {
     const h = this.hashKey(key);
-    const e = this.find(h);
-    if (e >= 0) return this.entryPtr[e]!;
-    this.lock.lock();
-    try {
-      this.checkLive();
-      const slot = this.probe(h);
-      if (slot >= 0) return this.entryPtr[this.slotEntry[slot]! - 1]!;
-      const fresh = this.takeElement();
-      this.publish(fresh, h);
-      return this.entryPtr[fresh]!;
-    } finally {
-      this.lock.unlock();
-    }
+    let e = this.find(h);
+    if (e < 0) e = this.insertZeroed(h);
+    return e < 0 ? NULL_PTR : this.entryPtr[e]!;
   }
 
   /** `bpf_map_delete_elem`: true if the key was there. */
-  delete(key: PercpuKey): boolean {
+  delete(key: PercpuKey | string): boolean {
     const h = this.hashKey(key);
     this.lock.lock();
     try {
@@ -473,90 +835,93 @@ export class PercpuHashMap {
     }
   }
 
-  /**
-   * Values are resolved by their first 8 bytes only: a value lies inside its
-   * allocation, and views always cover whole memory slots, so a view that
-   * covers the first bytes covers the value.
-   */
   private writeUnit(e: number, unit: number, bytes: Uint8Array): void {
-    const m = this.percpu.memory;
-    // Resolve first: it may re-make the views.
-    const at = m.address(this.entryPtr[e]!, unit, 0, 8);
-    m.u8.set(bytes, at);
+    const at = (this.unit0Index(e) + unit * this.unitWords) << 2;
+    this.m.u8.set(bytes, at);
   }
 
   /** A copy of one unit's value (default: this thread's), or undefined if the key is absent. */
-  lookupElem(key: PercpuKey, unit?: number): Uint8Array | undefined {
+  lookupElem(key: PercpuKey | string, unit?: number): Uint8Array | undefined {
     const h = this.hashKey(key);
     const u = unit ?? this.myUnit('PercpuHashMap.lookupElem without a unit');
     this.percpu.perCpu(u);
     const e = this.find(h);
     if (e < 0) return undefined;
-    return this.copyUnits(this.entryPtr[e]!, u, 1, this.valueSize);
+    return this.copyUnits(e, u, 1, this.valueSize);
   }
 
   /**
    * `bpf_map_lookup_elem` from user space: every unit's copy, laid out as BPF's
    * (`nrUnits` × `valueStride` bytes), read in 32-bit atomic words.
    */
-  lookupAll(key: PercpuKey): Uint8Array | undefined {
+  lookupAll(key: PercpuKey | string): Uint8Array | undefined {
     const h = this.hashKey(key);
     const e = this.find(h);
     if (e < 0) return undefined;
-    return this.copyUnits(this.entryPtr[e]!, 0, this.percpu.nrUnits, this.valueStride);
+    return this.copyUnits(e, 0, this.nrUnits, this.valueStride);
   }
 
-  private copyUnits(ptr: number, firstUnit: number, nrUnits: number, bytes: number): Uint8Array {
+  private copyUnits(e: number, firstUnit: number, nrUnits: number, bytes: number): Uint8Array {
     const words = this.valueStride >>> 2;
     const out = new Int32Array(nrUnits * words);
-    const m = this.percpu.memory;
+    const i32 = this.m.i32;
+    const base = this.unit0Index(e);
     for (let u = 0; u < nrUnits; u++) {
-      const at = m.address(ptr, firstUnit + u, 0, 8) >>> 2;
-      for (let k = 0; k < words; k++) out[u * words + k] = Atomics.load(m.i32, at + k);
+      const at = base + (firstUnit + u) * this.unitWords;
+      for (let k = 0; k < words; k++) out[u * words + k] = Atomics.load(i32, at + k);
     }
     return new Uint8Array(out.buffer, 0, nrUnits === 1 ? bytes : out.byteLength);
   }
 
+  private checkOff(off: number, width: number): void {
+    if (!((off >>> 0) === off && (off & (width - 1)) === 0 && off + width <= this.valueStride)) {
+      throw new RuntimeArgumentError('EINVAL_ALIGN', `offset ${off} must be ${width}-aligned inside the ${this.valueStride}-byte value`);
+    }
+  }
+
   /** Sum over all units of the Int32 at byte `off` of the key's value; undefined if absent. */
-  sumInt32(key: PercpuKey, off = 0): number | undefined {
-    const ptr = this.lookup(key);
-    if (ptr === NULL_PTR) return undefined;
+  sumInt32(key: PercpuKey | string, off = 0): number | undefined {
+    this.checkOff(off, 4);
+    const h = this.hashKey(key);
+    const e = this.find(h);
+    if (e < 0) return undefined;
+    const i32 = this.m.i32;
+    const step = this.unitWords;
     let s = 0;
-    for (let u = 0; u < this.percpu.nrUnits; u++) s += this.percpu.perCpu(u).getInt32(ptr, off);
+    // Plain loads (never torn, and fresh: `find` ended with an atomic load).
+    for (let u = 0, i = this.unit0Index(e) + (off >>> 2); u < this.nrUnits; u++, i += step) s += i32[i]!;
     return s;
   }
 
   /** Sum over all units of the Float64 at byte `off` (tear-free reads); undefined if absent. */
-  sumFloat64(key: PercpuKey, off = 0): number | undefined {
+  sumFloat64(key: PercpuKey | string, off = 0): number | undefined {
+    this.checkOff(off, 8);
     const ptr = this.lookup(key);
     if (ptr === NULL_PTR) return undefined;
     let s = 0;
-    for (let u = 0; u < this.percpu.nrUnits; u++) s += this.percpu.perCpu(u).getFloat64(ptr, off);
+    for (let u = 0; u < this.nrUnits; u++) s += this.percpu.perCpu(u).getFloat64(ptr, off);
     return s;
   }
 
   /** Sum over all units of the BigInt64 at byte `off`; undefined if absent. */
-  sumBigInt64(key: PercpuKey, off = 0): bigint | undefined {
+  sumBigInt64(key: PercpuKey | string, off = 0): bigint | undefined {
+    this.checkOff(off, 8);
     const ptr = this.lookup(key);
     if (ptr === NULL_PTR) return undefined;
     let s = 0n;
-    for (let u = 0; u < this.percpu.nrUnits; u++) s += this.percpu.perCpu(u).getBigInt64(ptr, off);
+    for (let u = 0; u < this.nrUnits; u++) s += this.percpu.perCpu(u).getBigInt64(ptr, off);
     return s;
   }
 
-  /** A snapshot of the elements, taken under the writer lock: key bytes and percpu pointer, in slot order. */
-  entries(): [Uint8Array, number][] {
-    const out: [Uint8Array, number][] = [];
+  /** Live elements in slot order, taken under the writer lock. */
+  private snapshot(): number[] {
+    const out: number[] = [];
     this.lock.lock();
     try {
       this.checkLive();
-      const keyBytes = new Uint8Array(this.entryKey.buffer, this.entryKey.byteOffset, this.entryKey.byteLength);
-      const stride = this.keyWords * 4;
       for (let i = 0; i < this.capacity; i++) {
         const e1 = this.slotEntry[i]!;
-        if (e1 === 0) continue;
-        const at = (e1 - 1) * stride;
-        out.push([keyBytes.slice(at, at + this.keySize), this.entryPtr[e1 - 1]!]);
+        if (e1 !== 0) out.push(e1 - 1);
       }
     } finally {
       this.lock.unlock();
@@ -564,8 +929,164 @@ export class PercpuHashMap {
     return out;
   }
 
-  keys(): Uint8Array[] {
-    return this.entries().map(([k]) => k);
+  /** A snapshot of the elements, taken under the writer lock: key bytes and percpu pointer, in slot order. */
+  entries(): [Uint8Array, number][] {
+    const n = this.keyWords;
+    const keyBytes = new Uint8Array(this.entryKey.buffer, this.entryKey.byteOffset, this.entryKey.byteLength);
+    return this.snapshot().map((e) => [keyBytes.slice(4 * n * e, 4 * n * e + (this.keyType === 'string' ? 4 * n : this.keySize)), this.entryPtr[e]!]);
+  }
+
+  /** The keys, decoded (strings for string maps, byte copies otherwise). */
+  keys(): (Uint8Array | string)[] {
+    return this.snapshot().map((e) => this.decodeKey(e));
+  }
+
+  /**
+   * Every element with its decoded key, each unit's value of kind `kind` at
+   * byte `off`, and their sum. The element set is a snapshot taken under the
+   * writer lock; the values are read as the iteration reaches them.
+   */
+  items(kind: 'bigint64', off?: number): Generator<PercpuMapItem<bigint>>;
+  items(kind?: 'int32' | 'uint32' | 'float64', off?: number): Generator<PercpuMapItem<number>>;
+  *items(kind: ValueKind = 'int32', off = 0): Generator<PercpuMapItem<number> | PercpuMapItem<bigint>> {
+    this.checkOff(off, kind === 'int32' || kind === 'uint32' ? 4 : 8);
+    for (const e of this.snapshot()) {
+      this.checkLive();
+      const ptr = this.entryPtr[e]!;
+      if (kind === 'bigint64') {
+        const values: bigint[] = [];
+        let sum = 0n;
+        for (let u = 0; u < this.nrUnits; u++) sum += values[u] = this.percpu.perCpu(u).getBigInt64(ptr, off);
+        yield { key: this.decodeKey(e), ptr, values, sum };
+      } else {
+        const values: number[] = [];
+        let sum = 0;
+        for (let u = 0; u < this.nrUnits; u++) {
+          const a = this.percpu.perCpu(u);
+          sum += values[u] = kind === 'int32' ? a.getInt32(ptr, off) : kind === 'uint32' ? a.getUint32(ptr, off) : a.getFloat64(ptr, off);
+        }
+        yield { key: this.decodeKey(e), ptr, values, sum };
+      }
+    }
+  }
+
+  [Symbol.iterator](): Generator<PercpuMapItem<number>> {
+    return this.items('int32', 0);
+  }
+
+  /**
+   * `BPF_MAP_GET_NEXT_KEY`: the key after `key` in the map's order, the first
+   * key for `undefined` or a key not in the map (as BPF), `undefined` after the
+   * last. Like BPF's, a walk that races deletes may revisit or skip keys.
+   */
+  getNextKey(key?: PercpuKey | string): Uint8Array | string | undefined {
+    let from = 0;
+    this.lock.lock();
+    try {
+      this.checkLive();
+      if (key !== undefined) {
+        const slot = this.probe(this.hashKey(key));
+        if (slot >= 0) from = slot + 1;
+      }
+      for (let i = from; i < this.capacity; i++) {
+        const e1 = this.slotEntry[i]!;
+        if (e1 !== 0) return this.decodeKey(e1 - 1);
+      }
+      return undefined;
+    } finally {
+      this.lock.unlock();
+    }
+  }
+
+  /** `BPF_MAP_LOOKUP_BATCH` for given keys: every unit's copies per key (as `lookupAll`), undefined for absent keys. */
+  lookupBatch(keys: readonly (PercpuKey | string)[]): (Uint8Array | undefined)[] {
+    return keys.map((k) => this.lookupAll(k));
+  }
+
+  /**
+   * `BPF_MAP_UPDATE_BATCH`: `updateAll` per key, in order, stopping at the first
+   * key that fails. Returns how many were applied and why it stopped (BPF
+   * reports the count back in `batch.count`).
+   */
+  updateBatch(keys: readonly (PercpuKey | string)[], values: readonly (Uint8Array | ArrayBufferView)[], flags = BPF_ANY): { count: number; status: UpdateStatus } {
+    if (keys.length !== values.length) throw new RuntimeArgumentError('EINVAL_SIZE', `updateBatch: ${keys.length} keys but ${values.length} values`);
+    for (let i = 0; i < keys.length; i++) {
+      const status = this.tryUpdateAll(keys[i]!, values[i]!, flags);
+      if (status !== 'ok') return { count: i, status };
+    }
+    return { count: keys.length, status: 'ok' };
+  }
+
+  /** `BPF_MAP_DELETE_BATCH`: delete every key that is present, under one lock hold; returns how many were. */
+  deleteBatch(keys: readonly (PercpuKey | string)[]): number {
+    for (const k of keys) this.hashKey(k);
+    let n = 0;
+    this.lock.lock();
+    try {
+      this.checkLive();
+      for (const k of keys) {
+        const slot = this.probe(this.hashKey(k));
+        if (slot >= 0) {
+          this.removeSlot(slot);
+          n++;
+        }
+      }
+    } finally {
+      this.lock.unlock();
+    }
+    return n;
+  }
+
+  /**
+   * The map's structural checker, under the writer lock: every slot's element
+   * is reachable from its key's home slot, names a distinct element whose key
+   * hashes to the slot's hash; the count matches; free list, never-used
+   * elements and live ones partition the elements; no intent is pending.
+   * Returns the problems found (empty when consistent).
+   */
+  check(): string[] {
+    const problems: string[] = [];
+    this.lock.lock();
+    try {
+      this.checkLive();
+      const c = this.ctl;
+      const state = new Uint8Array(this.maxEntries);
+      let live = 0;
+      for (let i = 0; i < this.capacity; i++) {
+        const e1 = this.slotEntry[i]!;
+        if (e1 === 0) continue;
+        const e = e1 - 1;
+        live++;
+        if (e >= c[Hm.Bump]!) problems.push(`slot ${i} names never-used element ${e}`);
+        if (state[e]) problems.push(`element ${e} is in two slots`);
+        state[e] = 1;
+        const n = this.keyWords;
+        const h = hashWords(this.entryKey.subarray(e * n, e * n + n), n);
+        if (h !== this.slotHash[i]) problems.push(`slot ${i}: stored hash differs from the key's`);
+        for (let j = h & this.mask; j !== i; j = (j + 1) & this.mask) {
+          if (this.slotEntry[j] === 0) {
+            problems.push(`slot ${i} is unreachable: empty slot ${j} in its probe run`);
+            break;
+          }
+        }
+      }
+      if (live !== c[Hm.Count]) problems.push(`count ${c[Hm.Count]} but ${live} live slots`);
+      let free = 0;
+      for (let f = c[Hm.FreeHead]!; f !== 0; f = this.entryNext[f - 1]!) {
+        if (f - 1 >= c[Hm.Bump]! || state[f - 1] !== 0) {
+          problems.push(`free list names element ${f - 1}, which is ${state[f - 1] === 1 ? 'live' : 'on the list twice or never used'}`);
+          break;
+        }
+        state[f - 1] = 2;
+        free++;
+      }
+      if (live + free !== c[Hm.Bump]) problems.push(`${live} live + ${free} free elements, but ${c[Hm.Bump]} were ever used`);
+      if (c[Hm.Intent] !== Op.None) problems.push(`intent ${c[Hm.Intent]} pending`);
+      if ((c[Hm.Seq]! & 1) !== 0) problems.push('delete sequence left odd');
+    } finally {
+      this.lock.unlock();
+    }
+    return problems;
   }
 
   /**

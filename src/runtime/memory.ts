@@ -30,7 +30,7 @@
  * stays valid for as long as its allocation lives. Mutations happen under the
  * allocator lock.
  */
-import { RuntimeArgumentError } from './errors.js';
+import { DestroyedError, RuntimeArgumentError } from './errors.js';
 import { InvalidFreeError } from '../errors.js';
 
 /** Words of the control buffer. */
@@ -40,6 +40,11 @@ export const enum Rt {
   SlotsUsed = 1,
   /** Depth of the free-slot stack. */
   FreeSlots = 2,
+  /** The allocator lock holder's intent (`Intent`), written before it mutates anything. */
+  Intent = 3,
+  /** Unit being reaped while `Intent` is `Intent.Reap`, and its holder's token. */
+  IntentUnit = 4,
+  IntentHolder = 5,
   /** First word of the free-slot stack; the dirty tops follow it. */
   Stack = 8,
 }
@@ -47,10 +52,29 @@ export const enum Rt {
 const PTR_STRIDE = 0x1_0000_0000;
 const INITIAL_CHUNK_IDS = 64;
 
+/** What the allocator lock's holder is doing, for whoever must recover from its death. */
+export const enum Intent {
+  None = 0,
+  /** Copying the undo image: nothing is mutated yet. */
+  Saving = 1,
+  /** The undo image is complete and an allocator operation may be mutating: roll back. */
+  Mutating = 2,
+  /** Releasing a dead or departing thread's unit: idempotent, roll forward. */
+  Reap = 3,
+}
+
 export interface MemoryBuffers {
   control: SharedArrayBuffer;
   chunkSlots: SharedArrayBuffer;
   memory: SharedArrayBuffer;
+  /** The thread table and unit leases (threads.ts). */
+  threads: SharedArrayBuffer;
+  /** The undo image of the allocator state (undo.ts). */
+  undo: SharedArrayBuffer;
+  /** The counter registry (counter-registry.ts): what a unit's release must fold. */
+  counters: SharedArrayBuffer;
+  /** The counters' lock-free totals (counter-registry.ts). */
+  counterTotals: SharedArrayBuffer;
 }
 
 export interface MemoryGeometry {
@@ -62,33 +86,52 @@ export interface MemoryGeometry {
   maxChunkIds: number;
 }
 
-export function createMemoryBuffers(g: MemoryGeometry): MemoryBuffers {
+export interface MemoryGeometryExtra {
+  /** Bytes of the thread table. */
+  threadBytes: number;
+  /** Most bytes the undo image may need. */
+  undoMaxBytes: number;
+  counterMaxBytes: number;
+  counterTotalsBytes: number;
+}
+
+export function controlBytes(maxSlots: number): number {
+  return 4 * (Rt.Stack + 2 * maxSlots);
+}
+
+export function createMemoryBuffers(g: MemoryGeometry, x: MemoryGeometryExtra): MemoryBuffers {
   const slotBytes = g.nrUnits * g.unitSize;
   return {
-    control: new SharedArrayBuffer(4 * (Rt.Stack + 2 * g.maxSlots)),
+    control: new SharedArrayBuffer(controlBytes(g.maxSlots)),
     chunkSlots: new SharedArrayBuffer(4 * Math.min(INITIAL_CHUNK_IDS, g.maxChunkIds), { maxByteLength: 4 * g.maxChunkIds }),
     memory: new SharedArrayBuffer(0, { maxByteLength: g.maxSlots * slotBytes }),
+    threads: new SharedArrayBuffer(x.threadBytes),
+    undo: new SharedArrayBuffer(0, { maxByteLength: x.undoMaxBytes }),
+    counters: new SharedArrayBuffer(64, { maxByteLength: x.counterMaxBytes }),
+    counterTotals: new SharedArrayBuffer(x.counterTotalsBytes),
   };
 }
 
 /** One thread's views of the unit memory. */
 export class PercpuMemory {
-  readonly nrUnits: number;
-  readonly unitSize: number;
-  readonly slotBytes: number;
-  readonly maxSlots: number;
-  readonly control: Int32Array;
-  private readonly buffers: MemoryBuffers;
+  declare readonly nrUnits: number;
+  declare readonly unitSize: number;
+  declare readonly slotBytes: number;
+  declare readonly maxSlots: number;
+  declare readonly control: Int32Array;
+  declare private readonly buffers: MemoryBuffers;
 
   // Fixed-length views, re-made by `refresh` when the buffers have grown.
-  u8!: Uint8Array;
-  i32!: Int32Array;
-  u32!: Uint32Array;
-  f64!: Float64Array;
-  i64!: BigInt64Array;
+  /** Set when the owning `SharedPercpu` detached: every access then throws `DestroyedError`. */
+  declare closed: boolean;
+  declare u8: Uint8Array;
+  declare i32: Int32Array;
+  declare u32: Uint32Array;
+  declare f64: Float64Array;
+  declare i64: BigInt64Array;
   /** Bytes the views cover. */
-  viewBytes = -1;
-  chunkSlots!: Int32Array;
+  declare viewBytes: number;
+  declare chunkSlots: Int32Array;
 
   constructor(buffers: MemoryBuffers, nrUnits: number, unitSize: number) {
     this.buffers = buffers;
@@ -97,6 +140,8 @@ export class PercpuMemory {
     this.slotBytes = nrUnits * unitSize;
     this.maxSlots = buffers.memory.maxByteLength / this.slotBytes;
     this.control = new Int32Array(buffers.control);
+    this.closed = false;
+    this.viewBytes = -1;
     this.refresh();
   }
 
@@ -134,6 +179,7 @@ export class PercpuMemory {
    * access stays inside the allocation (neither does the kernel).
    */
   address(ptr: number, unit: number, off: number, width: number): number {
+    if (this.closed) throw new DestroyedError('SharedPercpu (detached)');
     const hi = Math.floor(ptr / PTR_STRIDE);
     const offset = ptr - hi * PTR_STRIDE + off;
     const slot1 = this.slotOf(hi - 1);
@@ -170,7 +216,9 @@ export class PercpuMemory {
       slot = c[Rt.SlotsUsed]!;
       // The allocator's chunk limit keeps live chunks within maxSlots.
       if (slot >= this.maxSlots) throw new Error(`percpu memory: no slot left for chunk ${id} (max ${this.maxSlots})`);
-      this.buffers.memory.grow((slot + 1) * this.slotBytes);
+      // An operation rolled back after its holder died may have grown the buffer already.
+      const need = (slot + 1) * this.slotBytes;
+      if (this.buffers.memory.byteLength < need) this.buffers.memory.grow(need);
       c[Rt.SlotsUsed] = slot + 1;
     }
     this.ensureChunkIds(id + 1);
@@ -223,6 +271,31 @@ export class PercpuMemory {
       for (let u = 0, at = base; u < this.nrUnits; u++, at += this.unitSize) u8.fill(0, at, at + Math.min(bytes, top - offset));
     }
     if (end > top) this.control[di] = end;
+  }
+
+  /**
+   * Zero unit `unit` in every memory slot ever used, up to each slot's dirty
+   * top (above it the memory was never written). Caller holds the allocator lock.
+   */
+  zeroUnit(unit: number): void {
+    const used = this.control[Rt.SlotsUsed]!;
+    if (used * this.slotBytes > this.viewBytes) this.refresh();
+    for (let slot = 0; slot < used; slot++) {
+      const top = this.control[this.dirtyTopIndex(slot)]!;
+      const at = slot * this.slotBytes + unit * this.unitSize;
+      if (top > 0) this.u8.fill(0, at, at + top);
+    }
+  }
+
+  /** The slots' dirty tops, to keep across a roll-back (a top never goes down). */
+  dirtyTops(): Int32Array {
+    const from = this.dirtyTopIndex(0);
+    return this.control.slice(from, from + this.maxSlots);
+  }
+
+  raiseDirtyTops(tops: Int32Array): void {
+    const from = this.dirtyTopIndex(0);
+    for (let s = 0; s < tops.length; s++) if (tops[s]! > this.control[from + s]!) this.control[from + s] = tops[s]!;
   }
 
   /** Memory slots ever used, and those free now. */

@@ -10,7 +10,12 @@
  * - the unit memory itself, one memory slot per live chunk, which it assigns
  *   and takes back from the allocator's chunk events;
  * - the allocator lock (`futex.ts`) that serialises every allocator call, as
- *   the kernel's `pcpu_alloc_mutex` + `pcpu_lock` do.
+ *   the kernel's `pcpu_alloc_mutex` + `pcpu_lock` do — a robust lock: a thread
+ *   that takes it over from a dead holder rolls the interrupted operation back
+ *   from the undo image (`undo.ts`) written before the operation mutated anything;
+ * - the thread table (`threads.ts`): attached threads and unit leases. Units
+ *   are leased up to `nrUnits` (the "possible CPUs") and given back — counters
+ *   folded, memory zeroed or handed over — when a thread detaches or dies.
  *
  * Invariants between calls: the lock is free; every live chunk has a memory
  * slot; memory of a live allocation is never moved; a new allocation reads as
@@ -28,16 +33,52 @@ import { checkBitmapAllocator, type HintProblem } from '../engine/checker.js';
 import { NULL_PTR } from '../engine/pointer.js';
 import { MIN_UNIT_SIZE } from '../engine/constants.js';
 import { AllocationFailedError, InvalidFreeError } from '../errors.js';
+import { Ctl } from '../engine/store.js';
 import { FutexLock } from './futex.js';
-import { createMemoryBuffers, PercpuMemory, Rt, type MemoryBuffers } from './memory.js';
-import { PerCpuAccessor, ThisCpuAccessor, type UnitAccessor } from './accessors.js';
-import { NoUnitError, RuntimeArgumentError } from './errors.js';
+import { controlBytes, createMemoryBuffers, Intent, PercpuMemory, Rt, type MemoryBuffers } from './memory.js';
+import { Int32Ref, PerCpuAccessor, ThisCpuAccessor, type UnitAccessor } from './accessors.js';
+import { DestroyedError, NoFreeUnitError, NoUnitError, RuntimeArgumentError, UnitBusyError } from './errors.js';
+import { initThreadTable, threadTableBytes, ThreadTable } from './threads.js';
+import { UndoImage } from './undo.js';
+import { COUNTER_REGISTRY_MAX_BYTES, COUNTER_TOTALS_BYTES, foldUnitCounters } from './counter-registry.js';
+
+/** A unit to lease: an index, or 'auto' for any free one. */
+export type UnitRequest = number | 'auto';
+
+/** What happens to a unit's memory when its thread leaves, before another thread leases it. */
+export type ReleaseMode = 'zero' | 'handover';
+
+/** Allocation inside `SharedPercpu.transaction`. */
+export interface AllocTransaction {
+  alloc(size: number, align: number): number;
+  free(ptr: number): void;
+}
+
+/** The part of a Node `Worker` that `watch` needs. */
+export interface WatchableWorker {
+  readonly threadId: number;
+  once(event: 'exit', listener: (code: number) => void): unknown;
+}
 
 export interface SharedPercpuOptions {
   /** Units per chunk: one per worker thread, fixed for the allocator's life. */
   nrUnits: number;
-  /** This (creating) thread's unit, if it is one of the workers. Default: none. */
-  unit?: number;
+  /**
+   * This (creating) thread's unit: an index, 'auto' (any free unit) or none
+   * (default). `nrUnits` is the most threads that hold a unit at once — the
+   * "possible CPUs"; threads lease a unit when they attach and give it back
+   * when they detach or die.
+   */
+  unit?: UnitRequest;
+  /** Most threads attached at once, with or without a unit. Default max(64, 4 × nrUnits). */
+  maxThreads?: number;
+  /**
+   * A released unit's memory: 'zero' (default) zeroes it in every chunk before
+   * another thread can lease it (counters first fold the unit's count into
+   * their total, as the kernel does when a CPU goes offline); 'handover' leaves
+   * it as it is, for the next thread on that unit to carry on.
+   */
+  onRelease?: ReleaseMode;
   /** Bytes per unit per chunk: a multiple of 4096, >= 32 KiB. Default 256 KiB. */
   unitSize?: number;
   /**
@@ -56,6 +97,7 @@ export interface SharedPercpuHandle {
   buffers: MemoryBuffers;
   nrUnits: number;
   unitSize: number;
+  onRelease: ReleaseMode;
 }
 
 export interface SharedPercpuStats {
@@ -86,6 +128,9 @@ export class SharedPercpu {
   readonly unitSize: number;
   /** This thread's unit ("smp_processor_id"), -1 if it has none. */
   readonly unit: number;
+  readonly onRelease: ReleaseMode;
+  /** The thread table: attached threads and unit leases. */
+  readonly threads: ThreadTable;
   /** This thread's views of the unit memory (advanced use: raw typed-array access, see RUNTIME.md). */
   readonly memory: PercpuMemory;
   /** The allocator lock. */
@@ -94,6 +139,9 @@ export class SharedPercpu {
   private readonly buffers: MemoryBuffers;
   private readonly local: ThisCpuAccessor | undefined;
   private readonly remote: PerCpuAccessor[] = [];
+  private readonly undo: UndoImage;
+  private readonly allocCtl: Int32Array;
+  private detached = false;
 
   /** A new allocator with its memory; this thread becomes `options.unit` (or no unit). */
   static create(options: SharedPercpuOptions): SharedPercpu {
@@ -109,50 +157,280 @@ export class SharedPercpu {
       throw new RuntimeArgumentError('EINVAL_GEOMETRY', `maxBytes must hold at least two chunks (${2 * slotBytes} bytes) and at most ${MAX_BYTES_LIMIT}, got ${maxBytes}`);
     }
     checkUnit(options.unit, nrUnits);
+    const maxThreads = options.maxThreads ?? Math.max(64, 4 * nrUnits);
+    if (!Number.isInteger(maxThreads) || maxThreads < 1 || maxThreads > 1 << 16) throw new RuntimeArgumentError('EINVAL', `maxThreads must be an integer in 1..65536, got ${maxThreads}`);
+    const onRelease = options.onRelease ?? 'zero';
+    if (onRelease !== 'zero' && onRelease !== 'handover') throw new RuntimeArgumentError('EINVAL', `onRelease must be 'zero' or 'handover', got ${String(onRelease)}`);
     const kernel = options.kernel ?? '7.0';
     if (kernel !== '7.0' && kernel !== '4.14') throw new RuntimeArgumentError('EINVAL', `kernel must be '7.0' or '4.14', got ${String(kernel)}`);
     const maxSlots = Math.floor(maxBytes / slotBytes);
-    const buffers = createMemoryBuffers({ nrUnits, unitSize, maxSlots, maxChunkIds: MAX_CHUNK_IDS });
-    return new SharedPercpu(buffers, nrUnits, unitSize, options.unit ?? -1, (listener) =>
-      new BitmapAllocator({
-        kernel,
-        geometry: { unitSize, nrUnits },
-        shared: { maxChunkIds: MAX_CHUNK_IDS },
-        // Live chunks = dynamic chunks + the first one: never more than there are memory slots.
-        maxChunks: maxSlots - 1,
-        onChunkEvent: listener,
-      }),
-    );
+    // The first chunk is made inside the constructor, before the memory exists: its event waits.
+    const early: ['create' | 'destroy', number][] = [];
+    let forward: (type: 'create' | 'destroy', id: number) => void = (type, id) => void early.push([type, id]);
+    const allocator = new BitmapAllocator({
+      kernel,
+      geometry: { unitSize, nrUnits },
+      shared: { maxChunkIds: MAX_CHUNK_IDS },
+      // Live chunks = dynamic chunks + the first one: never more than there are memory slots.
+      maxChunks: maxSlots - 1,
+      onChunkEvent: (type, id) => forward(type, id),
+    });
+    const geometry = { nrUnits, unitSize, maxSlots, maxChunkIds: MAX_CHUNK_IDS };
+    const threadBytes = threadTableBytes(maxThreads, nrUnits);
+    // The undo image holds the allocator's state buffers and the runtime's own.
+    const st = allocator.handle()!.state;
+    const ownBytes = controlBytes(maxSlots) + 4 * MAX_CHUNK_IDS + COUNTER_REGISTRY_MAX_BYTES + 64;
+    const undoMaxBytes = UndoImage.maxBytes([st.ctl, st.counters, st.listNext, st.listPrev, st.chunkLoc, st.arena]) + ownBytes;
+    const buffers = createMemoryBuffers(geometry, { threadBytes, undoMaxBytes, counterMaxBytes: COUNTER_REGISTRY_MAX_BYTES, counterTotalsBytes: COUNTER_TOTALS_BYTES });
+    initThreadTable(buffers.threads, maxThreads);
+    return new SharedPercpu(buffers, nrUnits, unitSize, onRelease, options.unit, (listener) => {
+      forward = listener;
+      for (const [type, id] of early) listener(type, id);
+      return allocator;
+    });
   }
 
-  /** Attach this thread to an allocator another thread created, as unit `unit` (omit for a thread with no unit). */
-  static attach(handle: SharedPercpuHandle, unit?: number): SharedPercpu {
+  /**
+   * Attach this thread to an allocator another thread created. `unit`: the
+   * unit to lease (an index or 'auto'); omit it for a thread with no unit.
+   * Throws `UnitBusyError` when another live thread leases that unit,
+   * `NoFreeUnitError` when every unit is leased by a live thread.
+   */
+  static attach(handle: SharedPercpuHandle, unit?: UnitRequest): SharedPercpu {
     checkUnit(unit, handle.nrUnits);
-    return new SharedPercpu(handle.buffers, handle.nrUnits, handle.unitSize, unit ?? -1, (listener) => BitmapAllocator.attach(handle.allocator, listener));
+    return new SharedPercpu(handle.buffers, handle.nrUnits, handle.unitSize, handle.onRelease ?? 'zero', unit, (listener) => BitmapAllocator.attach(handle.allocator, listener));
   }
 
   private constructor(
     buffers: MemoryBuffers,
     nrUnits: number,
     unitSize: number,
-    unit: number,
+    onRelease: ReleaseMode,
+    unit: UnitRequest | undefined,
     makeAllocator: (listener: (type: 'create' | 'destroy', id: number) => void) => BitmapAllocator,
   ) {
     this.buffers = buffers;
     this.nrUnits = nrUnits;
     this.unitSize = unitSize;
-    this.unit = unit;
+    this.onRelease = onRelease;
     this.memory = new PercpuMemory(buffers, nrUnits, unitSize);
-    this.lock = new FutexLock(this.memory.control, Rt.Lock);
+    this.threads = new ThreadTable(buffers.threads, nrUnits);
+    this.lock = new FutexLock(this.memory.control, Rt.Lock, { registry: this.threads, onOwnerDead: (dead) => this.recoverLocked(dead), name: 'the percpu allocator lock' });
     const memory = this.memory;
     // Chunk events fire in the thread that holds the lock, inside the allocator call.
     this.allocator = makeAllocator((type, id) => (type === 'create' ? memory.assignSlot(id) : memory.releaseSlot(id)));
-    this.local = unit >= 0 ? new ThisCpuAccessor(this.memory, unit) : undefined;
+    const state = this.allocator.handle()!.state;
+    this.allocCtl = new Int32Array(state.ctl);
+    this.undo = new UndoImage(buffers.undo, () => [state.ctl, state.counters, state.listNext, state.listPrev, state.chunkLoc, state.arena, buffers.control, buffers.chunkSlots, buffers.counters]);
+    if (!this.threads.register()) {
+      this.reap();
+      if (!this.threads.register()) throw new RuntimeArgumentError('EINVAL', `more than ${this.threads.capacity} threads attached at once (maxThreads)`);
+    }
+    try {
+      this.unit = unit === undefined || unit === -1 ? -1 : this.leaseUnit(unit);
+    } catch (e) {
+      this.threads.unregister();
+      throw e;
+    }
+    this.local = this.unit >= 0 ? new ThisCpuAccessor(this.memory, this.unit) : undefined;
     for (let u = 0; u < nrUnits; u++) this.remote.push(new PerCpuAccessor(this.memory, u));
   }
 
   handle(): SharedPercpuHandle {
-    return { allocator: this.allocator.handle()!, buffers: this.buffers, nrUnits: this.nrUnits, unitSize: this.unitSize };
+    return { allocator: this.allocator.handle()!, buffers: this.buffers, nrUnits: this.nrUnits, unitSize: this.unitSize, onRelease: this.onRelease };
+  }
+
+  // -------------------------------------------------------------------------
+  // Leases and recovery
+
+  private leaseUnit(unit: UnitRequest): number {
+    if (unit !== 'auto') {
+      let holder = this.threads.tryLease(unit);
+      if (holder !== 0 && this.threads.isDead(holder)) {
+        this.reap();
+        holder = this.threads.tryLease(unit);
+      }
+      if (holder !== 0) throw new UnitBusyError(unit, holder);
+      return unit;
+    }
+    for (let pass = 0; pass < 2; pass++) {
+      for (let u = 0; u < this.nrUnits; u++) if (this.threads.tryLease(u, true) === 0) return u;
+      if (pass === 0) this.reap();
+    }
+    throw new NoFreeUnitError(this.nrUnits);
+  }
+
+  /**
+   * Give back this thread's unit (zeroed or handed over, see `onRelease`) and
+   * its place in the thread table. Every later use of this object — and of
+   * accessors, counters and maps attached through it — throws `DestroyedError`.
+   */
+  detach(): void {
+    if (this.detached) throw new DestroyedError('SharedPercpu (detached)');
+    if (this.unit >= 0 && this.threads.dropLease(this.unit)) {
+      this.lock.lock();
+      try {
+        this.releaseUnitLocked(this.unit, this.threads.token);
+      } finally {
+        this.lock.unlock();
+      }
+    }
+    this.detached = true;
+    this.memory.closed = true;
+    for (const fn of this.detachHooks) fn();
+    this.detachHooks.clear();
+    this.threads.unregister();
+  }
+
+  /**
+   * @internal Run `fn` under the allocator lock as one recoverable operation,
+   * with allocation and free at hand (for objects that allocate and record
+   * together, so that a death leaves neither half).
+   */
+  transaction<T>(fn: (tx: AllocTransaction) => T): T {
+    this.enter();
+    try {
+      return fn(this.tx);
+    } finally {
+      this.leave();
+    }
+  }
+
+  private readonly tx: AllocTransaction = {
+    alloc: (size, align) => this.allocLocked(size, align, 0),
+    free: (ptr) => this.allocator.free(ptr),
+  };
+
+  /** @internal The shared buffers (for runtime objects that keep records next to the allocator's). */
+  get sharedBuffers(): MemoryBuffers {
+    return this.buffers;
+  }
+
+  private readonly detachHooks = new Set<() => void>();
+
+  /** @internal Call `fn` (in this thread) when this object detaches. Returns the remover. */
+  onDetach(fn: () => void): () => void {
+    this.detachHooks.add(fn);
+    return () => this.detachHooks.delete(fn);
+  }
+
+  /** Whether `detach()` was called. */
+  get isDetached(): boolean {
+    return this.detached;
+  }
+
+  /**
+   * Release the units and table entries of every thread that has died (found
+   * through /proc, or reported by `watch`/`reportDead`). Runs by itself when a
+   * lease is wanted and none is free, and whenever a lock is taken over from a
+   * dead holder. Returns the tokens reaped.
+   */
+  reap(): number[] {
+    const dead = this.threads.deadTokens();
+    if (dead.length === 0) return dead;
+    this.lock.lock();
+    try {
+      for (const t of dead) this.reapLocked(t);
+    } finally {
+      this.lock.unlock();
+    }
+    return dead;
+  }
+
+  /**
+   * Watch a Node worker: when it exits (normally, by `terminate()` or a crash)
+   * its units and table entry are released at once. Needed where /proc cannot
+   * tell (not Linux); harmless elsewhere.
+   */
+  watch(worker: WatchableWorker): void {
+    const token = worker.threadId + 1;
+    worker.once('exit', () => {
+      this.threads.reportDead(token);
+      if (!this.detached) this.reap();
+    });
+  }
+
+  /** Report by hand that the thread with `token` exited (browsers: after `worker.terminate()`). */
+  reportDead(token: number): void {
+    this.threads.reportDead(token);
+  }
+
+  private reapLocked(token: number): void {
+    for (const u of this.threads.unitsOf(token)) this.releaseUnitLocked(u, token);
+    this.threads.removeEntry(token);
+  }
+
+  /**
+   * Release `unit` held by `holder`. Zero mode: fold the unit's counter counts
+   * into their totals (rolled back whole if we die: the undo image covers the
+   * counter registry and the unit memory is not yet touched), then — past the
+   * commit point, roll-forward only — zero the unit and free the lease.
+   */
+  private releaseUnitLocked(unit: number, holder: number): void {
+    const c = this.memory.control;
+    if (this.onRelease === 'zero') {
+      this.begin();
+      foldUnitCounters(this.buffers.counters, this.memory, unit);
+    }
+    Atomics.store(c, Rt.IntentUnit, unit);
+    Atomics.store(c, Rt.IntentHolder, holder);
+    Atomics.store(c, Rt.Intent, Intent.Reap);
+    this.finishRelease(unit, holder);
+    Atomics.store(c, Rt.Intent, Intent.None);
+  }
+
+  private finishRelease(unit: number, holder: number): void {
+    if (this.onRelease === 'zero') this.memory.zeroUnit(unit);
+    this.threads.clearLease(unit, holder);
+  }
+
+  /** The allocator lock's robust-mutex hook: repair what the dead holder left, then reap it. */
+  private recoverLocked(dead: number): void {
+    const c = this.memory.control;
+    const intent = Atomics.load(c, Rt.Intent);
+    if (intent === Intent.Mutating) {
+      const lockWord = Atomics.load(c, Rt.Lock);
+      const tops = this.memory.dirtyTops();
+      const gen = this.allocCtl[Ctl.Generation]!;
+      this.undo.restore();
+      Atomics.store(c, Rt.Lock, lockWord);
+      this.memory.raiseDirtyTops(tops);
+      // Every thread re-syncs its chunk views with the restored state.
+      this.allocCtl[Ctl.Generation] = gen + 1;
+    } else if (intent === Intent.Reap) {
+      this.finishRelease(Atomics.load(c, Rt.IntentUnit), Atomics.load(c, Rt.IntentHolder));
+    }
+    Atomics.store(c, Rt.Intent, Intent.None);
+    this.reapLocked(dead);
+  }
+
+  /** Before an allocator call mutates anything: the intent record and the undo image. Caller holds the lock. */
+  private begin(): void {
+    const c = this.memory.control;
+    Atomics.store(c, Rt.Intent, Intent.Saving);
+    this.undo.save();
+    Atomics.store(c, Rt.Intent, Intent.Mutating);
+  }
+
+  private end(): void {
+    Atomics.store(this.memory.control, Rt.Intent, Intent.None);
+  }
+
+  /** Take the allocator lock and open a recoverable operation. */
+  private enter(): void {
+    if (this.detached) throw new DestroyedError('SharedPercpu (detached)');
+    this.lock.lock();
+    try {
+      this.begin();
+    } catch (e) {
+      this.lock.unlock();
+      throw e;
+    }
+  }
+
+  private leave(): void {
+    this.end();
+    this.lock.unlock();
   }
 
   // -------------------------------------------------------------------------
@@ -165,11 +443,11 @@ export class SharedPercpu {
    * Throws `InvalidRequestError` for a size or alignment the kernel rejects.
    */
   alloc(size: number, align = defaultAlign(size), flags = 0): number {
-    this.lock.lock();
+    this.enter();
     try {
       return this.allocLocked(size, align, flags);
     } finally {
-      this.lock.unlock();
+      this.leave();
     }
   }
 
@@ -182,30 +460,41 @@ export class SharedPercpu {
 
   /** `free_percpu`. Throws `InvalidFreeError` (nothing changed) for anything but a live allocation's start. */
   free(ptr: number): void {
-    this.lock.lock();
+    this.enter();
     try {
       this.allocator.free(ptr);
     } finally {
-      this.lock.unlock();
+      this.leave();
     }
   }
 
   /** `alloc` without blocking the thread while waiting for the lock (browser main thread). */
   async allocAsync(size: number, align = defaultAlign(size), flags = 0): Promise<number> {
-    await this.lock.lockAsync();
+    await this.enterAsync();
     try {
       return this.allocLocked(size, align, flags);
     } finally {
-      this.lock.unlock();
+      this.leave();
     }
   }
 
   async freeAsync(ptr: number): Promise<void> {
-    await this.lock.lockAsync();
+    await this.enterAsync();
     try {
       this.allocator.free(ptr);
     } finally {
+      this.leave();
+    }
+  }
+
+  private async enterAsync(): Promise<void> {
+    if (this.detached) throw new DestroyedError('SharedPercpu (detached)');
+    await this.lock.lockAsync();
+    try {
+      this.begin();
+    } catch (e) {
       this.lock.unlock();
+      throw e;
     }
   }
 
@@ -221,7 +510,7 @@ export class SharedPercpu {
     }
     let done = 0;
     while (done < count) {
-      this.lock.lock();
+      this.enter();
       try {
         const end = Math.min(count, done + BULK_BATCH);
         for (; done < end; done++) {
@@ -230,7 +519,7 @@ export class SharedPercpu {
           out[outOffset + done] = ptr;
         }
       } finally {
-        this.lock.unlock();
+        this.leave();
       }
     }
     return done;
@@ -252,12 +541,9 @@ export class SharedPercpu {
    * `InvalidFreeError` and frees nothing.
    */
   private validateMany(ptrs: ArrayLike<number>, start: number, end: number): void {
-    this.lock.lock();
-    try {
-      for (let i = start; i < end; i++) this.allocator.allocationSize(ptrs[i]!);
-    } finally {
-      this.lock.unlock();
-    }
+    this.readAllocator((a) => {
+      for (let i = start; i < end; i++) a.allocationSize(ptrs[i]!);
+    });
     const sorted = Float64Array.from(ptrs).subarray(start, end).sort();
     for (let i = 1; i < sorted.length; i++) {
       if (sorted[i] === sorted[i - 1]) throw new InvalidFreeError(Math.floor(sorted[i]! / PTR_STRIDE) - 1, sorted[i]! % PTR_STRIDE, `pointer ${sorted[i]} appears twice in the list (a double free)`);
@@ -268,12 +554,12 @@ export class SharedPercpu {
   freeManyValidated(ptrs: ArrayLike<number>, start = 0, end = ptrs.length): void {
     let i = start;
     while (i < end) {
-      this.lock.lock();
+      this.enter();
       try {
         const stop = Math.min(end, i + BULK_BATCH);
         for (; i < stop; i++) this.allocator.free(ptrs[i]!);
       } finally {
-        this.lock.unlock();
+        this.leave();
       }
     }
   }
@@ -292,12 +578,20 @@ export class SharedPercpu {
 
   /** This thread's unit (`this_cpu_*`). Throws `NoUnitError` on a thread attached without a unit. */
   get thisCpu(): UnitAccessor {
-    if (this.local === undefined) throw new NoUnitError('thisCpu');
+    if (this.local === undefined || this.detached) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpu');
     return this.local;
+  }
+
+  /** A bound reference to the Int32 at byte `off` of `ptr` in this thread's unit (see `Int32Ref`). */
+  thisCpuInt32(ptr: number, off = 0): Int32Ref {
+    if (this.local === undefined || this.detached) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpuInt32');
+    const i = this.memory.address(ptr, this.unit, off, 4) >>> 2;
+    return new Int32Ref(this.memory, i);
   }
 
   /** Unit `unit` from any thread (`per_cpu()`): atomic reads. */
   perCpu(unit: number): UnitAccessor {
+    if (this.detached) throw new DestroyedError('SharedPercpu (detached)');
     const a = this.remote[unit];
     if (a === undefined) throw new RuntimeArgumentError('EINVAL', `unit ${unit} does not exist (nrUnits = ${this.nrUnits})`);
     return a;
@@ -306,8 +600,25 @@ export class SharedPercpu {
   // -------------------------------------------------------------------------
   // Inspection
 
-  /** Run `fn` on the underlying allocator, holding the lock (read-only use: stats, checks). */
+  /**
+   * Run `fn` on the underlying allocator, holding the lock, as one recoverable
+   * operation (if this thread dies inside, what `fn` changed is rolled back).
+   * Calling the allocator's own `SharedPercpu` methods from `fn` throws
+   * `LockReentryError`.
+   */
   withAllocator<T>(fn: (allocator: BitmapAllocator) => T): T {
+    this.enter();
+    try {
+      this.allocator.sync();
+      return fn(this.allocator);
+    } finally {
+      this.leave();
+    }
+  }
+
+  /** Like `withAllocator` for code that only reads (no undo image is taken). */
+  private readAllocator<T>(fn: (allocator: BitmapAllocator) => T): T {
+    if (this.detached) throw new DestroyedError('SharedPercpu (detached)');
     return this.lock.with(() => {
       this.allocator.sync();
       return fn(this.allocator);
@@ -316,11 +627,11 @@ export class SharedPercpu {
 
   /** The hint checker over the shared allocator, under the lock; empty when consistent. */
   check(): HintProblem[] {
-    return this.withAllocator((a) => checkBitmapAllocator(a));
+    return this.readAllocator((a) => checkBitmapAllocator(a));
   }
 
   stats(): SharedPercpuStats {
-    return this.withAllocator((a) => {
+    return this.readAllocator((a) => {
       const slots = this.memory.slotCounts();
       return {
         allocator: copyStats(a.stats),
@@ -339,7 +650,7 @@ function copyStats(s: GlobalStats): GlobalStats {
   return { nrAlloc, nrDealloc, nrCurAlloc, nrMaxAlloc, nrChunks, nrMaxChunks, minAllocSize, maxAllocSize };
 }
 
-function checkUnit(unit: number | undefined, nrUnits: number): void {
-  if (unit === undefined) return;
+function checkUnit(unit: UnitRequest | undefined, nrUnits: number): void {
+  if (unit === undefined || unit === 'auto') return;
   if (!Number.isInteger(unit) || unit < -1 || unit >= nrUnits) throw new RuntimeArgumentError('EINVAL', `unit must be an integer in 0..${nrUnits - 1} (or -1 for none), got ${unit}`);
 }

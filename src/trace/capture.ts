@@ -13,7 +13,11 @@
  * Invariants: a setting is recorded in the journal (path + original value)
  * before it is first written, and the journal is replayed in reverse exactly
  * once; all tracefs I/O is synchronous, so the restore also works from an
- * `exit` handler. Tests drive everything against a fake tracefs directory.
+ * `exit` handler. The "after" `percpu_stats` snapshot is taken right after the
+ * events are disabled and before the trace is copied: copying a large trace
+ * does percpu work of its own (file writes, page cache), which must not show
+ * up in the snapshots' counts as events the tracer lost. Tests drive
+ * everything against a fake tracefs directory.
  */
 import { accessSync, closeSync, constants as fsConstants, existsSync, mkdirSync, openSync, readdirSync, readFileSync, readSync, rmdirSync, statSync, writeFileSync, writeSync } from 'node:fs';
 import { constants as osConstants, freemem } from 'node:os';
@@ -210,7 +214,12 @@ export interface CaptureOptions {
   log?: (line: string) => void;
   /** For tests: how to mount. */
   mountCommand?: (dir: string) => void;
+  /** Called as each phase begins (progress reports; tests check the order). */
+  onPhase?: (phase: CapturePhase) => void;
 }
+
+/** The phases of a capture, in order. */
+export type CapturePhase = 'stats-before' | 'command' | 'settle' | 'stats-after' | 'copy-trace' | 'restore';
 
 export interface CaptureResult {
   out: string;
@@ -222,11 +231,13 @@ export interface CaptureResult {
   /** Events the ring buffer dropped (per_cpu/cpuN/stats "overrun"); -1 if unknown. */
   overrun: number;
   bytes: number;
+  /** Milliseconds the copy of the trace took (after the "after" snapshot). */
+  copyMs: number;
   restoreFailures: string[];
   usedInstance: boolean;
 }
 
-const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+export const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
 
 function defaultBufferKb(): number {
   const cpus = Math.max(1, countCpus());
@@ -324,11 +335,11 @@ async function settle(root: string, settleMs: number, maxWaitMs: number, stop: (
   }
 }
 
-/** Make a private tracing instance if the kernel offers them; undefined otherwise. */
-function makeInstance(top: string, log: (l: string) => void): string | undefined {
+/** Make a private tracing instance (`instances/<prefix>-<pid>`) if the kernel offers them; undefined otherwise. */
+export function makeInstance(top: string, log: (l: string) => void, prefix = 'percpu-capture'): string | undefined {
   const dir = join(top, 'instances');
   if (!isDir(dir)) return undefined;
-  const inst = join(dir, `percpu-capture-${process.pid}`);
+  const inst = join(dir, `${prefix}-${process.pid}`);
   try {
     mkdirSync(inst);
   } catch (e) {
@@ -376,7 +387,7 @@ function runCommand(command: string[], onSignal: (handler: (sig: NodeJS.Signals)
 }
 
 /** What a capture changed outside its own files, so that one cleanup can undo exactly that. */
-interface CaptureState {
+export interface CaptureState {
   mountedTracefs: string | undefined;
   mountedDebugfs: string | undefined;
   instance: string | undefined;
@@ -386,7 +397,7 @@ interface CaptureState {
 }
 
 /** Undo everything in reverse: settings, the instance, the mounts. Runs once; failures are collected, not thrown. */
-function cleanupCapture(st: CaptureState): void {
+export function cleanupCapture(st: CaptureState): void {
   if (st.cleaned) return;
   st.cleaned = true;
   if (st.journal) st.failures.push(...st.journal.restore());
@@ -438,6 +449,8 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
     const journal = (st.journal = new SettingsJournal(root));
 
     log(`tracing in ${st.instance ? `private instance ${st.instance}` : `${root} (top-level buffer; it is cleared first)`}`);
+    const phase = options.onPhase ?? (() => {});
+    phase('stats-before');
     const statsBefore = snapshotStats(statsPath, options.out + '.before.percpu_stats', log);
     const bufferKb = options.bufferKb ?? defaultBufferKb();
     journal.set('tracing_on', '0');
@@ -449,18 +462,27 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
     journal.set('tracing_on', '1');
     if (signalled) throw new CaptureError(`interrupted by ${signalled} before the command started`);
     log(`recording percpu events (${bufferKb} KiB per CPU), running: ${options.command.join(' ')}`);
+    phase('command');
 
     const run = await runCommand(options.command, (h) => {
       handlers.add(h);
       return () => handlers.delete(h);
     });
     log(`command exited with ${run.code}${run.interrupted ? ' (interrupted)' : ''}; waiting for deferred frees`);
+    phase('settle');
     if (!run.interrupted) await settle(root, options.settleMs ?? 1000, options.maxWaitMs ?? 15000, () => signalled !== undefined);
     for (const e of TRACE_EVENT_NAMES) journal.set(`events/percpu/${e}/enable`, '0');
-    const overrun = perCpuStat(root, 'overrun');
-    const bytes = copySync(join(root, 'trace'), options.out);
+    // The snapshot first: the copy below allocates and frees percpu memory that no event records.
+    phase('stats-after');
     const statsAfter = snapshotStats(statsPath, options.out + '.percpu_stats', log);
+    const overrun = perCpuStat(root, 'overrun');
+    phase('copy-trace');
+    const copyStart = performance.now();
+    const bytes = copySync(join(root, 'trace'), options.out);
+    const copyMs = performance.now() - copyStart;
+    log(`copied ${bytes} bytes of trace to ${options.out} in ${formatMs(copyMs)} (after the percpu_stats snapshot, so the copy's own percpu activity is in neither)`);
     if (overrun > 0) log(`WARNING: the ring buffer dropped ${overrun} event(s); capture again with a larger --buffer-kb`);
+    phase('restore');
     cleanup();
     return {
       out: options.out,
@@ -470,6 +492,7 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
       interrupted: run.interrupted,
       overrun,
       bytes,
+      copyMs,
       restoreFailures: st.failures,
       usedInstance: st.instance !== undefined,
     };
@@ -481,6 +504,10 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
     process.off('exit', cleanup);
     for (const f of st.failures) log(`WARNING: ${f}`);
   }
+}
+
+function formatMs(ms: number): string {
+  return ms >= 1000 ? `${(ms / 1000).toFixed(2)} s` : `${ms.toFixed(ms >= 10 ? 0 : 1)} ms`;
 }
 
 /** Empty the ring buffer (opening `trace` for writing with truncation does that). */

@@ -13,14 +13,32 @@
  * model's chunk no longer mirrors the kernel's, so no further corrections are
  * tried for that chunk (they would be guesses).
  *
+ * A failed allocation (`percpu_alloc_percpu_fail`) is a decision too: the
+ * kernel searched the chunk and found no room, so once the order is settled
+ * the model is asked the same request at the same moment, in a copy of the
+ * chunk's state (the answer must not change the replay). When the model also
+ * finds no room, they agree. When it finds room, the kernel had to have a
+ * reason the per-chunk model does not see, or it is a mismatch:
+ *   - `unpopulated`: the room touches a page that holds no live object, so the
+ *     page may not have been populated (atomic requests take populated pages
+ *     only; a non-atomic one fails if populating fails). Pages holding a live
+ *     object are populated for certain: pages are populated before they are
+ *     used and depopulated only when empty.
+ *   - `isolated` (7.0): a quarter or more of the chunk's pages are empty, so
+ *     the kernel may have set it aside for depopulation, where no search looks.
+ *   - `relegated` (7.0): the chunk's largest free run is under 32 bytes, so a
+ *     failed small request may have moved it to slot 0, which no search visits.
+ * Anything else is a mismatch, reported like a placement mismatch.
+ *
  * Invariants: ops are only ever reordered across ops of other CPUs, a free never
- * moves before its own allocation, and the counts always describe the order that
- * was finally replayed.
+ * moves before its own allocation, the counts always describe the order that
+ * was finally replayed, and a failed allocation never changes the replayed state.
  */
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { NULL_PTR, ptrOffset } from '../engine/pointer.js';
 import { InvalidRequestError } from '../errors.js';
 import { TraceEventKind } from './parse.js';
+import { parsePercpuStats } from './stats-parse.js';
 import type { ChunkHistory, TraceChunks } from './chunks.js';
 
 export interface ChunkReplayOptions {
@@ -69,6 +87,41 @@ export interface ChunkReplayResult {
   order: Int32Array;
   /** Correction search stopped: budget spent, or the model diverged. */
   correctionsStopped: 'budget' | 'diverged' | undefined;
+  /** The kernel's failed allocations checked against this chunk. */
+  fails: ChunkFailChecks;
+}
+
+/** Why the model's room for a request the kernel refused does not contradict the kernel (see the header). */
+export type FailExcuse = 'unpopulated' | 'isolated' | 'relegated' | 'budget';
+
+export interface FailCheck {
+  seq: number;
+  /** Where the model would place the request; -1 when it finds no room either. */
+  modelOff: number;
+  verdict: 'agreed' | 'mismatch' | FailExcuse;
+}
+
+export interface ChunkFailChecks {
+  /** Failed allocations asked of the model (while the chunk existed, before any cut). */
+  checked: number;
+  /** The model found no room either. */
+  agreed: number;
+  /** The model found room the kernel must have seen. */
+  mismatched: number;
+  /** The model found room, in a state where the kernel may not have looked or could not use it, by reason. */
+  notComparable: Record<FailExcuse, number>;
+  /** The first mismatches (at most `MISMATCH_KEEP`), then the first not-comparable case. */
+  first: FailCheck[];
+  /** Verdict per entry of `ChunkHistory.fails`: FAIL_AGREED, FAIL_MISMATCH or FAIL_NOT_COMPARABLE. */
+  verdicts: Uint8Array;
+}
+
+export const FAIL_AGREED = 0;
+export const FAIL_MISMATCH = 1;
+export const FAIL_NOT_COMPARABLE = 2;
+
+function noFailChecks(n = 0): ChunkFailChecks {
+  return { checked: 0, agreed: 0, mismatched: 0, notComparable: { unpopulated: 0, isolated: 0, relegated: 0, budget: 0 }, first: [], verdicts: new Uint8Array(n) };
 }
 
 const MISMATCH_KEEP = 5;
@@ -233,7 +286,9 @@ export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: Ch
       if (firstMismatches.length < MISMATCH_KEEP) firstMismatches.push({ seq: s, kernelOff: ev.off[s]!, modelOff: got[p]! });
     }
   }
+  const fails = h.fails.length === 0 ? noFailChecks() : checkFails(tc, h, order, isAlloc, target, fresh, options);
   return {
+    fails,
     placements,
     matched: hits,
     frees: m - placements,
@@ -245,4 +300,126 @@ export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: Ch
     order: Int32Array.from(order, (p) => ops[p]!),
     correctionsStopped: stopped,
   };
+}
+
+/** Largest free run under which a 7.0 chunk can sit relegated in slot 0 (slot < 3 means under 32 bytes). */
+const RELEGATION_BYTES = 32;
+
+/**
+ * Ask the model each failed allocation of the history at its moment in the
+ * final order. A refused request leaves the allocator untouched, so one
+ * allocator walks the whole order; a placed one is rebuilt from the start
+ * (bounded by a budget of replayed ops, beyond which requests are not checked).
+ */
+function checkFails(
+  tc: TraceChunks,
+  h: ChunkHistory,
+  order: Int32Array,
+  isAlloc: Uint8Array,
+  target: Int32Array,
+  fresh: () => PercpuAllocator,
+  options: ChunkReplayOptions,
+): ChunkFailChecks {
+  const ev = tc.trace.events;
+  const ops = h.ops;
+  const m = ops.length;
+  const pageSize = options.pageSize ?? 4096;
+  const nrPages = Math.ceil(options.unitSize / pageSize);
+  // Live objects per page, by the kernel's offsets: the pages certainly populated.
+  const liveOnPage = new Int32Array(nrPages);
+  let emptyPages = nrPages;
+  const countPages = (s: number, d: number) => {
+    const last = Math.min(nrPages, Math.ceil((ev.off[s]! + ev.size[s]!) / pageSize));
+    for (let pg = Math.floor(ev.off[s]! / pageSize); pg < last; pg++) {
+      if (d > 0 && liveOnPage[pg] === 0) emptyPages--;
+      liveOnPage[pg]! += d;
+      if (d < 0 && liveOnPage[pg] === 0) emptyPages++;
+    }
+  };
+  const ptr = new Float64Array(m).fill(NULL_PTR);
+  const apply = (a: PercpuAllocator, p: number) => {
+    const s = ops[p]!;
+    if (isAlloc[p]) {
+      ptr[p] = allocOrRefuse(a, ev.size[s]!, ev.align[s]!, 0);
+      return;
+    }
+    const t = target[p]!;
+    if (t >= 0 && ptr[t] !== NULL_PTR) {
+      a.free(ptr[t]!);
+      ptr[t] = NULL_PTR;
+    }
+  };
+  const budget = 32 * m + 100_000;
+  let spent = 0;
+  let a: PercpuAllocator | undefined = fresh();
+  const out = noFailChecks(h.fails.length);
+  const firstMismatches: FailCheck[] = [];
+  const firstExcused: FailCheck[] = [];
+  const note = (c: FailCheck) => {
+    if (c.verdict === 'mismatch') {
+      if (firstMismatches.length < MISMATCH_KEEP) firstMismatches.push(c);
+    } else if (firstExcused.length === 0) {
+      firstExcused.push(c);
+    }
+  };
+  // Isolation and relegation (slot 0 after a failed small request) exist in the 7.0 profile only.
+  const newestProfile = a.kernel === '7.0';
+
+  /** The verdict on failed allocation `s` (entry `i` of the history's fails), the allocator holding ops order[0..k). */
+  const check = (i: number, k: number) => {
+    const s = h.fails[i]!;
+    out.checked++;
+    out.verdicts[i] = FAIL_NOT_COMPARABLE;
+    if (a === undefined) {
+      out.notComparable.budget++;
+      note({ seq: s, modelOff: -1, verdict: 'budget' });
+      return;
+    }
+    const size = ev.size[s]!;
+    const p = allocOrRefuse(a, size, ev.align[s]!, 0);
+    if (p === NULL_PTR) {
+      out.agreed++;
+      out.verdicts[i] = FAIL_AGREED;
+      return;
+    }
+    const off = ptrOffset(p);
+    // The probe changed the state: rebuild it without the probe, if the budget allows.
+    if (spent + k > budget) {
+      a = undefined;
+    } else {
+      spent += k;
+      ptr.fill(NULL_PTR);
+      a = fresh();
+      for (let j = 0; j < k; j++) apply(a, order[j]!);
+    }
+    let verdict: FailCheck['verdict'] = 'mismatch';
+    const last = Math.min(nrPages, Math.ceil((off + size) / pageSize));
+    for (let pg = Math.floor(off / pageSize); pg < last; pg++) if (liveOnPage[pg] === 0) verdict = 'unpopulated';
+    if (verdict === 'mismatch' && newestProfile && emptyPages >= Math.floor(nrPages / 4)) verdict = 'isolated';
+    if (verdict === 'mismatch' && newestProfile && size < RELEGATION_BYTES && a !== undefined) {
+      const chunk = parsePercpuStats(a.formatStats(), '<model>').chunks[0];
+      if (chunk !== undefined && chunk.contigBytes < RELEGATION_BYTES) verdict = 'relegated';
+    }
+    if (verdict === 'mismatch') {
+      out.mismatched++;
+      out.verdicts[i] = FAIL_MISMATCH;
+    } else {
+      out.notComparable[verdict]++;
+    }
+    note({ seq: s, modelOff: off, verdict });
+  };
+
+  const fails = h.fails;
+  let fi = 0;
+  for (let k = 0; k < m; k++) {
+    const p = order[k]!;
+    const s = ops[p]!;
+    while (fi < fails.length && fails[fi]! < s) check(fi++, k);
+    if (a !== undefined) apply(a, p);
+    if (isAlloc[p]) countPages(s, 1);
+    else if (target[p]! >= 0) countPages(ops[target[p]!]!, -1);
+  }
+  while (fi < fails.length) check(fi++, m);
+  out.first = [...firstMismatches, ...firstExcused];
+  return out;
 }

@@ -10,18 +10,25 @@
  * per-chunk golden files (`<workload>.c<N>.golden`).
  *
  * What this module owns: the instance of every event, the allocation every free
- * releases (by chunk and offset), and the tracer's lost frees — an allocation
+ * releases (by chunk and offset), and the tracer's lost events. An allocation
  * whose bytes overlap an object still live in our bookkeeping proves that the
- * object's free event is missing. Everything is in typed arrays indexed by the
- * event's sequence number.
+ * object's free event is missing (a lost free). A free of an offset where no
+ * object starts, in a chunk created inside the trace, proves that the object's
+ * alloc event is missing (a lost alloc); that allocation happened after the
+ * last moment the offset was known to be free — the last release of its bytes,
+ * or the chunk's creation — so the chunk's history is exact only up to there.
+ * The failed allocations (which name no chunk) are listed once, for the
+ * per-chunk checks of `chunkHistory`. Everything is in typed arrays indexed by
+ * the event's sequence number.
  *
  * Invariants: for a chunk created inside the trace, every object is known, so a
  * free always finds its allocation unless an event was lost; for a chunk that
  * existed before tracing, a free of an unknown offset is an object allocated
- * before tracing (`freeTarget` -1), not an error.
+ * before tracing (`freeTarget` -1), not an error. A chunk history never keeps
+ * an op after the earliest moment a proven lost event may have happened.
  */
 import { ParseError } from '../errors.js';
-import { TraceEventKind, type ParsedTrace } from './parse.js';
+import { TRACE_FLAG_RESERVED, TraceEventKind, type ParsedTrace } from './parse.js';
 
 export interface ChunkInstance {
   /** Chunk number in the trace (instances in order of appearance, from 0). */
@@ -44,6 +51,8 @@ export interface ChunkInstance {
   freesOfOlder: number;
   /** Frees of offsets where no object is live, in a chunk whose whole history is known. */
   unmatchedFrees: number[];
+  /** The same frees with what they prove: an alloc event is missing (chunks created in the trace only). */
+  lostAllocs: LostAlloc[];
   lostFrees: LostFree[];
   /** Objects still live at its destroy event (their frees are missing). */
   liveAtDestroy: number[];
@@ -59,6 +68,19 @@ export interface LostFree {
   liveSeq: number;
 }
 
+/** A free that finds no object at its offset in a chunk created during the trace: the object's alloc event was lost. */
+export interface LostAlloc {
+  /** The free whose allocation is missing. */
+  freeSeq: number;
+  /**
+   * The last event after which the missing allocation can have happened: the
+   * latest release of the bytes at that offset before the free (a free, or the
+   * allocation that proved a lost free), or the chunk's create event when no
+   * known object ever held them. The history is exact up to and including it.
+   */
+  after: number;
+}
+
 export interface TraceChunks {
   trace: ParsedTrace;
   instances: ChunkInstance[];
@@ -70,11 +92,17 @@ export interface TraceChunks {
   freedBy: Int32Array;
   /** Observations that break the tracer's usual guarantees, as sentences. */
   anomalies: string[];
+  /** Sequence numbers of the failed allocations (`percpu_alloc_percpu_fail`), ascending. */
+  fails: Int32Array;
 }
 
-/** Live-object bookkeeping of one chunk: the owner (allocation seq) of every 4-byte unit. */
+/**
+ * Live-object bookkeeping of one chunk: the owner (allocation seq) of every
+ * 4-byte unit, and the event that last released it (-1: never owned).
+ */
 class UnitOwners {
   owner: Int32Array = new Int32Array(1024).fill(-1);
+  releasedAt: Int32Array = new Int32Array(1024).fill(-1);
   live = 0;
   ensure(units: number): void {
     if (units <= this.owner.length) return;
@@ -83,6 +111,9 @@ class UnitOwners {
     const o = new Int32Array(n).fill(-1);
     o.set(this.owner);
     this.owner = o;
+    const r = new Int32Array(n).fill(-1);
+    r.set(this.releasedAt);
+    this.releasedAt = r;
   }
   mark(from: number, to: number, seq: number): void {
     this.owner.fill(seq, from, to);
@@ -108,6 +139,7 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
   const anomalies: string[] = [];
   const current = new Int32Array(trace.addrs.length).fill(-1);
   const taskName = (seq: number) => `${trace.tasks[ev.task[seq]!]}-${ev.pid[seq]}`;
+  const fails: number[] = [];
 
   const begin = (addr: number, seq: number, created: boolean): number => {
     const idx = instances.length;
@@ -124,6 +156,7 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
       frees: 0,
       freesOfOlder: 0,
       unmatchedFrees: [],
+      lostAllocs: [],
       lostFrees: [],
       liveAtDestroy: [],
       liveAtEnd: 0,
@@ -135,7 +168,10 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
 
   for (let seq = 0; seq < n; seq++) {
     const kind = ev.kind[seq]!;
-    if (kind === TraceEventKind.AllocFail) continue;
+    if (kind === TraceEventKind.AllocFail) {
+      fails.push(seq);
+      continue;
+    }
     const addr = ev.addr[seq]!;
     let inst = current[addr]!;
     if (kind === TraceEventKind.CreateChunk) {
@@ -165,7 +201,7 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
         if (live < 0) continue;
         // Bytes still owned by an object: its free event never made it into the trace.
         ci.lostFrees.push({ allocSeq: seq, liveSeq: live });
-        release(own, ev, live);
+        release(own, ev, live, seq);
       }
       own.mark(from, to, seq);
       own.live++;
@@ -177,11 +213,12 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
       if (live >= 0 && ev.off[live] === off) {
         freeTarget[seq] = live;
         freedBy[live] = seq;
-        release(own, ev, live);
+        release(own, ev, live, seq);
       } else if (ci.createdSeq < 0) {
         ci.freesOfOlder++;
       } else {
         ci.unmatchedFrees.push(seq);
+        ci.lostAllocs.push({ freeSeq: seq, after: lostAllocBound(ci, own, u, live) });
       }
     } else {
       ci.destroyedSeq = seq;
@@ -196,16 +233,36 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
   });
   for (const ci of instances) {
     if (ci.unmatchedFrees.length > 0) {
-      anomalies.push(`chunk #${ci.number} (${ci.base}): ${ci.unmatchedFrees.length} free(s) of offsets with no live object, first at line ${ev.line[ci.unmatchedFrees[0]!]} (an alloc event is missing)`);
+      anomalies.push(
+        `chunk #${ci.number} (${ci.base}): ${ci.unmatchedFrees.length} free(s) of offsets with no live object, first at line ${ev.line[ci.unmatchedFrees[0]!]} (their alloc events are missing)`,
+      );
     }
   }
-  return { trace, instances, instanceOf, freeTarget, freedBy, anomalies };
+  return { trace, instances, instanceOf, freeTarget, freedBy, anomalies, fails: Int32Array.from(fails) };
 }
 
-function release(own: UnitOwners, ev: ParsedTrace['events'], seq: number): void {
+/**
+ * The earliest event after which a lost allocation starting at `unit` can have
+ * happened: its bytes were held by a known object until the last release, or
+ * were never held since the chunk's creation. If a known object that starts
+ * elsewhere still covers the unit, its own free was lost before the lost
+ * allocation, so the bound is that object's allocation.
+ */
+function lostAllocBound(ci: ChunkInstance, own: UnitOwners, unit: number, coveringLive: number): number {
+  if (coveringLive >= 0) return coveringLive;
+  const released = unit < own.releasedAt.length ? own.releasedAt[unit]! : -1;
+  return released >= 0 ? released : ci.createdSeq;
+}
+
+/** Drop object `seq` from the bookkeeping, because of event `bySeq`. */
+function release(own: UnitOwners, ev: ParsedTrace['events'], seq: number, bySeq: number): void {
   const from = ev.off[seq]! >>> 2;
   const to = Math.min(from + unitsOf(ev.size[seq]!), own.owner.length);
-  for (let u = from; u < to; u++) if (own.owner[u] === seq) own.owner[u] = -1;
+  for (let u = from; u < to; u++) {
+    if (own.owner[u] !== seq) continue;
+    own.owner[u] = -1;
+    own.releasedAt[u] = bySeq;
+  }
   own.live--;
 }
 
@@ -228,21 +285,49 @@ export interface ChunkHistory {
   /**
    * Last sequence number kept, or -1 when the history is complete. A lost free
    * makes the chunk's state unknown from the lost object's allocation on (its
-   * free happened at an unknown moment after it), so the history stops there.
+   * free happened at an unknown moment after it); a lost alloc makes it unknown
+   * from `LostAlloc.after` on. The history stops at the earliest of them.
    */
   cut: number;
+  /** What set the cut (undefined when the history is complete). */
+  cutBy: { lostFree: LostFree } | { liveAtDestroy: number } | { lostAlloc: LostAlloc } | undefined;
   /** Allocations after the cut that are not replayed. */
   allocsDropped: number;
   /** Frees with no allocation (left out of the history). */
   unmatchedFrees: number;
+  /**
+   * Failed allocations while the chunk existed, up to the cut, that were not
+   * reserved requests: the kernel searched this chunk and found no room, so
+   * the model is asked the same question (chunk-replay.ts). Ascending seqs.
+   */
+  fails: Int32Array;
+  /** Failed allocations during the chunk's life that are not checked: after the cut, or reserved requests. */
+  failsUnchecked: number;
 }
 
 export function chunkHistory(tc: TraceChunks, instance: number, opsOfInstance?: Int32Array): ChunkHistory {
   const ci = tc.instances[instance]!;
   const ev = tc.trace.events;
   let cut = -1;
-  for (const l of ci.lostFrees) if (cut < 0 || l.liveSeq < cut) cut = l.liveSeq;
-  for (const s of ci.liveAtDestroy) if (cut < 0 || s < cut) cut = s;
+  let cutBy: ChunkHistory['cutBy'];
+  for (const l of ci.lostFrees) {
+    if (cut < 0 || l.liveSeq < cut) {
+      cut = l.liveSeq;
+      cutBy = { lostFree: l };
+    }
+  }
+  for (const s of ci.liveAtDestroy) {
+    if (cut < 0 || s < cut) {
+      cut = s;
+      cutBy = { liveAtDestroy: s };
+    }
+  }
+  for (const l of ci.lostAllocs) {
+    if (cut < 0 || l.after < cut) {
+      cut = l.after;
+      cutBy = { lostAlloc: l };
+    }
+  }
   const all = opsOfInstance ?? collectOps(tc, instance);
   const kept: number[] = [];
   let dropped = 0;
@@ -260,7 +345,31 @@ export function chunkHistory(tc: TraceChunks, instance: number, opsOfInstance?: 
     // A free whose allocation lies beyond the cut cannot occur: frees follow their allocations.
     kept.push(seq);
   }
-  return { instance: ci, ops: Int32Array.from(kept), cut, allocsDropped: dropped, unmatchedFrees: unmatched };
+  const { fails, unchecked } = failsDuring(tc, ci, cut);
+  return { instance: ci, ops: Int32Array.from(kept), cut, cutBy, allocsDropped: dropped, unmatchedFrees: unmatched, fails, failsUnchecked: unchecked };
+}
+
+/** The failed allocations while `ci` existed (strictly between its create and destroy), split at the cut. */
+function failsDuring(tc: TraceChunks, ci: ChunkInstance, cut: number): { fails: Int32Array; unchecked: number } {
+  const all = tc.fails;
+  const ev = tc.trace.events;
+  const end = ci.destroyedSeq >= 0 ? ci.destroyedSeq : ev.length;
+  let lo = 0;
+  let hi = all.length;
+  while (lo < hi) {
+    const mid = (lo + hi) >>> 1;
+    if (all[mid]! <= ci.createdSeq) lo = mid + 1;
+    else hi = mid;
+  }
+  const kept: number[] = [];
+  let unchecked = 0;
+  for (let i = lo; i < all.length && all[i]! < end; i++) {
+    const s = all[i]!;
+    // A reserved request searches the reserved chunk only; past the cut the chunk's state is unknown.
+    if ((ev.flags[s]! & TRACE_FLAG_RESERVED) !== 0 || (cut >= 0 && s > cut)) unchecked++;
+    else kept.push(s);
+  }
+  return { fails: Int32Array.from(kept), unchecked };
 }
 
 function collectOps(tc: TraceChunks, instance: number): Int32Array {

@@ -4,12 +4,15 @@
  *
  *   percpu_alloc_percpu       [call_site=…] reserved= is_atomic= size= align= base_addr= off= [ptr=] [bytes_alloc= gfp_flags=]
  *   percpu_free_percpu        base_addr= off= [ptr=]
- *   percpu_alloc_percpu_fail  [call_site=…] reserved= is_atomic= size= align=
+ *   percpu_alloc_percpu_fail  reserved= is_atomic= size= align=
  *   percpu_create_chunk       base_addr=
  *   percpu_destroy_chunk      base_addr=
  *
- * Both field layouts are accepted: 4.13–5.18 (no call_site / bytes_alloc /
- * gfp_flags) and 5.19 and later, which 6.18 and 7.0 print. `ptr=` may be absent.
+ * Both field layouts of the alloc event are accepted: 4.13–5.18 (no call_site /
+ * bytes_alloc / gfp_flags) and 5.19 and later, which 6.18 and 7.0 print. `ptr=`
+ * may be absent. The alloc-fail event kept the old layout when the alloc event
+ * gained call_site= (a 6.18 trace has both), so it never decides nor contradicts
+ * the trace's format; a call_site= on it is taken if present.
  *
  * What this module owns: turning text into a column store. Events go into
  * typed arrays indexed by their sequence number — the 0-based position of the
@@ -51,7 +54,8 @@ export const TRACE_FLAG_ATOMIC = 2;
 /**
  * Which field layout the alloc events use. `legacy` is 4.13–5.18 (no
  * call_site); `full` is 5.19+ (call_site, bytes_alloc, gfp_flags). `unknown`
- * when the trace has no alloc or alloc-fail event.
+ * when the trace has no alloc event (alloc-fail events print the same fields
+ * in every version, so they tell nothing).
  */
 export type TraceFormat = 'legacy' | 'full' | 'unknown';
 
@@ -337,13 +341,7 @@ export class TraceParser {
 
   private allocFields(i: number, body: string, placed: boolean): void {
     const site = body.indexOf(' call_site=');
-    const format: TraceFormat = site >= 0 ? 'full' : 'legacy';
-    if (this.format === 'unknown') {
-      this.format = format;
-      this.formatLine = this.lineNo;
-    } else if (this.format !== format) {
-      this.fail(`alloc event ${format === 'full' ? 'has' : 'lacks'} call_site=, unlike the one on line ${this.formatLine}: one trace cannot mix tracepoint formats`);
-    }
+    if (placed) this.checkAllocFormat(site >= 0 ? 'full' : 'legacy');
     if (site >= 0) this.callSite[i] = intern(this.siteIds, this.sites, this.callSiteText(body, site + 11));
     const reserved = this.field(body, 'reserved');
     const atomic = this.field(body, 'is_atomic');
@@ -355,6 +353,16 @@ export class TraceParser {
       this.addr[i] = intern(this.addrIds, this.addrs, this.token(body, 'base_addr'));
       this.off[i] = this.field(body, 'off');
       if (body.includes(' ptr=')) this.hasPtr = true;
+    }
+  }
+
+  /** Every alloc event of one trace has the layout of the first. */
+  private checkAllocFormat(format: TraceFormat): void {
+    if (this.format === 'unknown') {
+      this.format = format;
+      this.formatLine = this.lineNo;
+    } else if (this.format !== format) {
+      this.fail(`alloc event ${format === 'full' ? 'has' : 'lacks'} call_site=, unlike the one on line ${this.formatLine}: one trace cannot mix tracepoint formats`);
     }
   }
 

@@ -23,9 +23,26 @@
  * allocation that proves the loss) and counts the chunk's later allocations as
  * unverifiable.
  *
+ * A lost alloc is different from a lost free: the kernel's chunk held an
+ * object the simulation never had, from an unknown moment on, so the
+ * simulation has room the kernel did not, and its choice of chunk for every
+ * later request may differ for that reason alone. From the earliest moment
+ * such a hole may lie (see chunks.ts), allocations are still simulated but no
+ * longer compared (`unverifiableAfterLostAlloc`); the per-chunk analysis still
+ * checks every other chunk.
+ *
+ * A failed allocation is not tried on the simulation: the kernel failed for
+ * want of populated pages or of memory for a new chunk, which the simulation
+ * does not share (it populates and balances on its own schedule, and always
+ * gets its new chunk), and a probe would change its state. It takes the
+ * per-chunk analysis' verdicts instead: a failed allocation for which the
+ * model finds room the kernel must have seen, in a chunk whose whole life is
+ * in the trace, is a disagreement (`failed`); one the model refuses in every
+ * such chunk alive then agrees; the others are not comparable.
+ *
  * Invariant: every allocation in the trace is counted exactly once, as matched,
  * mismatched (another chunk, another offset, refused) or unverifiable (with the
- * reason).
+ * reason); every failed allocation once, as agreed, mismatched or not compared.
  */
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC } from '../engine/bitmap-allocator.js';
@@ -35,7 +52,7 @@ import { PercpuError } from '../errors.js';
 import { TraceEventKind, type ParsedTrace } from './parse.js';
 import { parsePercpuStats } from './stats-parse.js';
 import { verifyParsedTrace, type TraceVerification } from './verify-trace.js';
-import { allocOrRefuse } from './chunk-replay.js';
+import { allocOrRefuse, FAIL_AGREED, FAIL_MISMATCH } from './chunk-replay.js';
 
 export interface TraceReplayOptions {
   kernel?: string;
@@ -51,7 +68,8 @@ export interface TraceReplayOptions {
   afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
 }
 
-export type MismatchKind = 'chunk' | 'offset' | 'refused';
+/** `failed`: the kernel refused a request the per-chunk model places where the kernel must have seen room. */
+export type MismatchKind = 'chunk' | 'offset' | 'refused' | 'failed';
 
 export interface ReplayDisagreement {
   seq: number;
@@ -77,9 +95,16 @@ export interface TraceReplayResult {
   unverifiablePreexisting: number;
   /** Allocations into a traced chunk after its history was cut at a lost free (simulated, not compared). */
   unverifiableAfterLostFree: number;
-  /** Failed allocations (`percpu_alloc_percpu_fail`), simulated and compared: the simulation should refuse them too. */
+  /** Allocations after the earliest moment a lost alloc event may lie, anywhere (simulated, not compared); see the header. */
+  unverifiableAfterLostAlloc: number;
+  /** That moment: the seq after which nothing is compared, -1 when no lost alloc was proven. */
+  lostAllocCut: number;
+  /** Failed allocations (`percpu_alloc_percpu_fail`), judged by the per-chunk analysis (see the header). */
   fails: number;
+  /** Refused by the model in every chunk created in the trace and alive then (and at least one was). */
   failsMatched: number;
+  /** Neither agreed nor mismatched: no such chunk, or the model's room there may have been unusable to the kernel. */
+  failsNotCompared: number;
   frees: { replayed: number; olderObjects: number; unverifiableObjects: number; injected: number };
   firstDisagreements: ReplayDisagreement[];
   pairs: ChunkPair[];
@@ -139,9 +164,12 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   const tc = verification.chunks;
 
   const order = correctedOrder(verification, n);
+  const failVerdict = failVerdicts(verification);
   const injectBefore = lostFreeInjections(verification);
   const cutOf = new Int32Array(tc.instances.length).fill(-1);
   for (const c of verification.verified) cutOf[c.instance.number] = c.history.cut;
+  let lostAllocCut = -1;
+  for (const c of verification.verified) for (const l of c.instance.lostAllocs) if (lostAllocCut < 0 || l.after < lostAllocCut) lostAllocCut = l.after;
 
   let currentSeq = -1;
   let setupDone = false;
@@ -168,11 +196,14 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     allocs: 0,
     compared: 0,
     matched: 0,
-    mismatched: { chunk: 0, offset: 0, refused: 0 },
+    mismatched: { chunk: 0, offset: 0, refused: 0, failed: 0 },
     unverifiablePreexisting: 0,
     unverifiableAfterLostFree: 0,
+    unverifiableAfterLostAlloc: 0,
+    lostAllocCut: -1,
     fails: 0,
     failsMatched: 0,
+    failsNotCompared: 0,
     frees: { replayed: 0, olderObjects: 0, unverifiableObjects: 0, injected: 0 },
     firstDisagreements: [],
     pairs: [],
@@ -188,6 +219,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     simulation: sim,
     placements,
   };
+  r.lostAllocCut = lostAllocCut;
   const disagree = (seq: number, kind: MismatchKind, detail: string) => {
     r.mismatched[kind]++;
     if (r.firstDisagreements.length < KEEP) r.firstDisagreements.push({ seq, kind, detail });
@@ -273,6 +305,10 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         const simWasEmpty = sc >= 0 && (simLive.get(sc) ?? 0) === 0;
         if (sc >= 0) addSimLive(sc, 1);
         const cut = cutOf[inst]!;
+        if (lostAllocCut >= 0 && seq > lostAllocCut) {
+          r.unverifiableAfterLostAlloc++;
+          break;
+        }
         if (cut >= 0 && seq > cut) {
           r.unverifiableAfterLostFree++;
           break;
@@ -309,15 +345,11 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
       }
       case TraceEventKind.AllocFail: {
         r.fails++;
-        const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
-        const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
-        if (p === NULL_PTR) r.failsMatched++;
-        else {
-          sim.free(p);
-          if (r.firstDisagreements.length < KEEP) {
-            r.firstDisagreements.push({ seq, kind: 'refused', detail: 'the kernel refused it, the simulation placed it (the kernel may have lacked memory for a new chunk)' });
-          }
-        }
+        const v = failVerdict.get(seq);
+        if (v === undefined) r.failsNotCompared++;
+        else if (v.verdict === FAIL_AGREED) r.failsMatched++;
+        else if (v.verdict === FAIL_MISMATCH) disagree(seq, 'failed', `the kernel refused it; the per-chunk model finds room it must have seen in chunk #${v.chunk}${v.off >= 0 ? ` at off ${v.off}` : ''}`);
+        else r.failsNotCompared++;
         break;
       }
       case TraceEventKind.Free: {
@@ -347,6 +379,24 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     options.afterEvent?.(seq, sim);
   }
   return r;
+}
+
+/** Per failed allocation: the worst per-chunk verdict (a mismatch beats not comparable beats agreed), with the chunk. */
+const rank = (verdict: number) => (verdict === FAIL_MISMATCH ? 2 : verdict === FAIL_AGREED ? 0 : 1);
+
+function failVerdicts(v: TraceVerification): Map<number, { verdict: number; chunk: number; off: number }> {
+  const m = new Map<number, { verdict: number; chunk: number; off: number }>();
+  for (const c of v.verified) {
+    const f = c.result.fails;
+    c.history.fails.forEach((seq, i) => {
+      const verdict = f.verdicts[i]!;
+      const had = m.get(seq);
+      if (had !== undefined && rank(had.verdict) >= rank(verdict)) return;
+      const off = f.first.find((x) => x.seq === seq)?.modelOff ?? -1;
+      m.set(seq, { verdict, chunk: c.instance.number, off });
+    });
+  }
+  return m;
 }
 
 /** The trace order with each traced chunk's ops permuted into its corrected order, within their own positions. */
@@ -390,12 +440,23 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   out.push(`allocations: ${r.allocs}`);
   out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
   if (r.unverifiableAfterLostFree > 0) {
-    out.push(`  unverifiable: ${r.unverifiableAfterLostFree} placed in a chunk after a lost free event (simulated, not compared)`);
+    out.push(`  unverifiable: ${r.unverifiableAfterLostFree} placed in a chunk after its history was cut at a lost free event (simulated, not compared)`);
+  }
+  if (r.unverifiableAfterLostAlloc > 0) {
+    out.push(
+      `  unverifiable: ${r.unverifiableAfterLostAlloc} placed after line ${ev.line[r.lostAllocCut]}, the earliest moment a lost alloc event may lie: the simulation has room the kernel had not, ` +
+        `so its chunk choices no longer stand for the kernel's (simulated, not compared; verify-trace checks the other chunks one by one)`,
+    );
   }
   out.push(
     `  compared: ${r.compared}: matched ${r.matched}, in another chunk ${r.mismatched.chunk}, at another offset ${r.mismatched.offset}, refused by the simulation ${r.mismatched.refused}`,
   );
-  if (r.fails > 0) out.push(`failed allocations: ${r.fails}, also refused by the simulation: ${r.failsMatched}`);
+  if (r.fails > 0) {
+    out.push(
+      `failed allocations: ${r.fails} (not tried on the simulation; judged per chunk): refused by the model in every chunk created in the trace and alive then ${r.failsMatched}, ` +
+        `room the kernel must have seen ${r.mismatched.failed}, not comparable ${r.failsNotCompared}`,
+    );
+  }
   const f = r.frees;
   out.push(
     `frees: ${f.replayed} replayed, ${f.olderObjects} of objects allocated before tracing (skipped), ${f.unverifiableObjects} of objects not simulated (skipped)` +
@@ -418,8 +479,8 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
     );
   }
   for (const d of r.firstDisagreements) out.push(`  disagreement at seq ${d.seq} (line ${ev.line[d.seq]}): ${d.kind}: ${d.detail}`);
-  const total = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused;
+  const total = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
   if (total > r.firstDisagreements.length) out.push(`  … ${total - r.firstDisagreements.length} more disagreement(s)`);
-  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree} unverifiable)`);
+  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc} unverifiable)`);
   return out;
 }

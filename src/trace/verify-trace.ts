@@ -7,14 +7,17 @@
  * and the `placements: matched X/Y` total), and the per-chunk golden files it
  * can write (FORMAT.md, "Files recorded from a running kernel"). Every
  * correction of the tracer's pitfalls is printed: trace-order swaps (with the
- * two events and their time gap), histories cut at a lost free (with the proof
- * and the number of allocations left unchecked), frees with no allocation.
- * Chunks that existed before tracing are not replayed and are reported as such.
+ * two events and their time gap), histories cut at a lost free or a lost alloc
+ * (with the proof and the number of allocations left unchecked), frees with no
+ * allocation. Failed allocations are reported per chunk (agreed, mismatched,
+ * not comparable and why) and summed per trace; a mismatch among them fails
+ * the chunk like a placement mismatch. Chunks that existed before tracing are
+ * not replayed and are reported as such.
  */
 import { basename } from 'node:path';
 import { chunkHistory, indexChunks, opsByInstance, type ChunkHistory, type ChunkInstance, type TraceChunks } from './chunks.js';
-import { replayChunkHistory, type ChunkReplayOptions, type ChunkReplayResult } from './chunk-replay.js';
-import { lostEventWarnings, TraceEventKind, type ParsedTrace } from './parse.js';
+import { replayChunkHistory, type ChunkReplayOptions, type ChunkReplayResult, type FailExcuse } from './chunk-replay.js';
+import { lostEventWarnings, TRACE_FLAG_ATOMIC, TraceEventKind, type ParsedTrace } from './parse.js';
 
 export interface VerifyTraceOptions extends ChunkReplayOptions {
   /** Print only failing chunks and the summaries. */
@@ -42,6 +45,34 @@ export interface TraceVerification {
   unitSize: number;
   /** Allocations in replayed chunks that end beyond the unit size (a wrong --unit-size, most likely). */
   beyondUnit: number;
+  /** Failed allocations: the events, and their checks against the replayed chunks alive at that moment (summed over chunks). */
+  fails: TraceFailSummary;
+}
+
+export interface TraceFailSummary {
+  /** `percpu_alloc_percpu_fail` events in the trace. */
+  events: number;
+  /** Of those, the ones no replayed chunk could be asked about (none existed then, or all were cut or the request was reserved). */
+  unchecked: number;
+  checks: number;
+  agreed: number;
+  mismatched: number;
+  notComparable: number;
+}
+
+function summariseFails(trace: ParsedTrace, tc: TraceChunks, verified: ChunkVerification[]): TraceFailSummary {
+  const asked = new Set<number>();
+  const sum: TraceFailSummary = { events: tc.fails.length, unchecked: 0, checks: 0, agreed: 0, mismatched: 0, notComparable: 0 };
+  for (const c of verified) {
+    for (const s of c.history.fails) asked.add(s);
+    const f = c.result.fails;
+    sum.checks += f.checked;
+    sum.agreed += f.agreed;
+    sum.mismatched += f.mismatched;
+    sum.notComparable += f.notComparable.unpopulated + f.notComparable.isolated + f.notComparable.relegated + f.notComparable.budget;
+  }
+  sum.unchecked = trace.counts[TraceEventKind.AllocFail]! - asked.size;
+  return sum;
 }
 
 export function workloadName(traceName: string): string {
@@ -66,10 +97,72 @@ export function verifyParsedTrace(trace: ParsedTrace, options: VerifyTraceOption
   for (const c of verified) {
     for (const s of c.history.ops) if (trace.events.kind[s] === TraceEventKind.Alloc && trace.events.off[s]! + trace.events.size[s]! > options.unitSize) beyondUnit++;
   }
-  return { trace, chunks: tc, workload: workloadName(trace.name), verified, placements, matched, unitSize: options.unitSize, beyondUnit };
+  const fails = summariseFails(trace, tc, verified);
+  return { trace, chunks: tc, workload: workloadName(trace.name), verified, placements, matched, unitSize: options.unitSize, beyondUnit, fails };
 }
 
 const us = (n: number) => `${n} µs`;
+
+/** Why a chunk's history stops where it does, and what that leaves unchecked. */
+function cutNotes(v: TraceVerification, c: ChunkVerification): string[] {
+  const ev = v.trace.events;
+  const line = (seq: number) => ev.line[seq]!;
+  const { instance: ci, history: h } = c;
+  const by = h.cutBy;
+  const out: string[] = [];
+  if (by !== undefined && 'lostAlloc' in by) {
+    const l = by.lostAlloc;
+    const from =
+      l.after === ci.createdSeq
+        ? `no earlier event shows those bytes in use, so it happened at an unknown moment after the chunk's creation (line ${line(l.after)})`
+        : `those bytes were last released at seq ${l.after} (line ${line(l.after)}), so it happened at an unknown moment after that`;
+    out.push(
+      `  history cut after seq ${h.cut} (line ${line(h.cut)}): lost alloc: free seq ${l.freeSeq} (line ${line(l.freeSeq)}) releases off ${ev.off[l.freeSeq]}, where no object is live: ` +
+        `its alloc event is missing; ${from}; ${h.allocsDropped} later allocation(s) are not checked`,
+    );
+  } else {
+    const why =
+      by !== undefined && 'lostFree' in by
+        ? `alloc seq ${by.lostFree.allocSeq} (line ${line(by.lostFree.allocSeq)}) reuses bytes of seq ${h.cut} (off ${ev.off[h.cut]}, size ${ev.size[h.cut]}), whose free event is missing`
+        : `seq ${h.cut} (off ${ev.off[h.cut]}) is still live when the chunk is destroyed, so its free event is missing`;
+    out.push(`  history cut after seq ${h.cut} (line ${line(h.cut)}): lost free: ${why}; its free happened at an unknown moment, so ${h.allocsDropped} later allocation(s) are not checked`);
+  }
+  const more = ci.lostFrees.length + ci.liveAtDestroy.length + ci.lostAllocs.length - 1;
+  if (more > 0) out.push(`  (${more} more lost event(s) proven in this chunk after the cut)`);
+  return out;
+}
+
+const FAIL_EXCUSES: Record<FailExcuse, string> = {
+  unpopulated: 'the room touches a page holding no live object, which may not have been populated',
+  isolated: 'a quarter or more of the chunk was empty, so the kernel may have isolated it for depopulation (never searched)',
+  relegated: 'its largest free run was under 32 bytes, so it may have sat relegated in slot 0 (never searched)',
+  budget: 'not checked: the budget for rebuilding the model after a probe was spent',
+};
+
+/** What the failed allocations during a chunk's life say about the model. */
+function failNotes(v: TraceVerification, c: ChunkVerification): string[] {
+  const ev = v.trace.events;
+  const f = c.result.fails;
+  const out: string[] = [];
+  if (f.checked === 0 && c.history.failsUnchecked === 0) return out;
+  const nc = f.notComparable;
+  const excused = nc.unpopulated + nc.isolated + nc.relegated + nc.budget;
+  out.push(
+    `  failed allocations during its life: ${f.checked} checked: the model refused ${f.agreed} too, found room for ${f.mismatched} the kernel must have seen (mismatch), ` +
+      `${excused} not comparable` +
+      (excused > 0 ? ` (${(Object.keys(nc) as FailExcuse[]).filter((k) => nc[k] > 0).map((k) => `${nc[k]} ${k}`).join(', ')})` : '') +
+      (c.history.failsUnchecked > 0 ? `; ${c.history.failsUnchecked} not checked (reserved requests, or after the history's cut)` : ''),
+  );
+  for (const x of f.first) {
+    const req = `${ev.flags[x.seq]! & TRACE_FLAG_ATOMIC ? 'atomic ' : ''}size ${ev.size[x.seq]} align ${ev.align[x.seq]}`;
+    if (x.verdict === 'mismatch') {
+      out.push(`  mismatch at failed alloc seq ${x.seq} (line ${ev.line[x.seq]}, ${req}): the kernel refused it, the model places it at off ${x.modelOff} in pages that hold live objects`);
+    } else {
+      out.push(`  not comparable: failed alloc seq ${x.seq} (line ${ev.line[x.seq]}, ${req})${x.modelOff >= 0 ? `, model room at off ${x.modelOff}` : ''}: ${FAIL_EXCUSES[x.verdict as FailExcuse]}`);
+    }
+  }
+  return out;
+}
 
 /** The report of one trace, as lines. */
 export function formatTraceVerification(v: TraceVerification, options: { quiet?: boolean } = {}): string[] {
@@ -80,8 +173,9 @@ export function formatTraceVerification(v: TraceVerification, options: { quiet?:
   for (const w of lostEventWarnings(t)) out.push(`WARNING ${t.name}: ${w}`);
   for (const a of v.chunks.anomalies) out.push(`WARNING ${t.name}: ${a}`);
   if (v.beyondUnit > 0) out.push(`WARNING ${t.name}: ${v.beyondUnit} allocation(s) end beyond the unit size ${v.unitSize}: is the unit size right?`);
-  for (const { instance: ci, history: h, result: r } of v.verified) {
-    const ok = r.mismatches === 0;
+  for (const c of v.verified) {
+    const { instance: ci, history: h, result: r } = c;
+    const ok = r.mismatches === 0 && r.fails.mismatched === 0;
     const life = `created line ${line(ci.createdSeq)} by ${ci.creator}, ${ci.destroyedSeq >= 0 ? `destroyed line ${line(ci.destroyedSeq)}` : 'alive at the end'}`;
     const notes: string[] = [];
     for (const ro of r.reorders) {
@@ -91,16 +185,9 @@ export function formatTraceVerification(v: TraceVerification, options: { quiet?:
           `(line ${line(ro.beforeSeq)}, CPU ${ev.cpu[ro.beforeSeq]}), recorded ${us(Math.abs(ro.gapUs))} apart: the alloc event fires after the allocator's lock is released`,
       );
     }
-    if (h.cut >= 0) {
-      const proof = ci.lostFrees.find((l) => l.liveSeq === h.cut);
-      const why = proof
-        ? `alloc seq ${proof.allocSeq} (line ${line(proof.allocSeq)}) reuses bytes of seq ${h.cut} (off ${ev.off[h.cut]}, size ${ev.size[h.cut]}), whose free event is missing`
-        : `seq ${h.cut} (off ${ev.off[h.cut]}) is still live when the chunk is destroyed, so its free event is missing`;
-      notes.push(`  history cut after seq ${h.cut} (line ${line(h.cut)}): ${why}; its free happened at an unknown moment, so ${h.allocsDropped} later allocation(s) are not checked`);
-      const more = ci.lostFrees.length + ci.liveAtDestroy.length - 1;
-      if (more > 0) notes.push(`  (${more} more lost free(s) in this chunk after the cut)`);
-    }
-    if (h.unmatchedFrees > 0) notes.push(`  ${h.unmatchedFrees} free(s) of offsets with no live object left out (an alloc event is missing)`);
+    if (h.cut >= 0) notes.push(...cutNotes(v, c));
+    if (h.unmatchedFrees > 0) notes.push(`  ${h.unmatchedFrees} free(s) of offsets with no live object left out (their alloc events are missing)`);
+    notes.push(...failNotes(v, c));
     for (const mm of r.firstMismatches) {
       notes.push(`  mismatch at seq ${mm.seq} (line ${line(mm.seq)}): kernel placed it at off ${mm.kernelOff}, the model at ${mm.modelOff < 0 ? 'nothing (refused)' : `off ${mm.modelOff}`}`);
     }
@@ -128,8 +215,15 @@ export function formatTraceVerification(v: TraceVerification, options: { quiet?:
   const unchecked = cuts.reduce((a, c) => a + c.history.allocsDropped, 0);
   out.push(
     `${v.workload}: ${v.verified.length} chunk(s) created in the trace, ${v.matched}/${v.placements} placements matched` +
-      `; ${reorders} trace-order correction(s); ${cuts.length} history cut(s) at a lost free (${unchecked} allocation(s) not checked)`,
+      `; ${reorders} trace-order correction(s); ${cuts.length} history cut(s) at a lost event (${unchecked} allocation(s) not checked)`,
   );
+  const f = v.fails;
+  if (f.events > 0) {
+    out.push(
+      `${v.workload}: ${f.events} failed allocation(s), checked ${f.checks} time(s) against the replayed chunks alive then: the model refused ${f.agreed} too, ` +
+        `${f.mismatched} mismatch(es), ${f.notComparable} not comparable; ${f.unchecked} failed allocation(s) met no replayed chunk (not checked)`,
+    );
+  }
   return out;
 }
 
