@@ -1,12 +1,14 @@
 /**
  * Chunk maps: runs computed from the bitmaps, bounded element counts for a
- * full 1 MiB chunk, tooltips with offsets, and two-profile diffs.
+ * full 1 MiB chunk, tooltips with offsets, bands of full and free pages,
+ * titles and population marks that follow the mode, and two-profile diffs.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HintedBitmapAllocator } from '../src/allocator.js';
 import { diffRanges, renderChunkMap, rowRuns } from '../src/viz/chunk-map.js';
 import { mapFromGolden } from '../src/cli/map.js';
+import { renderAllocatorMap } from '../src/viz/allocator-map.js';
 import { fixturePath } from '../test-support/fixtures.js';
 
 test('rows are runs: hidden head, allocations (split at their bounds), free space', () => {
@@ -63,4 +65,48 @@ test('map --diff on GV-B shows the scan-hint placement of 7.0 against 4.14', asy
   assert.match(svg, /7\.0: chunk 0/);
   const same = await mapFromGolden(fixturePath('golden', 'spec', '4.14', 'GV-A.golden.gz'), { diff: '4.14,7.0' });
   assert.match(same.summary, /: 0 bytes placed differently/);
+});
+
+test('runs of full and of free pages collapse into one labelled band each; --full draws every page', () => {
+  const a = new HintedBitmapAllocator({ kernel: '7.0', geometry: { unitSize: 1 << 20 }, mode: 'chunk' });
+  for (let i = 0; i < 100 * 512; i++) a.alloc(8, 4); // pages 0-99 full
+  const chunk = a.getChunk(0)!;
+  const svg = renderChunkMap(chunk, 1024);
+  assert.equal((svg.match(/class="band-full"/g) ?? []).length, 1);
+  assert.equal((svg.match(/class="band-empty"/g) ?? []).length, 1);
+  assert.match(svg, /pages 0-99 \(100\) full: 409,600 B in 51,200 allocations starting here/);
+  assert.match(svg, /pages 100-255 \(156\) free: 638,976 B/);
+  assert.equal((svg.match(/<g class="row"/g) ?? []).length, 0);
+  const full = renderChunkMap(chunk, 1024, { collapse: false });
+  assert.equal((full.match(/<g class="row"/g) ?? []).length, 256);
+  assert.doesNotMatch(full, /class="band/);
+  // A highlighted difference keeps its page out of the band.
+  const marked = renderChunkMap(chunk, 1024, { highlight: [[50 * 1024 + 3, 50 * 1024 + 5]] });
+  assert.match(marked, /<g class="row" data-page="50">/);
+  assert.match(marked, /pages 0-49 \(50\) full/);
+  assert.match(marked, /pages 51-99 \(49\) full/);
+});
+
+test('a chunk-mode map is not titled "first chunk" and marks no page unpopulated; it has a legend and a caption', async () => {
+  const { svg } = await mapFromGolden(fixturePath('golden', 'spec', '4.14', 'GV-B.golden.gz'), { kernel: '4.14' });
+  assert.doesNotMatch(svg, /first chunk\)/);
+  assert.match(svg, /chunk 0 \(chunk mode\)/);
+  assert.doesNotMatch(svg, /not populated/);
+  assert.match(svg, /class="legend"/);
+  assert.match(svg, /class="caption"/);
+  assert.match(svg, /GV-B \(kernel-percpu\.md section 11\)/, 'the workload header is the caption');
+  assert.ok(svg.startsWith('<svg xmlns="http://www.w3.org/2000/svg"'));
+});
+
+test('in allocator mode, pages holding allocations are never marked unpopulated', () => {
+  const a = new HintedBitmapAllocator({ kernel: '7.0', geometry: { unitSize: 1 << 16, staticSize: 8192, nrUnits: 2 }, backend: 'vm', balance: 'sync' });
+  const ptrs: number[] = [];
+  for (let i = 0; i < 3000; i++) ptrs.push(a.alloc(16, 8));
+  for (let i = 0; i < ptrs.length; i += 2) a.free(ptrs[i]!);
+  const svg = renderAllocatorMap(a);
+  assert.match(svg, /class="legend"/);
+  for (const g of svg.split('<g class=').slice(1)) {
+    if (!/class="unpopulated"/.test(g)) continue;
+    assert.doesNotMatch(g, /class="(alloc|bucket|band-full)"/, `an unpopulated page holds allocations: ${g.slice(0, 200)}`);
+  }
 });

@@ -4,19 +4,16 @@
  * static server on 127.0.0.1, 4 workers each count 200,000 increments into a
  * PercpuCounter, a per-worker metric and a PercpuHashMap, and the sums must be
  * exact; the page must be cross-origin isolated, and without the isolation
- * headers it must say why it cannot run. Without Chromium the test fails
- * loudly — set PERCPU_SKIP_BROWSER=1 to skip it on purpose.
+ * headers it must say why it cannot run. Chromium comes from
+ * test-support/browser.ts: without it the test skips with a printed reason,
+ * unless CI is set, where it is required.
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { existsSync } from 'node:fs';
 import { join } from 'node:path';
-import { chromium, type Browser } from 'playwright-core';
 import { ROOT } from '../test-support/fixtures.js';
+import { browserSkip, launchChromium } from '../test-support/browser.js';
 import { resolveFile, startStaticServer } from '../examples/browser/serve.js';
-
-const CHROMIUM = process.env.PERCPU_CHROMIUM ?? '/usr/bin/chromium';
-const skip = process.env.PERCPU_SKIP_BROWSER === '1';
 const WORKERS = 4;
 const INCREMENTS = 200_000;
 const KEYS = 8;
@@ -44,25 +41,12 @@ test('the static server serves only the page folder and dist/src, with no way ou
     assert.equal(resolveFile(bad), undefined, bad);
 });
 
-async function launch(): Promise<Browser> {
-  return chromium.launch({
-    executablePath: CHROMIUM,
-    args: ['--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'],
-  });
-}
-
-test('browser example: 4 workers × 200,000 increments sum exactly in headless Chromium', { timeout: 20_000, skip: skip ? 'PERCPU_SKIP_BROWSER=1: browser check skipped on request' : false }, async () => {
-  if (!existsSync(CHROMIUM)) {
-    assert.fail(
-      `Chromium not found at ${CHROMIUM}: the browser check cannot run. Install Debian's chromium (apt-get install chromium; .ci/run does), ` +
-        'point PERCPU_CHROMIUM at a Chromium binary, or set PERCPU_SKIP_BROWSER=1 to skip this check deliberately.',
-    );
-  }
+test('browser example: 4 workers × 200,000 increments sum exactly in headless Chromium', { timeout: 30_000, skip: browserSkip() }, async () => {
+  const { context, close } = await launchChromium();
   const server = await startStaticServer({ port: 0 });
   const plain = await startStaticServer({ port: 0, isolation: false });
-  const browser = await launch();
   try {
-    const page = await browser.newPage({ viewport: { width: 1000, height: 900 } });
+    const page = await context.newPage();
     const errors: string[] = [];
     page.on('pageerror', (e) => errors.push(String(e)));
     page.on('console', (m) => {
@@ -94,14 +78,14 @@ test('browser example: 4 workers × 200,000 increments sum exactly in headless C
     assert.deepEqual(errors, []);
 
     // The same page without the isolation headers: no SharedArrayBuffer, and the page says so.
-    const bare = await browser.newPage();
+    const bare = await context.newPage();
     await bare.goto(`${plain.url}?workers=2&increments=10`);
     await bare.waitForFunction('window.percpuResult !== undefined', undefined, { timeout: 10_000 });
     const b = (await bare.evaluate('window.percpuResult')) as PageResult;
     assert.equal(b.crossOriginIsolated, false);
     assert.match(b.error ?? '', /SharedArrayBuffer is unavailable/);
   } finally {
-    await browser.close();
+    await close();
     await server.close();
     await plain.close();
   }

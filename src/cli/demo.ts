@@ -1,31 +1,37 @@
 /**
- * `percpu demo` (what `npm start` runs): the project's story on real data.
+ * `percpu demo` (what `npm start` runs): the project's story on real data, in
+ * one screen.
  *
  * A running Linux 6.18 created and destroyed a BPF per-CPU hash map of a
  * million 8-byte entries while its percpu tracepoints were recorded (the
  * bundled trace). The demo replays that trace through every profile — 4.13's
  * area map, 4.14's bitmap, today's 7.0, and 7.0 with its free-path slip
- * corrected — and prints, per profile, the time the allocator took to create and
- * to destroy the map, the chunks used, how many of the kernel's placements it
- * reproduced, percpu_stats at the moment the map was complete, and where the
- * profiles place differently. It writes an HTML report with chunk maps and
- * benchmark charts.
+ * corrected — and prints what was replayed, how many of the kernel's
+ * placements each profile reproduced, what the area map's frees cost against
+ * the bitmap's, and where the report is. Everything longer (percpu_stats side
+ * by side, chunk maps, who allocated, benchmark charts) goes to the HTML report.
+ *
+ * Two shortcuts keep it fast, and both are stated in its output (`--full`
+ * turns the second off): the 4.13 replay stops after the last allocation
+ * compared with the kernel's (what follows only frees, or allocates in chunks
+ * older than the trace), and the 4.13 frees are timed on one chunk's share and
+ * scaled to all of them.
  */
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
-import { performance } from 'node:perf_hooks';
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
-import { TRACE_FLAG_ATOMIC, TraceEventKind, parseTraceFile, type ParsedTrace } from '../trace/parse.js';
+import { TRACE_FLAG_ATOMIC, TraceEventKind, parseTraceFile, type ParsedTrace, type TraceEvents } from '../trace/parse.js';
 import { replayTrace, type TraceReplayResult } from '../trace/replay.js';
 import { geometryFromStats } from '../trace/stats-parse.js';
 import { readPercpuStatsFile } from '../inputs.js';
 import { writeOutput } from '../io.js';
 import { renderAllocatorMap, renderDiffMap, snapshotChunks, type ChunkSnapshot } from '../viz/allocator-map.js';
-import { legendSvg } from '../viz/chunk-map.js';
 import { renderReport, type ReportBlock, type ReportSection } from '../viz/report.js';
-import { benchmarkCharts } from '../viz/bench-charts.js';
+import { benchSvgFiles } from '../viz/bench-charts.js';
+import { html } from '../viz/markup.js';
+import { compareStats, statsColumnsMarkup } from '../viz/stats-compare.js';
 import { bundled, PACKAGE_ROOT } from './paths.js';
 import { progress } from './progress.js';
 
@@ -33,6 +39,10 @@ export interface DemoOptions {
   trace?: string;
   stats?: string;
   report?: string;
+  /** Draw every chunk of every bitmap profile page by page in the report (no bands). */
+  full?: boolean;
+  /** Also print the pairwise placement table and every profile's percpu_stats. */
+  verbose?: boolean;
   write: (s: string) => void;
 }
 
@@ -43,17 +53,32 @@ interface ProfileRun {
   /** Allocator time for the trace's allocations and frees, replayed in a tight loop. */
   allocMs: number;
   freeMs: number;
+  /** Frees actually timed (fewer than all when extrapolated). */
+  freesTimed: number;
+  freesTotal: number;
+  /** Events replayed (fewer than the trace's when the replay stopped after the last compared allocation). */
+  eventsReplayed: number;
+  /** Allocations into chunks older than the trace (counted, not compared). */
+  unverifiable: number;
   result: TraceReplayResult;
   statsAtPeak: string;
   chunksAtPeak: number;
   snapshot: ChunkSnapshot | undefined;
 }
 
-const PROFILES: { label: string; kernel: string; fixed: boolean }[] = [
-  { label: '4.13', kernel: '4.13', fixed: false },
-  { label: '4.14', kernel: '4.14', fixed: false },
-  { label: '7.0', kernel: '7.0', fixed: false },
-  { label: '7.0 fixed', kernel: '7.0', fixed: true },
+interface Profile {
+  label: string;
+  kernel: string;
+  fixed: boolean;
+  /** The area map: replay up to the last allocation, time a prefix of the frees. */
+  areaMap: boolean;
+}
+
+const PROFILES: Profile[] = [
+  { label: '4.13', kernel: '4.13', fixed: false, areaMap: true },
+  { label: '4.14', kernel: '4.14', fixed: false, areaMap: false },
+  { label: '7.0', kernel: '7.0', fixed: false, areaMap: false },
+  { label: '7.0 fixed', kernel: '7.0', fixed: true, areaMap: false },
 ];
 
 /** The event after which the most allocations are live: the map is complete there. */
@@ -70,19 +95,82 @@ function peakEvent(trace: ParsedTrace): { seq: number; live: number } {
   return best;
 }
 
+/**
+ * One past the last event whose placement is compared with the kernel's: an
+ * allocation into a chunk the trace saw created, or a failed allocation. What
+ * follows can only free, or allocate in chunks older than the trace, which the
+ * replay counts as unverifiable without simulating.
+ */
+function endOfComparedAllocations(trace: ParsedTrace): number {
+  const ev = trace.events;
+  const created = new Set<number>();
+  for (let s = 0; s < ev.length; s++) if (ev.kind[s] === TraceEventKind.CreateChunk) created.add(ev.addr[s]!);
+  for (let s = ev.length - 1; s >= 0; s--) if ((ev.kind[s] === TraceEventKind.Alloc && created.has(ev.addr[s]!)) || ev.kind[s] === TraceEventKind.AllocFail) return s + 1;
+  return 0;
+}
+
+/** Allocation events from `from` on (after a cut: all into chunks older than the trace). */
+function allocationsFrom(trace: ParsedTrace, from: number): number {
+  let k = 0;
+  for (let s = from; s < trace.events.length; s++) if (trace.events.kind[s] === TraceEventKind.Alloc) k++;
+  return k;
+}
+
+/** The first `n` events of a trace (views, no copies). */
+function tracePrefix(trace: ParsedTrace, n: number): ParsedTrace {
+  if (n >= trace.events.length) return trace;
+  const e = trace.events;
+  const events: TraceEvents = {
+    length: n,
+    kind: e.kind.subarray(0, n),
+    cpu: e.cpu.subarray(0, n),
+    pid: e.pid.subarray(0, n),
+    task: e.task.subarray(0, n),
+    time: e.time.subarray(0, n),
+    addr: e.addr.subarray(0, n),
+    off: e.off.subarray(0, n),
+    size: e.size.subarray(0, n),
+    align: e.align.subarray(0, n),
+    flags: e.flags.subarray(0, n),
+    callSite: e.callSite.subarray(0, n),
+    line: e.line.subarray(0, n),
+  };
+  const counts = [0, 0, 0, 0, 0];
+  for (let s = 0; s < n; s++) counts[events.kind[s]!]!++;
+  return { ...trace, events, counts, lines: events.line[n - 1] ?? 0 };
+}
+
 type Geometry = ReturnType<typeof geometryFromStats>;
+
+/** CPU time of this process in ms: steadier than wall time on a shared machine. */
+function cpuMs(): number {
+  const u = process.cpuUsage();
+  return (u.user + u.system) / 1000;
+}
 
 /**
  * The allocator's own cost: replay the trace's requests (allocations, and
  * frees of objects allocated in the trace) in a tight loop and time each
  * contiguous run of allocations and of frees.
+ *
+ * With `sampleFrom` (an event), the frees from there on are executed and timed
+ * only for objects in one chunk — the one holding the most allocations at that
+ * point — and their time is scaled by all those frees over the sampled ones: a chunk's frees cost what its own
+ * map holds, whatever the other chunks do, so one chunk of the trace's bulk
+ * stands for the others (the area map's frees, ~7x cheaper to time this way).
  */
-function timeAllocator(trace: ParsedTrace, freeTarget: Int32Array, geometry: Geometry, p: (typeof PROFILES)[number]): { allocMs: number; freeMs: number } {
+function timeAllocator(trace: ParsedTrace, freeTarget: Int32Array, geometry: Geometry, p: Profile, sampleFrom: number): { allocMs: number; freeMs: number; freesTimed: number; freesTotal: number } {
   const ev = trace.events;
   const a = createAllocator({ kernel: p.kernel, fixed: p.fixed, geometry, backend: 'vm', balance: 'sync' });
   const ptr = new Float64Array(ev.length).fill(NULL_PTR);
   let allocMs = 0;
   let freeMs = 0;
+  let freesTotal = 0;
+  let freesTimed = 0;
+  let sampledMs = 0;
+  let sampledTotal = 0;
+  let sampledTimed = 0;
+  let sampleChunk = -1;
   let s = 0;
   while (s < ev.length) {
     const kind = ev.kind[s];
@@ -90,25 +178,49 @@ function timeAllocator(trace: ParsedTrace, freeTarget: Int32Array, geometry: Geo
       s++;
       continue;
     }
-    const t0 = performance.now();
-    for (; s < ev.length && ev.kind[s] === kind; s++) {
-      if (kind === TraceEventKind.Alloc) ptr[s] = a.alloc(ev.size[s]!, ev.align[s]!, ev.flags[s]! & TRACE_FLAG_ATOMIC ? ALLOC_ATOMIC : 0);
-      else {
+    const sampling = kind === TraceEventKind.Free && s >= sampleFrom;
+    if (sampling && sampleChunk < 0) sampleChunk = busiestChunk(ptr, s);
+    const t0 = cpuMs();
+    if (kind === TraceEventKind.Alloc) {
+      for (; s < ev.length && ev.kind[s] === kind; s++) ptr[s] = a.alloc(ev.size[s]!, ev.align[s]!, ev.flags[s]! & TRACE_FLAG_ATOMIC ? ALLOC_ATOMIC : 0);
+      allocMs += cpuMs() - t0;
+    } else {
+      for (; s < ev.length && ev.kind[s] === kind; s++) {
         const t = freeTarget[s]!;
-        if (t >= 0 && ptr[t] !== NULL_PTR) a.free(ptr[t]!);
+        if (t < 0 || ptr[t] === NULL_PTR) continue;
+        freesTotal++;
+        if (sampling) {
+          sampledTotal++;
+          if (ptrChunk(ptr[t]!) !== sampleChunk) continue;
+          sampledTimed++;
+        }
+        a.free(ptr[t]!);
+        freesTimed++;
       }
+      if (sampling) sampledMs += cpuMs() - t0;
+      else freeMs += cpuMs() - t0;
     }
-    if (kind === TraceEventKind.Alloc) allocMs += performance.now() - t0;
-    else freeMs += performance.now() - t0;
   }
-  return { allocMs, freeMs };
+  if (sampledTimed > 0) freeMs += (sampledMs * sampledTotal) / sampledTimed;
+  return { allocMs, freeMs, freesTimed, freesTotal };
 }
 
-function runProfile(trace: ParsedTrace, geometry: Geometry, p: (typeof PROFILES)[number], peak: number): ProfileRun {
+/** The chunk holding the most of the allocations made so far (`ptr[0..upTo)`). */
+function busiestChunk(ptr: Float64Array, upTo: number): number {
+  const perChunk = new Map<number, number>();
+  for (let s = 0; s < upTo; s++) if (ptr[s] !== NULL_PTR) perChunk.set(ptrChunk(ptr[s]!), (perChunk.get(ptrChunk(ptr[s]!)) ?? 0) + 1);
+  let best = -1;
+  for (const [c, k] of perChunk) if (best < 0 || k > perChunk.get(best)!) best = c;
+  return best;
+}
+
+/** Replay one profile (placements, stats and maps at the peak); timing comes later. */
+function replayProfile(trace: ParsedTrace, geometry: Geometry, p: Profile, peak: number): Omit<ProfileRun, 'allocMs' | 'freeMs' | 'freesTimed' | 'freesTotal'> {
   let statsAtPeak = '';
   let chunksAtPeak = 0;
   let snapshot: ChunkSnapshot | undefined;
-  const result = replayTrace(trace, {
+  const replayed = p.areaMap ? tracePrefix(trace, Math.max(endOfComparedAllocations(trace), peak + 1)) : trace;
+  const result = replayTrace(replayed, {
     kernel: p.kernel,
     fixed: p.fixed,
     geometry,
@@ -119,8 +231,9 @@ function runProfile(trace: ParsedTrace, geometry: Geometry, p: (typeof PROFILES)
       if (sim instanceof BitmapAllocator) snapshot = snapshotChunks(sim);
     },
   });
-  const timing = timeAllocator(trace, result.verification.chunks.freeTarget, geometry, p);
-  return { ...p, ...timing, result, statsAtPeak, chunksAtPeak, snapshot };
+  // The allocations past the cut went to chunks older than the trace: unverifiable, as a whole replay counts them.
+  const unverifiable = result.unverifiablePreexisting + allocationsFrom(trace, replayed.events.length);
+  return { label: p.label, kernel: p.kernel, fixed: p.fixed, eventsReplayed: replayed.events.length, unverifiable, result, statsAtPeak, chunksAtPeak, snapshot };
 }
 
 /** The most frequent allocation size of the trace: the map's values. */
@@ -140,7 +253,8 @@ function placementDifferences(a: ProfileRun, b: ProfileRun): { count: number; fi
   const ev = a.result.trace.events;
   let count = 0;
   let first: string | undefined;
-  for (let s = 0; s < pa.length; s++) {
+  const n = Math.min(pa.length, pb.length);
+  for (let s = 0; s < n; s++) {
     const x = pa[s]!;
     const y = pb[s]!;
     if (x === y) continue;
@@ -153,10 +267,36 @@ function placementDifferences(a: ProfileRun, b: ProfileRun): { count: number; fi
   return { count, first };
 }
 
+/** Allocations and bytes per interned id (call site or task), the largest first. */
+function topBy(ids: Int32Array, names: string[], trace: ParsedTrace, limit: number): (string | number)[][] {
+  const ev = trace.events;
+  const count = new Float64Array(names.length);
+  const bytes = new Float64Array(names.length);
+  for (let s = 0; s < ev.length; s++) {
+    if (ev.kind[s] !== TraceEventKind.Alloc) continue;
+    const id = ids[s]!;
+    if (id < 0) continue;
+    count[id]!++;
+    bytes[id]! += ev.size[s]!;
+  }
+  const order = names.map((_, i) => i).filter((i) => count[i]! > 0);
+  order.sort((x, y) => count[y]! - count[x]!);
+  return order.slice(0, limit).map((i) => [names[i]!, count[i]!.toLocaleString('en-US'), bytes[i]!.toLocaleString('en-US')]);
+}
+
+const n = (x: number) => x.toLocaleString('en-US');
+const ms = (x: number) => `${x >= 100 ? x.toFixed(0) : x.toFixed(1)} ms`;
+
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const write = options.write;
   const tracePath = options.trace ?? bundled('demo', 'bpf-percpu-hash-1M-x-8B.trace.gz');
   const statsPath = options.stats ?? bundled('demo', 'before.percpu_stats');
+  // Each phase named in full, short enough for the bar on an 80-column terminal.
+  const phases = ['parsing the trace', ...PROFILES.map((p) => `replaying ${p.label} vs the kernel`), ...PROFILES.map((p) => `timing ${p.label}'s allocs and frees`), 'drawing maps, writing the report'];
+  const bar = progress(phases.length, 'demo');
+  let phase = 0;
+  const next = () => bar.update(phase, phases[phase++]);
+  next();
   const trace = await parseTraceFile(tracePath, tracePath.startsWith(PACKAGE_ROOT) ? tracePath.slice(PACKAGE_ROOT.length + 1) : tracePath);
   const beforeStats = await readPercpuStatsFile(statsPath);
   const geometry = geometryFromStats(beforeStats, trace.preamble.nrCpus !== undefined ? { nrUnits: trace.preamble.nrCpus } : {});
@@ -164,87 +304,128 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   const counts = trace.counts;
   const peak = peakEvent(trace);
 
-  const bulk = dominantRequest(trace);
-  write(`A running Linux 6.18 (${geometry.nrUnits} CPUs, ${geometry.unitSize >> 10} KiB units) created a BPF per-CPU hash map —\n`);
-  write(`${bulk.count.toLocaleString('en-US')} percpu values of ${bulk.size} B — and destroyed it, while its percpu tracepoints were recorded:\n`);
-  write(
-    `  ${trace.name}: ${ev.length} percpu events — ${counts[TraceEventKind.Alloc]} allocations, ${counts[TraceEventKind.Free]} frees, ` +
-      `${counts[TraceEventKind.CreateChunk]} chunks created, ${counts[TraceEventKind.DestroyChunk]} destroyed; ${peak.live} allocations live at the peak (line ${ev.line[peak.seq]}).\n\n`,
-  );
-
-  const bar = progress(PROFILES.length, 'replaying');
-  const runs: ProfileRun[] = [];
-  for (const p of PROFILES) {
-    bar.update(runs.length, p.label);
-    runs.push(runProfile(trace, geometry, p, peak.seq));
-  }
+  // Which allocation each free frees is a property of the trace: take it from a whole-trace replay.
+  const replays = PROFILES.map((p) => {
+    next();
+    return replayProfile(trace, geometry, p, peak.seq);
+  });
+  const whole = replays.find((r) => r.eventsReplayed === ev.length);
+  const runs: ProfileRun[] = replays.map((r, i) => {
+    const p = PROFILES[i]!;
+    const source = p.areaMap && whole ? whole : r;
+    const freeTarget = source.result.verification.chunks.freeTarget;
+    next();
+    return { ...r, ...timeAllocator(trace, freeTarget, geometry, p, p.areaMap && !options.full ? peak.seq : Infinity) };
+  });
+  const diffs: { pair: string; count: number; first: string | undefined }[] = [];
+  for (let i = 0; i < runs.length; i++)
+    for (let j = i + 1; j < runs.length; j++) diffs.push({ pair: `${runs[i]!.label} vs ${runs[j]!.label}`, ...placementDifferences(runs[i]!, runs[j]!) });
+  next();
+  const reportPath = resolve(options.report ?? 'percpu-report.html');
+  const statsColumns = compareStats(runs.map((r) => ({ label: r.label, text: r.statsAtPeak })));
+  writeOutput(reportPath, buildReport(trace, peak, runs, diffs, statsColumns, options.full ?? false), '--report');
   bar.done();
 
-  write('Replayed through every profile (allocations into chunks the trace saw created are compared with the kernel;\n');
-  write('chunks that existed before tracing began hold unknown state, so what went there is counted, not compared):\n\n');
-  const rows = runs.map((r) => {
-    const x = r.result;
-    return [r.label, `${r.allocMs.toFixed(0)} ms`, `${r.freeMs.toFixed(0)} ms`, String(r.chunksAtPeak), `${x.matched}/${x.compared}`, String(x.unverifiablePreexisting), String(x.simCreated.length)];
-  });
-  const head = ['profile', 'allocations', 'frees', 'chunks at peak', 'kernel placements reproduced', 'unverifiable', 'chunks created'];
-  write(formatTable(head, rows));
-  write('  (allocations / frees: this engine\'s time for all of the trace\'s requests, replayed in a tight loop. For scale, the real\n');
-  write('   kernel took 323 ms to create and 67.8 ms to free a PERCPU_HASH of 1M x 8 B, page population and zeroing included.)\n\n');
-
-  write('Where the profiles place differently (same requests, same order):\n');
-  const diffs: string[][] = [];
-  for (let i = 0; i < runs.length; i++) {
-    for (let j = i + 1; j < runs.length; j++) {
-      const d = placementDifferences(runs[i]!, runs[j]!);
-      diffs.push([`${runs[i]!.label} vs ${runs[j]!.label}`, String(d.count), d.first ?? '—']);
-    }
+  // The story, in one screen.
+  const bulk = dominantRequest(trace);
+  const first = runs[0]!;
+  const bundledTrace = options.trace === undefined;
+  if (bundledTrace) {
+    write(`Replayed ${trace.name}: Linux 6.18 (${geometry.nrUnits} CPUs, ${geometry.unitSize >> 10} KiB units) creating and destroying\n`);
+    write(`a BPF per-CPU hash map, ${n(bulk.count)} values of ${bulk.size} B: ${n(ev.length)} events (${n(counts[TraceEventKind.Alloc]!)} allocations, ${n(counts[TraceEventKind.Free]!)} frees,\n`);
+  } else {
+    write(`Replayed ${trace.name} (${geometry.nrUnits} CPUs, ${geometry.unitSize >> 10} KiB units; most frequent request ${n(bulk.count)} x ${bulk.size} B):\n`);
+    write(`${n(ev.length)} events (${n(counts[TraceEventKind.Alloc]!)} allocations, ${n(counts[TraceEventKind.Free]!)} frees,\n`);
   }
-  write(formatTable(['pair', 'allocations placed differently', 'first difference'], diffs) + '\n');
+  write(`${n(counts[TraceEventKind.AllocFail]!)} failed, ${counts[TraceEventKind.CreateChunk]} chunks created, ${counts[TraceEventKind.DestroyChunk]} destroyed); ${n(peak.live)} allocations live at the peak (line ${ev.line[peak.seq]}).\n\n`);
+  write(`Kernel placements reproduced, per profile (allocations into chunks created during the trace;\n`);
+  write(`the ${n(first.unverifiable)} that went into chunks older than the trace cannot be checked):\n`);
+  const rows = runs.map((r) => [r.label, `${n(r.result.matched)}/${n(r.result.compared)}`, r.result.fails > 0 ? `${r.result.failsMatched}/${r.result.fails}` : '-', String(r.chunksAtPeak), ms(r.allocMs), `${r.freesTimed < r.freesTotal ? '~' : ''}${ms(r.freeMs)}`]);
+  write(formatTable(['profile', 'placements matched', 'failures matched', 'chunks at peak', 'allocations', 'frees'], rows));
+  const differing = diffs.filter((d) => d.count > 0);
+  if (differing.length === 0) write(`All ${runs.length} profiles place every allocation identically.\n`);
+  else for (const d of differing.slice(0, 3)) write(`${d.pair}: ${n(d.count)} allocations placed differently, first at ${d.first}\n`);
+  if (differing.length > 3) write(`(${differing.length - 3} more pairs differ: see the report)\n`);
 
-  for (const r of runs) {
-    write(`== percpu_stats of the ${r.label} simulation when the map is complete (line ${ev.line[peak.seq]}):\n`);
-    write(r.statsAtPeak + '\n');
+  const area = runs.find((r) => r.label === '4.13');
+  const bitmaps = runs.filter((r) => r.label === '4.14' || r.label === '7.0');
+  if (area && bitmaps.length > 0) {
+    const ratio = area.freeMs / Math.max(...bitmaps.map((b) => b.freeMs));
+    write(`\nFree cost: the 4.13 area map's frees take ${ms(area.freeMs)}, ${ratio >= 10 ? ratio.toFixed(0) : ratio.toFixed(1)}x the bitmap's (${bitmaps.map((b) => `${b.label} ${ms(b.freeMs)}`).join(', ')}):\n`);
+    write(`each area-map free memmoves the chunk's map of areas, the cost that made 4.14 replace it.\n`);
+    if (area.freesTimed < area.freesTotal)
+      write(`(~: after the peak, 4.13 frees timed on one chunk's share (${n(area.freesTimed)} of ${n(area.freesTotal)} frees run) and scaled;\n --full times all. Its replay stopped after the last allocation compared with the kernel's.)\n`);
   }
-  const allMatched = runs.filter((r) => r.label === '7.0').every((r) => r.result.matched === r.result.compared);
-
-  const reportPath = resolve(options.report ?? 'percpu-report.html');
-  writeOutput(reportPath, buildReport(trace, peak, runs, head, rows, diffs), '--report');
-  write(`Report with chunk maps and benchmark charts: ${reportPath}\n`);
+  write(`(Times: this engine's CPU time for all of the trace's requests in a tight loop.`);
+  if (bundledTrace) write(` The real kernel took 323 ms to create and\n 67.8 ms to free this map, page population and zeroing included.`);
+  write(`)\n\n`);
+  const statsLine = statsColumns.length === 1 ? `identical for all ${runs.length} profiles` : statsColumns.map((c) => `${c.labels.join(', ')}${c.labels.length > 1 ? ' identical' : ''}`).join('; ') + ` (${statsColumns.reduce((s, c) => s + c.differs.filter(Boolean).length, 0)} differing lines)`;
+  write(`percpu_stats at the peak: ${statsLine}.\n`);
+  write(`Report (chunk maps, percpu_stats side by side, call sites, benchmark charts): ${reportPath}\n`);
+  const allMatched = runs.filter((r) => r.label === '7.0').every((r) => r.result.matched === r.result.compared && r.result.failsMatched === r.result.fails);
   write(`The 7.0 profile ${allMatched ? 'reproduced every' : 'did NOT reproduce every'} placement the kernel made in chunks created during the trace.\n`);
+
+  if (options.verbose) {
+    write('\nWhere the profiles place differently (same requests, same order):\n');
+    write(formatTable(['pair', 'allocations placed differently', 'first difference'], diffs.map((d) => [d.pair, String(d.count), d.first ?? '-'])));
+    for (const r of runs) write(`\n== percpu_stats of the ${r.label} simulation when the map is complete (line ${ev.line[peak.seq]}):\n${r.statsAtPeak}\n`);
+  }
   return allMatched;
 }
 
 function formatTable(head: string[], rows: string[][]): string {
   const widths = head.map((h, i) => Math.max(h.length, ...rows.map((r) => (r[i] ?? '').length)));
   const line = (cells: string[]) => '  ' + cells.map((c, i) => (i === 0 || i === cells.length - 1 ? c.padEnd(widths[i]!) : c.padStart(widths[i]!))).join('  ').trimEnd();
-  return [line(head), line(widths.map((w) => '-'.repeat(w))), ...rows.map(line)].join('\n') + '\n';
+  return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
-function buildReport(trace: ParsedTrace, peak: { seq: number; live: number }, runs: ProfileRun[], head: string[], rows: string[][], diffs: string[][]): string {
+function buildReport(
+  trace: ParsedTrace,
+  peak: { seq: number; live: number },
+  runs: ProfileRun[],
+  diffs: { pair: string; count: number; first: string | undefined }[],
+  statsColumns: ReturnType<typeof compareStats>,
+  full: boolean,
+): string {
   const ev = trace.events;
+  const bulk = dominantRequest(trace);
   const sections: ReportSection[] = [];
-  sections.push({
-    id: 'story',
-    title: 'The story',
-    blocks: [
-      {
-        kind: 'text',
-        html:
-          `<p>A running Linux 6.18 created a BPF per-CPU hash map — ${dominantRequest(trace).count.toLocaleString('en-US')} values of ${dominantRequest(trace).size} B — and destroyed it while its five <code>percpu</code> tracepoints were recorded ` +
-          `(<code>${trace.name}</code>: ${ev.length} events). Creating such a map allocates one percpu value per entry, each the same offset in every CPU's unit; ` +
-          `destroying it frees them all. That churn — millions of entries for big maps — is what made the kernel replace its area-map allocator with the hinted bitmap allocator in 4.14.</p>` +
-          `<p>Each profile below replays the same requests in the same order. Allocations that went into chunks created during the trace are compared with the kernel's offsets; ` +
-          `the peak (line ${ev.line[peak.seq]}, ${peak.live} allocations live) is when the map is complete.</p>`,
-      },
-      { kind: 'table', head, rows, caption: 'Per profile' },
-      { kind: 'table', head: ['pair', 'allocations placed differently', 'first difference'], rows: diffs, caption: 'Where the profiles place differently' },
-    ],
+  const area = runs.find((r) => r.label === '4.13');
+  const head = ['profile', 'kernel placements reproduced', 'unverifiable (older chunks)', 'failed allocations matched', 'chunks at peak', 'chunks created', 'allocations', 'frees'];
+  const rows = runs.map((r) => {
+    const x = r.result;
+    return [r.label, `${n(x.matched)}/${n(x.compared)}`, n(r.unverifiable), x.fails > 0 ? `${x.failsMatched}/${x.fails}` : '-', String(r.chunksAtPeak), String(x.simCreated.length), ms(r.allocMs), `${r.freesTimed < r.freesTotal ? '~' : ''}${ms(r.freeMs)}`];
   });
-  const bitmapRuns = runs.filter((r) => r.snapshot !== undefined);
-  const mapBlocks: ReportBlock[] = [{ kind: 'svg', svg: legendSvg(), className: 'legend' }];
-  const main = bitmapRuns.find((r) => r.label === '7.0');
+  const differing = diffs.filter((d) => d.count > 0);
+  const story: ReportBlock[] = [
+    {
+      kind: 'text',
+      html: html`<p>A running Linux 6.18 created a BPF per-CPU hash map — ${n(bulk.count)} values of ${bulk.size} B — and destroyed it while its five <code>percpu</code> tracepoints were recorded (<code>${trace.name}</code>: ${n(ev.length)} events). Creating such a map allocates one percpu value per entry, each the same offset in every CPU's unit; destroying it frees them all. That churn is what made the kernel replace its area-map allocator with the hinted bitmap allocator in 4.14.</p>
+<p>Each profile replays the same requests in the same order. Allocations into chunks created during the trace are compared with the kernel's offsets; the peak (line ${ev.line[peak.seq]}, ${n(peak.live)} allocations live) is when the map is complete, and what the maps and statistics below show.</p>`,
+    },
+    { kind: 'table', head, rows, caption: 'Per profile: placements reproduced, chunks, and this engine\'s time for the trace\'s requests' },
+  ];
+  if (area && area.freesTimed < area.freesTotal)
+    story.push({ kind: 'text', html: html`<p class="note">~ After the peak, the 4.13 frees were timed only for the objects of one chunk (the busiest; ${n(area.freesTimed)} of ${n(area.freesTotal)} frees run in all), and scaled to all: a chunk's frees cost what its own area map holds (<code>percpu demo --full</code> times every free). The 4.13 replay stopped after the last allocation compared with the kernel's: what follows only frees, or allocates in chunks older than the trace (counted as unverifiable all the same).</p>` });
+  if (differing.length === 0) story.push({ kind: 'text', html: html`<p><strong>All ${runs.length} profiles place every allocation identically</strong> (${diffs.length} pairs compared), so no diff maps are drawn.</p>` });
+  else story.push({ kind: 'table', head: ['pair', 'allocations placed differently', 'first difference'], rows: differing.map((d) => [d.pair, n(d.count), d.first ?? '-']), caption: 'Pairs of profiles that place differently (the others place identically)' });
+  sections.push({ id: 'story', title: 'The story', blocks: story });
+
+  const who: ReportBlock[] = [];
+  const sites = topBy(ev.callSite, trace.callSites, trace, 12);
+  if (sites.length > 0) who.push({ kind: 'table', head: ['call site', 'allocations', 'bytes'], rows: sites, caption: 'Allocations by call site (the largest 12)' });
+  who.push({ kind: 'table', head: ['task', 'allocations', 'bytes'], rows: topBy(ev.task, trace.tasks, trace, 12), caption: 'Allocations by task (comm, the largest 12)' });
+  sections.push({ id: 'who', title: 'Who allocated', blocks: who });
+
+  const mapBlocks: ReportBlock[] = [];
+  const main = runs.find((r) => r.label === '7.0' && r.snapshot);
   if (main?.snapshot) {
-    mapBlocks.push({ kind: 'svg', svg: renderAllocatorMap(main.snapshot, { width: 1024, rowHeight: 3, label: '7.0 ' }), caption: `7.0: every chunk when the map is complete`, className: 'chunk-maps' });
+    mapBlocks.push({
+      kind: 'svg',
+      svg: renderAllocatorMap(main.snapshot, { width: 1024, rowHeight: 5, label: '7.0 ' }),
+      caption: `7.0: every chunk when the map is complete (line ${ev.line[peak.seq]}); runs of full or free pages drawn as one band`,
+      className: 'chunk-maps',
+    });
   }
   for (const [a, b] of [
     ['4.14', '7.0'],
@@ -253,27 +434,52 @@ function buildReport(trace: ParsedTrace, peak: { seq: number; live: number }, ru
     const l = runs.find((r) => r.label === a)?.snapshot;
     const r = runs.find((x) => x.label === b)?.snapshot;
     if (!l || !r) continue;
-    const d = renderDiffMap(l, r, [a, b], { rowHeight: 3 });
-    mapBlocks.push({ kind: 'svg', svg: d.svg, caption: `${a} vs ${b}: ${d.differingBits * 4} bytes placed differently (outlined)`, className: 'chunk-maps' });
+    const d = renderDiffMap(l, r, [a, b], { rowHeight: 5 });
+    if (d.differingBits === 0) continue;
+    mapBlocks.push({ kind: 'svg', svg: d.svg, caption: `${a} vs ${b}: ${n(d.differingBits * 4)} bytes placed differently (outlined in red)`, className: 'chunk-maps' });
   }
-  mapBlocks.push({ kind: 'text', html: '<p>The 4.13 area map has no bitmap to draw: it keeps an array of area offsets per chunk.</p>' });
+  if (mapBlocks.length === 1 && main) mapBlocks.push({ kind: 'text', html: html`<p>4.14, 7.0 and 7.0 fixed hold the same bitmaps at the peak: no diff maps.</p>` });
+  if (full) {
+    for (const r of runs) {
+      if (!r.snapshot) continue;
+      mapBlocks.push({ kind: 'svg', svg: renderAllocatorMap(r.snapshot, { width: 1024, rowHeight: 3, label: `${r.label} `, collapse: false }), caption: `${r.label}, in full: every page of every chunk (--full)`, className: 'chunk-maps full' });
+    }
+  } else mapBlocks.push({ kind: 'text', html: html`<p class="note">Run <code>percpu demo --full</code> for every page of every chunk of each bitmap profile, drawn without bands.</p>` });
+  mapBlocks.push({ kind: 'text', html: html`<p class="note">The 4.13 area map has no bitmap to draw: it keeps an array of area offsets per chunk.</p>` });
   sections.push({ id: 'maps', title: 'Chunk maps', blocks: mapBlocks });
+
+  const same = statsColumns.length === 1;
   sections.push({
     id: 'stats',
     title: 'percpu_stats',
-    blocks: [{ kind: 'columns', blocks: runs.map((r) => ({ kind: 'pre' as const, text: r.statsAtPeak, caption: `${r.label}, map complete` })) }],
+    blocks: [
+      {
+        kind: 'figure',
+        body: statsColumnsMarkup(statsColumns),
+        caption: same ? `percpu_stats at the peak: identical for every profile` : `percpu_stats at the peak, side by side: identical profiles shown once, lines another column lacks highlighted`,
+        className: 'stats',
+      },
+    ],
   });
   sections.push({ id: 'bench', title: 'Benchmarks', blocks: benchmarkSection() });
   return renderReport({ title: 'percpu — a BPF per-CPU hash map through every allocator', subtitle: `Linux 4.13, 4.14 and 7.0 percpu allocators replaying a real Linux 6.18 trace`, sections });
 }
 
+const CHART_CAPTIONS: Record<string, string> = {
+  'bench-alloc-by-size.svg': 'Allocation time by object size, this engine against the kernel C',
+  'bench-free-by-size.svg': 'Free time by object size, this engine against the kernel C',
+  'bench-other-alloc.svg': 'Allocation time of the other workloads',
+  'bench-other-free.svg': 'Free time of the other workloads',
+};
+
 /** Charts from the committed benchmark results (docs/benchmarks.json), when present. */
 function benchmarkSection(): ReportBlock[] {
   const path = resolve(PACKAGE_ROOT, 'docs', 'benchmarks.json');
-  if (!existsSync(path)) return [{ kind: 'text', html: '<p>No recorded benchmark results (run <code>npx percpu bench</code>).</p>' }];
-  const charts = benchmarkCharts(JSON.parse(readFileSync(path, 'utf8')));
+  if (!existsSync(path)) return [{ kind: 'text', html: html`<p>No recorded benchmark results (run <code>npx percpu bench</code>).</p>` }];
+  const file = JSON.parse(readFileSync(path, 'utf8'));
+  const charts = (file.results ?? []).length > 0 ? benchSvgFiles(file) : [];
   return [
-    { kind: 'text', html: '<p>From the recorded run in <code>docs/BENCHMARKS.md</code>: allocation and free time of the oracle workloads, this engine against the kernel\'s own C.</p>' },
-    ...charts.map((svg) => ({ kind: 'svg' as const, svg })),
+    { kind: 'text', html: html`<p>From the recorded run in <code>docs/BENCHMARKS.md</code> (not measured by this demo): allocation and free time of the oracle workloads, this engine against the kernel's own C, and metadata bytes.</p>` },
+    ...charts.map(([name, svg]) => ({ kind: 'svg' as const, svg, caption: CHART_CAPTIONS[name] ?? `Metadata bytes as objects accumulate (${name.replace(/^bench-metadata-|\.svg$/g, '')})` })),
   ];
 }

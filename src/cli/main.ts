@@ -73,7 +73,8 @@ program
   .option('--stats <file>', 'percpu_stats of the traced machine (when FILE is a trace)')
   .option('-o, --out <file.svg>', 'write the SVG here (default: standard output)')
   .option('--json', 'print the summary as JSON (needs -o for the SVG; docs/JSON.md)')
-  .action(async (file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string; json?: boolean }) => {
+  .option('--full', 'draw every page as its own row (default: runs of full, free or hidden pages as one band)')
+  .action(async (file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string; json?: boolean; full?: boolean }) => {
     process.exitCode = await mapCommand(file, opts);
   });
 
@@ -97,7 +98,9 @@ program
   .option('--trace <file>', 'another trace (tracefs text; plain, gzip or xz)')
   .option('--stats <file>', 'percpu_stats of the traced machine (geometry)')
   .option('--report <file.html>', 'where to write the report', 'percpu-report.html')
-  .action(async (opts: { trace?: string; stats?: string; report?: string }) => {
+  .option('--full', 'the report draws every page of every chunk of each bitmap profile; time every 4.13 free (slower)')
+  .option('--verbose', 'also print the pairwise placement table and every profile\'s percpu_stats')
+  .action(async (opts: { trace?: string; stats?: string; report?: string; full?: boolean; verbose?: boolean }) => {
     if (opts.report !== undefined) assertWritable(opts.report, '--report');
     if (!(await runDemo({ ...opts, write: (s) => process.stdout.write(s) }))) process.exitCode = 1;
   });

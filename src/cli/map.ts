@@ -20,12 +20,19 @@ export interface MapOptions {
   width?: number;
   /** percpu_stats of the traced machine (a trace's geometry). */
   stats?: string;
+  /** Every page drawn as its own row (no bands of full, free or hidden pages). */
+  full?: boolean;
 }
 
-async function chunksAt(path: string, kernel: string | undefined, fixed: boolean, options: MapOptions): Promise<{ chunks: ChunkSnapshot; warnings: string[] }> {
+async function chunksAt(path: string, kernel: string | undefined, fixed: boolean, options: MapOptions): Promise<{ chunks: ChunkSnapshot; kernel: string; workload: string; warnings: string[] }> {
   const s = await stateAt(path, { ...(kernel !== undefined ? { kernel } : {}), fixed, ...(options.at !== undefined ? { at: options.at } : {}), ...(options.stats ? { stats: options.stats } : {}) });
   if (s.chunks === undefined) throw new UnsupportedError(`chunk maps are drawn for the bitmap profiles (4.14, 7.0), not ${s.kernel}: the 4.13 area map has no bitmap`);
-  return { chunks: s.chunks, warnings: s.warnings };
+  return { chunks: s.chunks, kernel: s.kernel, workload: s.workload, warnings: s.warnings };
+}
+
+/** The map's caption: file, moment, profile(s), and the golden file's own description. */
+function caption(path: string, where: string, what: string, workload: string): string {
+  return `${path} ${where}, ${what}${workload ? ` — ${workload}` : ''}`;
 }
 
 /** "7.0-fixed" → { kernel: "7.0", fixed: true }. */
@@ -47,7 +54,7 @@ export interface MapSummary {
 }
 
 export async function mapFromGolden(path: string, options: MapOptions): Promise<{ svg: string; summary: string; data: MapSummary }> {
-  const common = { ...(options.chunk !== undefined ? { chunk: options.chunk } : {}), ...(options.width !== undefined ? { width: options.width } : {}) };
+  const common = { ...(options.chunk !== undefined ? { chunk: options.chunk } : {}), ...(options.width !== undefined ? { width: options.width } : {}), collapse: !options.full };
   const where = options.at !== undefined ? `after op ${options.at}` : 'at the end';
   const base = { file: displayName(path), at: options.at ?? null };
   if (options.diff) {
@@ -56,14 +63,18 @@ export async function mapFromGolden(path: string, options: MapOptions): Promise<
     const [l, r] = specs.map(parseProfileSpec) as [{ kernel: string; fixed: boolean }, { kernel: string; fixed: boolean }];
     const left = await chunksAt(path, l.kernel, l.fixed, options);
     const right = await chunksAt(path, r.kernel, r.fixed, options);
-    const { svg, differingBits } = renderDiffMap(left.chunks, right.chunks, [specs[0]!, specs[1]!], common);
+    const what = `${specs[0]} (left) vs ${specs[1]} (right)`;
+    const { svg, differingBits } = renderDiffMap(left.chunks, right.chunks, [specs[0]!, specs[1]!], { ...common, caption: caption(path, where, what, left.workload) });
     const data = { ...base, profiles: specs, chunks: Math.max(left.chunks.chunks.length, right.chunks.chunks.length), differingBytes: differingBits * 4, warnings: left.warnings };
     return { svg, summary: `${path} ${where}: ${specs[0]} vs ${specs[1]}: ${differingBits * 4} bytes placed differently`, data };
   }
   const a = await chunksAt(path, options.kernel, options.fixed ?? false, options);
   const label = `${options.kernel ?? ''}${options.fixed ? ' fixed' : ''} `.trimStart();
   const data = { ...base, profiles: [label.trim() || 'file header'], chunks: a.chunks.chunks.length, differingBytes: null, warnings: a.warnings };
-  return { svg: renderAllocatorMap(a.chunks, { ...common, label }), summary: `${path} ${where}: ${a.chunks.chunks.length} chunks`, data };
+  const profile = `${a.kernel}${options.fixed ? ' fixed' : ''}`;
+  const n = a.chunks.chunks.length;
+  const what = `${profile}, ${options.chunk !== undefined ? `chunk ${options.chunk} of ` : ''}${n} chunk${n === 1 ? '' : 's'}`;
+  return { svg: renderAllocatorMap(a.chunks, { ...common, label, caption: caption(path, where, what, a.workload) }), summary: `${path} ${where}: ${a.chunks.chunks.length} chunks`, data };
 }
 
 export interface MapCommandOptions extends MapOptions {

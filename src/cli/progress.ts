@@ -22,7 +22,7 @@ export function progress(total: number, title: string, stream: NodeJS.WriteStrea
   const draw = (done: number, label: string) => {
     const frac = Math.min(1, done / total);
     const fill = Math.round(frac * width);
-    const cols = stream.columns ?? 80;
+    const cols = stream.columns || 80; // 0 when the terminal does not say
     const line = `${title} [${'#'.repeat(fill)}${' '.repeat(width - fill)}] ${(frac * 100).toFixed(0).padStart(3)}% ${label}`;
     stream.write(`\r${line.slice(0, cols - 1).padEnd(Math.min(cols - 1, line.length))}`);
   };

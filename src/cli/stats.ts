@@ -36,10 +36,12 @@ export interface StateAt {
   replayed: number;
   /** Warnings that make the result vouch for nothing (an empty or reordered trace). */
   warnings: string[];
+  /** What the input says it is: a golden file's workload header (empty for a trace). */
+  workload: string;
 }
 
-function capture(a: PercpuAllocator, kernel: string, replayed: number): StateAt {
-  return { statsText: a.formatStats(), chunks: a instanceof BitmapAllocator ? snapshotChunks(a) : undefined, kernel, replayed, warnings: [] };
+function capture(a: PercpuAllocator, kernel: string, replayed: number, workload = ''): StateAt {
+  return { statsText: a.formatStats(), chunks: a instanceof BitmapAllocator ? snapshotChunks(a) : undefined, kernel, replayed, warnings: [], workload };
 }
 
 function pastTheEnd(name: string, at: number, total: number, what: string): UsageError {
@@ -70,7 +72,7 @@ export async function stateAt(path: string, options: StatsOptions): Promise<Stat
     const r = replay.finish();
     if (r.skipped || r.allocator === undefined) throw new UnsupportedError(`${name}: kernel ${r.kernel} is not implemented`, 'force a profile with --kernel (4.13, 4.14, 7.0)');
     if (options.at !== undefined && options.at > replay.ops) throw pastTheEnd(name, options.at, replay.ops, 'ops');
-    return capture(r.allocator, String(r.kernel), r.opsRun);
+    return capture(r.allocator, String(r.kernel), r.opsRun, replay.workload);
   }
   if (trace === undefined) throw new UsageError(`${name}: neither a golden file nor a trace`);
   return traceStateAt(trace.finish(), options);

@@ -67,6 +67,8 @@ export class GoldenReplay implements GoldenSink {
   private lastLine = 0;
   private readonly limit: number;
   private seen = 0;
+  /** The file's `workload:` header (empty until the header is read). */
+  workload = '';
 
   constructor(
     name: string,
@@ -93,6 +95,7 @@ export class GoldenReplay implements GoldenSink {
   }
 
   header(h: GoldenHeader): void {
+    this.workload = h.workload;
     const named = this.options.kernel ?? h.kernel;
     if (!isImplemented(named)) {
       this.result.kernel = named;

@@ -5,11 +5,12 @@
  * coloured by the call sites that hold it, the fragmentation and leak tables.
  *
  * Every text that comes from the input (call sites, chunk addresses, the
- * source's name) reaches the page through `escapeHtml` of src/viz — in the
+ * source's name) reaches the page through `escapeText` of src/viz/markup.ts — in the
  * tables by the report layout itself, in the SVG here.
  */
 import { PALETTE } from '../viz/charts.js';
-import { escapeHtml, renderReport, type ReportBlock } from '../viz/report.js';
+import { renderReport, type ReportBlock } from '../viz/report.js';
+import { escapeText as escapeHtml, html } from '../viz/markup.js';
 import type { Fragmentation } from './fragmentation.js';
 import type { SiteLedger } from './ledger.js';
 import type { LeakReport } from './leaks.js';
@@ -149,14 +150,9 @@ export function renderTopReport(ledger: SiteLedger, f: Fragmentation, leaks: Lea
   const occupancy: ReportBlock[] = f.chunks
     .filter((c) => !c.destroyed)
     .slice(0, 24)
-    .map((c) => ({ kind: 'svg', svg: chunkOccupancySvg(f, f.chunks.indexOf(c), colorOf) }));
+    .map((c) => ({ kind: 'svg', svg: chunkOccupancySvg(f, f.chunks.indexOf(c), colorOf), caption: `Chunk #${c.number}: pages by live bytes, stacked by call site` }));
   const saved = t.pagesInUse - f.compacted.pages;
-  const summary =
-    `<p>${t.chunksAlive} chunk(s) created during the observation are alive, holding ${escapeHtml(formatBytes(t.liveBytes))} in ${t.liveObjects} objects on ${t.pagesInUse} pages per unit ` +
-    `(${escapeHtml(formatBytes(t.pagesInUse * f.bytesPerPage))} of memory over ${f.nrUnits} unit(s)). Packed densely they would need ${f.compacted.pages} page(s)` +
-    `${f.compacted.chunks !== undefined ? ` in ${f.compacted.chunks} chunk(s)` : ''}: fragmentation costs ${saved} page(s), ${escapeHtml(formatBytes(saved * f.bytesPerPage))}. ` +
-    `${t.pinnedPages} page(s) hold at most ${f.sparseBytes} B of live objects; ${t.chunksKeptAliveByFew} chunk(s) are kept alive only by such pages.</p>` +
-    f.notes.map((n) => `<p>${escapeHtml(n)}</p>`).join('');
+  const summary = html`<p>${t.chunksAlive} chunk(s) created during the observation are alive, holding ${formatBytes(t.liveBytes)} in ${t.liveObjects} objects on ${t.pagesInUse} pages per unit (${formatBytes(t.pagesInUse * f.bytesPerPage)} of memory over ${f.nrUnits} unit(s)). Packed densely they would need ${f.compacted.pages} page(s)${f.compacted.chunks !== undefined ? ` in ${f.compacted.chunks} chunk(s)` : ''}: fragmentation costs ${saved} page(s), ${formatBytes(saved * f.bytesPerPage)}. ${t.pinnedPages} page(s) hold at most ${f.sparseBytes} B of live objects; ${t.chunksKeptAliveByFew} chunk(s) are kept alive only by such pages.</p>${f.notes.map((n) => html`<p>${n}</p>`)}`;
   const leakRows = leaks.groups.slice(0, 40).map((g) => [g.site, g.objects, g.bytes, g.newestSec.toFixed(2), g.oldestSec.toFixed(2), g.sizes.map(([s, n]) => `${s}×${n}`).join(' ')]);
   return renderReport({
     title: 'percpu top',
@@ -166,7 +162,7 @@ export function renderTopReport(ledger: SiteLedger, f: Fragmentation, leaks: Lea
         id: 'sites',
         title: 'Call sites',
         blocks: [
-          { kind: 'svg', svg: stackedAreaSvg(ledger) },
+          { kind: 'svg', svg: stackedAreaSvg(ledger), caption: 'Live percpu bytes per call site over the observation' },
           { kind: 'table', caption: 'Live percpu memory per call site (objects allocated during the observation; bytes per unit)', head: ['call site', 'live bytes', 'objects', 'growth B/s', 'allocs', 'frees', 'failed', 'atomic'], rows },
         ],
       },
@@ -182,7 +178,7 @@ export function renderTopReport(ledger: SiteLedger, f: Fragmentation, leaks: Lea
       {
         id: 'occupancy',
         title: 'Chunk occupancy',
-        blocks: [{ kind: 'text', html: '<p>One square per page (per unit), filled by the bytes of live objects stacked by call site; a red outline marks a pinned page. Hover a page for its call sites.</p>' }, ...occupancy],
+        blocks: [{ kind: 'text', html: html`<p>One square per page (per unit), filled by the bytes of live objects stacked by call site; a red outline marks a pinned page. Hover a page for its call sites.</p>` }, ...occupancy],
       },
       {
         id: 'leaks',

@@ -2,8 +2,10 @@
  * Small SVG charts for reports: grouped bar charts (time per phase per
  * allocator, log scale when values span decades) and line charts (metadata
  * bytes as objects accumulate). Plain SVG strings, no dependencies, readable
- * without scripts; every bar and point carries a tooltip with its value.
+ * without scripts; every bar and point carries a tooltip with its value, and
+ * every chart its legend. Text is escaped by markup.ts's `escapeText`.
  */
+import { escapeText } from './markup.js';
 
 export interface BarSeries {
   name: string;
@@ -25,9 +27,7 @@ export interface BarChartOptions {
 
 export const PALETTE = ['#3b6fb6', '#e08a1e', '#2e9e5b', '#a34fb5', '#d64545', '#6b6b6b', '#1aa3a3'];
 
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;');
-}
+const esc = escapeText;
 
 function fmt(v: number): string {
   if (v >= 100) return v.toFixed(0);

@@ -4,16 +4,23 @@
  * Pages are rows; a row's 4-byte bits are drawn as runs — one rectangle per run
  * of allocated, free or hidden bits, never one per bit. Allocations are told
  * apart by alternating shades (their first bits come from the bound map).
- * Unpopulated pages are hatched. Each block's contig hint is drawn as a bar under
- * its run, 7.0's scan hint as a second bar. Every run carries a tooltip with its
- * byte offsets and size.
+ * Unpopulated pages are shaded over (only where population is modelled: a
+ * chunk-mode history has none). Each block's contig hint is drawn as a bar
+ * under its run, 7.0's scan hint as a second bar. Every run carries a tooltip
+ * with its byte offsets and size.
  *
- * A row with more runs than `maxRunsPerRow` (a page of tiny, interleaved
- * objects) is drawn instead as buckets of bits shaded by how full they are, so a
- * 1 MiB chunk (262,144 bits) stays a few thousand elements at most.
+ * Runs of at least three pages that are entirely full, entirely free or
+ * entirely hidden are drawn as one labelled band (unless `collapse` is false),
+ * so a chunk of identical full stripes takes one row, not hundreds. A row with
+ * more runs than `maxRunsPerRow` (a page of tiny, interleaved objects) is drawn
+ * instead as buckets of bits shaded by how full they are, so a 1 MiB chunk
+ * (262,144 bits) stays a few thousand elements at most.
+ *
+ * All text goes through `escapeText` (markup.ts), the one escaping function.
  */
 import { findNextBit, findNextZeroBit, testBit } from '../engine/bitmap.js';
 import { Hdr, Md, MD_STRIDE, type Chunk } from '../engine/chunk.js';
+import { escapeText } from './markup.js';
 
 export interface ChunkMapOptions {
   /** Pixels per bit horizontally (default: fit 1024 bits into `width`). */
@@ -27,6 +34,10 @@ export interface ChunkMapOptions {
   highlight?: readonly (readonly [number, number])[];
   /** Draw the hint overlays (default true). */
   hints?: boolean;
+  /** Collapse runs of full, free or hidden pages into labelled bands (default true). */
+  collapse?: boolean;
+  /** Whether the chunk's populated bitmap is meaningful (false for chunk-mode histories). Default true. */
+  population?: boolean;
 }
 
 export type RunKind = 'alloc' | 'alloc2' | 'free' | 'hidden';
@@ -35,10 +46,7 @@ const COLORS: Record<RunKind, string> = { alloc: '#3b6fb6', alloc2: '#5b8fd6', f
 const CONTIG_COLOR = '#2e9e5b';
 const SCAN_COLOR = '#e08a1e';
 const DIFF_COLOR = '#e0282e';
-
-function esc(s: string): string {
-  return s.replace(/&/g, '&amp;').replace(/</g, '&lt;').replace(/>/g, '&gt;').replace(/"/g, '&quot;');
-}
+const UNPOP_COLOR = '#b9b09c';
 
 function bytes(bits: number): number {
   return bits * 4;
@@ -89,58 +97,157 @@ export function rowRuns(chunk: Chunk, page: number, blockBits: number): MapRun[]
   return runs;
 }
 
+/** What a whole page holds: collapsible when it is uniformly full, free or hidden. */
+export type PageClass = 'full' | 'empty' | 'hidden' | 'mixed';
+
+export function classifyPage(chunk: Chunk, page: number, blockBits: number): PageClass {
+  const base = page * blockBits;
+  const end = base + blockBits;
+  const hiddenHead = chunk.hdr[Hdr.StartOffset]! >>> 2;
+  const hiddenTail = chunk.mapBits - (chunk.hdr[Hdr.EndOffset]! >>> 2);
+  if (end <= hiddenHead || base >= hiddenTail) return 'hidden';
+  if (base < hiddenHead || end > hiddenTail) return 'mixed';
+  const firstSet = findNextBit(chunk.allocMap, end, base);
+  if (firstSet >= end) return 'empty';
+  if (firstSet === base && findNextZeroBit(chunk.allocMap, end, base) >= end) return 'full';
+  return 'mixed';
+}
+
+/** Allocations whose first bit lies in [start, end). */
+function allocationStarts(chunk: Chunk, start: number, end: number): number {
+  let n = 0;
+  for (let b = findNextBit(chunk.boundMap, end, start); b < end; b = findNextBit(chunk.boundMap, end, b + 1)) if (testBit(chunk.allocMap, b)) n++;
+  return n;
+}
+
+/** A drawn row: one page, or a band of consecutive pages of one class. */
+interface MapRow {
+  first: number;
+  last: number;
+  cls: PageClass;
+  populated: boolean;
+}
+
+const MIN_BAND_PAGES = 3;
+
+/**
+ * Rows of the map: runs of at least MIN_BAND_PAGES full, empty or hidden pages
+ * of one population state become one band; pages in `keep` (e.g. holding a
+ * highlighted difference) are always drawn in full.
+ */
+function mapRows(chunk: Chunk, blockBits: number, collapse: boolean, keep: Set<number>): MapRow[] {
+  const rows: MapRow[] = [];
+  for (let page = 0; page < chunk.nrPages; ) {
+    const cls = classifyPage(chunk, page, blockBits);
+    const populated = testBit(chunk.populated, page);
+    let last = page;
+    if (collapse && cls !== 'mixed' && !keep.has(page)) {
+      while (last + 1 < chunk.nrPages && !keep.has(last + 1) && classifyPage(chunk, last + 1, blockBits) === cls && testBit(chunk.populated, last + 1) === populated) last++;
+    }
+    if (last - page + 1 >= MIN_BAND_PAGES) {
+      rows.push({ first: page, last, cls, populated });
+      page = last + 1;
+    } else {
+      rows.push({ first: page, last: page, cls: cls === 'mixed' ? 'mixed' : cls, populated });
+      page++;
+    }
+  }
+  return rows;
+}
+
+const BAND_COLORS: Record<Exclude<PageClass, 'mixed'>, string> = { full: COLORS.alloc, empty: COLORS.free, hidden: COLORS.hidden };
+
 /** Render one chunk as an SVG document (or fragment when `standalone` is false). */
 export function renderChunkMap(chunk: Chunk, blockBits: number, options: ChunkMapOptions = {}, standalone = true): string {
   const width = options.width ?? 1024;
   const rowH = options.rowHeight ?? 6;
+  const bandH = Math.max(rowH, 11);
   const gap = 2;
-  const labelW = 44;
+  const labelW = 52;
   const maxRuns = options.maxRunsPerRow ?? 96;
   const bucketBits = options.bucketBits ?? 8;
   const scale = width / blockBits;
   const titleH = options.title ? 18 : 0;
-  const rowStride = rowH + gap + 3;
-  const height = titleH + chunk.nrPages * rowStride + 4;
+  const population = options.population ?? true;
+  const highlightPages = new Set<number>();
+  for (const [s, e] of options.highlight ?? []) for (let p = Math.floor(s / blockBits); p <= Math.floor((e - 1) / blockBits); p++) highlightPages.add(p);
+  const rows = mapRows(chunk, blockBits, options.collapse ?? true, highlightPages);
+  const rowY = new Float64Array(chunk.nrPages);
+  let y = titleH;
+  const placed = rows.map((r) => {
+    const h = r.first === r.last ? rowH : bandH;
+    const at = y;
+    for (let p = r.first; p <= r.last; p++) rowY[p] = at;
+    y += h + gap + 3;
+    return { row: r, y: at, h };
+  });
+  const height = y + 4;
+  const totalW = labelW + width + 4;
   const out: string[] = [];
-  if (standalone) out.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${labelW + width + 4}" height="${height}" viewBox="0 0 ${labelW + width + 4} ${height}" font-family="monospace" font-size="10">`);
-  else out.push(`<svg width="${labelW + width + 4}" height="${height}" viewBox="0 0 ${labelW + width + 4} ${height}" font-family="monospace" font-size="10" class="chunk-map">`);
-  out.push(`<defs><pattern id="unpop" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="4" fill="#c9c2b4"/></pattern></defs>`);
-  if (options.title) out.push(`<text x="2" y="12" font-size="12">${esc(options.title)}</text>`);
+  out.push(`<svg${standalone ? ' xmlns="http://www.w3.org/2000/svg"' : ''} width="${totalW}" height="${height}" viewBox="0 0 ${totalW} ${height}" font-family="monospace" font-size="10" class="chunk-map">`);
+  if (options.title) out.push(`<text x="2" y="12" font-size="12">${escapeText(options.title)}</text>`);
   const x = (bit: number) => (labelW + (bit % blockBits) * scale).toFixed(2);
   const w = (bits: number) => Math.max(bits * scale, 0.5).toFixed(2);
-  // Label every page when rows are tall enough for text, else every few pages.
-  const labelEvery = Math.max(1, Math.ceil(11 / rowStride));
-  for (let page = 0; page < chunk.nrPages; page++) {
-    const y = titleH + page * rowStride;
-    const populated = testBit(chunk.populated, page);
-    if (page % labelEvery === 0) out.push(`<text x="2" y="${y + Math.min(rowH, 9)}" fill="#555">${page}</text>`);
-    const runs = rowRuns(chunk, page, blockBits);
-    out.push(`<g class="row" data-page="${page}">`);
-    if (runs.length <= maxRuns) {
-      for (const r of runs) {
-        const what = r.kind === 'free' ? 'free' : r.kind === 'hidden' ? 'hidden (first chunk static/reserved region)' : 'allocated';
-        out.push(
-          `<rect class="${r.kind === 'alloc2' ? 'alloc' : r.kind}" x="${x(r.start)}" y="${y}" width="${w(r.end - r.start)}" height="${rowH}" fill="${COLORS[r.kind]}"><title>${what} [${bytes(r.start)}, ${bytes(r.end)}) ${bytes(r.end - r.start)} B${r.kind.startsWith('alloc') && r.allocations === 0 ? ' (continues an allocation from the row above)' : ''}</title></rect>`,
-        );
+  // Label every row when rows are tall enough for text, else every few rows (bands always).
+  const labelEvery = Math.max(1, Math.ceil(11 / (rowH + gap + 3)));
+  placed.forEach(({ row, y: ry, h }, i) => {
+    const band = row.first !== row.last;
+    if (band || i % labelEvery === 0) out.push(`<text x="2" y="${ry + Math.min(h, 9)}" fill="#555">${band ? `${row.first}-${row.last}` : row.first}</text>`);
+    out.push(`<g class="${band ? 'band' : 'row'}" data-page="${row.first}"${band ? ` data-last-page="${row.last}"` : ''}>`);
+    if (band) out.push(bandRect(chunk, blockBits, row, ry, h, labelW, width));
+    else {
+      const runs = rowRuns(chunk, row.first, blockBits);
+      if (runs.length <= maxRuns) {
+        for (const r of runs) {
+          const what = r.kind === 'free' ? 'free' : r.kind === 'hidden' ? 'hidden (first chunk static/reserved region)' : 'allocated';
+          out.push(
+            `<rect class="${r.kind === 'alloc2' ? 'alloc' : r.kind}" x="${x(r.start)}" y="${ry}" width="${w(r.end - r.start)}" height="${rowH}" fill="${COLORS[r.kind]}"><title>${what} [${bytes(r.start)}, ${bytes(r.end)}) ${bytes(r.end - r.start)} B${r.kind.startsWith('alloc') && r.allocations === 0 ? ' (continues an allocation from the row above)' : ''}</title></rect>`,
+          );
+        }
+      } else {
+        out.push(...bucketRow(chunk, row.first, blockBits, bucketBits, runs.length, ry, rowH, x, w));
       }
-    } else {
-      out.push(...bucketRow(chunk, page, blockBits, bucketBits, runs.length, y, rowH, x, w));
+      if (options.hints !== false) out.push(...hintBars(chunk, row.first, blockBits, ry + rowH + 1, x, w));
     }
-    if (!populated) out.push(`<rect class="unpopulated" x="${labelW}" y="${y}" width="${width}" height="${rowH}" fill="url(#unpop)" opacity="0.8"><title>page ${page} not populated</title></rect>`);
-    if (options.hints !== false) out.push(...hintBars(chunk, page, blockBits, y + rowH + 1, x, w));
+    // Hatch only pages the model says are unpopulated; a chunk-mode history does not model population.
+    if (population && !row.populated) {
+      const pages = band ? `pages ${row.first}-${row.last}` : `page ${row.first}`;
+      out.push(`<rect class="unpopulated" x="${labelW}" y="${ry}" width="${width}" height="${h}" fill="${UNPOP_COLOR}" fill-opacity="0.55"><title>${pages} not populated</title></rect>`);
+    }
     out.push('</g>');
-  }
+  });
   for (const [s, e] of options.highlight ?? []) {
     // Highlights may span rows: split them.
     for (let p = s; p < e; ) {
       const rowEnd = Math.min(e, (Math.floor(p / blockBits) + 1) * blockBits);
-      const y = titleH + Math.floor(p / blockBits) * rowStride;
-      out.push(`<rect class="diff" x="${x(p)}" y="${y - 1}" width="${w(rowEnd - p)}" height="${rowH + 2}" fill="none" stroke="${DIFF_COLOR}" stroke-width="1.5"><title>differs: [${bytes(p)}, ${bytes(rowEnd)})</title></rect>`);
+      const hy = rowY[Math.floor(p / blockBits)]!;
+      out.push(`<rect class="diff" x="${x(p)}" y="${hy - 1}" width="${w(rowEnd - p)}" height="${rowH + 2}" fill="none" stroke="${DIFF_COLOR}" stroke-width="1.5"><title>differs: [${bytes(p)}, ${bytes(rowEnd)})</title></rect>`);
       p = rowEnd;
     }
   }
   out.push('</svg>');
   return out.join('\n');
+}
+
+/** One band: a labelled bar for a run of full, empty or hidden pages. */
+function bandRect(chunk: Chunk, blockBits: number, row: MapRow, y: number, h: number, labelW: number, width: number): string {
+  const n = row.last - row.first + 1;
+  const start = row.first * blockBits;
+  const end = (row.last + 1) * blockBits;
+  const size = bytes(end - start);
+  const cls = row.cls as Exclude<PageClass, 'mixed'>;
+  const what =
+    cls === 'full'
+      ? `full: ${size.toLocaleString('en-US')} B in ${allocationStarts(chunk, start, end).toLocaleString('en-US')} allocations starting here`
+      : cls === 'empty'
+        ? `free: ${size.toLocaleString('en-US')} B`
+        : `hidden (first chunk static/reserved region): ${size.toLocaleString('en-US')} B`;
+  const label = `pages ${row.first}-${row.last} (${n}) ${what}`;
+  const textFill = cls === 'empty' ? '#444' : '#fff';
+  return (
+    `<rect class="band-${cls}" x="${labelW}" y="${y}" width="${width}" height="${h}" fill="${BAND_COLORS[cls]}" stroke="#888" stroke-width="0.5" stroke-dasharray="3 2"><title>${escapeText(`${label}; bytes [${bytes(start)}, ${bytes(end)})`)}</title></rect>` +
+    `<text x="${labelW + 6}" y="${y + h - 2}" fill="${textFill}" font-size="9">${escapeText(label)}</text>`
+  );
 }
 
 /** A crowded row: buckets of `bucketBits` bits, shaded by the fraction allocated, equal neighbours merged. */
@@ -222,18 +329,35 @@ export function diffRanges(a: Chunk, b: Chunk): [number, number][] {
   return out;
 }
 
-/** Legend shared by standalone maps and the HTML report. */
-export function legendSvg(): string {
-  const items: [string, string][] = [
-    [COLORS.alloc, 'allocated (shades alternate per allocation)'],
+export interface LegendOptions {
+  /** Include the "differs" outline (diff maps). */
+  diff?: boolean;
+  /** Include the unpopulated shading (maps where population is modelled). */
+  population?: boolean;
+  /** Include the scan hint (7.0 profiles). */
+  scanHint?: boolean;
+  width?: number;
+}
+
+/** The legend of a chunk map, as an SVG fragment (`standalone` adds the namespace). */
+export function legendSvg(options: LegendOptions = {}, standalone = true): string {
+  const items: [string, string, string?][] = [
+    [COLORS.alloc, 'allocated (two shades alternate per allocation)'],
     [COLORS.free, 'free'],
     [COLORS.hidden, 'hidden: first-chunk static / reserved region'],
-    ['url(#unpop)', 'page not populated'],
-    [CONTIG_COLOR, 'block contig hint'],
-    [SCAN_COLOR, 'block scan hint (7.0)'],
-    [DIFF_COLOR, 'differs between the two maps'],
+    ['#fff', 'band: run of full, free or hidden pages (dashed)', '#888'],
+    ['rgba(59,111,182,0.6)', 'crowded row: 32-byte buckets, darker = fuller'],
+    [CONTIG_COLOR, 'block contig hint (bar under the row)'],
   ];
-  const colW = 330;
-  const parts = items.map(([c, label], i) => `<rect x="${4 + (i % 3) * colW}" y="${4 + Math.floor(i / 3) * 16}" width="12" height="10" fill="${c}" stroke="#666" stroke-width="0.5"/><text x="${20 + (i % 3) * colW}" y="${13 + Math.floor(i / 3) * 16}">${esc(label)}</text>`);
-  return `<svg xmlns="http://www.w3.org/2000/svg" width="${3 * colW + 10}" height="${8 + Math.ceil(items.length / 3) * 16}" font-family="monospace" font-size="10"><defs><pattern id="unpop" width="4" height="4" patternUnits="userSpaceOnUse" patternTransform="rotate(45)"><rect width="2" height="4" fill="#c9c2b4"/></pattern></defs>${parts.join('')}</svg>`;
+  if (options.scanHint !== false) items.push([SCAN_COLOR, 'block scan hint (7.0)']);
+  if (options.population !== false) items.push([UNPOP_COLOR, 'page not populated (shaded over)']);
+  if (options.diff) items.push(['none', 'placed differently by the two profiles', DIFF_COLOR]);
+  const colW = Math.floor((options.width ?? 1000) / 3);
+  const parts = items.map(
+    ([c, label, stroke], i) =>
+      `<rect x="${4 + (i % 3) * colW}" y="${4 + Math.floor(i / 3) * 16}" width="12" height="10" fill="${c}" stroke="${stroke ?? '#666'}" stroke-width="${stroke ? 1.5 : 0.5}"${stroke === '#888' ? ' stroke-dasharray="3 2"' : ''}/><text x="${20 + (i % 3) * colW}" y="${13 + Math.floor(i / 3) * 16}">${escapeText(label)}</text>`,
+  );
+  const w = 3 * colW + 10;
+  const h = 8 + Math.ceil(items.length / 3) * 16;
+  return `<svg${standalone ? ' xmlns="http://www.w3.org/2000/svg"' : ''} width="${w}" height="${h}" viewBox="0 0 ${w} ${h}" font-family="monospace" font-size="10" class="legend">${parts.join('')}</svg>`;
 }
