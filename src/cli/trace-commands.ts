@@ -19,6 +19,7 @@ import { describeTrace, parseTraceFile, TraceEventKind, type ParsedTrace } from 
 import { formatTraceReplay, replayTrace } from '../trace/replay.js';
 import { geometryFromStats, parsePercpuStats, type PercpuStatsFile } from '../trace/stats-parse.js';
 import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../trace/verify-trace.js';
+import { compareWithSnapshot, formatStatsComparison, statsDiffer } from '../trace/stats-compare.js';
 import type { GeometryInput } from '../engine/geometry.js';
 
 const out = (l: string) => process.stdout.write(l + '\n');
@@ -110,6 +111,7 @@ export function registerTraceCommands(program: Command): void {
       let matched = 0;
       let failMismatches = 0;
       let failChecks = 0;
+      let statsDiffering = 0;
       for (const path of traces) {
         const trace = await parseTraceFile(path);
         describeTrace(trace).forEach(out);
@@ -117,6 +119,14 @@ export function registerTraceCommands(program: Command): void {
         const v = verifyParsedTrace(trace, { unitSize, pageSize: opts.pageSize, nrUnits, kernel: opts.kernel, correct: opts.correct, windowUs: opts.windowUs });
         formatTraceVerification(v, { quiet: opts.quiet ?? false }).forEach(out);
         if (v.verified.length === 0) out(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
+        if (opts.stats && traces.length === 1) {
+          const after = readStats(opts.stats);
+          const geometry = geometryFromStats(after, { pageSize: opts.pageSize, nrUnits });
+          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v });
+          const cmp = compareWithSnapshot(r, after, opts.stats);
+          formatStatsComparison(cmp, v.workload).forEach(out);
+          if (statsDiffer(cmp)) statsDiffering++;
+        }
         if (opts.statsBefore && opts.stats) {
           const provenFrees = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
           const provenAllocs = v.verified.reduce((a, c) => a + c.instance.lostAllocs.length, 0);
@@ -135,7 +145,7 @@ export function registerTraceCommands(program: Command): void {
         failChecks += v.fails.checks;
       }
       out(`placements: matched ${matched}/${placements}` + (failChecks > 0 ? `; failed allocations: ${failMismatches} mismatch(es) in ${failChecks} check(s)` : ''));
-      process.exitCode = matched === placements && failMismatches === 0 ? 0 : 1;
+      process.exitCode = matched === placements && failMismatches === 0 && statsDiffering === 0 ? 0 : 1;
     });
 
   program
@@ -177,8 +187,14 @@ export function registerTraceCommands(program: Command): void {
         `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
         `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
       formatTraceReplay(r, text).forEach(out);
+      let statsDiffering = false;
+      if (opts.stats) {
+        const cmp = compareWithSnapshot(r, readStats(opts.stats), opts.stats);
+        formatStatsComparison(cmp, r.verification.workload).forEach(out);
+        statsDiffering = statsDiffer(cmp);
+      }
       const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
-      process.exitCode = disagreements === 0 ? 0 : 1;
+      process.exitCode = disagreements === 0 && !statsDiffering ? 0 : 1;
     });
 
   program

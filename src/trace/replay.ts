@@ -66,6 +66,8 @@ export interface TraceReplayOptions {
   fixed?: boolean;
   /** Called after each event is replayed (events in corrected order), with the simulation. */
   afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
+  /** The per-chunk analysis of this trace, when the caller already ran it (same unit size and kernel). */
+  verification?: TraceVerification;
 }
 
 /** `failed`: the kernel refused a request the per-chunk model places where the kernel must have seen room. */
@@ -108,6 +110,8 @@ export interface TraceReplayResult {
   frees: { replayed: number; olderObjects: number; unverifiableObjects: number; injected: number };
   firstDisagreements: ReplayDisagreement[];
   pairs: ChunkPair[];
+  /** The pairings still standing after the last event: kernel chunk instance → simulated chunk id. */
+  finalPairs: Map<number, number>;
   /** Kernel chunk events in the trace. */
   kernelCreated: number;
   kernelDestroyed: number;
@@ -154,7 +158,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   const ev = trace.events;
   const n = ev.length;
   const unitSize = options.geometry.unitSize;
-  const verification = verifyParsedTrace(trace, {
+  const verification = options.verification ?? verifyParsedTrace(trace, {
     unitSize,
     pageSize: options.geometry.pageSize ?? 4096,
     ...(options.kernel ? { kernel: options.kernel } : {}),
@@ -207,6 +211,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     frees: { replayed: 0, olderObjects: 0, unverifiableObjects: 0, injected: 0 },
     firstDisagreements: [],
     pairs: [],
+    finalPairs: new Map(),
     kernelCreated: 0,
     kernelDestroyed: 0,
     simCreated,
@@ -378,6 +383,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     noteSimDestroys(seq);
     options.afterEvent?.(seq, sim);
   }
+  r.finalPairs = simOfKernel;
   return r;
 }
 

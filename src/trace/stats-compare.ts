@@ -1,0 +1,288 @@
+/**
+ * Compare the replayed `percpu_stats` with the kernel's snapshot taken after
+ * the trace (`verify-trace --stats`, `replay --stats`).
+ *
+ * What this module owns: which chunk sections can be compared, how a kernel
+ * chunk of the trace is found among the snapshot's sections, the field-by-field
+ * verdicts and their report.
+ *
+ * - Only chunks whose whole life is in the trace are compared: created in it,
+ *   alive at its end, history not cut at a lost event, standing for a
+ *   simulated chunk at the end. Each other chunk created in the trace and
+ *   alive at the end is listed as not compared, with the reason.
+ * - The snapshot does not name chunks (no base address), so a traced chunk is
+ *   found by what its replay determines exactly: the allocation map (nr_alloc,
+ *   free_bytes, first_bit and the fragment numbers). Among sections agreeing on
+ *   those, the one agreeing on most other fields is taken; a section is used
+ *   for one chunk at most.
+ * - Every field of the section is then compared, the header (plain,
+ *   sidelined, to-depopulate) first. A difference is `differs`, unless it
+ *   lies in what the balance work decides (header, empty_pop_pages) and the
+ *   trace cannot show that decision — then it is `timing`, with the reason.
+ * - Global fields count chunks that existed before tracing, whose state the
+ *   trace does not show: they are listed as not comparable, never as matches.
+ *
+ * Invariant: every compared field is exactly one of equal, differs, timing.
+ */
+import type { PercpuAllocator } from '../allocator.js';
+import { BitmapAllocator } from '../engine/bitmap-allocator.js';
+import { Hdr } from '../engine/chunk.js';
+import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
+import type { TraceReplayResult } from './replay.js';
+
+/** Fields of a chunk section, in the file's order after the header. */
+export const CHUNK_FIELDS = [
+  'nr_alloc',
+  'max_alloc_size',
+  'empty_pop_pages',
+  'first_bit',
+  'free_bytes',
+  'contig_bytes',
+  'sum_frag',
+  'max_frag',
+  'cur_min_alloc',
+  'cur_med_alloc',
+  'cur_max_alloc',
+] as const;
+export type ChunkField = 'header' | (typeof CHUNK_FIELDS)[number];
+
+/** Fields the allocation map alone determines: how a traced chunk is recognised in the snapshot. */
+const IDENTITY: readonly ChunkField[] = ['nr_alloc', 'free_bytes', 'first_bit', 'sum_frag', 'max_frag', 'cur_min_alloc', 'cur_med_alloc', 'cur_max_alloc'];
+
+/** Fields decided by population and the balance work (isolation, depopulation, sidelining). */
+const BALANCE_FIELDS: ReadonlySet<ChunkField> = new Set(['header', 'empty_pop_pages']);
+
+const HEADER_TEXT: Record<StatsChunkKind, string> = {
+  reserved: 'Chunk: <- Reserved Chunk',
+  first: 'Chunk: <- First Chunk',
+  chunk: 'Chunk:',
+  to_depopulate: 'Chunk (to_depopulate)',
+  sidelined: 'Chunk (sidelined):',
+};
+
+export function fieldValue(c: StatsChunk, f: ChunkField): string | number {
+  switch (f) {
+    case 'header': return HEADER_TEXT[c.kind];
+    case 'nr_alloc': return c.nrAlloc;
+    case 'max_alloc_size': return c.maxAllocSize;
+    case 'empty_pop_pages': return c.emptyPopPages ?? -1;
+    case 'first_bit': return c.firstBit ?? -1;
+    case 'free_bytes': return c.freeBytes;
+    case 'contig_bytes': return c.contigBytes;
+    case 'sum_frag': return c.sumFrag;
+    case 'max_frag': return c.maxFrag;
+    case 'cur_min_alloc': return c.curMinAlloc;
+    case 'cur_med_alloc': return c.curMedAlloc;
+    case 'cur_max_alloc': return c.curMaxAlloc;
+  }
+}
+
+const ALL_FIELDS: readonly ChunkField[] = ['header', ...CHUNK_FIELDS];
+
+export interface FieldDifference {
+  field: ChunkField;
+  kernel: string | number;
+  replay: string | number;
+  /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`). */
+  verdict: 'differs' | 'timing';
+  reason?: string;
+}
+
+export interface ChunkStatsComparison {
+  /** Trace chunk number. */
+  chunk: number;
+  base: string;
+  /** Simulated chunk id standing for it. */
+  simChunk: number;
+  /** 1-based line of the matched section in the kernel's snapshot, -1 when no section agrees on the allocation map. */
+  kernelLine: number;
+  equal: number;
+  differences: FieldDifference[];
+}
+
+export interface StatsComparison {
+  source: string;
+  compared: ChunkStatsComparison[];
+  /** Chunks created in the trace and alive at its end that could not be compared, with the reason. */
+  notCompared: { chunk: number; base: string; reason: string }[];
+  /** Global fields: never compared (see the header), with the reason. */
+  globalNotComparable: { field: string; kernel: number; replay: number; reason: string }[];
+  /** Chunks that differ in a field not explained by timing. */
+  differing: number;
+  /** Chunks whose only differences are timing. */
+  timingOnly: number;
+}
+
+/** The simulation's chunk sections by chunk id, as `percpu_stats` prints them. */
+export function simulatedSections(sim: PercpuAllocator): Map<number, StatsChunk> {
+  const out = new Map<number, StatsChunk>();
+  if (!(sim instanceof BitmapAllocator)) return out;
+  const parsed = parsePercpuStats(sim.formatStats(), '<simulation>');
+  const order = sim.chunksInSlotOrder().map((x) => x.chunk.hdr[Hdr.Id]!);
+  const sections = parsed.chunks.filter((c) => c.kind !== 'reserved');
+  order.forEach((id, i) => out.set(id, sections[i]!));
+  return out;
+}
+
+function agreesOn(a: StatsChunk, b: StatsChunk, fields: readonly ChunkField[]): boolean {
+  return fields.every((f) => fieldValue(a, f) === fieldValue(b, f));
+}
+
+function countEqual(a: StatsChunk, b: StatsChunk): number {
+  return ALL_FIELDS.filter((f) => fieldValue(a, f) === fieldValue(b, f)).length;
+}
+
+/**
+ * Why the balance work's verdict on this chunk cannot be read from the trace,
+ * or undefined when it can. `preexisting` counts the chunks that existed before
+ * tracing (their empty populated pages are in the global count the isolation
+ * rule reads).
+ */
+function balanceTimingReason(kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: 'sync' | 'none'): string | undefined {
+  const reasons: string[] = [];
+  if (preexisting > 0) {
+    reasons.push(
+      `isolating a chunk on free needs more than 4 + its own empty populated pages in the global count, which includes the ` +
+        `${preexisting} chunk(s) that existed before tracing (the trace does not show their populated pages)`,
+    );
+  }
+  if (balance === 'none') reasons.push('the simulation never ran its balance work (--balance none)');
+  reasons.push(
+    'the kernel runs the balance work from a workqueue at moments no event records: pages an allocation touched may have been ' +
+      'depopulated and repopulated in between, and a chunk isolated while a quarter of it was empty may have been refilled before the work ran',
+  );
+  if (kernel.kind === replay.kind && kernel.emptyPopPages === replay.emptyPopPages) return undefined;
+  return reasons.join('; ');
+}
+
+const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
+
+export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile, source: string): StatsComparison {
+  const tc = r.verification.chunks;
+  const sections = simulatedSections(r.simulation);
+  const cutOf = new Map<number, number>();
+  for (const c of r.verification.verified) cutOf.set(c.instance.number, c.history.cut);
+  const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
+  const used = new Set<StatsChunk>();
+  const out: StatsComparison = { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0 };
+  for (const ci of tc.instances) {
+    if (ci.createdSeq < 0 || ci.destroyedSeq >= 0) continue;
+    const skip = (reason: string) => out.notCompared.push({ chunk: ci.number, base: ci.base, reason });
+    if ((cutOf.get(ci.number) ?? -1) >= 0) {
+      skip('its history was cut at a lost event, so its state at the end is unknown');
+      continue;
+    }
+    if (r.lostAllocCut >= 0) {
+      skip('a lost alloc event elsewhere in the trace leaves the simulation with room the kernel had not, so it no longer stands for the kernel');
+      continue;
+    }
+    const sc = r.finalPairs.get(ci.number);
+    const mine = sc === undefined ? undefined : sections.get(sc);
+    if (sc === undefined || mine === undefined) {
+      skip(
+        sc === undefined
+          ? 'no simulated chunk stands for it at the end (the pairing ended: one side destroyed or re-used its chunk)'
+          : `its simulated chunk ${sc} is not in the simulation's percpu_stats`,
+      );
+      continue;
+    }
+    let best: StatsChunk | undefined;
+    let bestScore = -1;
+    for (const k of after.chunks) {
+      if (used.has(k) || k.kind === 'reserved' || k.kind === 'first') continue;
+      if (!agreesOn(k, mine, IDENTITY)) continue;
+      const score = countEqual(k, mine);
+      if (score > bestScore) {
+        best = k;
+        bestScore = score;
+      }
+    }
+    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc, kernelLine: -1, equal: 0, differences: [] };
+    if (best === undefined) {
+      // No section holds this allocation map: show the nearest one, every difference a real one.
+      for (const k of after.chunks) {
+        if (used.has(k) || k.kind === 'reserved' || k.kind === 'first') continue;
+        const score = countEqual(k, mine);
+        if (score > bestScore) {
+          best = k;
+          bestScore = score;
+        }
+      }
+    } else {
+      used.add(best);
+      cmp.kernelLine = best.line;
+    }
+    if (best === undefined) {
+      skip('the snapshot has no chunk section left to compare it with');
+      continue;
+    }
+    const timing = cmp.kernelLine >= 0 ? balanceTimingReason(best, mine, preexisting, r.balance) : undefined;
+    for (const f of ALL_FIELDS) {
+      const kv = fieldValue(best, f);
+      const rv = fieldValue(mine, f);
+      if (kv === rv) {
+        cmp.equal++;
+        continue;
+      }
+      const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
+      if (timing !== undefined && BALANCE_FIELDS.has(f)) {
+        d.verdict = 'timing';
+        d.reason = timing;
+      }
+      cmp.differences.push(d);
+    }
+    if (cmp.differences.some((d) => d.verdict === 'differs')) out.differing++;
+    else if (cmp.differences.length > 0) out.timingOnly++;
+    out.compared.push(cmp);
+  }
+  const g = after.global;
+  const s = parsePercpuStats(r.simulation.formatStats(), '<simulation>').global;
+  const globals: [string, number, number][] = [
+    ['nr_alloc', g.nrAlloc, s.nrAlloc],
+    ['nr_dealloc', g.nrDealloc, s.nrDealloc],
+    ['nr_cur_alloc', g.nrCurAlloc, s.nrCurAlloc],
+    ['nr_max_alloc', g.nrMaxAlloc, s.nrMaxAlloc],
+    ['nr_chunks', g.nrChunks, s.nrChunks],
+    ['nr_max_chunks', g.nrMaxChunks, s.nrMaxChunks],
+    ['min_alloc_size', g.minAllocSize, s.minAllocSize],
+    ['max_alloc_size', g.maxAllocSize, s.maxAllocSize],
+  ];
+  if (g.emptyPopPages !== undefined && s.emptyPopPages !== undefined) globals.push(['empty_pop_pages', g.emptyPopPages, s.emptyPopPages]);
+  for (const [field, kernel, replay] of globals) out.globalNotComparable.push({ field, kernel, replay, reason: GLOBAL_REASON });
+  return out;
+}
+
+/** Whether the comparison found a difference the trace's timing does not explain. */
+export function statsDiffer(c: StatsComparison): boolean {
+  return c.differing > 0;
+}
+
+export function formatStatsComparison(c: StatsComparison, workload: string): string[] {
+  const out: string[] = [];
+  for (const x of c.compared) {
+    const where = x.kernelLine >= 0 ? `${c.source} line ${x.kernelLine}` : `no section of ${c.source} holds its allocation map; nearest section`;
+    const real = x.differences.filter((d) => d.verdict === 'differs');
+    const timing = x.differences.filter((d) => d.verdict === 'timing');
+    const status = real.length > 0 ? 'DIFFERS' : timing.length > 0 ? 'timing' : 'equal';
+    out.push(
+      `stats ${status} ${workload} chunk ${x.chunk} (base ${x.base}) vs ${where}: ${x.equal}/${ALL_FIELDS.length} fields equal` +
+        (real.length > 0 ? `, ${real.length} differ` : '') +
+        (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : ''),
+    );
+    for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}`);
+    for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show)`);
+    if (timing.length > 0) out.push(`    why: ${timing[0]!.reason}`);
+  }
+  for (const n of c.notCompared) out.push(`stats not compared: ${workload} chunk ${n.chunk} (base ${n.base}): ${n.reason}`);
+  if (c.globalNotComparable.length > 0) {
+    out.push(
+      `stats global fields not comparable (${c.globalNotComparable[0]!.reason}): ` +
+        c.globalNotComparable.map((g) => `${g.field} kernel ${g.kernel} / replay ${g.replay}`).join(', '),
+    );
+  }
+  out.push(
+    `stats ${workload}: ${c.compared.length} chunk section(s) compared with ${c.source}: ${c.compared.length - c.differing - c.timingOnly} equal, ` +
+      `${c.timingOnly} differing only where the trace cannot show the balance work's timing, ${c.differing} differing; ${c.notCompared.length} not compared`,
+  );
+  return out;
+}
