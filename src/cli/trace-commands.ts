@@ -84,8 +84,9 @@ export function registerTraceCommands(program: Command): void {
     )
     .argument('<traces...>', 'trace files (- for stdin)')
     .option('--unit-size <bytes>', 'unit size of the traced machine', intArg('--unit-size', 4096))
-    .option('--stats <file>', 'a percpu_stats snapshot of the traced machine (gives the unit size; with --stats-before, the "after" snapshot)')
+    .option('--stats <file>', 'percpu_stats taken after the trace (gives the unit size): each replayed chunk alive at the end is compared with it, field by field')
     .option('--stats-before <file>', 'percpu_stats taken before the trace: cross-check the event counts (lost events)')
+    .option('--outside-empty-pages <n>', 'count N empty populated pages for the chunks that existed before tracing in the simulation\'s global count (e.g. the before-snapshot\'s empty_pop_pages); default 0', intArg('--outside-empty-pages'))
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
     .addOption(new Option('--kernel <version>', 'profile to replay with').default('7.0'))
@@ -96,6 +97,7 @@ export function registerTraceCommands(program: Command): void {
     .option('-q, --quiet', 'print only failing chunks and the summaries')
     .action(async (traces: string[], opts: GeometryFlags & {
       statsBefore?: string;
+      outsideEmptyPages?: number;
       kernel: string;
       correct: boolean;
       windowUs: number;
@@ -122,7 +124,7 @@ export function registerTraceCommands(program: Command): void {
         if (opts.stats && traces.length === 1) {
           const after = readStats(opts.stats);
           const geometry = geometryFromStats(after, { pageSize: opts.pageSize, nrUnits });
-          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v });
+          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
           const cmp = compareWithSnapshot(r, after, opts.stats);
           formatStatsComparison(cmp, v.workload).forEach(out);
           if (statsDiffer(cmp)) statsDiffering++;
@@ -153,6 +155,8 @@ export function registerTraceCommands(program: Command): void {
     .description('drive a simulated allocator (vm backend) with every event of a trace and report where it and the kernel disagree')
     .argument('<trace>', 'trace file (plain, gzip or xz; - for stdin)')
     .option('--stats <file>', 'percpu_stats snapshot of the traced machine (gives the whole geometry)')
+    .option('--stats-after <file>', 'percpu_stats taken after the trace: compare each replayed chunk section with it, field by field')
+    .option('--outside-empty-pages <n>', 'count N empty populated pages for the chunks that existed before tracing in the simulation\'s global count (e.g. the before-snapshot\'s empty_pop_pages); default 0', intArg('--outside-empty-pages'))
     .option('--unit-size <bytes>', 'unit size (without --stats)', intArg('--unit-size', 4096))
     .option('--static-size <bytes>', 'static region of the first chunk (without --stats)', intArg('--static-size'))
     .option('--reserved-size <bytes>', 'reserved region (without --stats)', intArg('--reserved-size'))
@@ -161,7 +165,7 @@ export function registerTraceCommands(program: Command): void {
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
     .addOption(new Option('--kernel <version>', 'profile to simulate').default('7.0'))
     .addOption(new Option('--balance <mode>', 'run the simulation\'s balance work after every op, or never').choices(['sync', 'none']).default('sync'))
-    .action(async (path: string, opts: GeometryFlags & { staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
+    .action(async (path: string, opts: GeometryFlags & { statsAfter?: string; outsideEmptyPages?: number; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
       const trace = await parseTraceFile(path);
       describeTrace(trace).forEach(out);
       const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
@@ -181,15 +185,15 @@ export function registerTraceCommands(program: Command): void {
           ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
         };
       }
-      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance });
+      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
       const g = geometry;
       const text =
         `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
         `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
       formatTraceReplay(r, text).forEach(out);
       let statsDiffering = false;
-      if (opts.stats) {
-        const cmp = compareWithSnapshot(r, readStats(opts.stats), opts.stats);
+      if (opts.statsAfter) {
+        const cmp = compareWithSnapshot(r, readStats(opts.statsAfter), opts.statsAfter);
         formatStatsComparison(cmp, r.verification.workload).forEach(out);
         statsDiffering = statsDiffer(cmp);
       }

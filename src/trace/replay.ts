@@ -45,7 +45,7 @@
  * reason); every failed allocation once, as agreed, mismatched or not compared.
  */
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
-import { ALLOC_ATOMIC } from '../engine/bitmap-allocator.js';
+import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import { PercpuError } from '../errors.js';
@@ -66,6 +66,11 @@ export interface TraceReplayOptions {
   fixed?: boolean;
   /** Called after each event is replayed (events in corrected order), with the simulation. */
   afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
+  /**
+   * Empty populated pages of the chunks that existed before tracing (the before-snapshot's
+   * global `empty_pop_pages`), counted in the simulation's global count as if they stayed so.
+   */
+  outsideEmptyPages?: number;
   /** The per-chunk analysis of this trace, when the caller already ran it (same unit size and kernel). */
   verification?: TraceVerification;
 }
@@ -125,6 +130,8 @@ export interface TraceReplayResult {
   repairs: number;
   setup: { fillerAllocs: number };
   balance: 'sync' | 'none';
+  /** Empty populated pages assumed for the chunks that existed before tracing (`TraceReplayOptions.outsideEmptyPages`). */
+  outsideEmptyPages: number;
   /** The simulated allocator, in its state after the last event. */
   simulation: PercpuAllocator;
   /** Where the simulation placed each allocation event (by seq; NULL_PTR where it was not simulated or was refused). */
@@ -191,6 +198,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     },
   });
   const fillerAllocs = fillFirstChunk(sim);
+  if (options.outsideEmptyPages && sim instanceof BitmapAllocator) sim.addUnmodelledEmptyPages(options.outsideEmptyPages);
   setupDone = true;
   const placements = new Float64Array(n).fill(NULL_PTR);
 
@@ -221,6 +229,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     repairs: 0,
     setup: { fillerAllocs },
     balance: options.balance ?? 'sync',
+    outsideEmptyPages: options.outsideEmptyPages ?? 0,
     simulation: sim,
     placements,
   };
@@ -443,6 +452,9 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
     `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
       `so the simulation stands in for them with its first chunk, filled before the first event (${r.setup.fillerAllocs} filler allocation(s))`,
   );
+  if (r.outsideEmptyPages > 0) {
+    out.push(`  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) throughout, counted in the simulation's global empty-page count`);
+  }
   out.push(`allocations: ${r.allocs}`);
   out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
   if (r.unverifiableAfterLostFree > 0) {

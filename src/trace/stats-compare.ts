@@ -84,7 +84,7 @@ export interface FieldDifference {
   kernel: string | number;
   replay: string | number;
   /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`). */
-  verdict: 'differs' | 'timing';
+  verdict: 'differs' | 'timing' | 'not comparable';
   reason?: string;
 }
 
@@ -92,12 +92,14 @@ export interface ChunkStatsComparison {
   /** Trace chunk number. */
   chunk: number;
   base: string;
-  /** Simulated chunk id standing for it. */
+  /** Simulated chunk id standing for it (-1: none). */
   simChunk: number;
   /** 1-based line of the matched section in the kernel's snapshot, -1 when no section agrees on the allocation map. */
   kernelLine: number;
   equal: number;
   differences: FieldDifference[];
+  /** Why the population fields (header, empty_pop_pages) could not be compared, if so. */
+  balanceUnknown: string | undefined;
 }
 
 export interface StatsComparison {
@@ -111,6 +113,8 @@ export interface StatsComparison {
   differing: number;
   /** Chunks whose only differences are timing. */
   timingOnly: number;
+  /** Chunks equal in every field compared, with the population fields not comparable. */
+  partial: number;
 }
 
 /** The simulation's chunk sections by chunk id, as `percpu_stats` prints them. */
@@ -133,73 +137,82 @@ function countEqual(a: StatsChunk, b: StatsChunk): number {
 }
 
 /**
- * Why the balance work's verdict on this chunk cannot be read from the trace,
- * or undefined when it can. `preexisting` counts the chunks that existed before
- * tracing (their empty populated pages are in the global count the isolation
- * rule reads).
+ * Why the kernel's and the simulation's balance work may have decided this
+ * chunk differently, for a difference in `field`. The two facts no trace
+ * shows are named: the empty populated pages of the chunks that existed
+ * before tracing (the global count every balance decision reads), and the
+ * moments the workqueue ran.
  */
-function balanceTimingReason(kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: 'sync' | 'none'): string | undefined {
-  const reasons: string[] = [];
-  if (preexisting > 0) {
-    reasons.push(
-      `isolating a chunk on free needs more than 4 + its own empty populated pages in the global count, which includes the ` +
-        `${preexisting} chunk(s) that existed before tracing (the trace does not show their populated pages)`,
-    );
+function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: 'sync' | 'none', outside: number): string {
+  const global =
+    preexisting > 0
+      ? `the global count of empty populated pages includes those of the ${preexisting} chunk(s) that existed before tracing, which the trace does not show ` +
+        `(the simulation counts ${outside > 0 ? `${outside} for them throughout, as told` : 'none for them'})`
+      : 'the global count of empty populated pages decides it';
+  const when =
+    balance === 'none'
+      ? 'the simulation never ran its balance work (--balance none)'
+      : 'the kernel runs the balance work from a workqueue at moments no event records, the simulation right after the op that scheduled it';
+  if (field === 'header') {
+    const kIso = kernel.kind === 'sidelined' || kernel.kind === 'to_depopulate';
+    const rIso = replay.kind === 'sidelined' || replay.kind === 'to_depopulate';
+    if (kIso !== rIso) {
+      return (
+        `${kIso ? 'the kernel' : 'the simulation'} isolated the chunk on a free (a quarter or more of its pages empty and populated, and more than 4 more empty populated pages elsewhere) ` +
+        `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, or an allocation into it): ${global}; ${when}`
+      );
+    }
+    return `both isolated it, but only one side's balance work had sidelined it by the end: ${when}`;
   }
-  if (balance === 'none') reasons.push('the simulation never ran its balance work (--balance none)');
-  reasons.push(
-    'the kernel runs the balance work from a workqueue at moments no event records: pages an allocation touched may have been ' +
-      'depopulated and repopulated in between, and a chunk isolated while a quarter of it was empty may have been refilled before the work ran',
+  return (
+    `which pages stay populated depends on the balance work: reclaim depopulates an isolated chunk's free pages until the global count falls under 4, and the populate step tops the count up to 4 in the fullest chunks with holes; ` +
+    `${global}; ${when}`
   );
-  if (kernel.kind === replay.kind && kernel.emptyPopPages === replay.emptyPopPages) return undefined;
-  return reasons.join('; ');
 }
 
 const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
+const MAP_FIELDS: readonly ChunkField[] = ALL_FIELDS.filter((f) => !BALANCE_FIELDS.has(f));
 
 export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile, source: string): StatsComparison {
   const tc = r.verification.chunks;
   const sections = simulatedSections(r.simulation);
-  const cutOf = new Map<number, number>();
-  for (const c of r.verification.verified) cutOf.set(c.instance.number, c.history.cut);
   const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
   const used = new Set<StatsChunk>();
-  const out: StatsComparison = { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0 };
-  for (const ci of tc.instances) {
-    if (ci.createdSeq < 0 || ci.destroyedSeq >= 0) continue;
+  const out: StatsComparison = { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0, partial: 0 };
+  for (const cv of r.verification.verified) {
+    const ci = cv.instance;
+    if (ci.destroyedSeq >= 0) continue;
     const skip = (reason: string) => out.notCompared.push({ chunk: ci.number, base: ci.base, reason });
-    if ((cutOf.get(ci.number) ?? -1) >= 0) {
+    if (cv.history.cut >= 0) {
       skip('its history was cut at a lost event, so its state at the end is unknown');
       continue;
     }
-    if (r.lostAllocCut >= 0) {
-      skip('a lost alloc event elsewhere in the trace leaves the simulation with room the kernel had not, so it no longer stands for the kernel');
+    const model = cv.result.finalSection;
+    if (model === undefined || cv.result.mismatches > 0) {
+      skip(`its per-chunk replay ${model === undefined ? 'left no chunk' : `disagrees with ${cv.result.mismatches} placement(s)`}, so its state at the end is not the kernel's`);
       continue;
     }
-    const sc = r.finalPairs.get(ci.number);
-    const mine = sc === undefined ? undefined : sections.get(sc);
-    if (sc === undefined || mine === undefined) {
-      skip(
-        sc === undefined
-          ? 'no simulated chunk stands for it at the end (the pairing ended: one side destroyed or re-used its chunk)'
-          : `its simulated chunk ${sc} is not in the simulation's percpu_stats`,
-      );
-      continue;
-    }
+    // Population and balance fields come from the simulation, when its chunk holds the same allocation map.
+    const sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+    const simSection = sc === undefined ? undefined : sections.get(sc);
+    let balanceUnknown: string | undefined;
+    if (r.lostAllocCut >= 0) balanceUnknown = 'a lost alloc event leaves the simulation with room the kernel had not, so its population no longer stands for the kernel\'s';
+    else if (simSection === undefined) balanceUnknown = 'no simulated chunk stands for it at the end (the simulation destroyed or re-paired its chunk: lifetimes differ, see replay)';
+    else if (!agreesOn(simSection, model, MAP_FIELDS)) balanceUnknown = `the simulation placed some of its allocations in another chunk (its chunk ${sc} holds another map), so its population stands for another history`;
+    const mine: StatsChunk = simSection !== undefined && balanceUnknown === undefined ? { ...model, kind: simSection.kind, emptyPopPages: simSection.emptyPopPages } : model;
     let best: StatsChunk | undefined;
     let bestScore = -1;
     for (const k of after.chunks) {
-      if (used.has(k) || k.kind === 'reserved' || k.kind === 'first') continue;
-      if (!agreesOn(k, mine, IDENTITY)) continue;
+      if (used.has(k) || k.kind === 'reserved' || k.kind === 'first' || !agreesOn(k, mine, IDENTITY)) continue;
       const score = countEqual(k, mine);
       if (score > bestScore) {
         best = k;
         bestScore = score;
       }
     }
-    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc, kernelLine: -1, equal: 0, differences: [] };
+    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown };
     if (best === undefined) {
-      // No section holds this allocation map: show the nearest one, every difference a real one.
+      // No section holds this allocation map: show the nearest one; every difference is a real one.
       for (const k of after.chunks) {
         if (used.has(k) || k.kind === 'reserved' || k.kind === 'first') continue;
         const score = countEqual(k, mine);
@@ -208,31 +221,35 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
           bestScore = score;
         }
       }
+      if (best === undefined) {
+        skip('the snapshot has no chunk section left to compare it with');
+        continue;
+      }
     } else {
       used.add(best);
       cmp.kernelLine = best.line;
     }
-    if (best === undefined) {
-      skip('the snapshot has no chunk section left to compare it with');
-      continue;
-    }
-    const timing = cmp.kernelLine >= 0 ? balanceTimingReason(best, mine, preexisting, r.balance) : undefined;
     for (const f of ALL_FIELDS) {
       const kv = fieldValue(best, f);
       const rv = fieldValue(mine, f);
+      if (BALANCE_FIELDS.has(f) && balanceUnknown !== undefined) {
+        cmp.differences.push({ field: f, kernel: kv, replay: '?', verdict: 'not comparable', reason: balanceUnknown });
+        continue;
+      }
       if (kv === rv) {
         cmp.equal++;
         continue;
       }
       const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
-      if (timing !== undefined && BALANCE_FIELDS.has(f)) {
+      if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
         d.verdict = 'timing';
-        d.reason = timing;
+        d.reason = balanceReason(f, best, mine, preexisting, r.balance, r.outsideEmptyPages);
       }
       cmp.differences.push(d);
     }
     if (cmp.differences.some((d) => d.verdict === 'differs')) out.differing++;
-    else if (cmp.differences.length > 0) out.timingOnly++;
+    else if (cmp.differences.some((d) => d.verdict === 'timing')) out.timingOnly++;
+    else if (cmp.differences.length > 0) out.partial++;
     out.compared.push(cmp);
   }
   const g = after.global;
@@ -263,15 +280,18 @@ export function formatStatsComparison(c: StatsComparison, workload: string): str
     const where = x.kernelLine >= 0 ? `${c.source} line ${x.kernelLine}` : `no section of ${c.source} holds its allocation map; nearest section`;
     const real = x.differences.filter((d) => d.verdict === 'differs');
     const timing = x.differences.filter((d) => d.verdict === 'timing');
-    const status = real.length > 0 ? 'DIFFERS' : timing.length > 0 ? 'timing' : 'equal';
+    const unknown = x.differences.filter((d) => d.verdict === 'not comparable');
+    const status = real.length > 0 ? 'DIFFERS' : timing.length > 0 ? 'timing' : unknown.length > 0 ? 'equal-where-comparable' : 'equal';
     out.push(
       `stats ${status} ${workload} chunk ${x.chunk} (base ${x.base}) vs ${where}: ${x.equal}/${ALL_FIELDS.length} fields equal` +
         (real.length > 0 ? `, ${real.length} differ` : '') +
-        (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : ''),
+        (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : '') +
+        (unknown.length > 0 ? `, ${unknown.length} not comparable (${unknown.map((d) => d.field).join(', ')})` : ''),
     );
     for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}`);
     for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show)`);
-    if (timing.length > 0) out.push(`    why: ${timing[0]!.reason}`);
+    for (const d of timing) out.push(`    why (${d.field}): ${d.reason}`);
+    if (unknown.length > 0) out.push(`  ${unknown.map((d) => `${d.field} (kernel ${d.kernel})`).join(', ')} not comparable: ${x.balanceUnknown}`);
   }
   for (const n of c.notCompared) out.push(`stats not compared: ${workload} chunk ${n.chunk} (base ${n.base}): ${n.reason}`);
   if (c.globalNotComparable.length > 0) {
@@ -281,8 +301,9 @@ export function formatStatsComparison(c: StatsComparison, workload: string): str
     );
   }
   out.push(
-    `stats ${workload}: ${c.compared.length} chunk section(s) compared with ${c.source}: ${c.compared.length - c.differing - c.timingOnly} equal, ` +
-      `${c.timingOnly} differing only where the trace cannot show the balance work's timing, ${c.differing} differing; ${c.notCompared.length} not compared`,
+    `stats ${workload}: ${c.compared.length} chunk section(s) compared with ${c.source}: ${c.compared.length - c.differing - c.timingOnly - c.partial} equal, ` +
+      `${c.partial} equal where comparable (population not comparable), ` +
+      `${c.timingOnly} differing only in what the balance work decides at moments the trace cannot show, ${c.differing} differing; ${c.notCompared.length} not compared`,
   );
   return out;
 }
