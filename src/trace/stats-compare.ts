@@ -178,6 +178,15 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
   const sections = simulatedSections(r.simulation);
   const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
   const used = new Set<StatsChunk>();
+  // Empty chunks are interchangeable: a kernel chunk empty at the end whose simulated partner is gone
+  // stands for an empty simulated chunk no kernel chunk is paired with (the newest first).
+  const pairedSim = new Set(r.finalPairs.values());
+  const spareEmpty = (): number | undefined => {
+    let pick: number | undefined;
+    for (const [id, sec] of sections) if (!pairedSim.has(id) && id !== 0 && sec.nrAlloc === 0 && (pick === undefined || id > pick)) pick = id;
+    if (pick !== undefined) pairedSim.add(pick);
+    return pick;
+  };
   const out: StatsComparison = { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0, partial: 0 };
   for (const cv of r.verification.verified) {
     const ci = cv.instance;
@@ -193,12 +202,14 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
       continue;
     }
     // Population and balance fields come from the simulation, when its chunk holds the same allocation map.
-    const sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+    let sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+    const spare = sc === undefined && r.lostAllocCut < 0 && model.nrAlloc === 0;
+    if (spare) sc = spareEmpty();
     const simSection = sc === undefined ? undefined : sections.get(sc);
     let balanceUnknown: string | undefined;
     if (r.lostAllocCut >= 0) balanceUnknown = 'a lost alloc event leaves the simulation with room the kernel had not, so its population no longer stands for the kernel\'s';
     else if (simSection === undefined) balanceUnknown = 'no simulated chunk stands for it at the end (the simulation destroyed or re-paired its chunk: lifetimes differ, see replay)';
-    else if (!agreesOn(simSection, model, MAP_FIELDS)) balanceUnknown = `the simulation placed some of its allocations in another chunk (its chunk ${sc} holds another map), so its population stands for another history`;
+    else if (!agreesOn(simSection, model, spare ? IDENTITY : MAP_FIELDS)) balanceUnknown = `the simulation placed some of its allocations in another chunk (its chunk ${sc} holds another map), so its population stands for another history`;
     const mine: StatsChunk = simSection !== undefined && balanceUnknown === undefined ? { ...model, kind: simSection.kind, emptyPopPages: simSection.emptyPopPages } : model;
     let best: StatsChunk | undefined;
     let bestScore = -1;
