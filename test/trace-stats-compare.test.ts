@@ -66,6 +66,21 @@ test('capture-populate-phases: the two chunks the simulation followed equal the 
   }
 });
 
+test('replay: atomic allocations the kernel placed where the simulation had not populated or had sidelined are timing, with reasons, not disagreements', async () => {
+  const t = TRACES[3]!;
+  const trace = await parseTraceFile(fixturePath(...t.trace));
+  const before = readStats(['traces', 'stats', 'capture-populate-phases.before.percpu_stats.txt']);
+  const r = replayTrace(trace, { geometry: geometryFromStats(before, { nrUnits: trace.preamble.nrCpus ?? 1 }), kernel: '7.0' });
+  assert.equal(r.unverifiableAtomicTiming, 10);
+  for (const n of r.atomicTimingNotes) {
+    assert.equal(trace.events.flags[n.seq]! & 2, 2, 'only atomic requests are excused');
+    assert.match(n.detail, /sidelined|isolated|not populated/);
+  }
+  assert.deepEqual(r.mismatched, { chunk: 0, offset: 0, refused: 0, failed: 0 });
+  assert.equal(r.matched, r.compared);
+  assert.equal(r.compared + r.unverifiableAtomicTiming + r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc, r.allocs);
+});
+
 test('a doctored snapshot is caught, field by field, and a changed header counts as timing with its reason', async () => {
   const t = TRACES[3]!;
   const snap = readStats(t.after);

@@ -46,6 +46,8 @@
  */
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
+import { testBit } from '../engine/bitmap.js';
+import { Hdr } from '../engine/chunk.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import { PercpuError } from '../errors.js';
@@ -104,6 +106,13 @@ export interface TraceReplayResult {
   unverifiableAfterLostFree: number;
   /** Allocations after the earliest moment a lost alloc event may lie, anywhere (simulated, not compared); see the header. */
   unverifiableAfterLostAlloc: number;
+  /**
+   * Atomic allocations the kernel placed in pages its partner chunk in the simulation had not
+   * populated (or had isolated): population is decided by balance work at moments the trace does not
+   * show, so they are not compared (simulated where the simulation could place them).
+   */
+  unverifiableAtomicTiming: number;
+  atomicTimingNotes: { seq: number; detail: string }[];
   /** That moment: the seq after which nothing is compared, -1 when no lost alloc was proven. */
   lostAllocCut: number;
   /** Failed allocations (`percpu_alloc_percpu_fail`), judged by the per-chunk analysis (see the header). */
@@ -212,6 +221,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     unverifiablePreexisting: 0,
     unverifiableAfterLostFree: 0,
     unverifiableAfterLostAlloc: 0,
+    unverifiableAtomicTiming: 0,
+    atomicTimingNotes: [],
     lostAllocCut: -1,
     fails: 0,
     failsMatched: 0,
@@ -269,6 +280,32 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     simPtr[allocSeq] = NULL_PTR;
     return true;
   };
+  /**
+   * An atomic request goes only where pages are populated. When the kernel's target pages are
+   * unpopulated in the simulation's partner chunk (or that chunk is isolated there), the two
+   * differ in population — decided by balance work at moments the trace does not show — not in
+   * placement: say why, instead of counting a disagreement.
+   */
+  const atomicTiming = (inst: number, seq: number): string | undefined => {
+    const paired = simOfKernel.get(inst);
+    if (paired === undefined || !(sim instanceof BitmapAllocator)) return undefined;
+    const c = sim.getChunk(paired);
+    if (c === undefined) return undefined;
+    const pageSize = sim.geometry.pageSize;
+    const off = ev.off[seq]!;
+    const end = off + ((ev.size[seq]! + 3) & ~3);
+    const where = `kernel chunk #${tc.instances[inst]!.number} off ${off}`;
+    if (c.hdr[Hdr.Slot] === sim.toDepopulateSlot) return `atomic, ${where}: the simulation had isolated that chunk for depopulation (never searched); the kernel had not, or had reintegrated it`;
+    if (c.hdr[Hdr.Slot] === sim.sidelinedSlot) {
+      return `atomic, ${where}: the simulation had sidelined that chunk (searched after every size slot, so another chunk came first); the kernel had not, or had reintegrated it`;
+    }
+    for (let pg = Math.floor(off / pageSize); pg < Math.ceil(end / pageSize); pg++) {
+      if (!testBit(c.populated, pg)) {
+        return `atomic, ${where}: page ${pg} is not populated in the simulation; the kernel's balance work had populated it (or not depopulated it) by then`;
+      }
+    }
+    return undefined;
+  };
   let simDestroyedSeen = 0;
   /** Chunks the simulation destroyed during the last op: compare with the kernel, then forget the pairing. */
   const noteSimDestroys = (seq: number) => {
@@ -325,6 +362,12 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         }
         if (cut >= 0 && seq > cut) {
           r.unverifiableAfterLostFree++;
+          break;
+        }
+        const timing = flags !== 0 && (p === NULL_PTR || simOfKernel.get(inst) !== sc) ? atomicTiming(inst, seq) : undefined;
+        if (timing !== undefined) {
+          r.unverifiableAtomicTiming++;
+          if (r.atomicTimingNotes.length < KEEP) r.atomicTimingNotes.push({ seq, detail: timing });
           break;
         }
         r.compared++;
@@ -466,6 +509,14 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
         `so its chunk choices no longer stand for the kernel's (simulated, not compared; verify-trace checks the other chunks one by one)`,
     );
   }
+  if (r.unverifiableAtomicTiming > 0) {
+    out.push(
+      `  timing the trace cannot show: ${r.unverifiableAtomicTiming} atomic allocation(s) the kernel placed in pages the simulation had not populated (or in a chunk it had isolated); ` +
+        `which pages are populated is decided by the balance work, whose moments no event records (simulated, not compared)`,
+    );
+    for (const t of r.atomicTimingNotes) out.push(`    seq ${t.seq} (line ${ev.line[t.seq]}): ${t.detail}`);
+    if (r.unverifiableAtomicTiming > r.atomicTimingNotes.length) out.push(`    … ${r.unverifiableAtomicTiming - r.atomicTimingNotes.length} more`);
+  }
   out.push(
     `  compared: ${r.compared}: matched ${r.matched}, in another chunk ${r.mismatched.chunk}, at another offset ${r.mismatched.offset}, refused by the simulation ${r.mismatched.refused}`,
   );
@@ -499,6 +550,7 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   for (const d of r.firstDisagreements) out.push(`  disagreement at seq ${d.seq} (line ${ev.line[d.seq]}): ${d.kind}: ${d.detail}`);
   const total = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
   if (total > r.firstDisagreements.length) out.push(`  … ${total - r.firstDisagreements.length} more disagreement(s)`);
-  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc} unverifiable)`);
+  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc} unverifiable` +
+      `${r.unverifiableAtomicTiming > 0 ? `, ${r.unverifiableAtomicTiming} atomic ones decided by population timing` : ''})`);
   return out;
 }
