@@ -128,6 +128,8 @@ export function registerTraceCommands(program: Command): void {
           const cmp = compareWithSnapshot(r, after, opts.stats);
           formatStatsComparison(cmp, v.workload).forEach(out);
           if (statsDiffer(cmp)) statsDiffering++;
+        } else if (opts.stats) {
+          out(`${v.workload}: percpu_stats not compared: --stats is one snapshot, taken after one trace; give a single trace to compare its chunk sections`);
         }
         if (opts.statsBefore && opts.stats) {
           const provenFrees = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
