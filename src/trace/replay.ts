@@ -40,6 +40,12 @@
  * in the trace, is a disagreement (`failed`); one the model refuses in every
  * such chunk alive then agrees; the others are not comparable.
  *
+ * Population is the simulation's own (vm backend, balance work at once): an
+ * atomic allocation the kernel placed in pages the simulation's partner chunk
+ * had not populated, or in a chunk the simulation had isolated or sidelined,
+ * tells about the balance work's unrecorded timing, not about placement, so it
+ * is counted as unverifiable with its reason (`unverifiableAtomicTiming`).
+ *
  * Invariant: every allocation in the trace is counted exactly once, as matched,
  * mismatched (another chunk, another offset, refused) or unverifiable (with the
  * reason); every failed allocation once, as agreed, mismatched or not compared.

@@ -15,14 +15,18 @@
  *   free_bytes, first_bit and the fragment numbers). Among sections agreeing on
  *   those, the one agreeing on most other fields is taken; a section is used
  *   for one chunk at most.
- * - Every field of the section is then compared, the header (plain,
- *   sidelined, to-depopulate) first. A difference is `differs`, unless it
- *   lies in what the balance work decides (header, empty_pop_pages) and the
- *   trace cannot show that decision — then it is `timing`, with the reason.
+ * - The allocation-map fields come from the per-chunk replay (exact); the
+ *   header (plain, sidelined, to-depopulate) and empty_pop_pages from the
+ *   whole-allocator simulation, and only when its chunk holds the same map
+ *   (else they are `not comparable`, with the reason). A difference in the
+ *   map fields is `differs`; in the two population fields it is `timing`,
+ *   with which unknown decides it (balance work moments, the pre-existing
+ *   chunks' empty pages).
  * - Global fields count chunks that existed before tracing, whose state the
  *   trace does not show: they are listed as not comparable, never as matches.
  *
- * Invariant: every compared field is exactly one of equal, differs, timing.
+ * Invariant: every compared field is exactly one of equal, differs, timing,
+ * not comparable.
  */
 import type { PercpuAllocator } from '../allocator.js';
 import { BitmapAllocator } from '../engine/bitmap-allocator.js';
