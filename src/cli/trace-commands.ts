@@ -20,6 +20,7 @@ import { readPercpuStatsFile } from '../inputs.js';
 import { kernelOption } from './exit.js';
 import { replayJson, toJson, verifyTraceJson } from './json.js';
 import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../trace/verify-trace.js';
+import { compareWithSnapshot, formatStatsComparison, statsDiffer } from '../trace/stats-compare.js';
 import type { GeometryInput } from '../engine/geometry.js';
 
 const out = (l: string) => process.stdout.write(l + '\n');
@@ -85,8 +86,9 @@ export function registerTraceCommands(program: Command): void {
     )
     .argument('<traces...>', 'trace files (- for stdin)')
     .option('--unit-size <bytes>', 'unit size of the traced machine', intArg('--unit-size', 4096))
-    .option('--stats <file>', 'a percpu_stats snapshot of the traced machine (gives the unit size; with --stats-before, the "after" snapshot)')
+    .option('--stats <file>', 'percpu_stats taken after the trace (gives the unit size): each replayed chunk alive at the end is compared with it, field by field')
     .option('--stats-before <file>', 'percpu_stats taken before the trace: cross-check the event counts (lost events)')
+    .option('--outside-empty-pages <n>', 'count N empty populated pages for the chunks that existed before tracing in the simulation\'s global count (e.g. the before-snapshot\'s empty_pop_pages); default 0', intArg('--outside-empty-pages'))
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
     .addOption(new Option('--kernel <version>', 'profile to replay with').default('7.0').argParser(kernelOption))
@@ -99,6 +101,7 @@ export function registerTraceCommands(program: Command): void {
     .action(async (traces: string[], opts: GeometryFlags & {
       json?: boolean;
       statsBefore?: string;
+      outsideEmptyPages?: number;
       kernel: string;
       correct: boolean;
       windowUs: number;
@@ -117,6 +120,7 @@ export function registerTraceCommands(program: Command): void {
       let matched = 0;
       let failMismatches = 0;
       let failChecks = 0;
+      let statsDiffering = 0;
       for (const path of traces) {
         const trace = await parseTraceFile(path);
         describeTrace(trace).forEach(print);
@@ -127,6 +131,16 @@ export function registerTraceCommands(program: Command): void {
         if (v.verified.length === 0) print(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
         const doc = verifyTraceJson(v);
         docs.push(doc);
+        if (opts.stats && traces.length === 1) {
+          const after = await readStats(opts.stats);
+          const geometry = geometryFromStats(after, { pageSize: opts.pageSize, nrUnits });
+          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
+          const cmp = compareWithSnapshot(r, after, opts.stats);
+          formatStatsComparison(cmp, v.workload).forEach(print);
+          if (statsDiffer(cmp)) statsDiffering++;
+        } else if (opts.stats) {
+          print(`${v.workload}: percpu_stats not compared: --stats is one snapshot, taken after one trace; give a single trace to compare its chunk sections`);
+        }
         if (opts.statsBefore && opts.stats) {
           const provenFrees = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
           const provenAllocs = v.verified.reduce((a, c) => a + c.instance.lostAllocs.length, 0);
@@ -147,8 +161,8 @@ export function registerTraceCommands(program: Command): void {
         failChecks += v.fails.checks;
       }
       print(`placements: matched ${matched}/${placements}` + (failChecks > 0 ? `; failed allocations: ${failMismatches} mismatch(es) in ${failChecks} check(s)` : ''));
-      process.exitCode = matched === placements && failMismatches === 0 && !defective ? 0 : 1;
-      if (opts.json) out(toJson({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, failChecks, failMismatches, exitCode: process.exitCode }));
+      process.exitCode = matched === placements && failMismatches === 0 && statsDiffering === 0 && !defective ? 0 : 1;
+      if (opts.json) out(toJson({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, failChecks, failMismatches, statsDiffering, exitCode: process.exitCode }));
     });
 
   program
@@ -156,6 +170,8 @@ export function registerTraceCommands(program: Command): void {
     .description('drive a simulated allocator (vm backend) with every event of a trace and report where it and the kernel disagree')
     .argument('<trace>', 'trace file (plain, gzip or xz; - for stdin)')
     .option('--stats <file>', 'percpu_stats snapshot of the traced machine (gives the whole geometry)')
+    .option('--stats-after <file>', 'percpu_stats taken after the trace: compare each replayed chunk section with it, field by field')
+    .option('--outside-empty-pages <n>', 'count N empty populated pages for the chunks that existed before tracing in the simulation\'s global count (e.g. the before-snapshot\'s empty_pop_pages); default 0', intArg('--outside-empty-pages'))
     .option('--unit-size <bytes>', 'unit size (without --stats)', intArg('--unit-size', 4096))
     .option('--static-size <bytes>', 'static region of the first chunk (without --stats)', intArg('--static-size'))
     .option('--reserved-size <bytes>', 'reserved region (without --stats)', intArg('--reserved-size'))
@@ -166,7 +182,7 @@ export function registerTraceCommands(program: Command): void {
     .addOption(new Option('--balance <mode>', 'run the simulation\'s balance work after every op, or never').choices(['sync', 'none']).default('sync'))
     .option('--json', 'print the results as JSON (docs/JSON.md)')
     .action(async (path: string, opts: GeometryFlags & {
-      json?: boolean; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
+      json?: boolean; statsAfter?: string; outsideEmptyPages?: number; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
       const print = opts.json ? () => {} : out;
       const trace = await parseTraceFile(path);
       describeTrace(trace).forEach(print);
@@ -188,15 +204,21 @@ export function registerTraceCommands(program: Command): void {
           ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
         };
       }
-      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance });
+      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
       const g = geometry;
       const text =
         `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
         `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
       formatTraceReplay(r, text).forEach(print);
+      let statsDiffering = false;
+      if (opts.statsAfter) {
+        const cmp = compareWithSnapshot(r, await readStats(opts.statsAfter), opts.statsAfter);
+        formatStatsComparison(cmp, r.verification.workload).forEach(print);
+        statsDiffering = statsDiffer(cmp);
+      }
       const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
-      process.exitCode = disagreements === 0 && !defective ? 0 : 1;
-      if (opts.json) out(toJson({ ...replayJson(r, opts.kernel, { ...g }), exitCode: process.exitCode }));
+      process.exitCode = disagreements === 0 && !statsDiffering && !defective ? 0 : 1;
+      if (opts.json) out(toJson({ ...replayJson(r, opts.kernel, { ...g }), statsDiffering, exitCode: process.exitCode }));
     });
 
   program

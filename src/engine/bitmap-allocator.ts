@@ -433,6 +433,18 @@ export class BitmapAllocator {
     return this.balancePending;
   }
 
+  /**
+   * Count `pages` empty populated pages of chunks this allocator does not hold
+   * (a trace replay's chunks that existed before tracing) in
+   * `pcpu_nr_empty_pop_pages`, which isolation, reclaim and the populate step
+   * read. They belong to no chunk: from here on the global count exceeds the
+   * chunks' sum by that much.
+   */
+  addUnmodelledEmptyPages(pages: number): void {
+    this.sync();
+    this.nrEmptyPopPages += pages;
+  }
+
   // -------------------------------------------------------------------------
   // Validation (before any write)
 

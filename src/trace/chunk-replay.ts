@@ -38,7 +38,7 @@ import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { NULL_PTR, ptrOffset } from '../engine/pointer.js';
 import { InvalidRequestError } from '../errors.js';
 import { TraceEventKind } from './parse.js';
-import { parsePercpuStats } from './stats-parse.js';
+import { parsePercpuStats, type StatsChunk } from './stats-parse.js';
 import type { ChunkHistory, TraceChunks } from './chunks.js';
 
 export interface ChunkReplayOptions {
@@ -89,6 +89,11 @@ export interface ChunkReplayResult {
   correctionsStopped: 'budget' | 'diverged' | undefined;
   /** The kernel's failed allocations checked against this chunk. */
   fails: ChunkFailChecks;
+  /**
+   * The model's `percpu_stats` section after the last op replayed: its allocation map and hints are
+   * the kernel's wherever every placement matched; population is not modelled here (chunk mode).
+   */
+  finalSection: StatsChunk | undefined;
 }
 
 /** Why the model's room for a request the kernel refused does not contradict the kernel (see the header). */
@@ -299,6 +304,7 @@ export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: Ch
     firstMismatches,
     order: Int32Array.from(order, (p) => ops[p]!),
     correctionsStopped: stopped,
+    finalSection: parsePercpuStats(a.formatStats(), '<chunk model>').chunks[0],
   };
 }
 

@@ -40,12 +40,20 @@
  * in the trace, is a disagreement (`failed`); one the model refuses in every
  * such chunk alive then agrees; the others are not comparable.
  *
+ * Population is the simulation's own (vm backend, balance work at once): an
+ * atomic allocation the kernel placed in pages the simulation's partner chunk
+ * had not populated, or in a chunk the simulation had isolated or sidelined,
+ * tells about the balance work's unrecorded timing, not about placement, so it
+ * is counted as unverifiable with its reason (`unverifiableAtomicTiming`).
+ *
  * Invariant: every allocation in the trace is counted exactly once, as matched,
  * mismatched (another chunk, another offset, refused) or unverifiable (with the
  * reason); every failed allocation once, as agreed, mismatched or not compared.
  */
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
-import { ALLOC_ATOMIC } from '../engine/bitmap-allocator.js';
+import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
+import { testBit } from '../engine/bitmap.js';
+import { Hdr } from '../engine/chunk.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import { PercpuError } from '../errors.js';
@@ -66,6 +74,13 @@ export interface TraceReplayOptions {
   fixed?: boolean;
   /** Called after each event is replayed (events in corrected order), with the simulation. */
   afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
+  /**
+   * Empty populated pages of the chunks that existed before tracing (the before-snapshot's
+   * global `empty_pop_pages`), counted in the simulation's global count as if they stayed so.
+   */
+  outsideEmptyPages?: number;
+  /** The per-chunk analysis of this trace, when the caller already ran it (same unit size and kernel). */
+  verification?: TraceVerification;
 }
 
 /** `failed`: the kernel refused a request the per-chunk model places where the kernel must have seen room. */
@@ -97,6 +112,13 @@ export interface TraceReplayResult {
   unverifiableAfterLostFree: number;
   /** Allocations after the earliest moment a lost alloc event may lie, anywhere (simulated, not compared); see the header. */
   unverifiableAfterLostAlloc: number;
+  /**
+   * Atomic allocations the kernel placed in pages its partner chunk in the simulation had not
+   * populated (or had isolated): population is decided by balance work at moments the trace does not
+   * show, so they are not compared (simulated where the simulation could place them).
+   */
+  unverifiableAtomicTiming: number;
+  atomicTimingNotes: { seq: number; detail: string }[];
   /** That moment: the seq after which nothing is compared, -1 when no lost alloc was proven. */
   lostAllocCut: number;
   /** Failed allocations (`percpu_alloc_percpu_fail`), judged by the per-chunk analysis (see the header). */
@@ -108,6 +130,8 @@ export interface TraceReplayResult {
   frees: { replayed: number; olderObjects: number; unverifiableObjects: number; injected: number };
   firstDisagreements: ReplayDisagreement[];
   pairs: ChunkPair[];
+  /** The pairings still standing after the last event: kernel chunk instance → simulated chunk id. */
+  finalPairs: Map<number, number>;
   /** Kernel chunk events in the trace. */
   kernelCreated: number;
   kernelDestroyed: number;
@@ -121,6 +145,8 @@ export interface TraceReplayResult {
   repairs: number;
   setup: { fillerAllocs: number };
   balance: 'sync' | 'none';
+  /** Empty populated pages assumed for the chunks that existed before tracing (`TraceReplayOptions.outsideEmptyPages`). */
+  outsideEmptyPages: number;
   /** The simulated allocator, in its state after the last event. */
   simulation: PercpuAllocator;
   /** Where the simulation placed each allocation event (by seq; NULL_PTR where it was not simulated or was refused). */
@@ -154,7 +180,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   const ev = trace.events;
   const n = ev.length;
   const unitSize = options.geometry.unitSize;
-  const verification = verifyParsedTrace(trace, {
+  const verification = options.verification ?? verifyParsedTrace(trace, {
     unitSize,
     pageSize: options.geometry.pageSize ?? 4096,
     ...(options.kernel ? { kernel: options.kernel } : {}),
@@ -187,6 +213,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     },
   });
   const fillerAllocs = fillFirstChunk(sim);
+  if (options.outsideEmptyPages && sim instanceof BitmapAllocator) sim.addUnmodelledEmptyPages(options.outsideEmptyPages);
   setupDone = true;
   const placements = new Float64Array(n).fill(NULL_PTR);
 
@@ -200,6 +227,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     unverifiablePreexisting: 0,
     unverifiableAfterLostFree: 0,
     unverifiableAfterLostAlloc: 0,
+    unverifiableAtomicTiming: 0,
+    atomicTimingNotes: [],
     lostAllocCut: -1,
     fails: 0,
     failsMatched: 0,
@@ -207,6 +236,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     frees: { replayed: 0, olderObjects: 0, unverifiableObjects: 0, injected: 0 },
     firstDisagreements: [],
     pairs: [],
+    finalPairs: new Map(),
     kernelCreated: 0,
     kernelDestroyed: 0,
     simCreated,
@@ -216,6 +246,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     repairs: 0,
     setup: { fillerAllocs },
     balance: options.balance ?? 'sync',
+    outsideEmptyPages: options.outsideEmptyPages ?? 0,
     simulation: sim,
     placements,
   };
@@ -254,6 +285,32 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     addSimLive(ptrChunk(p), -1);
     simPtr[allocSeq] = NULL_PTR;
     return true;
+  };
+  /**
+   * An atomic request goes only where pages are populated. When the kernel's target pages are
+   * unpopulated in the simulation's partner chunk (or that chunk is isolated there), the two
+   * differ in population — decided by balance work at moments the trace does not show — not in
+   * placement: say why, instead of counting a disagreement.
+   */
+  const atomicTiming = (inst: number, seq: number): string | undefined => {
+    const paired = simOfKernel.get(inst);
+    if (paired === undefined || !(sim instanceof BitmapAllocator)) return undefined;
+    const c = sim.getChunk(paired);
+    if (c === undefined) return undefined;
+    const pageSize = sim.geometry.pageSize;
+    const off = ev.off[seq]!;
+    const end = off + ((ev.size[seq]! + 3) & ~3);
+    const where = `kernel chunk #${tc.instances[inst]!.number} off ${off}`;
+    if (c.hdr[Hdr.Slot] === sim.toDepopulateSlot) return `atomic, ${where}: the simulation had isolated that chunk for depopulation (never searched); the kernel had not, or had reintegrated it`;
+    if (c.hdr[Hdr.Slot] === sim.sidelinedSlot) {
+      return `atomic, ${where}: the simulation had sidelined that chunk (searched after every size slot, so another chunk came first); the kernel had not, or had reintegrated it`;
+    }
+    for (let pg = Math.floor(off / pageSize); pg < Math.ceil(end / pageSize); pg++) {
+      if (!testBit(c.populated, pg)) {
+        return `atomic, ${where}: page ${pg} is not populated in the simulation; the kernel's balance work had populated it (or not depopulated it) by then`;
+      }
+    }
+    return undefined;
   };
   let simDestroyedSeen = 0;
   /** Chunks the simulation destroyed during the last op: compare with the kernel, then forget the pairing. */
@@ -311,6 +368,12 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         }
         if (cut >= 0 && seq > cut) {
           r.unverifiableAfterLostFree++;
+          break;
+        }
+        const timing = flags !== 0 && (p === NULL_PTR || simOfKernel.get(inst) !== sc) ? atomicTiming(inst, seq) : undefined;
+        if (timing !== undefined) {
+          r.unverifiableAtomicTiming++;
+          if (r.atomicTimingNotes.length < KEEP) r.atomicTimingNotes.push({ seq, detail: timing });
           break;
         }
         r.compared++;
@@ -378,6 +441,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     noteSimDestroys(seq);
     options.afterEvent?.(seq, sim);
   }
+  r.finalPairs = simOfKernel;
   return r;
 }
 
@@ -437,6 +501,9 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
     `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
       `so the simulation stands in for them with its first chunk, filled before the first event (${r.setup.fillerAllocs} filler allocation(s))`,
   );
+  if (r.outsideEmptyPages > 0) {
+    out.push(`  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) throughout, counted in the simulation's global empty-page count`);
+  }
   out.push(`allocations: ${r.allocs}`);
   out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
   if (r.unverifiableAfterLostFree > 0) {
@@ -447,6 +514,14 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
       `  unverifiable: ${r.unverifiableAfterLostAlloc} placed after line ${ev.line[r.lostAllocCut]}, the earliest moment a lost alloc event may lie: the simulation has room the kernel had not, ` +
         `so its chunk choices no longer stand for the kernel's (simulated, not compared; verify-trace checks the other chunks one by one)`,
     );
+  }
+  if (r.unverifiableAtomicTiming > 0) {
+    out.push(
+      `  timing the trace cannot show: ${r.unverifiableAtomicTiming} atomic allocation(s) the kernel placed in pages the simulation had not populated (or in a chunk it had isolated); ` +
+        `which pages are populated is decided by the balance work, whose moments no event records (simulated, not compared)`,
+    );
+    for (const t of r.atomicTimingNotes) out.push(`    seq ${t.seq} (line ${ev.line[t.seq]}): ${t.detail}`);
+    if (r.unverifiableAtomicTiming > r.atomicTimingNotes.length) out.push(`    … ${r.unverifiableAtomicTiming - r.atomicTimingNotes.length} more`);
   }
   out.push(
     `  compared: ${r.compared}: matched ${r.matched}, in another chunk ${r.mismatched.chunk}, at another offset ${r.mismatched.offset}, refused by the simulation ${r.mismatched.refused}`,
@@ -481,6 +556,7 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   for (const d of r.firstDisagreements) out.push(`  disagreement at seq ${d.seq} (line ${ev.line[d.seq]}): ${d.kind}: ${d.detail}`);
   const total = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
   if (total > r.firstDisagreements.length) out.push(`  … ${total - r.firstDisagreements.length} more disagreement(s)`);
-  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc} unverifiable)`);
+  out.push(`placements: matched ${r.matched}/${r.compared} (${r.unverifiablePreexisting + r.unverifiableAfterLostFree + r.unverifiableAfterLostAlloc} unverifiable` +
+      `${r.unverifiableAtomicTiming > 0 ? `, ${r.unverifiableAtomicTiming} atomic ones decided by population timing` : ''})`);
   return out;
 }

@@ -1,0 +1,324 @@
+/**
+ * Compare the replayed `percpu_stats` with the kernel's snapshot taken after
+ * the trace (`verify-trace --stats`, `replay --stats`).
+ *
+ * What this module owns: which chunk sections can be compared, how a kernel
+ * chunk of the trace is found among the snapshot's sections, the field-by-field
+ * verdicts and their report.
+ *
+ * - Only chunks whose whole life is in the trace are compared: created in it,
+ *   alive at its end, history not cut at a lost event, standing for a
+ *   simulated chunk at the end. Each other chunk created in the trace and
+ *   alive at the end is listed as not compared, with the reason.
+ * - The snapshot does not name chunks (no base address), so a traced chunk is
+ *   found by what its replay determines exactly: the allocation map (nr_alloc,
+ *   free_bytes, first_bit and the fragment numbers). Among sections agreeing on
+ *   those, the one agreeing on most other fields is taken; a section is used
+ *   for one chunk at most.
+ * - The allocation-map fields come from the per-chunk replay (exact); the
+ *   header (plain, sidelined, to-depopulate) and empty_pop_pages from the
+ *   whole-allocator simulation, and only when its chunk holds the same map
+ *   (else they are `not comparable`, with the reason). A difference in the
+ *   map fields is `differs`; in the two population fields it is `timing`,
+ *   with which unknown decides it (balance work moments, the pre-existing
+ *   chunks' empty pages).
+ * - Global fields count chunks that existed before tracing, whose state the
+ *   trace does not show: they are listed as not comparable, never as matches.
+ *
+ * Invariant: every compared field is exactly one of equal, differs, timing,
+ * not comparable.
+ */
+import type { PercpuAllocator } from '../allocator.js';
+import { BitmapAllocator } from '../engine/bitmap-allocator.js';
+import { Hdr } from '../engine/chunk.js';
+import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
+import type { TraceReplayResult } from './replay.js';
+
+/** Fields of a chunk section, in the file's order after the header. */
+export const CHUNK_FIELDS = [
+  'nr_alloc',
+  'max_alloc_size',
+  'empty_pop_pages',
+  'first_bit',
+  'free_bytes',
+  'contig_bytes',
+  'sum_frag',
+  'max_frag',
+  'cur_min_alloc',
+  'cur_med_alloc',
+  'cur_max_alloc',
+] as const;
+export type ChunkField = 'header' | (typeof CHUNK_FIELDS)[number];
+
+/** Fields the allocation map alone determines: how a traced chunk is recognised in the snapshot. */
+const IDENTITY: readonly ChunkField[] = ['nr_alloc', 'free_bytes', 'first_bit', 'sum_frag', 'max_frag', 'cur_min_alloc', 'cur_med_alloc', 'cur_max_alloc'];
+
+/** Fields decided by population and the balance work (isolation, depopulation, sidelining). */
+const BALANCE_FIELDS: ReadonlySet<ChunkField> = new Set(['header', 'empty_pop_pages']);
+
+const HEADER_TEXT: Record<StatsChunkKind, string> = {
+  reserved: 'Chunk: <- Reserved Chunk',
+  first: 'Chunk: <- First Chunk',
+  chunk: 'Chunk:',
+  to_depopulate: 'Chunk (to_depopulate)',
+  sidelined: 'Chunk (sidelined):',
+};
+
+export function fieldValue(c: StatsChunk, f: ChunkField): string | number {
+  switch (f) {
+    case 'header': return HEADER_TEXT[c.kind];
+    case 'nr_alloc': return c.nrAlloc;
+    case 'max_alloc_size': return c.maxAllocSize;
+    case 'empty_pop_pages': return c.emptyPopPages ?? -1;
+    case 'first_bit': return c.firstBit ?? -1;
+    case 'free_bytes': return c.freeBytes;
+    case 'contig_bytes': return c.contigBytes;
+    case 'sum_frag': return c.sumFrag;
+    case 'max_frag': return c.maxFrag;
+    case 'cur_min_alloc': return c.curMinAlloc;
+    case 'cur_med_alloc': return c.curMedAlloc;
+    case 'cur_max_alloc': return c.curMaxAlloc;
+  }
+}
+
+const ALL_FIELDS: readonly ChunkField[] = ['header', ...CHUNK_FIELDS];
+
+export interface FieldDifference {
+  field: ChunkField;
+  kernel: string | number;
+  replay: string | number;
+  /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`). */
+  verdict: 'differs' | 'timing' | 'not comparable';
+  reason?: string;
+}
+
+export interface ChunkStatsComparison {
+  /** Trace chunk number. */
+  chunk: number;
+  base: string;
+  /** Simulated chunk id standing for it (-1: none). */
+  simChunk: number;
+  /** 1-based line of the matched section in the kernel's snapshot, -1 when no section agrees on the allocation map. */
+  kernelLine: number;
+  equal: number;
+  differences: FieldDifference[];
+  /** Why the population fields (header, empty_pop_pages) could not be compared, if so. */
+  balanceUnknown: string | undefined;
+}
+
+export interface StatsComparison {
+  source: string;
+  compared: ChunkStatsComparison[];
+  /** Chunks created in the trace and alive at its end that could not be compared, with the reason. */
+  notCompared: { chunk: number; base: string; reason: string }[];
+  /** Global fields: never compared (see the header), with the reason. */
+  globalNotComparable: { field: string; kernel: number; replay: number; reason: string }[];
+  /** Chunks that differ in a field not explained by timing. */
+  differing: number;
+  /** Chunks whose only differences are timing. */
+  timingOnly: number;
+  /** Chunks equal in every field compared, with the population fields not comparable. */
+  partial: number;
+}
+
+/** The simulation's chunk sections by chunk id, as `percpu_stats` prints them. */
+export function simulatedSections(sim: PercpuAllocator): Map<number, StatsChunk> {
+  const out = new Map<number, StatsChunk>();
+  if (!(sim instanceof BitmapAllocator)) return out;
+  const parsed = parsePercpuStats(sim.formatStats(), '<simulation>');
+  const order = sim.chunksInSlotOrder().map((x) => x.chunk.hdr[Hdr.Id]!);
+  const sections = parsed.chunks.filter((c) => c.kind !== 'reserved');
+  order.forEach((id, i) => out.set(id, sections[i]!));
+  return out;
+}
+
+function agreesOn(a: StatsChunk, b: StatsChunk, fields: readonly ChunkField[]): boolean {
+  return fields.every((f) => fieldValue(a, f) === fieldValue(b, f));
+}
+
+function countEqual(a: StatsChunk, b: StatsChunk): number {
+  return ALL_FIELDS.filter((f) => fieldValue(a, f) === fieldValue(b, f)).length;
+}
+
+/**
+ * Why the kernel's and the simulation's balance work may have decided this
+ * chunk differently, for a difference in `field`. The two facts no trace
+ * shows are named: the empty populated pages of the chunks that existed
+ * before tracing (the global count every balance decision reads), and the
+ * moments the workqueue ran.
+ */
+function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: 'sync' | 'none', outside: number): string {
+  const global =
+    preexisting > 0
+      ? `the global count of empty populated pages includes those of the ${preexisting} chunk(s) that existed before tracing, which the trace does not show ` +
+        `(the simulation counts ${outside > 0 ? `${outside} for them throughout, as told` : 'none for them'})`
+      : 'the global count of empty populated pages decides it';
+  const when =
+    balance === 'none'
+      ? 'the simulation never ran its balance work (--balance none)'
+      : 'the kernel runs the balance work from a workqueue at moments no event records, the simulation right after the op that scheduled it';
+  if (field === 'header') {
+    const kIso = kernel.kind === 'sidelined' || kernel.kind === 'to_depopulate';
+    const rIso = replay.kind === 'sidelined' || replay.kind === 'to_depopulate';
+    if (kIso !== rIso) {
+      return (
+        `${kIso ? 'the kernel' : 'the simulation'} isolated the chunk on a free (a quarter or more of its pages empty and populated, and more than 4 more empty populated pages elsewhere) ` +
+        `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, or an allocation into it): ${global}; ${when}`
+      );
+    }
+    return `both isolated it, but only one side's balance work had sidelined it by the end: ${when}`;
+  }
+  return (
+    `which pages stay populated depends on the balance work: reclaim depopulates an isolated chunk's free pages until the global count falls under 4, and the populate step tops the count up to 4 in the fullest chunks with holes; ` +
+    `${global}; ${when}`
+  );
+}
+
+const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
+const MAP_FIELDS: readonly ChunkField[] = ALL_FIELDS.filter((f) => !BALANCE_FIELDS.has(f));
+
+export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile, source: string): StatsComparison {
+  const tc = r.verification.chunks;
+  const sections = simulatedSections(r.simulation);
+  const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
+  const used = new Set<StatsChunk>();
+  // Empty chunks are interchangeable: a kernel chunk empty at the end whose simulated partner is gone
+  // stands for an empty simulated chunk no kernel chunk is paired with (the newest first).
+  const pairedSim = new Set(r.finalPairs.values());
+  const spareEmpty = (): number | undefined => {
+    let pick: number | undefined;
+    for (const [id, sec] of sections) if (!pairedSim.has(id) && id !== 0 && sec.nrAlloc === 0 && (pick === undefined || id > pick)) pick = id;
+    if (pick !== undefined) pairedSim.add(pick);
+    return pick;
+  };
+  const out: StatsComparison = { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0, partial: 0 };
+  for (const cv of r.verification.verified) {
+    const ci = cv.instance;
+    if (ci.destroyedSeq >= 0) continue;
+    const skip = (reason: string) => out.notCompared.push({ chunk: ci.number, base: ci.base, reason });
+    if (cv.history.cut >= 0) {
+      skip('its history was cut at a lost event, so its state at the end is unknown');
+      continue;
+    }
+    const model = cv.result.finalSection;
+    if (model === undefined || cv.result.mismatches > 0) {
+      skip(`its per-chunk replay ${model === undefined ? 'left no chunk' : `disagrees with ${cv.result.mismatches} placement(s)`}, so its state at the end is not the kernel's`);
+      continue;
+    }
+    // Population and balance fields come from the simulation, when its chunk holds the same allocation map.
+    let sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+    const spare = sc === undefined && r.lostAllocCut < 0 && model.nrAlloc === 0;
+    if (spare) sc = spareEmpty();
+    const simSection = sc === undefined ? undefined : sections.get(sc);
+    let balanceUnknown: string | undefined;
+    if (r.lostAllocCut >= 0) balanceUnknown = 'a lost alloc event leaves the simulation with room the kernel had not, so its population no longer stands for the kernel\'s';
+    else if (simSection === undefined) balanceUnknown = 'no simulated chunk stands for it at the end (the simulation destroyed or re-paired its chunk: lifetimes differ, see replay)';
+    else if (!agreesOn(simSection, model, spare ? IDENTITY : MAP_FIELDS)) balanceUnknown = `the simulation placed some of its allocations in another chunk (its chunk ${sc} holds another map), so its population stands for another history`;
+    const mine: StatsChunk = simSection !== undefined && balanceUnknown === undefined ? { ...model, kind: simSection.kind, emptyPopPages: simSection.emptyPopPages } : model;
+    let best: StatsChunk | undefined;
+    let bestScore = -1;
+    for (const k of after.chunks) {
+      if (used.has(k) || k.kind === 'reserved' || k.kind === 'first' || !agreesOn(k, mine, IDENTITY)) continue;
+      const score = countEqual(k, mine);
+      if (score > bestScore) {
+        best = k;
+        bestScore = score;
+      }
+    }
+    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown };
+    if (best === undefined) {
+      // No section holds this allocation map: show the nearest one; every difference is a real one.
+      for (const k of after.chunks) {
+        if (used.has(k) || k.kind === 'reserved' || k.kind === 'first') continue;
+        const score = countEqual(k, mine);
+        if (score > bestScore) {
+          best = k;
+          bestScore = score;
+        }
+      }
+      if (best === undefined) {
+        skip('the snapshot has no chunk section left to compare it with');
+        continue;
+      }
+    } else {
+      used.add(best);
+      cmp.kernelLine = best.line;
+    }
+    for (const f of ALL_FIELDS) {
+      const kv = fieldValue(best, f);
+      const rv = fieldValue(mine, f);
+      if (BALANCE_FIELDS.has(f) && balanceUnknown !== undefined) {
+        cmp.differences.push({ field: f, kernel: kv, replay: '?', verdict: 'not comparable', reason: balanceUnknown });
+        continue;
+      }
+      if (kv === rv) {
+        cmp.equal++;
+        continue;
+      }
+      const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
+      if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
+        d.verdict = 'timing';
+        d.reason = balanceReason(f, best, mine, preexisting, r.balance, r.outsideEmptyPages);
+      }
+      cmp.differences.push(d);
+    }
+    if (cmp.differences.some((d) => d.verdict === 'differs')) out.differing++;
+    else if (cmp.differences.some((d) => d.verdict === 'timing')) out.timingOnly++;
+    else if (cmp.differences.length > 0) out.partial++;
+    out.compared.push(cmp);
+  }
+  const g = after.global;
+  const s = parsePercpuStats(r.simulation.formatStats(), '<simulation>').global;
+  const globals: [string, number, number][] = [
+    ['nr_alloc', g.nrAlloc, s.nrAlloc],
+    ['nr_dealloc', g.nrDealloc, s.nrDealloc],
+    ['nr_cur_alloc', g.nrCurAlloc, s.nrCurAlloc],
+    ['nr_max_alloc', g.nrMaxAlloc, s.nrMaxAlloc],
+    ['nr_chunks', g.nrChunks, s.nrChunks],
+    ['nr_max_chunks', g.nrMaxChunks, s.nrMaxChunks],
+    ['min_alloc_size', g.minAllocSize, s.minAllocSize],
+    ['max_alloc_size', g.maxAllocSize, s.maxAllocSize],
+  ];
+  if (g.emptyPopPages !== undefined && s.emptyPopPages !== undefined) globals.push(['empty_pop_pages', g.emptyPopPages, s.emptyPopPages]);
+  for (const [field, kernel, replay] of globals) out.globalNotComparable.push({ field, kernel, replay, reason: GLOBAL_REASON });
+  return out;
+}
+
+/** Whether the comparison found a difference the trace's timing does not explain. */
+export function statsDiffer(c: StatsComparison): boolean {
+  return c.differing > 0;
+}
+
+export function formatStatsComparison(c: StatsComparison, workload: string): string[] {
+  const out: string[] = [];
+  for (const x of c.compared) {
+    const where = x.kernelLine >= 0 ? `${c.source} line ${x.kernelLine}` : `no section of ${c.source} holds its allocation map; nearest section`;
+    const real = x.differences.filter((d) => d.verdict === 'differs');
+    const timing = x.differences.filter((d) => d.verdict === 'timing');
+    const unknown = x.differences.filter((d) => d.verdict === 'not comparable');
+    const status = real.length > 0 ? 'DIFFERS' : timing.length > 0 ? 'timing' : unknown.length > 0 ? 'equal-where-comparable' : 'equal';
+    out.push(
+      `stats ${status} ${workload} chunk ${x.chunk} (base ${x.base}) vs ${where}: ${x.equal}/${ALL_FIELDS.length} fields equal` +
+        (real.length > 0 ? `, ${real.length} differ` : '') +
+        (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : '') +
+        (unknown.length > 0 ? `, ${unknown.length} not comparable (${unknown.map((d) => d.field).join(', ')})` : ''),
+    );
+    for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}`);
+    for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show)`);
+    for (const d of timing) out.push(`    why (${d.field}): ${d.reason}`);
+    if (unknown.length > 0) out.push(`  ${unknown.map((d) => `${d.field} (kernel ${d.kernel})`).join(', ')} not comparable: ${x.balanceUnknown}`);
+  }
+  for (const n of c.notCompared) out.push(`stats not compared: ${workload} chunk ${n.chunk} (base ${n.base}): ${n.reason}`);
+  if (c.globalNotComparable.length > 0) {
+    out.push(
+      `stats global fields not comparable (${c.globalNotComparable[0]!.reason}): ` +
+        c.globalNotComparable.map((g) => `${g.field} kernel ${g.kernel} / replay ${g.replay}`).join(', '),
+    );
+  }
+  out.push(
+    `stats ${workload}: ${c.compared.length} chunk section(s) compared with ${c.source}: ${c.compared.length - c.differing - c.timingOnly - c.partial} equal, ` +
+      `${c.partial} equal where comparable (population not comparable), ` +
+      `${c.timingOnly} differing only in what the balance work decides at moments the trace cannot show, ${c.differing} differing; ${c.notCompared.length} not compared`,
+  );
+  return out;
+}
