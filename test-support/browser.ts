@@ -16,12 +16,12 @@ import { existsSync, mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { chromium, type BrowserContext } from 'playwright-core';
+import { inCI } from './ci.js';
 
 export const CHROMIUM = process.env.PERCPU_CHROMIUM ?? '/usr/bin/chromium';
 
 export const CHROMIUM_FLAGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-background-networking', '--disable-component-update', '--disable-sync', '--no-first-run', '--disable-quic'];
 
-const inCI = () => process.env.CI !== undefined && process.env.CI !== '' && process.env.CI !== '0' && process.env.CI !== 'false';
 
 /**
  * The `skip` option of a browser test: a reason string when it may not run

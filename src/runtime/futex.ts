@@ -92,6 +92,8 @@ function waitAsyncFn(): WaitAsync | undefined {
   return typeof f === 'function' ? f : undefined;
 }
 
+function noop(): void {}
+
 function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
@@ -196,7 +198,19 @@ export class FutexLock {
       let timedOut = true;
       if (waitAsync) {
         const r = waitAsync(w, i, c, DEAD_CHECK_MS);
-        timedOut = (r.async ? await r.value : r.value) === 'timed-out';
+        if (r.async) {
+          // Node does not count a pending Atomics.waitAsync as work: without a
+          // timer of its own, a process whose only task is this wait would exit
+          // with the promise unsettled.
+          const keepAlive = setTimeout(noop, DEAD_CHECK_MS + 1);
+          try {
+            timedOut = (await r.value) === 'timed-out';
+          } finally {
+            clearTimeout(keepAlive);
+          }
+        } else {
+          timedOut = r.value === 'timed-out';
+        }
       } else {
         await sleep(DEAD_CHECK_MS);
       }

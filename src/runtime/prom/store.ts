@@ -201,7 +201,10 @@ export class SeriesStore {
     const nrUnits = 1 + workers + spare;
     const unitSize = o.unitSize ?? 256 << 10;
     const maxBytes = o.maxBytes ?? Math.max(256 << 20, 2 * nrUnits * unitSize);
-    const percpu = SharedPercpu.create({ nrUnits, unitSize, maxBytes });
+    // 'handover': a released unit keeps what its thread counted; the store
+    // itself zeroes the gauge shares (releaseThread), and the next thread on
+    // the unit counts on from there, so no count is lost when a unit changes hands.
+    const percpu = SharedPercpu.create({ nrUnits, unitSize, maxBytes, onRelease: 'handover' });
     let capacity = 8;
     while (capacity < 2 * maxSeries) capacity *= 2;
     const droppedPtr = percpu.allocOrThrow(8 * maxMetrics, 8);
