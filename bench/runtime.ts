@@ -23,7 +23,9 @@
  * 4. Creation and destruction of a 1,000,000-entry `PercpuHashMap` beside the
  *    allocator engine alone and the kernel's PERCPU_HASH figures.
  *
- *   node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick]
+ *   node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick] [--only map|count|micro]
+ *
+ * `--only` runs one section (for quick checks while tuning; record full runs).
  *
  * This file is also the worker script (it re-launches itself).
  */
@@ -470,13 +472,27 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       json: { type: 'boolean' },
       quick: { type: 'boolean' },
+      only: { type: 'string' },
     },
   });
+  const only = values.only;
+  if (only !== undefined && only !== 'map' && only !== 'count' && only !== 'micro') throw new Error(`--only takes map, count or micro, not ${only}`);
   const quick = values.quick === true;
   const durationMs = Number(values.duration ?? (quick ? 100 : 300));
   const runs = Number(values.runs ?? (quick ? 1 : 3));
   const counts = [1, 2, 4];
   const loadBefore = loadavg();
+  if (only !== undefined) {
+    if (only === 'micro') {
+      const m = micro(quick ? 3 : 9);
+      for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(14)} ${v.toFixed(2)} ns  ${(v / m.raw).toFixed(2)}× raw`);
+    } else {
+      const kinds = only === 'map' ? MAP_KINDS : COUNT_KINDS;
+      table(await rates(kinds, counts, durationMs, runs), kinds, counts);
+    }
+    console.log(`load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    return;
+  }
   const countRates = await rates(COUNT_KINDS, counts, durationMs, runs);
   const mapRates = await rates(MAP_KINDS, counts, durationMs, runs);
   const m = micro(quick ? 3 : 9);
