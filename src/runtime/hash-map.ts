@@ -120,6 +120,12 @@ export interface PercpuHashMapHandle {
   capacity: number;
   /** Bytes of unit memory the values reach (a thread's views must cover them before its lock-free paths run). */
   valueEnd: number;
+  /**
+   * Unit-0 Int32 index of element 0's value when every element's value follows the
+   * previous one (`valueStride` apart, the usual result of preallocating in a fresh
+   * chunk), else -1: then a value's index is `base + e × stride` with no load.
+   */
+  valueBase: number;
   ctl: SharedArrayBuffer;
   table: SharedArrayBuffer;
 }
@@ -233,6 +239,9 @@ export class PercpuHashMap {
   /** Element e: key words at e × recWords, its unit-0 value index at e × recWords + keyWords. */
   declare private readonly entryRec: Int32Array;
   declare private readonly recWords: number;
+  /** Slots and element records as one view; records start at word `recAt` (= 2 × capacity). */
+  declare private readonly table: Int32Array;
+  declare private readonly recAt: number;
   declare private readonly entryNext: Int32Array;
   declare private readonly entryStamp: Int32Array;
   declare private readonly entryPtr: Float64Array;
@@ -255,6 +264,14 @@ export class PercpuHashMap {
    * word, LRU, or this thread's SharedPercpu detached).
    */
   declare private fastUnit: number;
+  /** `valueBase` of the handle; Int32 words per unit copy of a value. */
+  declare private readonly linearBase: number;
+  declare private readonly valueWords: number;
+  /**
+   * This thread's Int32 view of the unit memory as of attach, which covers every value:
+   * views are re-made only longer, and an older view stays valid (the buffer never shrinks).
+   */
+  declare private readonly values: Int32Array;
   declare private removeHook: (() => void) | undefined;
   /** Out-parameter of `probe`: the element in the slot it found. */
   declare private probed: number;
@@ -284,6 +301,7 @@ export class PercpuHashMap {
       maxEntries,
       capacity,
       valueEnd: 0,
+      valueBase: -1,
       ctl: new SharedArrayBuffer(4 * Hm.Words),
       table: new SharedArrayBuffer(layout.bytes),
     };
@@ -301,12 +319,15 @@ export class PercpuHashMap {
     const rec = new Int32Array(handle.table, layout.entryRec, maxEntries * recWords);
     const lastUnit = (percpu.nrUnits - 1) * percpu.unitSize;
     let end = 0;
+    let linear = true;
     for (let e = 0, at = keyWords; e < maxEntries; e++, at += recWords) {
       const a = m.address(ptrs[e]!, 0, 0, 8);
       rec[at] = a >>> 2;
       if (a + lastUnit + stride > end) end = a + lastUnit + stride;
+      if (a !== rec[keyWords]! * 4 + e * stride) linear = false;
     }
     handle.valueEnd = end;
+    handle.valueBase = linear ? rec[keyWords]! : -1;
     return new PercpuHashMap(percpu, handle);
   }
 
@@ -336,6 +357,8 @@ export class PercpuHashMap {
     this.recWords = this.keyWords + 1;
     this.slots = new Int32Array(h.table, layout.slots, 2 * h.capacity);
     this.entryRec = new Int32Array(h.table, layout.entryRec, h.maxEntries * this.recWords);
+    this.table = new Int32Array(h.table, layout.slots, (layout.entryRec >>> 2) + h.maxEntries * this.recWords);
+    this.recAt = layout.entryRec >>> 2;
     this.entryNext = new Int32Array(h.table, layout.entryNext, h.maxEntries);
     this.entryStamp = new Int32Array(h.table, layout.entryStamp, h.maxEntries);
     this.entryPtr = new Float64Array(h.table, layout.entryPtr, h.maxEntries);
@@ -348,6 +371,9 @@ export class PercpuHashMap {
     this.oneWordKeys = this.keyWords === 1 && this.keyType === 'bytes';
     // The lock-free paths index the views directly: make them cover every value now (views only ever grow).
     if (h.valueEnd > this.m.viewBytes) this.m.refresh();
+    this.values = this.m.i32;
+    this.linearBase = h.valueBase ?? -1;
+    this.valueWords = this.valueStride >>> 2;
     this.fastUnit = this.oneWordKeys && !this.lru && this.myUnitIndex >= 0 ? this.myUnitIndex * this.unitWords : -1;
     this.removeHook = this.fastUnit >= 0 ? percpu.onDetach(() => (this.fastUnit = -1)) : undefined;
     this.probed = -1;
@@ -435,7 +461,7 @@ export class PercpuHashMap {
     // Plain loads: an Int32 never tears, the element's words are read through the
     // slot's value (a data dependency), and `find` brackets the probe with atomic
     // sequence loads, which no plain load moves across.
-    for (let i = h >>> this.shift; ; i = (i + 1) & mask) {
+    for (let i = (h >>> this.shift) & mask; ; i = (i + 1) & mask) {
       const e1 = sl[2 * i]!;
       if (e1 === 0) return -1;
       if (sl[2 * i + 1] === h && this.keyEquals(e1 - 1)) {
@@ -523,7 +549,7 @@ export class PercpuHashMap {
   /** First empty slot of hash `h`'s probe run. */
   private emptySlot(h: number): number {
     const mask = this.mask;
-    let i = h >>> this.shift;
+    let i = (h >>> this.shift) & mask;
     while (this.slots[2 * i] !== 0) i = (i + 1) & mask;
     return i;
   }
@@ -594,7 +620,7 @@ export class PercpuHashMap {
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
       const ej = sl[2 * j]!;
       if (ej === 0) break;
-      const home = sl[2 * j + 1]! >>> this.shift;
+      const home = (sl[2 * j + 1]! >>> this.shift) & mask;
       // The element at j may move into the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (stays) continue;
@@ -743,21 +769,26 @@ export class PercpuHashMap {
    */
   addInt32(key: PercpuKey | string, delta: number, off = 0): boolean {
     const unit = this.fastUnit;
-    if (typeof key === 'number' && (key | 0) === key && unit >= 0 && off === 0 && this.ctl[Hm.State] === 0) {
+    if (typeof key === 'number' && (key | 0) === key && unit >= 0 && off === 0) {
       // The hot case in one piece: an int32 key of a one-word-key map, offset 0, no LRU.
-      // The element's record holds its key and its value's index, so a probe step reads a
-      // slot and a record and nothing else. No hash compare (the key is one word) and no
-      // sequence check: a probe that races a delete can only miss (then the slow path
-      // decides) or find the key's own element — an add that linearises before the delete.
-      const sl = this.slots;
-      const rec = this.entryRec;
+      // A probe step reads a slot and the element's record (key, value index) and nothing
+      // else; with linearly laid out values the value's address needs no load at all. No
+      // hash compare (the key is one word), no liveness load (a destroyed map has every slot
+      // emptied, so the probe falls through to the slow path, which throws), and no sequence
+      // check: a probe that races a delete can only miss (then the slow path decides) or find
+      // the key's own element — an add that linearises before the delete.
+      // Slots and records through one view (`slots` is its head): one typed array to check, not two.
+      const t = this.table;
+      const recAt = this.recAt;
       const mask = this.mask;
-      for (let i = hashOneWord(key) >>> this.shift; ; i = (i + 1) & mask) {
-        const e1 = sl[2 * i]!;
-        if (e1 === 0) break;
-        if (rec[2 * e1 - 2] === key) {
-          const a = this.m.i32;
-          const at = rec[2 * e1 - 1]! + unit;
+      for (let i = (hashOneWord(key) >>> this.shift) & mask; ; i = (i + 1) & mask) {
+        const e = t[2 * i]! - 1;
+        if (e < 0) break;
+        const r = recAt + 2 * e;
+        if (t[r] === key) {
+          const base = this.linearBase;
+          const at = (base >= 0 ? base + e * this.valueWords : t[r + 1]!) + unit;
+          const a = this.values;
           a[at] = (a[at]! + delta) | 0;
           return true;
         }
@@ -1103,7 +1134,7 @@ export class PercpuHashMap {
         const h = hashWords(this.entryRec.subarray(e * this.recWords, e * this.recWords + n), n);
         if (h !== this.slots[2 * i + 1]) problems.push(`slot ${i}: stored hash differs from the key's`);
         if (this.unit0Index(e) !== this.m.address(this.entryPtr[e]!, 0, 0, 8) >>> 2) problems.push(`element ${e}: recorded value index differs from its pointer's`);
-        for (let j = h >>> this.shift; j !== i; j = (j + 1) & this.mask) {
+        for (let j = (h >>> this.shift) & this.mask; j !== i; j = (j + 1) & this.mask) {
           if (this.slots[2 * j] === 0) {
             problems.push(`slot ${i} is unreachable: empty slot ${j} in its probe run`);
             break;
@@ -1141,6 +1172,9 @@ export class PercpuHashMap {
       Atomics.store(this.ctl, Hm.State, 1);
       // Odd for good: lock-free readers find out at their next probe.
       Atomics.store(this.ctl, Hm.Seq, this.ctl[Hm.Seq]! | 1);
+      // Every slot empty: `addInt32`'s fast path, which reads no state word, misses and
+      // takes the slow path, which throws.
+      this.slots.fill(0);
       this.percpu.freeManyValidated(this.entryPtr, 0, this.maxEntries);
     } finally {
       this.lock.unlock();
