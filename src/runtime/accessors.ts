@@ -91,8 +91,9 @@ export class ThisCpuAccessor implements UnitAccessor {
   declare private cSlot: number;
   /** Access widths (1, 2, 4, 8 as bits) that fit, aligned, at offset 0 of the cached pointer. */
   declare private cFits: number;
-  /** The cached pointer's Int32 index (valid where `cFits` has 4). */
+  /** The cached pointer's Int32 index, and the pointer again where a 4-byte access at offset 0 fits (else NaN). */
   declare private cI4: number;
+  declare private cPtr4: number;
   declare private cIds: Int32Array;
   declare private cI32: Int32Array;
   declare private cU32: Uint32Array;
@@ -110,6 +111,7 @@ export class ThisCpuAccessor implements UnitAccessor {
     this.cSlot = 0;
     this.cFits = 0;
     this.cI4 = 0;
+    this.cPtr4 = Number.NaN;
     this.cIds = m.chunkSlots;
     this.cI32 = m.i32;
     this.cU32 = m.u32;
@@ -118,6 +120,7 @@ export class ThisCpuAccessor implements UnitAccessor {
   /** @internal Forget the cached pointer (the owning SharedPercpu detached: the next access misses and throws). */
   invalidate(): void {
     this.cPtr = Number.NaN;
+    this.cPtr4 = Number.NaN;
   }
 
   private at(ptr: number, off: number, width: number): number {
@@ -139,7 +142,7 @@ export class ThisCpuAccessor implements UnitAccessor {
    * kept as a boxed double (a load and a conversion on every access).
    */
   private at4(ptr: number, off: number): number {
-    if (ptr === this.cPtr && off === 0 && (this.cFits & 4) !== 0 && this.cIds[this.cChunk] === this.cSlot) return this.cI4;
+    if (ptr === this.cPtr4 && off === 0 && this.cIds[this.cChunk] === this.cSlot) return this.cI4;
     return this.at(ptr, off, 4) >>> 2;
   }
 
@@ -157,6 +160,7 @@ export class ThisCpuAccessor implements UnitAccessor {
     for (let w = 1; w <= 8; w *= 2) if ((this.cBase & (w - 1)) === 0 && w <= this.cRoom) fits |= w;
     this.cFits = fits;
     this.cI4 = Math.floor(this.cBase / 4) | 0;
+    this.cPtr4 = (fits & 4) !== 0 ? ptr : Number.NaN;
     this.cIds = this.m.chunkSlots;
     this.cI32 = this.m.i32;
     this.cU32 = this.m.u32;

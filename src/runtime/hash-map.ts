@@ -266,6 +266,8 @@ export class PercpuHashMap {
   declare private fastUnit: number;
   /** `valueBase` of the handle; Int32 words per unit copy of a value. */
   declare private readonly linearBase: number;
+  /** `linearBase` + this unit's offset (`fastUnit`), or -1 when the values are not linear. */
+  declare private readonly linearUnit: number;
   declare private readonly valueWords: number;
   /**
    * This thread's Int32 view of the unit memory as of attach, which covers every value:
@@ -376,6 +378,7 @@ export class PercpuHashMap {
     this.valueWords = this.valueStride >>> 2;
     this.fastUnit = this.oneWordKeys && !this.lru && this.myUnitIndex >= 0 ? this.myUnitIndex * this.unitWords : -1;
     this.removeHook = this.fastUnit >= 0 ? percpu.onDetach(() => (this.fastUnit = -1)) : undefined;
+    this.linearUnit = this.linearBase >= 0 && this.fastUnit >= 0 ? this.linearBase + this.fastUnit : -1;
     this.probed = -1;
     this.ticks = 0;
   }
@@ -781,13 +784,15 @@ export class PercpuHashMap {
       const t = this.table;
       const recAt = this.recAt;
       const mask = this.mask;
+      // Index arithmetic wraps (`| 0`, `imul`): every index is far below 2^31, and V8 then
+      // emits no overflow checks.
       for (let i = (hashOneWord(key) >>> this.shift) & mask; ; i = (i + 1) & mask) {
-        const e = t[2 * i]! - 1;
-        if (e < 0) break;
-        const r = recAt + 2 * e;
+        const e1 = t[i << 1]!;
+        if (e1 === 0) break;
+        const r = (recAt + (e1 << 1) - 2) | 0;
         if (t[r] === key) {
-          const base = this.linearBase;
-          const at = (base >= 0 ? base + e * this.valueWords : t[r + 1]!) + unit;
+          const lin = this.linearUnit;
+          const at = lin >= 0 ? (lin + Math.imul(e1 - 1, this.valueWords)) | 0 : (t[r + 1]! + unit) | 0;
           const a = this.values;
           a[at] = (a[at]! + delta) | 0;
           return true;
