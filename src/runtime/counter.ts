@@ -7,10 +7,11 @@
  * total. Only the unit's thread writes its cell, so an add is a plain 32-bit
  * read and write of the low word — until it would carry into the high word or
  * (batched mode) move the unit more than `batch` away from what it reported.
- * Then the slow path stores the whole int64 with one `Atomics.store` and, in
- * batched mode, reports the difference to the shared total with one
- * `Atomics.add`. No step leaves the cell half-written, so a thread killed at any
- * instant leaves an exact count behind.
+ * Then the slow path stores the whole int64 with one `Atomics.store` (or the
+ * low word alone, without a carry) and, in batched mode, records the reported
+ * part (one 32-bit store while its high word stays) and reports the difference
+ * to the shared total with one `Atomics.add`. No step leaves the cell
+ * half-written, so a thread killed at any instant leaves an exact count behind.
  *
  * Two modes:
  * - 'batched' (default, the kernel's): `read()` is O(1), the shared total, off
