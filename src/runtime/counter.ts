@@ -127,7 +127,9 @@ export class PercpuCounter {
     this.h = h;
     this.ptr = h.ptr;
     this.batch = h.batch;
-    this.mode = h.mode ?? 'batched';
+    // The literal, not the handle's string: a string that came through postMessage is a copy,
+    // and comparing copies compares characters.
+    this.mode = h.mode === 'exact' ? 'exact' : 'batched';
     this.nrUnits = percpu.nrUnits;
     const b = percpu.sharedBuffers;
     this.gens = new Int32Array(b.counters, 0, entryEnd(h.entry) / 4);
