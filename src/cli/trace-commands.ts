@@ -14,7 +14,7 @@ import { PercpuError } from '../errors.js';
 import { makeOutputDir, writeOutput } from '../io.js';
 import { capture } from '../trace/capture.js';
 import { describeTrace, parseTraceFile, traceDefects, TraceEventKind, type ParsedTrace } from '../trace/parse.js';
-import { formatTraceReplay, replayTrace } from '../trace/replay.js';
+import { formatTraceReplay, replayTrace, type BalancePolicy } from '../trace/replay.js';
 import { geometryFromStats, type PercpuStatsFile } from '../trace/stats-parse.js';
 import { readPercpuStatsFile } from '../inputs.js';
 import { kernelOption } from './exit.js';
@@ -179,10 +179,11 @@ export function registerTraceCommands(program: Command): void {
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
     .addOption(new Option('--kernel <version>', 'profile to simulate').default('7.0').argParser(kernelOption))
-    .addOption(new Option('--balance <mode>', 'run the simulation\'s balance work after every op, or never').choices(['sync', 'none']).default('sync'))
+    .addOption(new Option('--balance <mode>', 'when the simulation runs its balance work: at the moments the trace implies and at its end (deferred), right after every op that schedules it (sync), or never').choices(['deferred', 'sync', 'none']).default('deferred'))
+    .option('--balance-delay-us <us>', 'deferred: a scheduled balance work has run once the trace clock moved on this long (0: only at the implied moments)', intArg('--balance-delay-us'))
     .option('--json', 'print the results as JSON (docs/JSON.md)')
     .action(async (path: string, opts: GeometryFlags & {
-      json?: boolean; statsAfter?: string; outsideEmptyPages?: number; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
+      json?: boolean; statsAfter?: string; outsideEmptyPages?: number; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: BalancePolicy; balanceDelayUs?: number }) => {
       const print = opts.json ? () => {} : out;
       const trace = await parseTraceFile(path);
       describeTrace(trace).forEach(print);
@@ -204,7 +205,13 @@ export function registerTraceCommands(program: Command): void {
           ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
         };
       }
-      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
+      const r = replayTrace(trace, {
+        geometry,
+        kernel: opts.kernel,
+        balance: opts.balance,
+        outsideEmptyPages: opts.outsideEmptyPages ?? 0,
+        ...(opts.balanceDelayUs !== undefined ? { balanceDelayUs: opts.balanceDelayUs } : {}),
+      });
       const g = geometry;
       const text =
         `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +

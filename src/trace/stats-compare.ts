@@ -32,7 +32,7 @@ import type { PercpuAllocator } from '../allocator.js';
 import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
 import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
-import type { TraceReplayResult } from './replay.js';
+import type { BalancePolicy, TraceReplayResult } from './replay.js';
 
 /** Fields of a chunk section, in the file's order after the header. */
 export const CHUNK_FIELDS = [
@@ -147,7 +147,7 @@ function countEqual(a: StatsChunk, b: StatsChunk): number {
  * before tracing (the global count every balance decision reads), and the
  * moments the workqueue ran.
  */
-function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: 'sync' | 'none', outside: number): string {
+function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: BalancePolicy, outside: number): string {
   const global =
     preexisting > 0
       ? `the global count of empty populated pages includes those of the ${preexisting} chunk(s) that existed before tracing, which the trace does not show ` +
