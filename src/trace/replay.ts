@@ -85,10 +85,15 @@ export interface TraceReplayOptions {
   /** Called after each event is replayed (events in corrected order), with the simulation. */
   afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
   /**
-   * Empty populated pages of the chunks that existed before tracing (the before-snapshot's
-   * global `empty_pop_pages`), counted in the simulation's global count as if they stayed so.
+   * Empty populated pages of the chunks that existed before tracing when tracing began (the
+   * before-snapshot's global `empty_pop_pages`), counted in the simulation's global count.
    */
   outsideEmptyPages?: number;
+  /**
+   * The same at the trace's end (`outsideEmptyPagesAtEnd` of the after-snapshot). When given, the
+   * count moves linearly in trace time from `outsideEmptyPages` to this; otherwise it stays.
+   */
+  outsideEmptyPagesEnd?: number;
   /** The per-chunk analysis of this trace, when the caller already ran it (same unit size and kernel). */
   verification?: TraceVerification;
 }
@@ -195,6 +200,8 @@ export interface TraceReplayResult {
   atomicFailuresAtEnd: number;
   /** Empty populated pages assumed for the chunks that existed before tracing (`TraceReplayOptions.outsideEmptyPages`). */
   outsideEmptyPages: number;
+  /** At the end (equal to `outsideEmptyPages` when no end value was given). */
+  outsideEmptyPagesEnd: number;
   /** The simulated allocator, in its state after the last event. */
   simulation: PercpuAllocator;
   /** Where the simulation placed each allocation event (by seq; NULL_PTR where it was not simulated or was refused). */
@@ -266,7 +273,10 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   });
   const bsim = sim instanceof BitmapAllocator ? sim : undefined;
   const fillerAllocs = fillFirstChunk(sim);
-  if (options.outsideEmptyPages && bsim) bsim.addUnmodelledEmptyPages(options.outsideEmptyPages);
+  const outsideStart = Math.max(0, options.outsideEmptyPages ?? 0);
+  const outsideEnd = Math.max(0, options.outsideEmptyPagesEnd ?? outsideStart);
+  let outsideNow = outsideStart;
+  if (outsideStart && bsim) bsim.addUnmodelledEmptyPages(outsideStart);
   // The kernel was quiescent when tracing began: whatever the filler scheduled has run.
   if (policy === 'deferred' && bsim) for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) bsim.runBalanceWork();
   setupDone = true;
@@ -305,7 +315,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     balanceRuns: { 'kernel-balance-event': 0, 'atomic-after-failure': 0, 'atomic-needs-population': 0, 'alloc-into-isolated': 0, delay: 0, end: 0 },
     directedPopulation: [],
     atomicFailuresAtEnd: 0,
-    outsideEmptyPages: options.outsideEmptyPages ?? 0,
+    outsideEmptyPages: outsideStart,
+    outsideEmptyPagesEnd: outsideEnd,
     simulation: sim,
     placements,
   };
@@ -413,17 +424,26 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
    * another chunk) than the kernel's, populate the pages the placement proves populated, as the
    * populate step does (counted in `directedPopulation`).
    */
-  const beforeAtomic = (inst: number, seq: number) => {
-    if (!bsim || atomicTiming(inst, seq) === undefined) return;
-    const sc = simOfKernel.get(inst)!;
+  const beforeAtomic = (inst: number, seq: number, kernelWasEmpty: boolean) => {
+    if (!bsim) return;
+    // An empty kernel chunk not yet paired stands for an empty simulated one (the newest unpaired).
+    let sc = simOfKernel.get(inst);
+    if (sc === undefined && kernelWasEmpty) {
+      for (const { chunk: c } of bsim.chunksInSlotOrder()) {
+        const id = c.hdr[Hdr.Id]!;
+        if (id !== 0 && c.hdr[Hdr.NrAlloc] === 0 && !kernelOfSim.has(id) && (sc === undefined || id > sc)) sc = id;
+      }
+    }
+    if (sc === undefined) return;
+    const chunk = bsim.getChunk(sc)!;
     const off = ev.off[seq]!;
     const first = Math.floor(off / pageSize);
     const last = Math.ceil((off + ((ev.size[seq]! + 3) & ~3)) / pageSize);
-    const chunk = bsim.getChunk(sc)!;
     const missing = () => {
       for (let pg = first; pg < last; pg++) if (!testBit(chunk.populated, pg)) return true;
       return false;
     };
+    if (!missing() && chunk.hdr[Hdr.Slot] !== bsim.toDepopulateSlot) return;
     let pages = 0;
     if (pendingAtomicFailures > 0) {
       // After an atomic failure the kernel's populate step populates 4 pages (lowest runs first) in
@@ -448,13 +468,27 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     const seq = order[k]!;
     currentSeq = seq;
     const kind = ev.kind[seq]!;
+    if (outsideEnd !== outsideStart && bsim && n > 1) {
+      const t0 = ev.time[0]!;
+      const span = ev.time[n - 1]! - t0;
+      const want = Math.round(outsideStart + (outsideEnd - outsideStart) * (span > 0 ? (ev.time[seq]! - t0) / span : 1));
+      if (want !== outsideNow) {
+        bsim.addUnmodelledEmptyPages(want - outsideNow);
+        outsideNow = want;
+      }
+    }
     if (policy === 'deferred' && bsim) {
       // The workqueue has run the work once the trace's clock moved on far enough.
       if (scheduledAt >= 0 && delayUs > 0 && (ev.time[seq]! - scheduledAt) * 1e6 > delayUs) runBalance('delay', seq);
       // A chunk destroyed, or created by a kworker, is the balance work running (only it destroys
       // chunks; the allocation path creates them in the allocating task).
       const balanceEvent = kind === TraceEventKind.DestroyChunk || (kind === TraceEventKind.CreateChunk && trace.tasks[ev.task[seq]!]!.startsWith('kworker'));
-      if (balanceEvent && !lastWasKernelBalanceEvent) runBalance('kernel-balance-event', seq);
+      if (balanceEvent && !lastWasKernelBalanceEvent) {
+        // If atomic requests failed since the last run, this run has the kernel's flag set.
+        if (pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
+        pendingAtomicFailures = 0;
+        runBalance('kernel-balance-event', seq);
+      }
       lastWasKernelBalanceEvent = balanceEvent;
     }
     const lost = injectBefore.get(seq);
@@ -482,7 +516,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
         if (policy === 'deferred' && bsim) {
           const partner = simOfKernel.get(inst);
-          if (flags !== 0) beforeAtomic(inst, seq);
+          if (flags !== 0) beforeAtomic(inst, seq, kernelWasEmpty);
           else if (partner !== undefined && bsim.getChunk(partner)?.hdr[Hdr.Slot] === bsim.toDepopulateSlot && bsim.balanceScheduled) {
             // The kernel placed it in a chunk the simulation holds isolated (never searched): its reclaim had run.
             runBalance('alloc-into-isolated', seq);
@@ -580,6 +614,10 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     noteScheduled(seq);
     options.afterEvent?.(seq, sim);
   }
+  if (outsideNow !== outsideEnd && bsim) {
+    bsim.addUnmodelledEmptyPages(outsideEnd - outsideNow);
+    outsideNow = outsideEnd;
+  }
   if (policy === 'deferred' && bsim) {
     // Quiescence: the kernel's last scheduled work has run by the after-snapshot (the capture waits
     // for the events to stop). Its last atomic failure, if no success followed, left the flag set.
@@ -648,7 +686,12 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
     `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
       `so the simulation stands in for them with its first chunk, filled before the first event (${r.setup.fillerAllocs} filler allocation(s))`,
   );
-  if (r.outsideEmptyPages > 0) {
+  if (r.outsideEmptyPagesEnd !== r.outsideEmptyPages) {
+    out.push(
+      `  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) when tracing begins and ${r.outsideEmptyPagesEnd} at its end ` +
+        `(the snapshots' values), linearly in trace time between, counted in the simulation's global empty-page count`,
+    );
+  } else if (r.outsideEmptyPages > 0) {
     out.push(`  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) throughout, counted in the simulation's global empty-page count`);
   }
   out.push(`allocations: ${r.allocs}`);

@@ -33,6 +33,7 @@ import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
 import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
 import type { BalancePolicy, TraceReplayResult } from './replay.js';
+import type { TraceVerification } from './verify-trace.js';
 
 /** Fields of a chunk section, in the file's order after the header. */
 export const CHUNK_FIELDS = [
@@ -172,6 +173,28 @@ function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk
     `which pages stay populated depends on the balance work: reclaim depopulates an isolated chunk's free pages until the global count falls under 4, and the populate step tops the count up to 4 in the fullest chunks with holes; ` +
     `${global}; ${when}`
   );
+}
+
+/**
+ * The empty populated pages the chunks that existed before tracing held when the after-snapshot
+ * was taken: its global `empty_pop_pages` less those of the sections the traced chunks alive at
+ * the end are recognised by (their allocation map, from the per-chunk replay; isolated sections
+ * are not in the global count). A fact of the snapshot, not of the simulation.
+ */
+export function outsideEmptyPagesAtEnd(v: TraceVerification, after: PercpuStatsFile): number {
+  const total = after.global.emptyPopPages;
+  if (total === undefined) return 0;
+  const used = new Set<StatsChunk>();
+  let traced = 0;
+  for (const cv of v.verified) {
+    const model = cv.result.finalSection;
+    if (cv.instance.destroyedSeq >= 0 || model === undefined) continue;
+    const k = after.chunks.find((c) => !used.has(c) && c.kind !== 'reserved' && c.kind !== 'first' && agreesOn(c, model, IDENTITY));
+    if (k === undefined) continue;
+    used.add(k);
+    if (k.kind === 'chunk') traced += k.emptyPopPages ?? 0;
+  }
+  return Math.max(0, total - traced);
 }
 
 const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
