@@ -32,7 +32,7 @@ import type { PercpuAllocator } from '../allocator.js';
 import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
 import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
-import type { BalancePolicy, TraceReplayResult } from './replay.js';
+import type { TraceReplayResult } from './replay.js';
 import type { TraceVerification } from './verify-trace.js';
 
 /** Fields of a chunk section, in the file's order after the header. */
@@ -88,9 +88,11 @@ export interface FieldDifference {
   field: ChunkField;
   kernel: string | number;
   replay: string | number;
-  /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`). */
+  /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`, `reasons`). */
   verdict: 'differs' | 'timing' | 'not comparable';
   reason?: string;
+  /** `timing`: the unknowns named (see `TimingReason`). */
+  reasons?: TimingReason[];
 }
 
 export interface ChunkStatsComparison {
@@ -142,37 +144,66 @@ function countEqual(a: StatsChunk, b: StatsChunk): number {
 }
 
 /**
- * Why the kernel's and the simulation's balance work may have decided this
- * chunk differently, for a difference in `field`. The two facts no trace
- * shows are named: the empty populated pages of the chunks that existed
- * before tracing (the global count every balance decision reads), and the
- * moments the workqueue ran.
+ * The facts no trace shows that a population field (header, empty_pop_pages) depends on, each
+ * named: a `timing` difference lists the ones that apply to it.
+ * - `workqueue-moment`: when the kernel's workqueue ran the balance work (no event records it,
+ *   only the chunks it creates or destroys);
+ * - `preexisting-empty-pages`: the empty populated pages of the chunks that existed before
+ *   tracing, part of the global count that isolation, reclaim's stop and the populate step read;
+ * - `final-atomic-failures`: the trace ends with atomic failures no success followed, each of
+ *   which makes a balance run populate 4 pages in the fullest chunk with holes: how many such
+ *   runs happened before quiescence, and in which chunk;
+ * - `populate-choice`: which chunk the populate step chose, when the trace showed (by the
+ *   kernel's atomic placements) that it chose another than the simulation's.
  */
-function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: BalancePolicy, outside: number): string {
-  const global =
-    preexisting > 0
-      ? `the global count of empty populated pages includes those of the ${preexisting} chunk(s) that existed before tracing, which the trace does not show ` +
-        `(the simulation counts ${outside > 0 ? `${outside} for them throughout, as told` : 'none for them'})`
-      : 'the global count of empty populated pages decides it';
-  const when =
-    balance === 'none'
-      ? 'the simulation never ran its balance work (--balance none)'
-      : 'the kernel runs the balance work from a workqueue at moments no event records, the simulation right after the op that scheduled it';
+export type TimingReason = 'workqueue-moment' | 'preexisting-empty-pages' | 'final-atomic-failures' | 'populate-choice';
+
+function timingReasons(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, r: TraceReplayResult, preexisting: number): { codes: TimingReason[]; text: string } {
+  const codes: TimingReason[] = [];
+  const parts: string[] = [];
   if (field === 'header') {
     const kIso = kernel.kind === 'sidelined' || kernel.kind === 'to_depopulate';
     const rIso = replay.kind === 'sidelined' || replay.kind === 'to_depopulate';
-    if (kIso !== rIso) {
-      return (
-        `${kIso ? 'the kernel' : 'the simulation'} isolated the chunk on a free (a quarter or more of its pages empty and populated, and more than 4 more empty populated pages elsewhere) ` +
-        `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, or an allocation into it): ${global}; ${when}`
-      );
-    }
-    return `both isolated it, but only one side's balance work had sidelined it by the end: ${when}`;
+    parts.push(
+      kIso !== rIso
+        ? `${kIso ? 'the kernel' : 'the simulation'} isolated the chunk on a free (a quarter or more of its pages empty and populated, and more than 4 more empty populated pages elsewhere) ` +
+            `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, a full chunk after reclaim, or an allocation into it)`
+        : 'both isolated it, but only one side\'s balance work had sidelined it by the end',
+    );
+  } else {
+    parts.push('which pages stay populated is the balance work\'s: reclaim depopulates an isolated chunk\'s free pages until the global count falls under 4, the populate step tops it up to 4 in the fullest chunks with holes');
   }
-  return (
-    `which pages stay populated depends on the balance work: reclaim depopulates an isolated chunk's free pages until the global count falls under 4, and the populate step tops the count up to 4 in the fullest chunks with holes; ` +
-    `${global}; ${when}`
-  );
+  if (r.balance !== 'none') {
+    codes.push('workqueue-moment');
+    const runs = Object.entries(r.balanceRuns).filter(([, n]) => n > 0).map(([p, n]) => `${n} ${p}`).join(', ');
+    parts.push(
+      r.balance === 'sync'
+        ? 'workqueue-moment: the kernel ran the balance work from a workqueue at moments no event records; the simulation right after each op that scheduled it'
+        : `workqueue-moment: the kernel ran the balance work from a workqueue at moments no event records; the simulation at the moments the trace implies (${runs || 'none'})`,
+    );
+  } else parts.push('the simulation never ran its balance work (--balance none)');
+  if (preexisting > 0) {
+    codes.push('preexisting-empty-pages');
+    const assumed = r.outsideEmptyPagesEnd !== r.outsideEmptyPages ? `${r.outsideEmptyPages} at the start, ${r.outsideEmptyPagesEnd} at the end, linearly between` : `${r.outsideEmptyPages} throughout`;
+    parts.push(
+      `preexisting-empty-pages: the global count includes the empty populated pages of the ${preexisting} chunk(s) that existed before tracing, whose changes the trace does not show ` +
+        `(the simulation assumed ${assumed})`,
+    );
+  }
+  if (field === 'empty_pop_pages' && r.atomicFailuresAtEnd > 0) {
+    codes.push('final-atomic-failures');
+    parts.push(
+      `final-atomic-failures: the trace ends with ${r.atomicFailuresAtEnd} atomic failure(s) no success followed; each schedules a run that populates 4 pages in the fullest chunk with holes, ` +
+        'and how many ran before quiescence, in which chunk (possibly one that existed before tracing), no event shows (the simulation ran one)',
+    );
+  }
+  if (field === 'empty_pop_pages' && r.directedPopulation.length > 0) {
+    codes.push('populate-choice');
+    parts.push(
+      `populate-choice: ${r.directedPopulation.length} time(s) the kernel's atomic placements showed pages its populate step had populated where the simulation's had not; the simulation populated them then`,
+    );
+  }
+  return { codes, text: parts.join('; ') };
 }
 
 /**
@@ -281,7 +312,9 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
       const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
       if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
         d.verdict = 'timing';
-        d.reason = balanceReason(f, best, mine, preexisting, r.balance, r.outsideEmptyPages);
+        const why = timingReasons(f, best, mine, r, preexisting);
+        d.reason = why.text;
+        d.reasons = why.codes;
       }
       cmp.differences.push(d);
     }
@@ -327,7 +360,7 @@ export function formatStatsComparison(c: StatsComparison, workload: string): str
         (unknown.length > 0 ? `, ${unknown.length} not comparable (${unknown.map((d) => d.field).join(', ')})` : ''),
     );
     for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}`);
-    for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show)`);
+    for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show: ${(d.reasons ?? []).join(', ')})`);
     for (const d of timing) out.push(`    why (${d.field}): ${d.reason}`);
     if (unknown.length > 0) out.push(`  ${unknown.map((d) => `${d.field} (kernel ${d.kernel})`).join(', ')} not comparable: ${x.balanceUnknown}`);
   }
