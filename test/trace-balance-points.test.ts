@@ -146,3 +146,16 @@ test('the delay rule: a scheduled work has run once the trace clock moved on 1 m
   assert.equal(off.balanceRuns.delay, 0);
   assert.equal(off.balanceRuns.end, 1);
 });
+
+test('4.14 in the whole-trace replay: no isolation, no depopulation, the freed pages stay populated', () => {
+  // The trace that 7.0 ends with A sidelined and depopulated (above). 4.14 never isolates: the free
+  // of 28 KiB spans blocks, so the chunk is refreshed whole and its empty pages recounted (pages
+  // 1-7, all populated and free: 7); nothing schedules the work on that free, and at the end the
+  // global count (20 assumed + 7) needs no population.
+  const lines = [create(at(0), A, BY_TASK), alloc(at(1), A, 0, 4096), alloc(at(2), A, 4096, 28672), free(at(3), A, 4096)];
+  const r = replayTrace(parseTraceText(traceText(lines)), { geometry: GEOMETRY, kernel: '4.14', balance: 'deferred', outsideEmptyPages: 20 });
+  assert.equal(r.matched, 2);
+  const a = finalSection(r, 0);
+  assert.deepEqual([a.kind, a.nrAlloc, a.emptyPopPages], ['chunk', 1, 7]);
+  assert.equal(r.balanceRuns['alloc-into-isolated'], 0);
+});

@@ -170,6 +170,11 @@ function timingReasons(field: ChunkField, kernel: StatsChunk, replay: StatsChunk
             `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, a full chunk after reclaim, or an allocation into it)`
         : 'both isolated it, but only one side\'s balance work had sidelined it by the end',
     );
+  } else if (r.simulation instanceof BitmapAllocator && !r.simulation.profile.depopulation) {
+    parts.push(
+      `which pages are populated is the balance work's: ${r.simulation.kernel} never depopulates a live chunk, its populate step tops the global count up to 4 in the fullest chunks with holes, ` +
+        'and it recounts a chunk\'s empty pages only when a free refreshes the whole chunk (spec §3.8, §4.3)',
+    );
   } else {
     parts.push('which pages stay populated is the balance work\'s: reclaim depopulates an isolated chunk\'s free pages until the global count falls under 4, the populate step tops it up to 4 in the fullest chunks with holes');
   }
@@ -235,6 +240,7 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
   const tc = r.verification.chunks;
   const sections = simulatedSections(r.simulation);
   const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
+  const depopulating = !(r.simulation instanceof BitmapAllocator) || r.simulation.profile.depopulation;
   const used = new Set<StatsChunk>();
   // Empty chunks are interchangeable: a kernel chunk empty at the end whose simulated partner is gone
   // stands for an empty simulated chunk no kernel chunk is paired with (the newest first).
@@ -310,7 +316,10 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
         continue;
       }
       const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
-      if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
+      if (f === 'header' && !depopulating && (best.kind === 'sidelined' || best.kind === 'to_depopulate')) {
+        // Not timing: the profile replayed has no isolation at all.
+        d.reason = `the ${r.simulation.kernel} profile has no chunk isolation or sidelining (added in 5.14), the snapshot's kernel has: it is newer than the profile`;
+      } else if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
         d.verdict = 'timing';
         const why = timingReasons(f, best, mine, r, preexisting);
         d.reason = why.text;
@@ -359,7 +368,7 @@ export function formatStatsComparison(c: StatsComparison, workload: string): str
         (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : '') +
         (unknown.length > 0 ? `, ${unknown.length} not comparable (${unknown.map((d) => d.field).join(', ')})` : ''),
     );
-    for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}`);
+    for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}${d.reason ? ` (${d.reason})` : ''}`);
     for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show: ${(d.reasons ?? []).join(', ')})`);
     for (const d of timing) out.push(`    why (${d.field}): ${d.reason}`);
     if (unknown.length > 0) out.push(`  ${unknown.map((d) => `${d.field} (kernel ${d.kernel})`).join(', ')} not comparable: ${x.balanceUnknown}`);
