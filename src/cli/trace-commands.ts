@@ -20,7 +20,7 @@ import { readPercpuStatsFile } from '../inputs.js';
 import { kernelOption } from './exit.js';
 import { replayJson, toJson, verifyTraceJson } from './json.js';
 import { formatChunkGolden, formatTraceVerification, verifyParsedTrace, type TraceVerification } from '../trace/verify-trace.js';
-import { compareWithSnapshot, formatStatsComparison, outsideEmptyPagesAtEnd, statsDiffer } from '../trace/stats-compare.js';
+import { compareWithSnapshot, formatStatsComparison, outsideFromSnapshots, statsDiffer } from '../trace/stats-compare.js';
 import type { GeometryInput } from '../engine/geometry.js';
 
 const out = (l: string) => process.stdout.write(l + '\n');
@@ -42,16 +42,10 @@ const OUTSIDE_HELP =
   'empty populated pages of the chunks that existed before tracing, counted in the simulation\'s global count: N throughout, or auto (default): ' +
   'the before-snapshot\'s global empty_pop_pages when tracing began, moving linearly in trace time to what the after-snapshot shows for those chunks';
 
-/**
- * The pre-existing chunks' empty pages at the trace's start and end: given, or read from the
- * snapshots (start: the before-snapshot's global count; end: the after-snapshot's less the traced
- * chunks' sections; a missing one takes the other's value, none gives 0).
- */
+/** Given (`--outside-empty-pages N`), or from the snapshots (`auto`, see `outsideFromSnapshots`). */
 function outsideCounts(given: number | 'auto' | undefined, v: TraceVerification, before: PercpuStatsFile | undefined, after: PercpuStatsFile | undefined): { outsideEmptyPages: number; outsideEmptyPagesEnd: number } {
   if (typeof given === 'number') return { outsideEmptyPages: given, outsideEmptyPagesEnd: given };
-  const end = after ? outsideEmptyPagesAtEnd(v, after) : undefined;
-  const start = before?.global.emptyPopPages ?? end ?? 0;
-  return { outsideEmptyPages: start, outsideEmptyPagesEnd: end ?? start };
+  return outsideFromSnapshots(v, before, after);
 }
 
 function readStats(path: string): Promise<PercpuStatsFile> {

@@ -233,6 +233,17 @@ export function outsideEmptyPagesAtEnd(v: TraceVerification, after: PercpuStatsF
   return Math.max(0, total - traced);
 }
 
+/**
+ * The pre-existing chunks' empty pages at the trace's start and end, from the snapshots: start,
+ * the before-snapshot's global count (every chunk then existing existed before tracing); end,
+ * `outsideEmptyPagesAtEnd`. A missing snapshot takes the other's value; none gives 0.
+ */
+export function outsideFromSnapshots(v: TraceVerification, before: PercpuStatsFile | undefined, after: PercpuStatsFile | undefined): { outsideEmptyPages: number; outsideEmptyPagesEnd: number } {
+  const end = after ? outsideEmptyPagesAtEnd(v, after) : undefined;
+  const start = before?.global.emptyPopPages ?? end ?? 0;
+  return { outsideEmptyPages: start, outsideEmptyPagesEnd: end ?? start };
+}
+
 const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
 const MAP_FIELDS: readonly ChunkField[] = ALL_FIELDS.filter((f) => !BALANCE_FIELDS.has(f));
 
