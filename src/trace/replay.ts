@@ -40,11 +40,26 @@
  * in the trace, is a disagreement (`failed`); one the model refuses in every
  * such chunk alive then agrees; the others are not comparable.
  *
- * Population is the simulation's own (vm backend, balance work at once): an
- * atomic allocation the kernel placed in pages the simulation's partner chunk
- * had not populated, or in a chunk the simulation had isolated or sidelined,
- * tells about the balance work's unrecorded timing, not about placement, so it
- * is counted as unverifiable with its reason (`unverifiableAtomicTiming`).
+ * When the balance work runs (`deferred`, the default): the kernel runs it from
+ * a workqueue and no event records that, so the simulation schedules it as the
+ * kernel's code does but runs it only at the moments the trace implies — a
+ * chunk destroyed, or created by a kworker (only the balance work does either);
+ * an atomic allocation into pages the partner chunk lacks (after failures the
+ * populate step must have run, in the chunk the placement shows, whose pages
+ * are then populated as that step does); an allocation into a chunk the
+ * simulation holds isolated (the kernel's reclaim had run); the trace clock
+ * moving `balanceDelayUs` past the scheduling op — and to a fixed point after
+ * the last event (the after-snapshot is taken at quiescence). `sync` runs it
+ * after every op, `none` never. Atomic failures are not tried, but set the
+ * kernel's failure flag for the next run. The pre-existing chunks' empty pages
+ * (part of the global count every balance decision reads) are an assumption:
+ * `outsideEmptyPages` at the start, moving linearly to `outsideEmptyPagesEnd`.
+ *
+ * An atomic allocation the kernel placed in pages the simulation's partner
+ * chunk still had not populated, or in a chunk the simulation had isolated or
+ * sidelined, tells about the balance work's unrecorded timing, not about
+ * placement, so it is counted as unverifiable with its reason
+ * (`unverifiableAtomicTiming`).
  *
  * Invariant: every allocation in the trace is counted exactly once, as matched,
  * mismatched (another chunk, another offset, refused) or unverifiable (with the
