@@ -217,6 +217,12 @@ export interface TraceReplayResult {
   outsideEmptyPages: number;
   /** At the end (equal to `outsideEmptyPages` when no end value was given). */
   outsideEmptyPagesEnd: number;
+  /**
+   * Per kernel chunk instance: its allocations in the trace, and how many of them the simulation
+   * placed at the kernel's chunk and offset (compared and matched).
+   */
+  chunkAllocs: Int32Array;
+  chunkMatched: Int32Array;
   /** The simulated allocator, in its state after the last event. */
   simulation: PercpuAllocator;
   /** Where the simulation placed each allocation event (by seq; NULL_PTR where it was not simulated or was refused). */
@@ -333,6 +339,8 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     outsideEmptyPages: outsideStart,
     outsideEmptyPagesEnd: outsideEnd,
     simulation: sim,
+    chunkAllocs: new Int32Array(tc.instances.length),
+    chunkMatched: new Int32Array(tc.instances.length),
     placements,
   };
   r.lostAllocCut = lostAllocCut;
@@ -518,6 +526,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     switch (kind) {
       case TraceEventKind.Alloc: {
         r.allocs++;
+        r.chunkAllocs[inst]!++;
         const ci = tc.instances[inst]!;
         if (ci.createdSeq < 0) {
           r.unverifiablePreexisting++;
@@ -584,7 +593,10 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
           kernelOfSim.set(sc, inst);
           r.pairs.push({ kernelChunk: inst, simChunk: sc, pairedAt: seq });
         }
-        if (ptrOffset(p) === ev.off[seq]) r.matched++;
+        if (ptrOffset(p) === ev.off[seq]) {
+          r.matched++;
+          r.chunkMatched[inst]!++;
+        }
         else disagree(seq, 'offset', `chunk #${ci.number}: kernel off ${ev.off[seq]}, simulation off ${ptrOffset(p)}`);
         break;
       }

@@ -107,6 +107,8 @@ export interface ChunkStatsComparison {
   differences: FieldDifference[];
   /** Why the population fields (header, empty_pop_pages) could not be compared, if so. */
   balanceUnknown: string | undefined;
+  /** Set when the allocation-map fields come from the whole-trace replay, not the per-chunk one: why. */
+  modelNote?: string | undefined;
 }
 
 export interface StatsComparison {
@@ -271,8 +273,23 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
       skip('its history was cut at a lost event, so its state at the end is unknown');
       continue;
     }
-    const model = cv.result.finalSection;
-    if (model === undefined || cv.result.mismatches > 0) {
+    let model = cv.result.finalSection;
+    let modelNote: string | undefined;
+    if (model !== undefined && cv.result.mismatches > 0) {
+      // The per-chunk replay places atomic requests as normal ones (it has no population); when the
+      // whole-trace replay placed every allocation of this chunk where the kernel did, its chunk
+      // holds the kernel's allocation map and stands for it.
+      const sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+      const all = r.chunkAllocs[ci.number]!;
+      const sim = sc === undefined ? undefined : sections.get(sc);
+      if (sim !== undefined && all > 0 && r.chunkMatched[ci.number] === all) {
+        model = sim;
+        modelNote =
+          `its per-chunk replay disagrees with ${cv.result.mismatches} placement(s) (it replays atomic requests as normal ones, without population); ` +
+          `the whole-trace replay placed all ${all} of its allocations where the kernel did, so its chunk stands for it in every field`;
+      }
+    }
+    if (model === undefined || (cv.result.mismatches > 0 && modelNote === undefined)) {
       skip(`its per-chunk replay ${model === undefined ? 'left no chunk' : `disagrees with ${cv.result.mismatches} placement(s)`}, so its state at the end is not the kernel's`);
       continue;
     }
@@ -296,7 +313,7 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
         bestScore = score;
       }
     }
-    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown };
+    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown, modelNote };
     if (best === undefined) {
       // No section holds this allocation map: show the nearest one; every difference is a real one.
       for (const k of after.chunks) {
@@ -379,6 +396,7 @@ export function formatStatsComparison(c: StatsComparison, workload: string): str
         (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : '') +
         (unknown.length > 0 ? `, ${unknown.length} not comparable (${unknown.map((d) => d.field).join(', ')})` : ''),
     );
+    if (x.modelNote) out.push(`  ${x.modelNote}`);
     for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}${d.reason ? ` (${d.reason})` : ''}`);
     for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show: ${(d.reasons ?? []).join(', ')})`);
     for (const d of timing) out.push(`    why (${d.field}): ${d.reason}`);
