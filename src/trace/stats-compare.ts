@@ -15,13 +15,19 @@
  *   free_bytes, first_bit and the fragment numbers). Among sections agreeing on
  *   those, the one agreeing on most other fields is taken; a section is used
  *   for one chunk at most.
- * - The allocation-map fields come from the per-chunk replay (exact); the
- *   header (plain, sidelined, to-depopulate) and empty_pop_pages from the
- *   whole-allocator simulation, and only when its chunk holds the same map
- *   (else they are `not comparable`, with the reason). A difference in the
- *   map fields is `differs`; in the two population fields it is `timing`,
- *   with which unknown decides it (balance work moments, the pre-existing
- *   chunks' empty pages).
+ * - The allocation-map fields come from the per-chunk replay (exact) — or,
+ *   when that replay misplaced atomic requests (it has no population) but the
+ *   whole-trace replay placed every allocation of the chunk where the kernel
+ *   did, from the latter, said so (`modelNote`); the header (plain,
+ *   sidelined, to-depopulate) and empty_pop_pages from the whole-allocator
+ *   simulation, and only when its chunk holds the same map (else they are
+ *   `not comparable`, with the reason). A difference in the map fields is
+ *   `differs`; in the two population fields it is `timing`, naming the
+ *   unknowns that decide it (`TimingReason`) — except a sidelined or
+ *   to-depopulate header against a profile without isolation (4.14), which
+ *   is a real difference.
+ * - The pre-existing chunks' empty pages at the end (`outsideEmptyPagesAtEnd`)
+ *   are read here too: the snapshot's global count less the traced chunks'.
  * - Global fields count chunks that existed before tracing, whose state the
  *   trace does not show: they are listed as not comparable, never as matches.
  *
