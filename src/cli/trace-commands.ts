@@ -186,7 +186,7 @@ export function registerTraceCommands(program: Command): void {
     .command('replay')
     .description('drive a simulated allocator (vm backend) with every event of a trace and report where it and the kernel disagree')
     .argument('<trace>', 'trace file (plain, gzip or xz; - for stdin)')
-    .option('--stats <file>', 'percpu_stats snapshot of the traced machine (gives the whole geometry)')
+    .option('--stats <file>', 'percpu_stats snapshot of the traced machine taken before the trace (gives the whole geometry, and the pre-existing chunks\' empty pages when tracing began)')
     .option('--stats-after <file>', 'percpu_stats taken after the trace: compare each replayed chunk section with it, field by field')
     .option('--outside-empty-pages <n|auto>', OUTSIDE_HELP, outsideArg)
     .option('--unit-size <bytes>', 'unit size (without --stats)', intArg('--unit-size', 4096))
