@@ -768,7 +768,7 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   if (r.balance === 'deferred') {
     const runs = BALANCE_POINTS.filter((p) => r.balanceRuns[p] > 0).map((p) => `${r.balanceRuns[p]} ${BALANCE_POINT_TEXT[p]}`);
     out.push(
-      `balance work (deferred: run at the moments the trace implies, after ${r.balanceDelayUs > 0 ? `${r.balanceDelayUs} µs of trace clock, ` : ''}and to a fixed point at the end): ` +
+      `balance work (deferred: run at the moments the trace implies${r.balanceDelayUs > 0 ? `, ${r.balanceDelayUs} µs of trace clock after it was scheduled,` : ''} and to a fixed point at the end): ` +
         `${runs.length > 0 ? runs.join(', ') : 'never ran'}`,
     );
     if (r.directedPopulation.length > 0) {
