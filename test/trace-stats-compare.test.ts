@@ -114,8 +114,10 @@ test('capture-populate-8k: all three chunks equal the kernel in 12 fields; the o
   assert.deepEqual(c.compared.map((x) => [x.chunk, x.equal]), [[1, 12], [2, 12], [3, 12]]);
   const one = c.compared[0]!;
   // The per-chunk replay (no population) diverges at the first atomic request placed past unpopulated free pages.
-  assert.ok(r.verification.verified.find((v) => v.instance.number === 1)!.result.mismatches > 0);
-  assert.match(one.modelNote ?? '', /whole-trace replay placed all 584 of its allocations where the kernel did/);
+  // It stops comparing there (the rest is not checked, not failed).
+  const perChunk = r.verification.verified.find((v) => v.instance.number === 1)!.result;
+  assert.deepEqual([perChunk.placements, perChunk.matched, perChunk.mismatches, perChunk.atomicCut?.allocsNotChecked], [128, 128, 0, 456]);
+  assert.match(one.modelNote ?? '', /stopped comparing at an atomic request .*whole-trace replay placed all 584 of its allocations where the kernel did/);
   assert.equal(c.compared[1]!.modelNote, undefined);
 });
 

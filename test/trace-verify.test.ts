@@ -20,6 +20,7 @@ import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '.
 import { replayTrace } from '../src/trace/replay.js';
 import { geometryFromStats, parsePercpuStats } from '../src/trace/stats-parse.js';
 import { fixturePath, ROOT } from '../test-support/fixtures.js';
+import { alloc, create, traceText } from '../test-support/synthetic-trace.js';
 
 const UNIT = 1048576;
 const gz = (...p: string[]) => gunzipSync(readFileSync(fixturePath(...p))).toString('utf8');
@@ -258,4 +259,27 @@ test('a wrong unit size, a request the model rejects, an offset beyond any chunk
   assert.equal(huge.verified[0]!.result.firstMismatches[0]!.modelOff, -1);
 
   assert.throws(() => verifyParsedTrace(parseTraceText(synthetic([[0, 10, A(2_000_000_000)]])), { unitSize: UNIT }), /:3: offset 2000000000 \+ size 8 lies beyond any percpu chunk/);
+});
+
+test('a chunk whose first disagreement is an atomic request is compared up to it; at a normal request it is a mismatch', () => {
+  // A fresh 32 KiB chunk: the per-chunk model puts the second 8-byte request at off 8, right after the first.
+  // The kernel put it at off 4096. For an atomic request that can be population (which pages the
+  // kernel's chunk had populated, a trace does not show); for a normal request nothing excuses it.
+  const C = '00000000cccc0000';
+  const lines = (atomic: boolean) =>
+    traceText([create(1, C, { task: 'task' }), alloc(1.00001, C, 0, 8), alloc(1.00002, C, 4096, 8, { atomic }), alloc(1.00003, C, 8, 8)]);
+  const opts = { unitSize: 32768, pageSize: 4096, nrUnits: 1 };
+  const atomic = verifyParsedTrace(parseTraceText(lines(true), 'atomic'), opts);
+  const r = atomic.verified[0]!.result;
+  assert.deepEqual([r.placements, r.matched, r.mismatches], [1, 1, 0], 'only the placement before the atomic request is compared');
+  assert.deepEqual(r.atomicCut, { seq: 2, allocsNotChecked: 2 });
+  assert.deepEqual([atomic.placements, atomic.matched], [1, 1]);
+  const text = formatTraceVerification(atomic, { quiet: false }).join('\n');
+  assert.match(text, /^ok atomic chunk 0 .*: 1\/1 placements/m);
+  assert.match(text, /not compared from seq 2 \(line \d+\) on: the kernel put this atomic request at off 4096.*2 allocation\(s\) not checked here/);
+  assert.match(text, /1 chunk\(s\) compared up to an atomic request only \(2 allocation\(s\) not checked: population\)/);
+  const normal = verifyParsedTrace(parseTraceText(lines(false), 'normal'), opts).verified[0]!.result;
+  assert.equal(normal.atomicCut, undefined);
+  assert.equal(normal.placements, 3);
+  assert.ok(normal.mismatches > 0, 'a normal request the model places elsewhere is a real mismatch');
 });

@@ -46,6 +46,8 @@ export function verifyTraceJson(v: TraceVerification): Record<string, unknown> {
       explainedByReorder: c.result.explained,
       reorders: c.result.reorders.length,
       firstMismatches: c.result.firstMismatches,
+      /** Placements not compared from this atomic request on (the per-chunk model has no population), or null. */
+      atomicCut: c.result.atomicCut ?? null,
     })),
   };
 }

@@ -37,7 +37,7 @@
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { NULL_PTR, ptrOffset } from '../engine/pointer.js';
 import { InvalidRequestError } from '../errors.js';
-import { TraceEventKind } from './parse.js';
+import { TRACE_FLAG_ATOMIC, TraceEventKind, type TraceEvents } from './parse.js';
 import { parsePercpuStats, type StatsChunk } from './stats-parse.js';
 import type { ChunkHistory, TraceChunks } from './chunks.js';
 
@@ -87,6 +87,14 @@ export interface ChunkReplayResult {
   order: Int32Array;
   /** Correction search stopped: budget spent, or the model diverged. */
   correctionsStopped: 'budget' | 'diverged' | undefined;
+  /**
+   * Set when the first disagreement (after trace-order corrections) is an
+   * atomic request: the kernel places those in populated pages only, and this
+   * model has no population, so the placements from there on are not compared
+   * (`allocsNotChecked`, left out of `placements`); `percpu replay` models
+   * population and compares them.
+   */
+  atomicCut?: { seq: number; allocsNotChecked: number };
   /** The kernel's failed allocations checked against this chunk. */
   fails: ChunkFailChecks;
   /**
@@ -277,12 +285,16 @@ export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: Ch
     k = c.hi;
   }
 
+  const atomicCut = findAtomicCut(order, isAlloc, got, ops, ev);
+  const end = atomicCut === undefined ? m : atomicCut.at;
   let hits = 0;
   let mismatches = 0;
+  let compared = 0;
   const firstMismatches: PlacementMismatch[] = [];
-  for (let k = 0; k < m; k++) {
+  for (let k = 0; k < end; k++) {
     const p = order[k]!;
     if (!isAlloc[p]) continue;
+    compared++;
     const s = ops[p]!;
     if (got[p] === ev.off[s]) {
       hits++;
@@ -294,7 +306,8 @@ export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: Ch
   const fails = h.fails.length === 0 ? noFailChecks() : checkFails(tc, h, order, isAlloc, target, fresh, options);
   return {
     fails,
-    placements,
+    placements: compared,
+    ...(atomicCut === undefined ? {} : { atomicCut: { seq: atomicCut.seq, allocsNotChecked: placements - compared } }),
     matched: hits,
     frees: m - placements,
     atomicAllocs,
@@ -428,4 +441,21 @@ function checkFails(
   while (fi < fails.length) check(fi++, m);
   out.first = [...firstMismatches, ...firstExcused];
   return out;
+}
+
+/**
+ * Where the comparison of a chunk's placements must stop because the first
+ * disagreement is an atomic request (see `ChunkReplayResult.atomicCut`): its
+ * position in `order`, or undefined when the first disagreement (if any) is a
+ * normal request, which is a real mismatch.
+ */
+function findAtomicCut(order: Int32Array, isAlloc: Uint8Array, got: Int32Array, ops: ArrayLike<number>, ev: TraceEvents): { at: number; seq: number } | undefined {
+  for (let k = 0; k < order.length; k++) {
+    const p = order[k]!;
+    if (!isAlloc[p]) continue;
+    const s = ops[p]!;
+    if (got[p] === ev.off[s]) continue;
+    return ev.flags[s]! & TRACE_FLAG_ATOMIC ? { at: k, seq: s } : undefined;
+  }
+  return undefined;
 }

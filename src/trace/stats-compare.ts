@@ -281,7 +281,8 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
     }
     let model = cv.result.finalSection;
     let modelNote: string | undefined;
-    if (model !== undefined && cv.result.mismatches > 0) {
+    const diverged = cv.result.mismatches > 0 || cv.result.atomicCut !== undefined;
+    if (model !== undefined && diverged) {
       // The per-chunk replay places atomic requests as normal ones (it has no population); when the
       // whole-trace replay placed every allocation of this chunk where the kernel did, its chunk
       // holds the kernel's allocation map and stands for it.
@@ -291,12 +292,13 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
       if (sim !== undefined && all > 0 && r.chunkMatched[ci.number] === all) {
         model = sim;
         modelNote =
-          `its per-chunk replay disagrees with ${cv.result.mismatches} placement(s) (it replays atomic requests as normal ones, without population); ` +
+          `its per-chunk replay ${cv.result.mismatches > 0 ? `disagrees with ${cv.result.mismatches} placement(s)` : 'stopped comparing at an atomic request'} (it has no population, so it cannot place atomic requests as the kernel does); ` +
           `the whole-trace replay placed all ${all} of its allocations where the kernel did, so its chunk stands for it in every field`;
       }
     }
-    if (model === undefined || (cv.result.mismatches > 0 && modelNote === undefined)) {
-      skip(`its per-chunk replay ${model === undefined ? 'left no chunk' : `disagrees with ${cv.result.mismatches} placement(s)`}, so its state at the end is not the kernel's`);
+    if (model === undefined || (diverged && modelNote === undefined)) {
+      const why = model === undefined ? 'left no chunk' : cv.result.mismatches > 0 ? `disagrees with ${cv.result.mismatches} placement(s)` : 'stopped comparing at an atomic request it cannot place without population';
+      skip(`its per-chunk replay ${why}, so its state at the end is not the kernel's`);
       continue;
     }
     // Population and balance fields come from the simulation, when its chunk holds the same allocation map.

@@ -192,17 +192,18 @@ export function formatTraceVerification(v: TraceVerification, options: { quiet?:
       notes.push(`  mismatch at seq ${mm.seq} (line ${line(mm.seq)}): kernel placed it at off ${mm.kernelOff}, the model at ${mm.modelOff < 0 ? 'nothing (refused)' : `off ${mm.modelOff}`}`);
     }
     if (r.mismatches > r.firstMismatches.length) notes.push(`  … ${r.mismatches - r.firstMismatches.length} more mismatch(es)`);
-    if (r.correctionsStopped === 'diverged') notes.push(`  no trace-order swap explains the first mismatch; later placements in this chunk are compared against a model that has already diverged`);
+    if (r.correctionsStopped === 'diverged' && r.atomicCut === undefined) notes.push(`  no trace-order swap explains the first mismatch; later placements in this chunk are compared against a model that has already diverged`);
     if (r.correctionsStopped === 'budget') notes.push(`  correction search stopped after its budget of attempts`);
     if (r.atomicAllocs > 0) {
       notes.push(`  ${r.atomicAllocs} atomic allocation(s) replayed as normal ones (as if every page were populated: this per-chunk model has no population)`);
-      const firstMiss = r.firstMismatches[0];
-      if (firstMiss !== undefined && ev.flags[firstMiss.seq]! & TRACE_FLAG_ATOMIC) {
-        notes.push(
-          `  the first mismatch is an atomic request: the kernel places those in populated pages only, which the balance work decides; ` +
-            '`percpu replay` models population (docs/ENGINE.md, "When the balance work runs")',
-        );
-      }
+    }
+    if (r.atomicCut !== undefined) {
+      const s = r.atomicCut.seq;
+      notes.push(
+        `  not compared from seq ${s} (line ${line(s)}) on: the kernel put this atomic request at off ${ev.off[s]}, in pages it had populated, ` +
+          `and which pages are populated is the balance work's choice, which this per-chunk model does not have; ${r.atomicCut.allocsNotChecked} allocation(s) not checked here. ` +
+          '`percpu replay` models population and compares them (docs/ENGINE.md, "When the balance work runs")',
+      );
     }
     if (options.quiet && ok) continue;
     out.push(
@@ -222,9 +223,12 @@ export function formatTraceVerification(v: TraceVerification, options: { quiet?:
   const reorders = v.verified.reduce((a, c) => a + c.result.reorders.length, 0);
   const cuts = v.verified.filter((c) => c.history.cut >= 0);
   const unchecked = cuts.reduce((a, c) => a + c.history.allocsDropped, 0);
+  const atomicCuts = v.verified.filter((c) => c.result.atomicCut !== undefined);
+  const atomicUnchecked = atomicCuts.reduce((a, c) => a + c.result.atomicCut!.allocsNotChecked, 0);
   out.push(
     `${v.workload}: ${v.verified.length} chunk(s) created in the trace, ${v.matched}/${v.placements} placements matched` +
-      `; ${reorders} trace-order correction(s); ${cuts.length} history cut(s) at a lost event (${unchecked} allocation(s) not checked)`,
+      `; ${reorders} trace-order correction(s); ${cuts.length} history cut(s) at a lost event (${unchecked} allocation(s) not checked)` +
+      (atomicCuts.length > 0 ? `; ${atomicCuts.length} chunk(s) compared up to an atomic request only (${atomicUnchecked} allocation(s) not checked: population)` : ''),
   );
   const f = v.fails;
   if (f.events > 0) {
