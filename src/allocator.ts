@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The allocator API every profile implements, and the factory that picks the
  * implementation for a kernel version. Tools (verify, replay, stats, bench) speak

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu — the Linux kernel's percpu memory allocator, placement-exact, in TypeScript.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Every shell command shown in README.md and docs/*.md runs as written from a
  * clone: the commands are extracted from the fenced blocks (lines of `sh` /

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Bad input gets a typed error and leaves the allocator exactly as it was.
  */

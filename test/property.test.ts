@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Random alloc/free sequences against a simple model of live allocations: every
  * placement is aligned, inside the usable region, overlaps nothing live; frees

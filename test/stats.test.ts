@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu_stats text: the numbers the spec's vectors give (GV-A, GV-F), the
  * exact line layout of a real Linux 6.18 debugfs file, and the chunk ordering

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu leaks`: percpu allocations outstanding longer than a threshold,
  * grouped by call site with age histograms (like bcc's `memleak --percpu`),

@@ -1,4 +1,5 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The `percpu` command line. Each subcommand's action returns (or sets) its
  * exit code; every error of every subcommand ends in `reportError` (exit.ts),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu top` and `percpu leaks` on the command line: flags → TopOptions, exit
  * codes. The work is in src/top/.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The real-kernel trace commands of the `percpu` CLI:
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The Linux 4.13 percpu allocator: the *area map* (spec §9), placement-exact.
  *

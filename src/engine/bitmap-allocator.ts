@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The hinted bitmap percpu allocator of Linux 4.14 and of today's kernels (7.0),
  * placement-exact: for the same requests into chunks of the same geometry it

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The hint checker: recomputes every block and chunk hint of a bitmap allocator
  * by brute force from the allocation bitmap, and reports each hint that is wrong

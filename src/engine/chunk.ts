@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A chunk of the hinted bitmap allocator, held entirely in typed arrays.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Constants of the kernel's percpu allocator (spec §1) and the slot function
  * shared by every version (§1.1).

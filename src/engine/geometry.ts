@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Geometry of an allocator: page size, unit size, number of units, and the
  * first chunk's static / reserved / dynamic regions — plus the kernel's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Kernel profiles: which version of the allocator's rules to follow.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Requests and their accounting, as every version does them (spec §3.1, §6):
  * the validation and rounding of `pcpu_alloc`'s entry, and the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `/sys/kernel/debug/percpu_stats` text (spec §6), byte for byte: the file's
  * skeleton and the fragment statistics shared by every version, and the 4.14 /

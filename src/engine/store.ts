@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Where an allocator's state lives: every field the allocator shares between
  * calls, in typed arrays, so that the same state can sit in ordinary

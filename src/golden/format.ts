@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Parser of the golden placement format (`fixtures/golden/FORMAT.md`, from the
  * project's shared data): a `# key: value` header, then one op per line —

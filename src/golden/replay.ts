@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Replaying a golden file through an allocator and comparing every placement and
  * every chunk event with the kernel's (FORMAT.md, "How a replay should be

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `PercpuCounter`: the kernel's `percpu_counter` for worker threads, with no
  * lock anywhere.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A robust futex-style mutex on one word of shared memory, for the runtime's
  * locks (the allocator lock, each hash map's writer lock).

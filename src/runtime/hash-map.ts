@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `PercpuHashMap`: a BPF `BPF_MAP_TYPE_PERCPU_HASH` for worker threads.
  *

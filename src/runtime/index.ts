@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The JavaScript-threads runtime: percpu memory for worker threads (one unit
  * per worker), percpu counters and per-worker hash maps. Browser-safe: nothing

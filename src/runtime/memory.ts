@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The unit memory behind a shared percpu allocator, and where each chunk's
  * memory sits in it.

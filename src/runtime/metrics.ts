@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Per-worker metrics in percpu memory: counters, gauges and fixed-bucket
  * histograms that each worker writes on its own unit and any thread reads as

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The percpu metrics (metrics.ts) in a prom-client `Registry`, as its own
  * entry point (`percpu/prometheus`) so that the browser-safe runtime never

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `SharedPercpu`: the kernel's percpu allocator for JavaScript threads. One
  * unit per worker thread (the unit plays the CPU), allocation and free from

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The thread table of a shared percpu allocator: which threads are attached,
  * which of them lease which unit, and whether a thread named by a lock word

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Replaying the history of one traced chunk into a fresh chunk of the
  * chunk-mode allocator and comparing every placement with the kernel's.

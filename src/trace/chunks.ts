@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Chunk instances and object lifetimes of a parsed trace.
  *

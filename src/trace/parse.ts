@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Streaming parser of tracefs text (`/sys/kernel/tracing/trace`) for the five
  * `percpu` tracepoints (spec §7):

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu replay`: drive a whole simulated allocator (allocator mode, vm
  * backend) with a trace's events in order and report where it and the kernel

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Parser (and printer) of the `percpu_stats` debugfs file (spec §6.1) in both
  * layouts the kernel has used:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu verify-trace`: for every chunk a trace shows being created, replay its
  * complete history into a fresh chunk of the chunk-mode allocator and compare

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Maps of a whole allocator: every chunk stacked, or two allocators (two
  * profiles replaying the same history) side by side with their differences

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Chunk maps: an SVG picture of one chunk of a bitmap allocator.
  *

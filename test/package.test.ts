@@ -1,0 +1,69 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * The npm package as a user receives it: what `npm pack` would ship (size,
+ * LICENSE, no test fixtures), the licence fields, no install-time scripts, and
+ * the SPDX line on every source file (scripts/spdx.mjs).
+ */
+import { test } from 'node:test';
+import assert from 'node:assert/strict';
+import { execFileSync } from 'node:child_process';
+import { readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { pathToFileURL } from 'node:url';
+import { ROOT } from '../test-support/fixtures.js';
+
+interface PackFile { path: string; size: number }
+interface PackResult { size: number; unpackedSize: number; files: PackFile[] }
+
+const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as Record<string, unknown>;
+
+test('npm pack: under 1 MB, with LICENSE and README, without fixtures, tests or sources', () => {
+  // --ignore-scripts: the suite runs after the build; `prepare` would rebuild under the running tests.
+  const out = execFileSync('npm', ['pack', '--dry-run', '--json', '--ignore-scripts'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const [packed] = JSON.parse(out) as PackResult[];
+  assert.ok(packed, 'npm pack printed no package');
+  assert.ok(packed.size < 1_000_000, `tarball is ${packed.size} bytes, over 1 MB`);
+  const paths = packed.files.map((f) => f.path);
+  for (const must of ['LICENSE', 'README.md', 'package.json', 'dist/src/index.js', 'dist/src/index.d.ts', 'dist/src/cli/main.js']) {
+    assert.ok(paths.includes(must), `${must} is not in the package`);
+  }
+  const stray = paths.filter((p) => p.startsWith('fixtures/') || p.startsWith('dist/test') || p.startsWith('dist/test-support') || p.startsWith('test/') || /^src\//.test(p));
+  assert.deepEqual(stray, [], 'test data or sources in the package');
+  // Every file `exports` and `bin` name is shipped.
+  const exported = Object.values(pkg.exports as Record<string, Record<string, string>>).flatMap((e) => Object.values(e));
+  for (const f of [...exported, ...Object.values(pkg.bin as Record<string, string>)]) {
+    assert.ok(paths.includes(f.replace(/^\.\//, '')), `${f} (exports/bin) is not in the package`);
+  }
+});
+
+test('licence: GPL-2.0-only in package.json and the full GPL-2.0 text in LICENSE; a repository', () => {
+  assert.equal(pkg.license, 'GPL-2.0-only');
+  const text = readFileSync(join(ROOT, 'LICENSE'), 'utf8');
+  assert.match(text, /GNU GENERAL PUBLIC LICENSE\s+Version 2, June 1991/);
+  assert.match(text, /END OF TERMS AND CONDITIONS/);
+  assert.ok(text.length > 15_000, 'LICENSE is not the whole licence text');
+  const repo = pkg.repository as { type?: string; url?: string } | undefined;
+  assert.equal(repo?.type, 'git');
+  assert.match(repo?.url ?? '', /^git\+https:\/\/.+\.git$/);
+});
+
+test('npm ci runs no install script: none in package.json, none among the locked dependencies', () => {
+  const scripts = (pkg.scripts ?? {}) as Record<string, string>;
+  for (const s of ['preinstall', 'install', 'postinstall']) assert.equal(scripts[s], undefined, `package.json has a "${s}" script`);
+  const lock = JSON.parse(readFileSync(join(ROOT, 'package-lock.json'), 'utf8')) as { packages: Record<string, { hasInstallScript?: boolean }> };
+  const withScripts = Object.entries(lock.packages).filter(([, p]) => p.hasInstallScript).map(([name]) => name);
+  assert.deepEqual(withScripts, [], 'dependencies with install scripts (npm warns about them)');
+});
+
+test('SPDX: every .ts file of src, bench, test, test-support and examples starts with the licence line', async () => {
+  const spdx = (await import(pathToFileURL(join(ROOT, 'scripts', 'spdx.mjs')).href)) as {
+    missingSpdx: () => string[]; spdxFiles: () => string[]; withSpdx: (t: string) => string; SPDX_LINE: string;
+  };
+  assert.ok(spdx.spdxFiles().length > 100, 'the walk found too few files');
+  assert.deepEqual(spdx.missingSpdx(), [], 'run `node scripts/spdx.mjs` to add the line');
+  // The script is idempotent and keeps a shebang first.
+  const once = spdx.withSpdx('#!/usr/bin/env node\n/** x */\n');
+  assert.equal(once, `#!/usr/bin/env node\n${spdx.SPDX_LINE}\n/** x */\n`);
+  assert.equal(spdx.withSpdx(once), once);
+  assert.equal(spdx.withSpdx('/** y */\n'), `${spdx.SPDX_LINE}\n/** y */\n`);
+});
