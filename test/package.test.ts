@@ -6,8 +6,9 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { execFileSync } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { execFileSync, spawnSync } from 'node:child_process';
+import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from '../test-support/fixtures.js';
@@ -66,4 +67,23 @@ test('SPDX: every .ts file of src, bench, test, test-support and examples starts
   assert.equal(once, `#!/usr/bin/env node\n${spdx.SPDX_LINE}\n/** x */\n`);
   assert.equal(spdx.withSpdx(once), once);
   assert.equal(spdx.withSpdx('/** y */\n'), `${spdx.SPDX_LINE}\n/** y */\n`);
+});
+
+test('installed without fixtures: demo and bench say the data is in the repository, exit 2, one message and a hint', () => {
+  const dir = mkdtempSync(join(tmpdir(), 'percpu-pkg-'));
+  try {
+    for (const d of ['dist/src', 'dist/bench']) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
+    writeFileSync(join(dir, 'package.json'), JSON.stringify(pkg));
+    symlinkSync(join(ROOT, 'node_modules'), join(dir, 'node_modules'), 'dir');
+    const cli = join(dir, 'dist', 'src', 'cli', 'main.js');
+    const demo = spawnSync(process.execPath, [cli, 'demo', '--report', join(dir, 'r.html')], { cwd: dir, encoding: 'utf8' });
+    assert.equal(demo.status, 2, demo.stderr);
+    assert.match(demo.stderr, /^percpu: .*bpf-percpu-hash-1M-x-8B\.trace\.gz: not found: the demo's trace .* ships with the repository, not the npm package\n  run it from a clone/);
+    const bench = spawnSync(process.execPath, [cli, 'bench', '--quick'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(bench.status, 2, bench.stderr);
+    assert.match(bench.stderr, /W7 and W8 replay golden files that ship with the repository/);
+    assert.equal(bench.stdout, '');
+  } finally {
+    rmSync(dir, { recursive: true, force: true });
+  }
 });
