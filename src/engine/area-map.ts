@@ -28,15 +28,13 @@
  * A call that throws has changed nothing: validation happens before the first write.
  */
 import { GeometryError, InvalidFreeError, NoReservedChunkError } from '../errors.js';
-import type { AllocatorOptions, PercpuAllocator } from '../allocator.js';
-import { ALLOC_ATOMIC, ALLOC_RESERVED, type ChunkEventListener, type ChunkEventType, type GlobalStats } from './bitmap-allocator.js';
+import { ALLOC_ATOMIC, ALLOC_RESERVED, type AllocatorOptions, type BufferFactory, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type HintProblem, type PercpuAllocator } from './api.js';
 import { findNextBit, findNextZeroBit, setRange, clearRange } from './bitmap.js';
-import { plainBuffer, type BufferFactory } from './chunk.js';
-import type { HintProblem } from './checker.js';
+import { plainBuffer } from './chunk.js';
 import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
 import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { localSlotLists } from './slots.js';
-import { resolveGeometry, type Geometry } from './geometry.js';
+import { resolveGeometry } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { formatStatsFile, summarizePieces } from './stats.js';
 

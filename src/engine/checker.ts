@@ -20,18 +20,11 @@
  */
 import { findNextBit, findNextZeroBit, weight } from './bitmap.js';
 import type { BitmapAllocator } from './bitmap-allocator.js';
-import { Hdr, Md, MD_STRIDE, type Chunk } from './chunk.js';
+import { type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
-
-export interface HintProblem {
-  chunk: number;
-  /** Block index, or -1 for the chunk-level hints and lists. */
-  block: number;
-  field: string;
-  expected: string;
-  actual: number;
-  rule: string;
-}
+import { Md, MD_STRIDE, Hdr, type HintProblem } from './api.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export type { HintProblem } from './api.js';
 
 interface Truth {
   contig: number;

@@ -25,43 +25,11 @@
  * of a first chunk are allocated and never freed; `freeBytes` counts only usable,
  * unallocated bytes. The hint fields may be stale exactly where the kernel's are.
  */
+import { Md, MD_STRIDE, Hdr, HDR_WORDS, type BufferFactory } from './api.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export { Md, MD_STRIDE, Hdr, HDR_WORDS } from './api.js';
+export type { BufferFactory } from './api.js';
 
-/** Fields of a metadata record (`struct pcpu_block_md`), all in bits, block- or chunk-relative. */
-export const enum Md {
-  Contig = 0,
-  ContigStart = 1,
-  LeftFree = 2,
-  RightFree = 3,
-  FirstFree = 4,
-  ScanHint = 5,
-  ScanHintStart = 6,
-  NrBits = 7,
-}
-export const MD_STRIDE = 8;
-
-/** Scalar fields of a chunk. */
-export const enum Hdr {
-  Id = 0,
-  NrPages = 1,
-  MapBits = 2,
-  FreeBytes = 3,
-  StartOffset = 4,
-  EndOffset = 5,
-  NrAlloc = 6,
-  MaxAllocSize = 7,
-  NrPopulated = 8,
-  NrEmptyPopPages = 9,
-  Immutable = 10,
-  Isolated = 11,
-  /** Byte offset of the chunk's base page from the start of the unit (first/reserved chunk only). */
-  BaseOffset = 12,
-  /** Slot list the chunk is on, -1 for none (the reserved chunk, a chunk being destroyed). */
-  Slot = 13,
-}
-export const HDR_WORDS = 16;
-
-/** A source of zeroed buffers (used by allocators that keep one buffer per chunk). */
-export type BufferFactory = (bytes: number) => ArrayBuffer | SharedArrayBuffer;
 export const plainBuffer: BufferFactory = (bytes) => new ArrayBuffer(bytes);
 
 /** Words of each part of a chunk of `nrPages` pages. */

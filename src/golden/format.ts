@@ -23,13 +23,14 @@
 import { EmptyInputError, excerpt, ParseError, PercpuError } from '../errors.js';
 import { resolveGeometry, type GeometryInput } from '../engine/geometry.js';
 
-export const enum OpKind {
-  Alloc = 0,
-  Reserved = 1,
-  Free = 2,
-  Create = 3,
-  Destroy = 4,
-}
+export const OpKind = {
+  Alloc: 0,
+  Reserved: 1,
+  Free: 2,
+  Create: 3,
+  Destroy: 4,
+} as const;
+export type OpKind = (typeof OpKind)[keyof typeof OpKind];
 
 export interface GoldenHeader {
   source: string;

@@ -31,13 +31,14 @@
 import { excerpt, ParseError, PercpuError } from '../errors.js';
 import { readLines } from '../io.js';
 
-export const enum TraceEventKind {
-  Alloc = 0,
-  Free = 1,
-  AllocFail = 2,
-  CreateChunk = 3,
-  DestroyChunk = 4,
-}
+export const TraceEventKind = {
+  Alloc: 0,
+  Free: 1,
+  AllocFail: 2,
+  CreateChunk: 3,
+  DestroyChunk: 4,
+} as const;
+export type TraceEventKind = (typeof TraceEventKind)[keyof typeof TraceEventKind];
 
 export const TRACE_EVENT_NAMES: readonly string[] = [
   'percpu_alloc_percpu',
