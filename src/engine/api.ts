@@ -2,18 +2,20 @@
 /**
  * The engine's vocabulary in one place: every type a caller or a tool of the
  * engine speaks (allocator interface and options, geometry, profiles, stats,
- * hint problems, chunk events), every allocation flag, and the layout of the
- * typed arrays the state lives in (chunk header and metadata records, global
- * control words and counters).
+ * hint problems, chunk events), every allocation flag, and the fields of a
+ * chunk's header and metadata records as run-time objects (`Hdr`, `Md`).
  *
- * Invariant: this module imports nothing, so any module can import from it
- * without closing an import cycle (test/import-cycles.test.ts). Values needed
- * at run time are plain `as const` objects, never `const enum`s, so that they
+ * Invariant: this module imports only leaves (constants.ts, pointer.ts,
+ * layout.ts), so any module can import from it without closing an import
+ * cycle (test/import-cycles.test.ts). Values needed at run time are plain `as const` objects, never `const enum`s, so that they
  * exist for a JavaScript consumer too (`import { Hdr } from 'percpu'`). Each
  * `as const` object has a type of the same name: the union of its values.
  * The kernel's numeric constants are in `constants.ts`, pointer packing in
- * `pointer.ts`; both are leaves too, and this file re-exports them.
+ * `pointer.ts` (re-exported here); the engine's compile-time field indices in
+ * `layout.ts`.
  */
+
+import type * as Layout from './layout.js';
 
 export * from './constants.js';
 export { NULL_PTR, RESERVED_CHUNK_ID } from './pointer.js';
@@ -255,9 +257,9 @@ export interface HintProblem {
 }
 
 // ---------------------------------------------------------------------------
-// Layout of a chunk's typed arrays (chunk.ts)
+// Layout of a chunk's typed arrays, as run-time objects (the engine itself uses layout.ts)
 
-/** Fields of a metadata record (`struct pcpu_block_md`), all in bits, block- or chunk-relative. */
+/** Fields of a metadata record (`struct pcpu_block_md`), all in bits, block- or chunk-relative: index `chunk.md[record * MD_STRIDE + Md.X]`. */
 export const Md = {
   Contig: 0,
   ContigStart: 1,
@@ -267,12 +269,9 @@ export const Md = {
   ScanHint: 5,
   ScanHintStart: 6,
   NrBits: 7,
-} as const;
+} as const satisfies { readonly [K in keyof typeof Layout.Md]: (typeof Layout.Md)[K] };
 export type Md = (typeof Md)[keyof typeof Md];
-
-export const MD_STRIDE = 8;
-
-/** Scalar fields of a chunk. */
+/** Scalar fields of a chunk's header: index `chunk.hdr[Hdr.X]`. */
 export const Hdr = {
   Id: 0,
   NrPages: 1,
@@ -290,51 +289,12 @@ export const Hdr = {
   BaseOffset: 12,
   /** Slot list the chunk is on, -1 for none (the reserved chunk, a chunk being destroyed). */
   Slot: 13,
-} as const;
+} as const satisfies { readonly [K in keyof typeof Layout.Hdr]: (typeof Layout.Hdr)[K] };
 export type Hdr = (typeof Hdr)[keyof typeof Hdr];
-
-export const HDR_WORDS = 16;
+export { MD_STRIDE, HDR_WORDS } from './layout.js';
 
 // ---------------------------------------------------------------------------
-// Layout of the allocator's shared state (store.ts)
-
-export const Ctl = {
-  EmptyPopPages: 0,
-  PopulatedPages: 1,
-  AtomicAllocFailed: 2,
-  BalancePending: 3,
-  /** Next chunk id to hand out (= number of ids used so far). */
-  NextChunkId: 4,
-  /** Bumped on every chunk creation and destruction. */
-  Generation: 5,
-  /** Arena: bytes in use (shared arena only). */
-  ArenaTop: 6,
-  /** Arena: byte offset of the first free region, -1 for none (shared arena only). */
-  ArenaFreeList: 7,
-  /** Arena byte offset of the reserved chunk, -1 for none. */
-  ReservedLoc: 8,
-  /** Words reserved for the JavaScript runtime's lock and bookkeeping. */
-  Lock: 9,
-  RuntimeBase: 10,
-  /** Slot heads start here, then slot tails. */
-  Slots: 16,
-} as const;
-export type Ctl = (typeof Ctl)[keyof typeof Ctl];
-
-export const Counter = {
-  NrAlloc: 0,
-  NrDealloc: 1,
-  NrCurAlloc: 2,
-  NrMaxAlloc: 3,
-  NrChunks: 4,
-  NrMaxChunks: 5,
-  MinAllocSize: 6,
-  MaxAllocSize: 7,
-} as const;
-export type Counter = (typeof Counter)[keyof typeof Counter];
-
-/** Words of the `counters` array (one per `Counter` field). */
-export const COUNTER_WORDS = 8;
+// Shared state (store.ts)
 
 /** The handle another thread needs to attach to shared state (structured-clonable). */
 export interface SharedStateHandle {

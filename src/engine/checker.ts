@@ -22,7 +22,8 @@ import { findNextBit, findNextZeroBit, weight } from './bitmap.js';
 import type { BitmapAllocator } from './bitmap-allocator.js';
 import { type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
-import { Md, MD_STRIDE, Hdr, type HintProblem } from './api.js';
+import { type HintProblem } from './api.js';
+import { Md, MD_STRIDE, Hdr } from './layout.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export type { HintProblem } from './api.js';
 

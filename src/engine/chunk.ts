@@ -25,9 +25,10 @@
  * of a first chunk are allocated and never freed; `freeBytes` counts only usable,
  * unallocated bytes. The hint fields may be stale exactly where the kernel's are.
  */
-import { Md, MD_STRIDE, Hdr, HDR_WORDS, type BufferFactory } from './api.js';
+import { type BufferFactory } from './api.js';
+import { Md, MD_STRIDE, Hdr, HDR_WORDS } from './layout.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
-export { Md, MD_STRIDE, Hdr, HDR_WORDS } from './api.js';
+export { Md, MD_STRIDE, Hdr, HDR_WORDS } from './layout.js';
 export type { BufferFactory } from './api.js';
 
 export const plainBuffer: BufferFactory = (bytes) => new ArrayBuffer(bytes);

@@ -20,9 +20,10 @@
  * Invariant: `ctl[Ctl.Generation]` changes whenever a chunk is created or
  * destroyed, so a thread knows when its cache of chunk views is stale.
  */
-import { Ctl, COUNTER_WORDS, type SharedStateHandle, type SharedStoreLimits } from './api.js';
+import { type SharedStateHandle, type SharedStoreLimits } from './api.js';
+import { Ctl, COUNTER_WORDS } from './layout.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
-export { Ctl, Counter } from './api.js';
+export { Ctl, Counter } from './layout.js';
 export type { SharedStateHandle, SharedStoreLimits } from './api.js';
 
 /** A chunk's buffer region: where its views start. */
