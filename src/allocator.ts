@@ -40,6 +40,7 @@ export function registerAllocator(kernel: KernelVersion, factory: AllocatorFacto
   factories[kernel] = factory;
 }
 
+/** Whether some profile implements this kernel version (or alias); never throws. */
 export function isImplemented(kernel: string): boolean {
   try {
     return factories[parseKernelVersion(kernel)] !== undefined;
@@ -48,6 +49,7 @@ export function isImplemented(kernel: string): boolean {
   }
 }
 
+/** The allocator of a kernel version (`4.13`, `4.14`, `7.0` or an alias) behind the common interface; throws `UnsupportedError` for a version no profile implements. */
 export function createAllocator(options: AllocatorOptions): PercpuAllocator {
   const kernel = parseKernelVersion(options.kernel);
   const factory = factories[kernel];

@@ -36,8 +36,10 @@ export type AllocFlag = (typeof AllocFlag)[keyof typeof AllocFlag];
 // ---------------------------------------------------------------------------
 // The allocator interface every profile implements, and its options
 
+/** The kernel versions with a profile: the 4.13 area map, the 4.14 and 7.0 hinted bitmaps. */
 export type KernelVersion = '4.13' | '4.14' | '7.0';
 
+/** The interface every profile implements (`createAllocator`); the tools speak only this. */
 export interface PercpuAllocator {
   readonly kernel: KernelVersion;
   readonly geometry: Geometry;
@@ -54,6 +56,7 @@ export interface PercpuAllocator {
   check(): HintProblem[];
 }
 
+/** Options of `createAllocator`. */
 export interface AllocatorOptions {
   /** `4.13`, `4.14`, `7.0` (aliases: `6.x`, `6.18`, `6.19`, `newest`). */
   kernel: string;
@@ -70,11 +73,13 @@ export interface AllocatorOptions {
 /** Builds one profile's allocator (see `registerAllocator`). */
 export type AllocatorFactory = (options: AllocatorOptions & { kernel: KernelVersion }) => PercpuAllocator;
 
+/** A chunk event: `percpu_create_chunk` or `percpu_destroy_chunk`. */
 export type ChunkEventType = 'create' | 'destroy';
 
 /** `fromBalance` is true for events of the balance work (which the kernel runs after the op that scheduled it). */
 export type ChunkEventListener = (type: ChunkEventType, chunkId: number, fromBalance: boolean) => void;
 
+/** Options of `BitmapAllocator` (4.14 and 7.0). */
 export interface BitmapAllocatorOptions {
   kernel: '4.14' | '7.0';
   geometry: GeometryInput;
@@ -118,6 +123,7 @@ export type BufferFactory = (bytes: number) => ArrayBuffer | SharedArrayBuffer;
 // ---------------------------------------------------------------------------
 // Geometry and alloc info (spec §5)
 
+/** The geometry a caller gives: unit size and the first chunk's regions; the rest defaults as the kernel's setup does (`resolveGeometry`). */
 export interface GeometryInput {
   /** Page size in bytes; one metadata block covers one page. Default 4096. */
   pageSize?: number;
@@ -137,6 +143,7 @@ export interface GeometryInput {
   allocSize?: number;
 }
 
+/** A resolved geometry: every field set and checked, in bytes unless named otherwise. */
 export interface Geometry {
   readonly pageSize: number;
   readonly unitSize: number;
@@ -152,6 +159,7 @@ export interface Geometry {
   readonly unitPages: number;
 }
 
+/** The input of `buildAllocInfo` (`pcpu_build_alloc_info`). */
 export interface AllocInfoInput {
   staticSize: number;
   reservedSize: number;
@@ -166,6 +174,7 @@ export interface AllocInfoInput {
   dynamicEarlySize?: number;
 }
 
+/** One NUMA group of an `AllocInfo`. */
 export interface AllocGroupInfo {
   /** CPUs in the group. */
   nrCpus: number;
@@ -175,6 +184,7 @@ export interface AllocGroupInfo {
   baseOffset: number;
 }
 
+/** The layout `buildAllocInfo` chooses: the first region sizes, the unit size and the groups. */
 export interface AllocInfo {
   staticSize: number;
   reservedSize: number;
@@ -246,6 +256,7 @@ export interface GlobalStats {
   maxAllocSize: number;
 }
 
+/** One hint (or list membership) that is wrong beyond what the kernel's documented staleness allows. */
 export interface HintProblem {
   chunk: number;
   /** Block index, or -1 for the chunk-level hints and lists. */
@@ -306,6 +317,7 @@ export interface SharedStateHandle {
   arena: SharedArrayBuffer;
 }
 
+/** Bounds on the growth of a shared allocator's state (its buffers grow in place up to these). */
 export interface SharedStoreLimits {
   /** Most chunk ids ever handed out (ids are never reused). */
   maxChunkIds: number;

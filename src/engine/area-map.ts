@@ -105,8 +105,10 @@ export class AreaChunk {
   }
 }
 
+/** Options of the 4.13 area map: those of `createAllocator`, the kernel implied. */
 export type AreaMapAllocatorOptions = Omit<AllocatorOptions, 'kernel'> & { kernel?: string };
 
+/** The Linux 4.13 area-map allocator (the design 4.14 replaced), behind the common interface. */
 export class AreaMapAllocator implements PercpuAllocator {
   readonly kernel = '4.13' as const;
   readonly geometry: Geometry;
@@ -956,6 +958,7 @@ function checkAreaLists(a: AreaMapAllocator): HintProblem[] {
   return out;
 }
 
+/** Every invariant problem of every chunk of an area map (`checkAreaChunk` on each), in the hint checker's format. */
 export function checkAreaMapAllocator(a: AreaMapAllocator): HintProblem[] {
   const out = checkAreaLists(a);
   for (const c of a.liveChunks()) out.push(...checkAreaChunk(a, c));

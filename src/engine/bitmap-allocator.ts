@@ -82,6 +82,7 @@ class GlobalCounters implements GlobalStats {
   }
 }
 
+/** The hinted bitmap allocator of 4.14 and 7.0 (`mm/percpu.c`): chunks, slot lists, population and balance work in typed arrays, optionally shared between threads. Most callers want `createAllocator`, which wraps it in `PercpuAllocator`. */
 export class BitmapAllocator {
   readonly profile: BitmapProfile;
   readonly geometry: Geometry;

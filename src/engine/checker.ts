@@ -58,6 +58,7 @@ function isFree(map: Uint32Array, from: number, len: number): boolean {
   return len <= 0 || findNextBit(map, from + len, from) >= from + len;
 }
 
+/** One chunk's hint problems: each block and chunk hint recomputed from the allocation bitmap. */
 export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
   const out: HintProblem[] = [];
   const id = chunk.hdr[Hdr.Id]!;
@@ -129,12 +130,14 @@ function checkLists(a: BitmapAllocator): HintProblem[] {
   return out;
 }
 
+/** Every hint problem of every chunk of a bitmap allocator (empty when all hints are within the documented staleness). */
 export function checkBitmapAllocator(a: BitmapAllocator): HintProblem[] {
   const out = checkLists(a);
   for (const c of a.liveChunks()) out.push(...checkChunk(a, c));
   return out;
 }
 
+/** A hint problem as one line: where, which field, what it holds and what the rule allows. */
 export function formatProblem(p: HintProblem): string {
   const where = p.block < 0 ? `chunk ${p.chunk}` : `chunk ${p.chunk} block ${p.block}`;
   return `${where}: ${p.field} = ${p.actual}, expected ${p.expected} (${p.rule})`;

@@ -43,6 +43,7 @@ function layout(nrPages: number, blockBits: number) {
   return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 2 * popWords) };
 }
 
+/** Typed-array views over one chunk of the bitmap allocator (see the module comment for the layout); read its fields with `hdr[Hdr.X]` and `md[record * MD_STRIDE + Md.X]`. */
 export class Chunk {
   readonly hdr: Int32Array;
   readonly md: Int32Array;

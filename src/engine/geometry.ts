@@ -31,6 +31,7 @@ function integerField(name: string, v: unknown, min: number, max = Number.MAX_SA
   return v;
 }
 
+/** Fills in a geometry's defaults and checks it as `pcpu_setup_first_chunk` does; throws `GeometryError` naming the field. `chunkOnly`: no first chunk (chunk-mode golden files). */
 export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boolean } = {}): Geometry {
   const pageSize = integerField('page size', input.pageSize ?? 4096, 4096, 1 << 30);
   if (!isPowerOfTwo(pageSize)) throw new GeometryError(`page size must be a power of two >= 4096, got ${pageSize}`);

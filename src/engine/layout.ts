@@ -30,6 +30,7 @@ export const enum Md {
   NrBits = 7,
 }
 
+/** Int32 words per metadata record (`Md` fields, padded). */
 export const MD_STRIDE = 8;
 
 /** Scalar fields of a chunk. */
@@ -52,6 +53,7 @@ export const enum Hdr {
   Slot = 13,
 }
 
+/** Int32 words of a chunk header (`Hdr` fields, padded). */
 export const HDR_WORDS = 16;
 
 // ---------------------------------------------------------------------------

@@ -22,12 +22,14 @@ export const KERNEL_ALIASES: Readonly<Record<string, KernelVersion>> = {
   newest: '7.0',
 };
 
+/** The profile of a kernel name or alias (`KERNEL_ALIASES`); throws `UnsupportedError` for an unknown one. */
 export function parseKernelVersion(name: string): KernelVersion {
   const v = KERNEL_ALIASES[name];
   if (v === undefined) throw new UnsupportedError(`unknown kernel version "${name}" (known: ${Object.keys(KERNEL_ALIASES).join(', ')})`);
   return v;
 }
 
+/** The rules of Linux 4.14's hinted bitmap allocator, as merged. */
 export const PROFILE_4_14: BitmapProfile = Object.freeze({
   kernel: '4.14',
   scanHints: false,
@@ -41,6 +43,7 @@ export const PROFILE_4_14: BitmapProfile = Object.freeze({
   fixedFreePath: false,
 });
 
+/** The rules of today's kernels (7.0; the Linux 6.x kernels place the same way). */
 export const PROFILE_7_0: BitmapProfile = Object.freeze({
   kernel: '7.0',
   scanHints: true,
@@ -54,6 +57,7 @@ export const PROFILE_7_0: BitmapProfile = Object.freeze({
   fixedFreePath: false,
 });
 
+/** The rules of 4.14 or 7.0, with `fixed` the free-path slip corrected. */
 export function bitmapProfile(kernel: '4.14' | '7.0', options: { fixed?: boolean } = {}): BitmapProfile {
   const base = kernel === '4.14' ? PROFILE_4_14 : PROFILE_7_0;
   return options.fixed ? Object.freeze({ ...base, fixedFreePath: true }) : base;

@@ -48,6 +48,7 @@ export function summarizePieces(pieces: ArrayLike<number>): ChunkFragStats {
   return out;
 }
 
+/** The fragment statistics of one bitmap chunk, as `percpu_stats` prints them for it. */
 export function chunkFragStats(chunk: Chunk): ChunkFragStats {
   const h = chunk.hdr;
   const map = chunk.allocMap;

@@ -99,6 +99,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Options of a `FutexLock`. */
 export interface FutexLockOptions {
   /** Tells live holders from dead ones; without it a holder is presumed alive. */
   registry?: LockOwnerRegistry;
@@ -108,6 +109,7 @@ export interface FutexLockOptions {
   name?: string;
 }
 
+/** A robust mutex on one `Int32Array` word of shared memory (see the module comment): a lock whose holder died is taken over, not waited for. */
 export class FutexLock {
   private readonly me = threadToken();
   private readonly registry: LockOwnerRegistry | undefined;

@@ -64,6 +64,7 @@ export const enum Intent {
   Reap = 3,
 }
 
+/** The `SharedArrayBuffer`s of the runtime's own state, part of a `SharedPercpuHandle` (post the handle, never these alone). */
 export interface MemoryBuffers {
   control: SharedArrayBuffer;
   chunkSlots: SharedArrayBuffer;
