@@ -110,6 +110,29 @@ export class Chunk {
     return this.hdr[Hdr.Id]!;
   }
 
+  // Named reads of the header and metadata records, for tools and tests; the
+  // engine's hot paths index `hdr` and `md` directly.
+
+  /** Usable bytes not allocated (`free_bytes`). */
+  get freeBytes(): number {
+    return this.hdr[Hdr.FreeBytes]!;
+  }
+
+  /** Bytes hidden at the start of the map (`start_offset`: a first chunk's region before its dynamic part). */
+  get startOffset(): number {
+    return this.hdr[Hdr.StartOffset]!;
+  }
+
+  /** Bytes hidden at the end of the map (`end_offset`). */
+  get endOffset(): number {
+    return this.hdr[Hdr.EndOffset]!;
+  }
+
+  /** Field `field` (`Md.X`) of metadata record `record`: a block index, or `nrBlocks` for the chunk's own record. */
+  mdField(record: number, field: Md): number {
+    return this.md[record * MD_STRIDE + field]!;
+  }
+
   /** Bytes of metadata this chunk costs (what the kernel would kzalloc for it). */
   get metadataBytes(): number {
     return layout(this.nrPages, this.mapBits / this.nrPages).bytes;
