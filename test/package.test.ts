@@ -7,7 +7,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { pathToFileURL } from 'node:url';
@@ -86,4 +86,13 @@ test('installed without fixtures: demo and bench say the data is in the reposito
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }
+});
+
+test('npm run test:unit: every suite it names exists, and npm test still runs every suite', async () => {
+  const { UNIT_SUITES } = (await import(pathToFileURL(join(ROOT, 'scripts', 'test-unit.mjs')).href)) as { UNIT_SUITES: string[] };
+  assert.ok(UNIT_SUITES.length >= 20);
+  for (const s of UNIT_SUITES) assert.ok(existsSync(join(ROOT, 'test', `${s}.test.ts`)), `test:unit names ${s}, which has no test/${s}.test.ts`);
+  const scripts = pkg.scripts as Record<string, string>;
+  assert.match(scripts.test!, /node --test .*dist\/test\/$/);
+  assert.match(scripts['test:unit']!, /scripts\/test-unit\.mjs/);
 });
