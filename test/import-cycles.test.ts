@@ -89,3 +89,32 @@ test('no import cycle among the sources of src/ (type-only imports included)', (
   const cycles = findCycles(g);
   assert.equal(cycles.length, 0, `import cycles (types included):\n${show(cycles)}`);
 });
+
+/** Modules `node dist/src/cli/main.js` loads before any subcommand runs: the static closure, and the packages it names. */
+function cliStartup(): { modules: string[]; packages: string[] } {
+  const seen = new Set<string>();
+  const packages = new Set<string>();
+  const visit = (f: string) => {
+    if (seen.has(f)) return;
+    seen.add(f);
+    const text = readFileSync(f, 'utf8').replace(/\/\*[\s\S]*?\*\//g, '').replace(/^\s*\/\/.*$/gm, '');
+    for (const m of text.matchAll(/(?:^|[\s;}])(?:import|export)\s[^'";]*?\sfrom\s*['"]([^'"]+)['"]|(?:^|[\s;])import\s*['"]([^'"]+)['"]/g)) {
+      const s = (m[1] ?? m[2])!;
+      if (s.startsWith('.')) visit(resolve(dirname(f), s));
+      else if (!s.startsWith('node:')) packages.add(s);
+    }
+  };
+  visit(join(DIST_SRC, 'cli', 'main.js'));
+  return { modules: [...seen].map((f) => relative(join(ROOT, 'dist'), f)).sort(), packages: [...packages].sort() };
+}
+
+test('the CLI loads a subcommand\'s code only when it runs: main.js statically loads no command module, no trace, golden, viz, top or bench code', () => {
+  const { modules, packages } = cliStartup();
+  assert.ok(modules.includes('src/cli/exit.js'), modules.join('\n'));
+  const eager = modules.filter((m) =>
+    /^src\/cli\/(verify|stats|map|doctor|demo|bench|trace-tools)\.js$/.test(m) || /^src\/(trace|golden|viz)\//.test(m) || m.startsWith('bench/') ||
+    // percpu top's option choices (sort keys, site groupings) come from src/top/sites.js and view.js; its engine does not.
+    (m.startsWith('src/top/') && !/^src\/top\/(sites|view|leaks)\.js$/.test(m)));
+  assert.deepEqual(eager, [], 'loaded at CLI start-up');
+  assert.deepEqual(packages, ['commander'], 'packages loaded at CLI start-up');
+});

@@ -6,7 +6,6 @@
  */
 import { type Command } from 'commander';
 import { PercpuError } from '../errors.js';
-import { runTop } from '../top/run.js';
 import { addSourceOptions, topOptions, type TopFlags } from './top.js';
 
 export function registerLeaksCommand(program: Command): void {
@@ -21,6 +20,7 @@ export function registerLeaksCommand(program: Command): void {
       return n;
     }, 0.5)
     .action(async (trace: string | undefined, f: TopFlags) => {
+      const { runTop } = await import('../top/run.js');
       process.exitCode = await runTop(topOptions(trace, { ...f, sort: 'bytes' }, 'leaks'));
     });
 }
