@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync, spawnSync } from 'node:child_process';
-import { cpSync, existsSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
+import { cpSync, existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { pathToFileURL } from 'node:url';
 import { ROOT } from '../test-support/fixtures.js';
 
@@ -69,7 +69,7 @@ test('SPDX: every .ts file of src, bench, test, test-support and examples starts
   assert.equal(spdx.withSpdx('/** y */\n'), `${spdx.SPDX_LINE}\n/** y */\n`);
 });
 
-test('installed without fixtures: demo and bench say the data is in the repository, exit 2, one message and a hint', () => {
+test('installed without fixtures or devDependencies: verify works; demo and bench say what is missing, exit 2, one message and a hint', () => {
   const dir = mkdtempSync(join(tmpdir(), 'percpu-pkg-'));
   try {
     for (const d of ['dist/src', 'dist/bench']) cpSync(join(ROOT, d), join(dir, d), { recursive: true });
@@ -83,6 +83,18 @@ test('installed without fixtures: demo and bench say the data is in the reposito
     assert.equal(bench.status, 2, bench.stderr);
     assert.match(bench.stderr, /W7 and W8 replay golden files that ship with the repository/);
     assert.equal(bench.stdout, '');
+    // As a consumer installs it: the dependencies only, no devDependencies (@thi.ng/malloc is one).
+    rmSync(join(dir, 'node_modules'));
+    for (const dep of Object.keys(pkg.dependencies as Record<string, string>)) {
+      mkdirSync(dirname(join(dir, 'node_modules', dep)), { recursive: true });
+      symlinkSync(join(ROOT, 'node_modules', dep), join(dir, 'node_modules', dep), 'dir');
+    }
+    assert.ok(!Object.keys(pkg.dependencies as Record<string, string>).includes('@thi.ng/malloc'), '@thi.ng/malloc is for bench only');
+    const verify = spawnSync(process.execPath, [cli, 'verify', join(ROOT, 'fixtures', 'golden', 'spec', '4.14', 'GV-A.golden.gz')], { cwd: dir, encoding: 'utf8' });
+    assert.equal(verify.status, 0, verify.stderr);
+    const noMalloc = spawnSync(process.execPath, [cli, 'bench', '--quick', '--only', 'W1a'], { cwd: dir, encoding: 'utf8' });
+    assert.equal(noMalloc.status, 2, noMalloc.stderr);
+    assert.match(noMalloc.stderr, /^percpu: percpu bench compares against @thi\.ng\/malloc, which is not installed .*\n  run it from a clone/);
   } finally {
     rmSync(dir, { recursive: true, force: true });
   }

@@ -15,6 +15,7 @@ import { registerTopCommand } from './top.js';
 import { registerLeaksCommand } from './leaks.js';
 import { EXIT_CODES_HELP, intOption, kernelOption, reportError } from './exit.js';
 import { assertWritable } from '../io.js';
+import { UsageError } from '../errors.js';
 
 // A reader that stops early (`| head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -126,7 +127,13 @@ program
   .option('--out <file.json>', 'also write the JSON results here')
   .option('--svg <dir>', 'also write the SVG charts (bench-*.svg) into this directory')
   .action(async (opts: Record<string, unknown>) => {
-    const { runBenchCommand } = await import('./bench.js');
+    const { runBenchCommand } = await import('./bench.js').catch((e: NodeJS.ErrnoException) => {
+      // The comparison allocator is a devDependency: a clone has it, an npm install does not.
+      if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes('@thi.ng/malloc')) {
+        throw new UsageError('percpu bench compares against @thi.ng/malloc, which is not installed (a devDependency)', 'run it from a clone after npm ci, or npm install @thi.ng/malloc');
+      }
+      throw e;
+    });
     await runBenchCommand(opts, (s) => process.stdout.write(s));
   });
 
