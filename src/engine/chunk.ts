@@ -129,7 +129,7 @@ export class Chunk {
   }
 
   /** Field `field` (`Md.X`) of metadata record `record`: a block index, or `nrBlocks` for the chunk's own record. */
-  mdField(record: number, field: Md): number {
+  mdField(record: number, field: number): number {
     return this.md[record * MD_STRIDE + field]!;
   }
 

@@ -70,6 +70,7 @@ export interface ChunkSnapshot {
   scanHint?: boolean;
 }
 
+/** A copy of every live chunk of a bitmap allocator, to draw after the allocator has moved on. */
 export function snapshotChunks(a: BitmapAllocator): ChunkSnapshot {
   const chunks = a.liveChunks().map((c) => {
     const bytes = c.metadataBytes;
