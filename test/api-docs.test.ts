@@ -24,8 +24,11 @@ const pkg = JSON.parse(readFileSync(join(ROOT, 'package.json'), 'utf8')) as { ex
  */
 const NOT_YET = 'dist/src/runtime/prom/';
 
+/** One compiler program over every entry's declaration file. */
+let program: ts.Program | undefined;
+
 function undocumented(dts: string): string[] {
-  const program = ts.createProgram([dts], { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, types: [], noEmit: true });
+  program ??= ts.createProgram(Object.values(pkg.exports).map((e) => join(ROOT, e.types)), { module: ts.ModuleKind.NodeNext, moduleResolution: ts.ModuleResolutionKind.NodeNext, types: [], noEmit: true });
   const checker = program.getTypeChecker();
   const moduleSymbol = checker.getSymbolAtLocation(program.getSourceFile(dts)!)!;
   const out: string[] = [];
