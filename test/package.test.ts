@@ -108,3 +108,19 @@ test('npm run test:unit: every suite it names exists, and npm test still runs ev
   assert.match(scripts.test!, /node --test .*dist\/test\/$/);
   assert.match(scripts['test:unit']!, /scripts\/test-unit\.mjs/);
 });
+
+test('the published package.json has no install-time script (npm warns consumers about one): prepack strips prepare, postpack restores it', async () => {
+  const { packManifest, INSTALL_SCRIPTS } = (await import(pathToFileURL(join(ROOT, 'scripts', 'pack-manifest.mjs')).href)) as {
+    packManifest: (p: Record<string, unknown>, mode: 'strip' | 'restore') => Record<string, unknown>; INSTALL_SCRIPTS: string[];
+  };
+  const scripts = pkg.scripts as Record<string, string>;
+  assert.equal(scripts.prepack, 'node scripts/pack-manifest.mjs strip');
+  assert.equal(scripts.postpack, 'node scripts/pack-manifest.mjs restore');
+  assert.ok(scripts.prepare, 'a clone builds on npm ci through prepare');
+  const shipped = packManifest(pkg, 'strip');
+  const left = INSTALL_SCRIPTS.filter((s) => (shipped.scripts as Record<string, string>)[s] !== undefined);
+  assert.deepEqual(left, [], 'install-time scripts in the published manifest');
+  assert.equal((shipped.scripts as Record<string, string>)._prepare, scripts.prepare);
+  assert.deepEqual(packManifest(shipped, 'restore'), pkg);
+  assert.deepEqual(Object.keys(packManifest(shipped, 'restore').scripts as object), Object.keys(scripts), 'restore keeps the order of the scripts');
+});
