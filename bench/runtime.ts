@@ -24,7 +24,9 @@
  * 4. Creation and destruction of a 1,000,000-entry `PercpuHashMap` beside the
  *    allocator engine alone and the kernel's PERCPU_HASH figures.
  *
- *   node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick]
+ *   node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick] [--only map|count|micro]
+ *
+ * `--only` runs one section (for quick checks while tuning; record full runs).
  *
  * This file is also the worker script (it re-launches itself).
  */
@@ -132,51 +134,65 @@ function workerMain(job: WorkerJob): void {
   let local = 0;
   let ops = 0;
   let key = 0;
+  const workers = job.workers;
+  const unit = job.unit;
+  // One function per case, each with its own locals (a closure variable updated in the
+  // loop would be a memory access per increment and blur every case alike).
+  const slices: Record<Kind, () => void> = {
+    atomic: () => {
+      for (let i = 0; i < SLICE; i++) Atomics.add(ctl, SHARED_WORD, 1);
+    },
+    paddedAtomic: () => {
+      for (let i = 0; i < SLICE; i++) Atomics.add(ctl, pad, 1);
+    },
+    paddedPlain: () => {
+      for (let i = 0; i < SLICE; i++) ctl[pad] = ctl[pad]! + 1;
+    },
+    local: () => {
+      let l = local;
+      for (let i = 0; i < SLICE; i++) l++;
+      local = l;
+    },
+    counter: () => {
+      for (let i = 0; i < SLICE; i++) counter.add(1);
+    },
+    counterExact: () => {
+      for (let i = 0; i < SLICE; i++) exact.add(1);
+    },
+    ref: () => {
+      for (let i = 0; i < SLICE; i++) ref.add(1);
+    },
+    accessor: () => {
+      for (let i = 0; i < SLICE; i++) me.addInt32(ptr, 1);
+    },
+    map: () => {
+      let k = key;
+      for (let i = 0; i < SLICE; i++) {
+        map.addInt32(k, 1);
+        k = k + 1 === MAP_KEYS ? 0 : k + 1;
+      }
+      key = k;
+    },
+    sabMap: () => {
+      let k = key;
+      for (let i = 0; i < SLICE; i++) {
+        sabMapAdd(keys, vals, workers, unit, k);
+        k = k + 1 === MAP_KEYS ? 0 : k + 1;
+      }
+      key = k;
+    },
+    jsMap: () => {
+      let k = key;
+      for (let i = 0; i < SLICE; i++) {
+        jsMap.set(k, (jsMap.get(k) ?? 0) + 1);
+        k = k + 1 === MAP_KEYS ? 0 : k + 1;
+      }
+      key = k;
+    },
+  };
+  const slice = slices[job.kind];
   const step = (): void => {
-    switch (job.kind) {
-      case 'atomic':
-        for (let i = 0; i < SLICE; i++) Atomics.add(ctl, SHARED_WORD, 1);
-        break;
-      case 'paddedAtomic':
-        for (let i = 0; i < SLICE; i++) Atomics.add(ctl, pad, 1);
-        break;
-      case 'paddedPlain':
-        for (let i = 0; i < SLICE; i++) ctl[pad] = ctl[pad]! + 1;
-        break;
-      case 'local':
-        for (let i = 0; i < SLICE; i++) local++;
-        break;
-      case 'counter':
-        for (let i = 0; i < SLICE; i++) counter.add(1);
-        break;
-      case 'counterExact':
-        for (let i = 0; i < SLICE; i++) exact.add(1);
-        break;
-      case 'ref':
-        for (let i = 0; i < SLICE; i++) ref.add(1);
-        break;
-      case 'accessor':
-        for (let i = 0; i < SLICE; i++) me.addInt32(ptr, 1);
-        break;
-      case 'map':
-        for (let i = 0; i < SLICE; i++) {
-          map.addInt32(key, 1);
-          key = key + 1 === MAP_KEYS ? 0 : key + 1;
-        }
-        break;
-      case 'sabMap':
-        for (let i = 0; i < SLICE; i++) {
-          sabMapAdd(keys, vals, job.workers, job.unit, key);
-          key = key + 1 === MAP_KEYS ? 0 : key + 1;
-        }
-        break;
-      case 'jsMap':
-        for (let i = 0; i < SLICE; i++) {
-          jsMap.set(key, (jsMap.get(key) ?? 0) + 1);
-          key = key + 1 === MAP_KEYS ? 0 : key + 1;
-        }
-        break;
-    }
+    slice();
     ops += SLICE;
   };
   step(); // warm up the JIT before the clock starts
@@ -471,13 +487,27 @@ async function main(): Promise<void> {
       runs: { type: 'string' },
       json: { type: 'boolean' },
       quick: { type: 'boolean' },
+      only: { type: 'string' },
     },
   });
+  const only = values.only;
+  if (only !== undefined && only !== 'map' && only !== 'count' && only !== 'micro') throw new Error(`--only takes map, count or micro, not ${only}`);
   const quick = values.quick === true;
   const durationMs = Number(values.duration ?? (quick ? 100 : 300));
   const runs = Number(values.runs ?? (quick ? 1 : 3));
   const counts = [1, 2, 4];
   const loadBefore = loadavg();
+  if (only !== undefined) {
+    if (only === 'micro') {
+      const m = micro(quick ? 3 : 9);
+      for (const [k, v] of Object.entries(m)) console.log(`  ${k.padEnd(14)} ${v.toFixed(2)} ns  ${(v / m.raw).toFixed(2)}× raw`);
+    } else {
+      const kinds = only === 'map' ? MAP_KINDS : COUNT_KINDS;
+      table(await rates(kinds, counts, durationMs, runs), kinds, counts);
+    }
+    console.log(`load average before ${loadBefore.map((x) => x.toFixed(2)).join(' ')}, after ${loadavg().map((x) => x.toFixed(2)).join(' ')}`);
+    return;
+  }
   const countRates = await rates(COUNT_KINDS, counts, durationMs, runs);
   const mapRates = await rates(MAP_KINDS, counts, durationMs, runs);
   const m = micro(quick ? 3 : 9);

@@ -19,8 +19,9 @@ export function free(t: number, base: string, off: number, opts: { task?: string
   return head(t, opts.task, 100, opts.cpu ?? 0) + `percpu_free_percpu: base_addr=${base} off=${off}`;
 }
 
-export function create(t: number, base: string): string {
-  return head(t, 'kworker/0:1', 41) + `percpu_create_chunk: base_addr=${base}`;
+/** A chunk creation, by the balance work's kworker unless `task` names the allocating task (the allocation path's creation). */
+export function create(t: number, base: string, opts: { task?: string } = {}): string {
+  return head(t, opts.task ?? 'kworker/0:1', opts.task ? 100 : 41) + `percpu_create_chunk: base_addr=${base}`;
 }
 
 export function destroy(t: number, base: string): string {

@@ -7,7 +7,9 @@
  * `pcpu_nr_empty_pop_pages` the sum of the empty ones over the chunks that are
  * neither reserved nor isolated. Atomic requests land in populated pages only.
  * Random sequences mix normal and atomic requests, frees, and — with the
- * balance work deferred — explicit runs of it, as a workqueue would.
+ * balance work deferred — explicit runs of it, as a workqueue would, and the
+ * hooks a trace replay drives (an atomic failure noted, pages populated as the
+ * balance work's populate step does).
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
@@ -18,7 +20,13 @@ import { testBit } from '../src/engine/bitmap.js';
 import { Hdr, type Chunk } from '../src/engine/chunk.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../src/engine/pointer.js';
 
-type Op = { kind: 'a'; size: number; align: number; atomic: boolean } | { kind: 'f'; pick: number } | { kind: 'b' };
+type Op =
+  | { kind: 'a'; size: number; align: number; atomic: boolean }
+  | { kind: 'f'; pick: number }
+  | { kind: 'b' }
+  /** A trace replay's hooks: the kernel's atomic failure noted, pages populated as the populate step does. */
+  | { kind: 'n' }
+  | { kind: 'p'; pick: number; page: number; pages: number; max: number };
 
 const opArb: fc.Arbitrary<Op> = fc.oneof(
   {
@@ -32,6 +40,11 @@ const opArb: fc.Arbitrary<Op> = fc.oneof(
   },
   { weight: 5, arbitrary: fc.record({ kind: fc.constant('f' as const), pick: fc.nat() }) },
   { weight: 1, arbitrary: fc.constant({ kind: 'b' as const }) },
+  { weight: 1, arbitrary: fc.constant({ kind: 'n' as const }) },
+  {
+    weight: 1,
+    arbitrary: fc.record({ kind: fc.constant('p' as const), pick: fc.nat(), page: fc.nat({ max: 8 }), pages: fc.integer({ min: 1, max: 8 }), max: fc.integer({ min: 1, max: 8 }) }),
+  },
 );
 
 function pageIsEmpty(c: Chunk, page: number, pageBits: number): boolean {
@@ -94,6 +107,16 @@ function run(kernel: '4.14' | '7.0', balance: 'sync' | 'none', ops: Op[]): void 
         live[k] = live[live.length - 1]!;
         live.pop();
       }
+    } else if (op.kind === 'n') {
+      a.noteAtomicAllocFailure();
+      assert.ok(balance === 'sync' || a.balanceScheduled, `op ${i}: a noted atomic failure schedules the balance work`);
+    } else if (op.kind === 'p') {
+      const chunks = a.liveChunks().filter((c) => c !== a.reserved);
+      const c = chunks[op.pick % chunks.length]!;
+      const before = c.hdr[Hdr.NrPopulated]!;
+      const got = a.populatePagesAsBalance(c.hdr[Hdr.Id]!, op.page, op.page + op.pages, op.max);
+      assert.ok(got <= op.max && got <= op.pages, `op ${i}: populated ${got} pages, at most ${Math.min(op.max, op.pages)}`);
+      assert.equal(c.hdr[Hdr.NrPopulated], before + got);
     } else if (a.balanceScheduled) {
       a.runBalanceWork();
     }

@@ -111,6 +111,7 @@ test('detach gives the unit back zeroed (or handed over) and every later use is 
   const ptr = mine.alloc(8);
   myCounter.add(5);
   myMap.update(3, new Int32Array([9]));
+  for (let i = 0; i < 3; i++) myMap.addInt32(3, 0);
   mine.thisCpu.setInt32(ptr, 42);
   const accessor = mine.thisCpu;
   mine.detach();
@@ -123,6 +124,8 @@ test('detach gives the unit back zeroed (or handed over) and every later use is 
   assert.throws(() => mine.alloc(8), DestroyedError);
   assert.throws(() => myCounter.add(1), DestroyedError);
   assert.throws(() => myMap.lookup(3), DestroyedError);
+  assert.throws(() => myMap.addInt32(3, 1), DestroyedError, "addInt32's fast path, warm before the detach");
+  assert.throws(() => accessor.addInt32(ptr, 1), DestroyedError, "the accessor's cached pointer, warm before the detach");
   assert.throws(() => mine.detach(), DestroyedError);
   assert.equal(SharedPercpu.attach(percpu.handle(), 'auto').unit, 0);
 

@@ -125,3 +125,25 @@ test('every map call after destroy is DestroyedError, in every thread', () => {
   assert.throws(() => views[1]!.addInt32(1, 1), DestroyedError);
   assert.throws(() => views[1]!.tryUpdate(2, new Int32Array([1])), DestroyedError);
 });
+
+test("addInt32's fast path lands in the key's own value, whether the preallocated values are contiguous or scattered", () => {
+  for (const scattered of [false, true]) {
+    const main = SharedPercpu.create({ nrUnits: 2, unitSize: 64 << 10 });
+    if (scattered) {
+      // Holes of 8 bytes between live allocations: the map's values fill them, not one run.
+      const ps = Array.from({ length: 64 }, () => main.alloc(8, 8));
+      for (let i = 0; i < ps.length; i += 2) main.free(ps[i]!);
+    }
+    const map = PercpuHashMap.create(main, { keySize: 4, valueSize: 8, maxEntries: 40 });
+    assert.equal(map.handle().valueBase < 0, scattered, scattered ? 'values scattered' : 'values contiguous');
+    const views = [0, 1].map((u) => PercpuHashMap.attach(SharedPercpu.attach(main.handle(), u), map.handle()));
+    for (let round = 0; round < 3; round++) for (let k = 0; k < 40; k++) views[k % 2]!.addInt32(k * 7919, k + 1);
+    for (let k = 0; k < 40; k++) {
+      assert.equal(map.sumInt32(k * 7919), 3 * (k + 1), `key ${k * 7919}`);
+      const ptr = map.lookup(k * 7919);
+      assert.equal(main.perCpu(k % 2).getInt32(ptr), 3 * (k + 1), 'in the adding unit');
+      assert.equal(main.perCpu(1 - (k % 2)).getInt32(ptr), 0, 'and nowhere else');
+    }
+    assert.deepEqual(map.check(), []);
+  }
+});

@@ -18,7 +18,7 @@ import { fixturePath, listFixtures } from '../test-support/fixtures.js';
 const STATS = listFixtures('traces', 'stats').filter((p) => /percpu_stats/.test(p));
 
 test('every real snapshot parses and prints back byte for byte', () => {
-  assert.equal(STATS.length, 30);
+  assert.equal(STATS.length, 35);
   for (const path of STATS) {
     const text = readFileSync(path, 'utf8');
     const s = parsePercpuStats(text, basename(path));

@@ -16,6 +16,8 @@ import { makeOutputDir, writeOutput } from '../io.js';
 import type { ParsedTrace } from '../trace/parse.js';
 import type { PercpuStatsFile } from '../trace/stats-parse.js';
 import { kernelOption } from './exit.js';
+import type { BalancePolicy } from '../trace/replay.js';
+import type { TraceVerification } from '../trace/verify-trace.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import type * as TraceTools from './trace-tools.js';
 
@@ -30,6 +32,22 @@ function intArg(flag: string, min = 0): (v: string) => number {
     if (!/^\d+$/.test(v) || Number(v) < min) throw new PercpuError('EPARSE', `${flag} takes an integer >= ${min}, got "${v}"`);
     return Number(v);
   };
+}
+
+/** `--outside-empty-pages`: a page count, or `auto` (from the snapshots, see `outsideCounts`). */
+function outsideArg(v: string): number | 'auto' {
+  if (v === 'auto') return 'auto';
+  return intArg('--outside-empty-pages')(v);
+}
+
+const OUTSIDE_HELP =
+  'empty populated pages of the chunks that existed before tracing, counted in the simulation\'s global count: N throughout, or auto (default): ' +
+  'the before-snapshot\'s global empty_pop_pages when tracing began, moving linearly in trace time to what the after-snapshot shows for those chunks';
+
+/** Given (`--outside-empty-pages N`), or from the snapshots (`auto`, see `outsideFromSnapshots`). */
+function outsideCounts(given: number | 'auto' | undefined, v: TraceVerification, before: PercpuStatsFile | undefined, after: PercpuStatsFile | undefined): { outsideEmptyPages: number; outsideEmptyPagesEnd: number } {
+  if (typeof given === 'number') return { outsideEmptyPages: given, outsideEmptyPagesEnd: given };
+  return tools.outsideFromSnapshots(v, before, after);
 }
 
 function readStats(path: string): Promise<PercpuStatsFile> {
@@ -88,7 +106,7 @@ export function registerTraceCommands(program: Command): void {
     .option('--unit-size <bytes>', 'unit size of the traced machine', intArg('--unit-size', 4096))
     .option('--stats <file>', 'percpu_stats taken after the trace (gives the unit size): each replayed chunk alive at the end is compared with it, field by field')
     .option('--stats-before <file>', 'percpu_stats taken before the trace: cross-check the event counts (lost events)')
-    .option('--outside-empty-pages <n>', 'count N empty populated pages for the chunks that existed before tracing in the simulation\'s global count (e.g. the before-snapshot\'s empty_pop_pages); default 0', intArg('--outside-empty-pages'))
+    .option('--outside-empty-pages <n|auto>', OUTSIDE_HELP, outsideArg)
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
     .addOption(new Option('--kernel <version>', 'profile to replay with').default('7.0').argParser(kernelOption))
@@ -101,7 +119,7 @@ export function registerTraceCommands(program: Command): void {
     .action(async (traces: string[], opts: GeometryFlags & {
       json?: boolean;
       statsBefore?: string;
-      outsideEmptyPages?: number;
+      outsideEmptyPages?: number | 'auto';
       kernel: string;
       correct: boolean;
       windowUs: number;
@@ -135,7 +153,8 @@ export function registerTraceCommands(program: Command): void {
         if (opts.stats && traces.length === 1) {
           const after = await readStats(opts.stats);
           const geometry = geometryFromStats(after, { pageSize: opts.pageSize, nrUnits });
-          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
+          const before = opts.statsBefore ? await readStats(opts.statsBefore) : undefined;
+          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v, ...outsideCounts(opts.outsideEmptyPages, v, before, after) });
           const cmp = compareWithSnapshot(r, after, opts.stats);
           formatStatsComparison(cmp, v.workload).forEach(print);
           if (statsDiffer(cmp)) statsDiffering++;
@@ -170,9 +189,9 @@ export function registerTraceCommands(program: Command): void {
     .command('replay')
     .description('drive a simulated allocator (vm backend) with every event of a trace and report where it and the kernel disagree')
     .argument('<trace>', 'trace file (plain, gzip or xz; - for stdin)')
-    .option('--stats <file>', 'percpu_stats snapshot of the traced machine (gives the whole geometry)')
+    .option('--stats <file>', 'percpu_stats snapshot of the traced machine taken before the trace (gives the whole geometry, and the pre-existing chunks\' empty pages when tracing began)')
     .option('--stats-after <file>', 'percpu_stats taken after the trace: compare each replayed chunk section with it, field by field')
-    .option('--outside-empty-pages <n>', 'count N empty populated pages for the chunks that existed before tracing in the simulation\'s global count (e.g. the before-snapshot\'s empty_pop_pages); default 0', intArg('--outside-empty-pages'))
+    .option('--outside-empty-pages <n|auto>', OUTSIDE_HELP, outsideArg)
     .option('--unit-size <bytes>', 'unit size (without --stats)', intArg('--unit-size', 4096))
     .option('--static-size <bytes>', 'static region of the first chunk (without --stats)', intArg('--static-size'))
     .option('--reserved-size <bytes>', 'reserved region (without --stats)', intArg('--reserved-size'))
@@ -180,19 +199,22 @@ export function registerTraceCommands(program: Command): void {
     .option('--page-size <bytes>', 'page size', intArg('--page-size', 4096), 4096)
     .option('--nr-units <n>', 'units per chunk (default: the trace header #P)', intArg('--nr-units', 1))
     .addOption(new Option('--kernel <version>', 'profile to simulate').default('7.0').argParser(kernelOption))
-    .addOption(new Option('--balance <mode>', 'run the simulation\'s balance work after every op, or never').choices(['sync', 'none']).default('sync'))
+    .addOption(new Option('--balance <mode>', 'when the simulation runs its balance work: at the moments the trace implies and at its end (deferred), right after every op that schedules it (sync), or never').choices(['deferred', 'sync', 'none']).default('deferred'))
+    .option('--balance-delay-us <us>', 'deferred: a scheduled balance work has run once the trace clock moved on this long (0: only at the implied moments)', intArg('--balance-delay-us'))
     .option('--json', 'print the results as JSON (docs/JSON.md)')
     .action(async (path: string, opts: GeometryFlags & {
-      json?: boolean; statsAfter?: string; outsideEmptyPages?: number; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: 'sync' | 'none' }) => {
-      const { describeTrace, parseTraceFile, formatTraceReplay, replayTrace, geometryFromStats, replayJson, toJson, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
+      json?: boolean; statsAfter?: string; outsideEmptyPages?: number | 'auto'; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: BalancePolicy; balanceDelayUs?: number }) => {
+      const { describeTrace, parseTraceFile, formatTraceReplay, replayTrace, verifyParsedTrace, geometryFromStats, replayJson, toJson, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
       const print = opts.json ? () => {} : out;
       const trace = await parseTraceFile(path);
       describeTrace(trace).forEach(print);
       const defective = warnDefects(trace);
       const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
       let geometry: GeometryInput;
-      if (opts.stats) {
-        geometry = { ...geometryFromStats(await readStats(opts.stats), { pageSize: opts.pageSize, nrUnits }) };
+      const before = opts.stats ? await readStats(opts.stats) : undefined;
+      const after = opts.statsAfter ? await readStats(opts.statsAfter) : undefined;
+      if (before) {
+        geometry = { ...geometryFromStats(before, { pageSize: opts.pageSize, nrUnits }) };
         if (opts.unitSize !== undefined && opts.unitSize !== geometry.unitSize) {
           throw new PercpuError('EPARSE', `--unit-size ${opts.unitSize} contradicts the unit size ${geometry.unitSize} of ${opts.stats}`);
         }
@@ -206,7 +228,15 @@ export function registerTraceCommands(program: Command): void {
           ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
         };
       }
-      const r = replayTrace(trace, { geometry, kernel: opts.kernel, balance: opts.balance, outsideEmptyPages: opts.outsideEmptyPages ?? 0 });
+      const verification = verifyParsedTrace(trace, { unitSize: geometry.unitSize, pageSize: geometry.pageSize ?? 4096, nrUnits, kernel: opts.kernel });
+      const r = replayTrace(trace, {
+        geometry,
+        kernel: opts.kernel,
+        balance: opts.balance,
+        verification,
+        ...outsideCounts(opts.outsideEmptyPages, verification, before, after),
+        ...(opts.balanceDelayUs !== undefined ? { balanceDelayUs: opts.balanceDelayUs } : {}),
+      });
       const g = geometry;
       const text =
         `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
@@ -214,7 +244,7 @@ export function registerTraceCommands(program: Command): void {
       formatTraceReplay(r, text).forEach(print);
       let statsDiffering = false;
       if (opts.statsAfter) {
-        const cmp = compareWithSnapshot(r, await readStats(opts.statsAfter), opts.statsAfter);
+        const cmp = compareWithSnapshot(r, after!, opts.statsAfter);
         formatStatsComparison(cmp, r.verification.workload).forEach(print);
         statsDiffering = statsDiffer(cmp);
       }

@@ -11,4 +11,4 @@ export { geometryFromStats } from '../trace/stats-parse.js';
 export { readPercpuStatsFile } from '../inputs.js';
 export { replayJson, toJson, verifyTraceJson } from './json.js';
 export { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../trace/verify-trace.js';
-export { compareWithSnapshot, formatStatsComparison, statsDiffer } from '../trace/stats-compare.js';
+export { compareWithSnapshot, formatStatsComparison, outsideFromSnapshots, statsDiffer } from '../trace/stats-compare.js';

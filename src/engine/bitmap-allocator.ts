@@ -394,6 +394,45 @@ export class BitmapAllocator {
     this.nrEmptyPopPages += pages;
   }
 
+  /**
+   * What the kernel's failure path does for an atomic request that found no
+   * populated room (`pcpu_atomic_alloc_failed`, schedule the balance work),
+   * without trying the request: a trace replay learns of the kernel's failure
+   * from its event, and trying the request could place it where the kernel had
+   * no room. With `balance: 'sync'` the work runs at once.
+   */
+  noteAtomicAllocFailure(): void {
+    this.sync();
+    if (this.mode !== 'allocator') return;
+    this.atomicAllocFailed = true;
+    this.balancePending = true;
+    this.runPendingBalance();
+  }
+
+  /**
+   * Populate the unpopulated pages of [pageStart, pageEnd) of a chunk as the
+   * balance work's populate step does: lowest runs first, at most `maxPages`
+   * (they count as empty populated pages). Returns the pages populated.
+   * For a trace replay that knows from the kernel's placement of an atomic
+   * request that its balance work had populated them.
+   */
+  populatePagesAsBalance(chunkId: number, pageStart: number, pageEnd: number, maxPages = Infinity): number {
+    this.sync();
+    const chunk = this.chunks[chunkId];
+    if (chunk === undefined || this.mode !== 'allocator') return 0;
+    const end = Math.min(pageEnd, chunk.nrPages);
+    let done = 0;
+    for (let rs = Math.max(0, pageStart); done < maxPages; ) {
+      rs = findNextZeroBit(chunk.populated, end, rs);
+      if (rs >= end) break;
+      const re = Math.min(findNextBit(chunk.populated, end, rs + 1), rs + (maxPages - done));
+      this.chunkPopulated(chunk, rs, re, false);
+      done += re - rs;
+      rs = re;
+    }
+    return done;
+  }
+
   // -------------------------------------------------------------------------
   // Validation (before any write)
 

@@ -79,12 +79,25 @@ export class ThisCpuAccessor implements UnitAccessor {
    * unit, the bytes from there to the unit's end, and its chunk's slot entry
    * (a freed chunk whose slot was reused shows as a different entry). A hit
    * costs a few compares instead of decoding the pointer and finding its slot.
+   * The views are the memory's as of the miss: a view is re-made only longer
+   * and an old one stays valid (the buffers never shrink), and the views of a
+   * miss cover the chunk's whole memory slot and its chunk id — so a hit needs
+   * no look at the memory object. Detaching empties the cache (`invalidate`),
+   * so a hit also needs no look at `closed`.
    */
   declare private cPtr: number;
   declare private cBase: number;
   declare private cRoom: number;
   declare private cChunk: number;
   declare private cSlot: number;
+  /** Access widths (1, 2, 4, 8 as bits) that fit, aligned, at offset 0 of the cached pointer. */
+  declare private cFits: number;
+  /** The cached pointer's Int32 index, and the pointer again where a 4-byte access at offset 0 fits (else NaN). */
+  declare private cI4: number;
+  declare private cPtr4: number;
+  declare private cIds: Int32Array;
+  declare private cI32: Int32Array;
+  declare private cU32: Uint32Array;
   // Declared, not defined: V8 keeps a field's type from its first assignment (see RUNTIME.md, fast paths).
   declare private readonly m: PercpuMemory;
   declare readonly unit: number;
@@ -97,12 +110,41 @@ export class ThisCpuAccessor implements UnitAccessor {
     this.cRoom = 0;
     this.cChunk = 0;
     this.cSlot = 0;
+    this.cFits = 0;
+    this.cI4 = 0;
+    this.cPtr4 = Number.NaN;
+    this.cIds = m.chunkSlots;
+    this.cI32 = m.i32;
+    this.cU32 = m.u32;
+  }
+
+  /** @internal Forget the cached pointer (the owning SharedPercpu detached: the next access misses and throws). */
+  invalidate(): void {
+    this.cPtr = Number.NaN;
+    this.cPtr4 = Number.NaN;
   }
 
   private at(ptr: number, off: number, width: number): number {
-    const a = this.cBase + off;
-    if (ptr === this.cPtr && (off | 0) === off && off >= 0 && off + width <= this.cRoom && (a & (width - 1)) === 0 && this.m.chunkSlots[this.cChunk] === this.cSlot && !this.m.closed) return a;
+    if (ptr === this.cPtr && this.cIds[this.cChunk] === this.cSlot) {
+      // The usual call has no offset: one precomputed test of width and alignment.
+      if (off === 0) {
+        if ((this.cFits & width) !== 0) return this.cBase;
+      } else {
+        const a = this.cBase + off;
+        if ((off >>> 0) === off && off + width <= this.cRoom && (a & (width - 1)) === 0) return a;
+      }
+    }
     return this.miss(ptr, off, width);
+  }
+
+  /**
+   * `at(ptr, off, 4) >>> 2`, with the no-offset hit returning a cached Int32 index:
+   * a small integer field, where a byte address computed from a float pointer may be
+   * kept as a boxed double (a load and a conversion on every access).
+   */
+  private at4(ptr: number, off: number): number {
+    if (ptr === this.cPtr4 && off === 0 && this.cIds[this.cChunk] === this.cSlot) return this.cI4;
+    return this.at(ptr, off, 4) >>> 2;
   }
 
   private miss(ptr: number, off: number, width: number): number {
@@ -111,36 +153,45 @@ export class ThisCpuAccessor implements UnitAccessor {
     const offset = ptr - hi * PTR_STRIDE;
     this.cPtr = ptr;
     this.cBase = addr - off;
-    this.cRoom = this.m.unitSize - offset;
-    this.cChunk = hi - 1;
-    this.cSlot = this.m.chunkSlots[hi - 1]!;
+    // Small integers, kept as such (`| 0`): see `at4`.
+    this.cRoom = (this.m.unitSize - offset) | 0;
+    this.cChunk = (hi - 1) | 0;
+    this.cSlot = this.m.chunkSlots[hi - 1]! | 0;
+    let fits = 0;
+    for (let w = 1; w <= 8; w *= 2) if ((this.cBase & (w - 1)) === 0 && w <= this.cRoom) fits |= w;
+    this.cFits = fits;
+    this.cI4 = Math.floor(this.cBase / 4) | 0;
+    this.cPtr4 = (fits & 4) !== 0 ? ptr : Number.NaN;
+    this.cIds = this.m.chunkSlots;
+    this.cI32 = this.m.i32;
+    this.cU32 = this.m.u32;
     return addr;
   }
 
   getInt32(ptr: number, off = 0): number {
-    const i = this.at(ptr, off, 4) >>> 2;
-    return this.m.i32[i]!;
+    const i = this.at4(ptr, off);
+    return this.cI32[i]!;
   }
   setInt32(ptr: number, value: number, off = 0): void {
-    const i = this.at(ptr, off, 4) >>> 2;
-    this.m.i32[i] = value;
+    const i = this.at4(ptr, off);
+    this.cI32[i] = value;
   }
   addInt32(ptr: number, delta: number, off = 0): number {
-    const i = this.at(ptr, off, 4) >>> 2;
-    const a = this.m.i32;
+    const i = this.at4(ptr, off);
+    const a = this.cI32;
     return (a[i] = (a[i]! + delta) | 0);
   }
   getUint32(ptr: number, off = 0): number {
-    const i = this.at(ptr, off, 4) >>> 2;
-    return this.m.u32[i]!;
+    const i = this.at4(ptr, off);
+    return this.cU32[i]!;
   }
   setUint32(ptr: number, value: number, off = 0): void {
-    const i = this.at(ptr, off, 4) >>> 2;
-    this.m.u32[i] = value;
+    const i = this.at4(ptr, off);
+    this.cU32[i] = value;
   }
   addUint32(ptr: number, delta: number, off = 0): number {
-    const i = this.at(ptr, off, 4) >>> 2;
-    const a = this.m.u32;
+    const i = this.at4(ptr, off);
+    const a = this.cU32;
     return (a[i] = (a[i]! + delta) >>> 0);
   }
   getFloat64(ptr: number, off = 0): number {

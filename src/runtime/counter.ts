@@ -8,10 +8,11 @@
  * total. Only the unit's thread writes its cell, so an add is a plain 32-bit
  * read and write of the low word — until it would carry into the high word or
  * (batched mode) move the unit more than `batch` away from what it reported.
- * Then the slow path stores the whole int64 with one `Atomics.store` and, in
- * batched mode, reports the difference to the shared total with one
- * `Atomics.add`. No step leaves the cell half-written, so a thread killed at any
- * instant leaves an exact count behind.
+ * Then the slow path stores the whole int64 with one `Atomics.store` (or the
+ * low word alone, without a carry) and, in batched mode, records the reported
+ * part (one 32-bit store while its high word stays) and reports the difference
+ * to the shared total with one `Atomics.add`. No step leaves the cell
+ * half-written, so a thread killed at any instant leaves an exact count behind.
  *
  * Two modes:
  * - 'batched' (default, the kernel's): `read()` is O(1), the shared total, off
@@ -62,6 +63,8 @@ export interface PercpuCounterHandle {
 const MAX_BATCH = 0x3fffffff;
 const TWO32 = 0x1_0000_0000;
 const CELL_BYTES = 16;
+/** High words of counts whose magnitude stays below 2^52: exact as Numbers with room for any int32 add. */
+const NUMBER_HIGH = 1 << 20;
 
 /** The kernel's `percpu_counter_batch`: max(32, 2 × CPUs). */
 export function defaultCounterBatch(nrUnits: number): number {
@@ -128,7 +131,9 @@ export class PercpuCounter {
     this.h = h;
     this.ptr = h.ptr;
     this.batch = h.batch;
-    this.mode = h.mode ?? 'batched';
+    // The literal, not the handle's string: a string that came through postMessage is a copy,
+    // and comparing copies compares characters.
+    this.mode = h.mode === 'exact' ? 'exact' : 'batched';
     this.nrUnits = percpu.nrUnits;
     const b = percpu.sharedBuffers;
     this.gens = new Int32Array(b.counters, 0, entryEnd(h.entry) / 4);
@@ -222,18 +227,62 @@ export class PercpuCounter {
 
   private addSlow(amount: number): void {
     if (!Number.isSafeInteger(amount)) throw new RuntimeArgumentError('EINVAL_SIZE', `counter amount must be a safe integer, got ${amount}`);
-    this.checkLive();
+    // `checkLive` with a plain load of the generation, as the fast path's (an Atomics call
+    // costs as much as a few dozen plain adds in Node 20; an Int32 never tears).
+    if (this.gens[this.genAt] !== this.gen) throw new DestroyedError('percpu counter');
+    if (this.percpu.isDetached) throw new DestroyedError('SharedPercpu (detached)');
     const i = this.own;
     if (i >= 0) {
       // Without a carry the low word alone changes: a plain store, no BigInt (the batched mode's usual slow path).
       const v = this.u32[i]! + amount;
-      if (v >= 0 && v < TWO32) {
+      const high = this.i32[i + 1]!;
+      // Counts below 2^52 in magnitude are exact as Numbers: then no BigInt at all.
+      if (v >= 0 && v < TWO32 && high < NUMBER_HIGH && high >= -NUMBER_HIGH) {
         this.u32[i] = v;
-        this.afterAdd(this.i64[i >>> 1]!, this.batch);
+        this.afterAddNumber(i, high, v);
         return;
       }
     }
     this.addExact(BigInt(amount));
+  }
+
+  /**
+   * `afterAdd` for a count whose high word is `high` and low word `low`, in
+   * Numbers: the batched mode's report costs one `BigInt` (the shared total's
+   * `Atomics.add`), not a handful of them.
+   */
+  private afterAddNumber(i: number, high: number, low: number): void {
+    const u32 = this.u32;
+    const i32 = this.i32;
+    const rHigh = i32[i + 3]!;
+    let reported = rHigh * TWO32 + u32[i + 2]!;
+    if (this.mode === 'batched') {
+      const count = high * TWO32 + low;
+      const d = count - reported;
+      if (d >= this.batch || d <= -this.batch) {
+        // Reported first, then the total: a death in between leaves read() short by d, never sum().
+        // Only the owner writes and (while it lives) reads its reported part; when its high
+        // word stays, one 32-bit store is the whole change, tear-free.
+        if (rHigh === high) u32[i + 2] = low;
+        else Atomics.store(this.i64, (i >>> 1) + 1, BigInt.asIntN(64, BigInt(count)));
+        reported = count;
+        Atomics.add(this.totals, totalIndex(this.h.entry), BigInt(d));
+      }
+    }
+    this.windowNumber(high, reported);
+  }
+
+  /** `window` in Numbers (`reported` exact: below 2^53 in magnitude). */
+  private windowNumber(high: number, reported: number): void {
+    let lo = -1;
+    let hi = TWO32;
+    if (this.mode === 'batched') {
+      const r = reported - high * TWO32;
+      lo = Math.max(lo, r - this.batch);
+      hi = Math.min(hi, r + this.batch);
+    }
+    this.lo = lo;
+    this.hi = hi;
   }
 
   private addExact(amount: bigint, batch = this.batch): void {

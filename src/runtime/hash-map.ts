@@ -13,11 +13,15 @@
  *
  *   ctl        Int32 words: writer lock, delete sequence, element count, free
  *              list head, never-used element mark, state
- *   slotEntry  Int32 × capacity: element + 1, 0 = empty (open addressing,
- *              linear probing, capacity a power of two ≥ 2 × maxEntries, so
- *              the table is at most half full and every probe ends)
- *   slotHash   Int32 × capacity: the key's hash, compared before the key
- *   entryKey   Int32 × maxEntries × ceil(keySize / 4): keys, zero-padded
+ *   slots      Int32 × 2 × capacity: per slot its element + 1 (0 = empty)
+ *              and the key's hash, side by side so that a probe step reads
+ *              one cache line (open addressing, linear probing, capacity a
+ *              power of two ≥ 2 × maxEntries, so the table is at most half
+ *              full and every probe ends)
+ *   entryRec   Int32 × maxEntries × (key words + 1): each element's key,
+ *              zero-padded, then the Int32 index of its unit-0 value in the
+ *              unit memory (fixed at creation: the values are preallocated),
+ *              so that a lookup finds key and value in one record
  *   entryNext  Int32 × maxEntries: free-list links
  *   entryPtr   Float64 × maxEntries: each element's percpu pointer
  *
@@ -119,6 +123,14 @@ export interface PercpuHashMapHandle {
   valueSize: number;
   maxEntries: number;
   capacity: number;
+  /** Bytes of unit memory the values reach (a thread's views must cover them before its lock-free paths run). */
+  valueEnd: number;
+  /**
+   * Unit-0 Int32 index of element 0's value when every element's value follows the
+   * previous one (`valueStride` apart, the usual result of preallocating in a fresh
+   * chunk), else -1: then a value's index is `base + e × stride` with no load.
+   */
+  valueBase: number;
   ctl: SharedArrayBuffer;
   table: SharedArrayBuffer;
 }
@@ -162,8 +174,12 @@ const LRU_TICK = 64;
 const MAX_KEY_SIZE = 512;
 const MAX_ENTRIES = 1 << 26;
 
-/** The map's key hash over `n` 32-bit key words (zero-padded key bytes, little-endian); its low bits pick the home slot. */
+/**
+ * The map's key hash over `n` 32-bit key words (zero-padded key bytes,
+ * little-endian); its top bits pick the home slot (`homeSlot`).
+ */
 export function hashWords(w: Int32Array, n: number): number {
+  if (n === 1) return hashOneWord(w[0]!);
   let h = 0x2545f491 ^ n;
   for (let k = 0; k < n; k++) {
     h = Math.imul(h ^ w[k]!, 0x9e3779b1);
@@ -174,23 +190,30 @@ export function hashWords(w: Int32Array, n: number): number {
   return h ^ (h >>> 16);
 }
 
-/** `hashWords` of the single word `x`. */
+/**
+ * `hashWords` of the single word `x`: Fibonacci (multiplicative) hashing, whose
+ * top bits spread runs of integer keys — the common case: ids, ports, counters —
+ * over distinct home slots, so that their probes end at the first slot (a strong
+ * mix would put a third of them one slot further and cost a mispredicted branch
+ * each). The high half is folded in first so that keys differing only there still
+ * differ in the top bits.
+ */
 function hashOneWord(x: number): number {
-  let h = Math.imul(0x2545f491 ^ 1 ^ x, 0x9e3779b1);
-  h ^= h >>> 15;
-  h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
-  h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);
-  return h ^ (h >>> 16);
+  return Math.imul(x ^ (x >>> 16), 0x9e3779b1);
+}
+
+/** A hash's home slot in a table of `capacity` slots (a power of two): its top bits. */
+export function homeSlot(hash: number, capacity: number): number {
+  return hash >>> (32 - Math.log2(capacity));
 }
 
 function tableLayout(capacity: number, maxEntries: number, keyWords: number) {
-  const slotEntry = 0;
-  const slotHash = slotEntry + 4 * capacity;
-  const entryKey = slotHash + 4 * capacity;
-  const entryNext = entryKey + 4 * maxEntries * keyWords;
+  const slots = 0;
+  const entryRec = slots + 8 * capacity;
+  const entryNext = entryRec + 4 * maxEntries * (keyWords + 1);
   const entryStamp = entryNext + 4 * maxEntries;
   const entryPtr = (entryStamp + 4 * maxEntries + 7) & ~7;
-  return { slotEntry, slotHash, entryKey, entryNext, entryStamp, entryPtr, bytes: entryPtr + 8 * maxEntries };
+  return { slots, entryRec, entryNext, entryStamp, entryPtr, bytes: entryPtr + 8 * maxEntries };
 }
 
 /** Key words for a key type: string keys carry their byte length in front. */
@@ -217,25 +240,47 @@ export class PercpuHashMap {
   declare private readonly h: PercpuHashMapHandle;
   declare private readonly lock: FutexLock;
   declare private readonly ctl: Int32Array;
-  declare private readonly slotEntry: Int32Array;
-  declare private readonly slotHash: Int32Array;
-  declare private readonly entryKey: Int32Array;
+  /** Slot i: element + 1 at 2i, the key's hash at 2i + 1. */
+  declare private readonly slots: Int32Array;
+  /** Element e: key words at e × recWords, its unit-0 value index at e × recWords + keyWords. */
+  declare private readonly entryRec: Int32Array;
+  declare private readonly recWords: number;
+  /** Slots and element records as one view; records start at word `recAt` (= 2 × capacity). */
+  declare private readonly table: Int32Array;
+  declare private readonly recAt: number;
   declare private readonly entryNext: Int32Array;
   declare private readonly entryStamp: Int32Array;
   declare private readonly entryPtr: Float64Array;
   declare private readonly mask: number;
+  /** 32 − log2(capacity): a hash's home slot is `hash >>> shift`. */
+  declare private readonly shift: number;
   declare private readonly keyWords: number;
   /** This thread's key scratch: the key being looked up, as zero-padded words. */
   declare private readonly scratch: Int32Array;
   declare private readonly scratchBytes: Uint8Array;
   declare private readonly scratch64: BigInt64Array;
-  /** Per element, 1 + the Int32 index of unit 0's value in the memory views (0: not resolved yet). Thread-local. */
-  declare private readonly valueIndex: Int32Array;
   /** Int32 words between two units' copies. */
   declare private readonly unitWords: number;
   declare private readonly myUnitIndex: number;
-  /** Keys of one word, as bytes: `addInt32`'s one-piece fast path applies. */
+  /** Keys of one word, as bytes. */
   declare private readonly oneWordKeys: boolean;
+  /**
+   * `addInt32`'s one-piece fast path: this unit's word offset from a unit-0 value
+   * index, or -1 where the path does not apply (no unit, keys of more than one
+   * word, LRU, or this thread's SharedPercpu detached).
+   */
+  declare private fastUnit: number;
+  /** `valueBase` of the handle; Int32 words per unit copy of a value. */
+  declare private readonly linearBase: number;
+  /** `linearBase` + this unit's offset (`fastUnit`), or -1 when the values are not linear. */
+  declare private readonly linearUnit: number;
+  declare private readonly valueWords: number;
+  /**
+   * This thread's Int32 view of the unit memory as of attach, which covers every value:
+   * views are re-made only longer, and an older view stays valid (the buffer never shrinks).
+   */
+  declare private readonly values: Int32Array;
+  declare private removeHook: (() => void) | undefined;
   /** Out-parameter of `probe`: the element in the slot it found. */
   declare private probed: number;
   declare private ticks: number;
@@ -263,6 +308,8 @@ export class PercpuHashMap {
       valueSize,
       maxEntries,
       capacity,
+      valueEnd: 0,
+      valueBase: -1,
       ctl: new SharedArrayBuffer(4 * Hm.Words),
       table: new SharedArrayBuffer(layout.bytes),
     };
@@ -273,6 +320,22 @@ export class PercpuHashMap {
       percpu.freeManyValidated(ptrs, 0, done);
       throw new AllocationFailedError(stride, 8, `percpu hash map: only ${done} of ${maxEntries} values fit`);
     }
+    // Each value's unit-0 index, once: it is fixed for the map's life (the chunks holding
+    // preallocated values live as long as the map, and chunks never move).
+    const m = percpu.memory;
+    const recWords = keyWords + 1;
+    const rec = new Int32Array(handle.table, layout.entryRec, maxEntries * recWords);
+    const lastUnit = (percpu.nrUnits - 1) * percpu.unitSize;
+    let end = 0;
+    let linear = true;
+    for (let e = 0, at = keyWords; e < maxEntries; e++, at += recWords) {
+      const a = m.address(ptrs[e]!, 0, 0, 8);
+      rec[at] = a >>> 2;
+      if (a + lastUnit + stride > end) end = a + lastUnit + stride;
+      if (a !== rec[keyWords]! * 4 + e * stride) linear = false;
+    }
+    handle.valueEnd = end;
+    handle.valueBase = linear ? rec[keyWords]! : -1;
     return new PercpuHashMap(percpu, handle);
   }
 
@@ -294,13 +357,16 @@ export class PercpuHashMap {
     this.capacity = h.capacity;
     this.nrUnits = percpu.nrUnits;
     this.mask = h.capacity - 1;
+    this.shift = 32 - Math.log2(h.capacity);
     this.keyWords = keyWordsFor(h.keySize, this.keyType);
     const layout = tableLayout(h.capacity, h.maxEntries, this.keyWords);
     this.ctl = new Int32Array(h.ctl);
     this.lock = new FutexLock(this.ctl, Hm.Lock, { registry: percpu.threads, onOwnerDead: () => this.recover(), name: 'the percpu hash map writer lock' });
-    this.slotEntry = new Int32Array(h.table, layout.slotEntry, h.capacity);
-    this.slotHash = new Int32Array(h.table, layout.slotHash, h.capacity);
-    this.entryKey = new Int32Array(h.table, layout.entryKey, h.maxEntries * this.keyWords);
+    this.recWords = this.keyWords + 1;
+    this.slots = new Int32Array(h.table, layout.slots, 2 * h.capacity);
+    this.entryRec = new Int32Array(h.table, layout.entryRec, h.maxEntries * this.recWords);
+    this.table = new Int32Array(h.table, layout.slots, (layout.entryRec >>> 2) + h.maxEntries * this.recWords);
+    this.recAt = layout.entryRec >>> 2;
     this.entryNext = new Int32Array(h.table, layout.entryNext, h.maxEntries);
     this.entryStamp = new Int32Array(h.table, layout.entryStamp, h.maxEntries);
     this.entryPtr = new Float64Array(h.table, layout.entryPtr, h.maxEntries);
@@ -308,10 +374,17 @@ export class PercpuHashMap {
     this.scratch = new Int32Array(Math.max(2, this.keyWords));
     this.scratchBytes = new Uint8Array(this.scratch.buffer, 0, 4 * this.keyWords);
     this.scratch64 = new BigInt64Array(this.scratch.buffer, 0, 1);
-    this.valueIndex = new Int32Array(h.maxEntries);
     this.unitWords = percpu.unitSize >>> 2;
     this.myUnitIndex = percpu.unit;
     this.oneWordKeys = this.keyWords === 1 && this.keyType === 'bytes';
+    // The lock-free paths index the views directly: make them cover every value now (views only ever grow).
+    if (h.valueEnd > this.m.viewBytes) this.m.refresh();
+    this.values = this.m.i32;
+    this.linearBase = h.valueBase ?? -1;
+    this.valueWords = this.valueStride >>> 2;
+    this.fastUnit = this.oneWordKeys && !this.lru && this.myUnitIndex >= 0 ? this.myUnitIndex * this.unitWords : -1;
+    this.removeHook = this.fastUnit >= 0 ? percpu.onDetach(() => (this.fastUnit = -1)) : undefined;
+    this.linearUnit = this.linearBase >= 0 && this.fastUnit >= 0 ? this.linearBase + this.fastUnit : -1;
     this.probed = -1;
     this.ticks = 0;
   }
@@ -374,16 +447,16 @@ export class PercpuHashMap {
   /** Decode element `e`'s key: a string for string maps, else a copy of the bytes. */
   private decodeKey(e: number): Uint8Array | string {
     const n = this.keyWords;
-    const bytes = new Uint8Array(this.entryKey.buffer, this.entryKey.byteOffset + 4 * n * e, 4 * n);
+    const bytes = new Uint8Array(this.entryRec.buffer, this.entryRec.byteOffset + 4 * this.recWords * e, 4 * n);
     if (this.keyType === 'string') return utf8Decoder.decode(bytes.slice(2, 2 + (bytes[0]! | (bytes[1]! << 8))));
     return bytes.slice(0, this.keySize);
   }
 
   private keyEquals(e: number): boolean {
     const n = this.keyWords;
-    const keys = this.entryKey;
+    const keys = this.entryRec;
     const w = this.scratch;
-    for (let k = 0, at = e * n; k < n; k++, at++) if (keys[at] !== w[k]) return false;
+    for (let k = 0, at = e * this.recWords; k < n; k++, at++) if (keys[at] !== w[k]) return false;
     return true;
   }
 
@@ -393,14 +466,14 @@ export class PercpuHashMap {
    */
   private probe(h: number): number {
     const mask = this.mask;
-    const se = this.slotEntry;
+    const sl = this.slots;
     // Plain loads: an Int32 never tears, the element's words are read through the
     // slot's value (a data dependency), and `find` brackets the probe with atomic
     // sequence loads, which no plain load moves across.
-    for (let i = h & mask; ; i = (i + 1) & mask) {
-      const e1 = se[i]!;
+    for (let i = (h >>> this.shift) & mask; ; i = (i + 1) & mask) {
+      const e1 = sl[2 * i]!;
       if (e1 === 0) return -1;
-      if (this.slotHash[i] === h && this.keyEquals(e1 - 1)) {
+      if (sl[2 * i + 1] === h && this.keyEquals(e1 - 1)) {
         this.probed = e1 - 1;
         return i;
       }
@@ -465,16 +538,9 @@ export class PercpuHashMap {
     return v;
   }
 
-  /** Int32 index of element `e`'s value in unit 0 (resolved once per thread). */
+  /** Int32 index of element `e`'s value in unit 0 (recorded at creation; the views cover it since attach). */
   private unit0Index(e: number): number {
-    const v = this.valueIndex[e]!;
-    if (v !== 0) return v - 1;
-    const m = this.m;
-    // Resolving the last unit makes the views cover every unit of the value.
-    m.address(this.entryPtr[e]!, this.nrUnits - 1, 0, 8);
-    const i = m.address(this.entryPtr[e]!, 0, 0, 8) >>> 2;
-    this.valueIndex[e] = i + 1;
-    return i;
+    return this.entryRec[e * this.recWords + this.keyWords]!;
   }
 
   // -------------------------------------------------------------------------
@@ -492,8 +558,8 @@ export class PercpuHashMap {
   /** First empty slot of hash `h`'s probe run. */
   private emptySlot(h: number): number {
     const mask = this.mask;
-    let i = h & mask;
-    while (this.slotEntry[i] !== 0) i = (i + 1) & mask;
+    let i = (h >>> this.shift) & mask;
+    while (this.slots[2 * i] !== 0) i = (i + 1) & mask;
     return i;
   }
 
@@ -518,11 +584,10 @@ export class PercpuHashMap {
       this.zeroValues(e);
     }
     if (bytes !== undefined) this.writeUnit(e, unit, bytes);
-    const n = this.keyWords;
-    this.entryKey.set(this.scratch.subarray(0, n), e * n);
+    this.entryRec.set(this.scratch.subarray(0, this.keyWords), e * this.recWords);
     this.entryStamp[e] = Atomics.load(c, Hm.Clock);
-    this.slotHash[slot] = h;
-    Atomics.store(this.slotEntry, slot, e + 1);
+    this.slots[2 * slot + 1] = h;
+    Atomics.store(this.slots, 2 * slot, e + 1);
     c[Hm.Count] = c[Hm.ICount]! + 1;
     Atomics.store(c, Hm.Intent, Op.None);
   }
@@ -536,7 +601,7 @@ export class PercpuHashMap {
   /** Remove the element at `slot`: the intent record, then the backward shift inside the sequence lock, then the free list. */
   private removeSlot(slot: number): number {
     const c = this.ctl;
-    const e = this.slotEntry[slot]! - 1;
+    const e = this.slots[2 * slot]! - 1;
     c[Hm.IElem] = e;
     c[Hm.ISlot] = slot;
     c[Hm.IHole] = slot;
@@ -556,25 +621,24 @@ export class PercpuHashMap {
   private finishDelete(): void {
     const c = this.ctl;
     const mask = this.mask;
-    const se = this.slotEntry;
-    const sh = this.slotHash;
+    const sl = this.slots;
     const seq = c[Hm.ISeq]!;
     const e = c[Hm.IElem]!;
     Atomics.store(c, Hm.Seq, seq + 1);
     let hole = c[Hm.IHole]!;
     for (let j = (hole + 1) & mask; ; j = (j + 1) & mask) {
-      const ej = se[j]!;
+      const ej = sl[2 * j]!;
       if (ej === 0) break;
-      const home = sh[j]! & mask;
+      const home = (sl[2 * j + 1]! >>> this.shift) & mask;
       // The element at j may move into the hole unless its home lies cyclically in (hole, j].
       const stays = hole <= j ? hole < home && home <= j : hole < home || home <= j;
       if (stays) continue;
-      sh[hole] = sh[j]!;
-      Atomics.store(se, hole, ej);
+      sl[2 * hole + 1] = sl[2 * j + 1]!;
+      Atomics.store(sl, 2 * hole, ej);
       hole = j;
       c[Hm.IHole] = hole;
     }
-    Atomics.store(se, hole, 0);
+    Atomics.store(sl, 2 * hole, 0);
     this.entryNext[e] = c[Hm.IFree]!;
     c[Hm.FreeHead] = e + 1;
     c[Hm.Count] = c[Hm.ICount]! - 1;
@@ -588,7 +652,7 @@ export class PercpuHashMap {
     const op = Atomics.load(c, Hm.Intent);
     if (op === Op.Insert) {
       const e = c[Hm.IElem]!;
-      if (Atomics.load(this.slotEntry, c[Hm.ISlot]!) === e + 1) {
+      if (Atomics.load(this.slots, 2 * c[Hm.ISlot]!) === e + 1) {
         c[Hm.Count] = c[Hm.ICount]! + 1;
       } else {
         // Not published: the element goes back, and so does any value already written into it.
@@ -614,7 +678,7 @@ export class PercpuHashMap {
     let seen = 0;
     let i = (Atomics.add(this.ctl, Hm.Clock, 0) * 7919) & mask;
     for (let n = 0; n < this.capacity && seen < LRU_SAMPLE; n++, i = (i + 1) & mask) {
-      const e1 = this.slotEntry[i]!;
+      const e1 = this.slots[2 * i]!;
       if (e1 === 0) continue;
       seen++;
       const st = this.entryStamp[e1 - 1]!;
@@ -681,7 +745,7 @@ export class PercpuHashMap {
       const slot = this.probe(h);
       if (slot >= 0) {
         if (flags === BPF_NOEXIST) return 'exists';
-        this.writeUnit(this.slotEntry[slot]! - 1, unit, bytes);
+        this.writeUnit(this.slots[2 * slot]! - 1, unit, bytes);
         return 'ok';
       }
       if (flags === BPF_EXIST) return 'missing';
@@ -713,19 +777,29 @@ export class PercpuHashMap {
    * and the map is full.
    */
   addInt32(key: PercpuKey | string, delta: number, off = 0): boolean {
-    if (typeof key === 'number' && this.oneWordKeys && (key | 0) === key && off === 0 && this.myUnitIndex >= 0 && !this.m.closed && this.ctl[Hm.State] === 0) {
-      // The hot case in one piece (an int32 key, offset 0, an element already resolved by this thread): no calls.
-      const h = hashOneWord(key);
-      const se = this.slotEntry;
+    const unit = this.fastUnit;
+    if (typeof key === 'number' && (key | 0) === key && unit >= 0 && off === 0) {
+      // The hot case in one piece: an int32 key of a one-word-key map, offset 0, no LRU.
+      // A probe step reads a slot and the element's record (key, value index) and nothing
+      // else; with linearly laid out values the value's address needs no load at all. No
+      // hash compare (the key is one word), no liveness load (a destroyed map has every slot
+      // emptied, so the probe falls through to the slow path, which throws), and no sequence
+      // check: a probe that races a delete can only miss (then the slow path decides) or find
+      // the key's own element — an add that linearises before the delete.
+      // Slots and records through one view (`slots` is its head): one typed array to check, not two.
+      const t = this.table;
+      const recAt = this.recAt;
       const mask = this.mask;
-      for (let i = h & mask; ; i = (i + 1) & mask) {
-        const e1 = se[i]!;
+      // Index arithmetic wraps (`| 0`, `imul`): every index is far below 2^31, and V8 then
+      // emits no overflow checks.
+      for (let i = (hashOneWord(key) >>> this.shift) & mask; ; i = (i + 1) & mask) {
+        const e1 = t[i << 1]!;
         if (e1 === 0) break;
-        if (this.slotHash[i] === h && this.entryKey[e1 - 1] === key) {
-          const v = this.valueIndex[e1 - 1]!;
-          if (v === 0 || this.lru) break;
-          const a = this.m.i32;
-          const at = v - 1 + this.myUnitIndex * this.unitWords;
+        const r = (recAt + (e1 << 1) - 2) | 0;
+        if (t[r] === key) {
+          const lin = this.linearUnit;
+          const at = lin >= 0 ? (lin + Math.imul(e1 - 1, this.valueWords)) | 0 : (t[r + 1]! + unit) | 0;
+          const a = this.values;
           a[at] = (a[at]! + delta) | 0;
           return true;
         }
@@ -761,7 +835,7 @@ export class PercpuHashMap {
     try {
       this.checkLive();
       const slot = this.probe(h);
-      if (slot >= 0) return this.slotEntry[slot]! - 1;
+      if (slot >= 0) return this.slots[2 * slot]! - 1;
       const e = this.elementForInsert();
       if (e < 0) return -1;
       this.insert(e, h, -1, undefined);
@@ -794,7 +868,7 @@ export class PercpuHashMap {
       if (slot < 0 && flags === BPF_EXIST) return 'missing';
       let e: number;
       if (slot >= 0) {
-        e = this.slotEntry[slot]! - 1;
+        e = this.slots[2 * slot]! - 1;
       } else {
         e = this.elementForInsert();
         if (e < 0) return 'full';
@@ -926,7 +1000,7 @@ export class PercpuHashMap {
     try {
       this.checkLive();
       for (let i = 0; i < this.capacity; i++) {
-        const e1 = this.slotEntry[i]!;
+        const e1 = this.slots[2 * i]!;
         if (e1 !== 0) out.push(e1 - 1);
       }
     } finally {
@@ -938,8 +1012,9 @@ export class PercpuHashMap {
   /** A snapshot of the elements, taken under the writer lock: key bytes and percpu pointer, in slot order. */
   entries(): [Uint8Array, number][] {
     const n = this.keyWords;
-    const keyBytes = new Uint8Array(this.entryKey.buffer, this.entryKey.byteOffset, this.entryKey.byteLength);
-    return this.snapshot().map((e) => [keyBytes.slice(4 * n * e, 4 * n * e + (this.keyType === 'string' ? 4 * n : this.keySize)), this.entryPtr[e]!]);
+    const r = 4 * this.recWords;
+    const keyBytes = new Uint8Array(this.entryRec.buffer, this.entryRec.byteOffset, this.entryRec.byteLength);
+    return this.snapshot().map((e) => [keyBytes.slice(r * e, r * e + (this.keyType === 'string' ? 4 * n : this.keySize)), this.entryPtr[e]!]);
   }
 
   /** The keys, decoded (strings for string maps, byte copies otherwise). */
@@ -995,7 +1070,7 @@ export class PercpuHashMap {
         if (slot >= 0) from = slot + 1;
       }
       for (let i = from; i < this.capacity; i++) {
-        const e1 = this.slotEntry[i]!;
+        const e1 = this.slots[2 * i]!;
         if (e1 !== 0) return this.decodeKey(e1 - 1);
       }
       return undefined;
@@ -1059,7 +1134,7 @@ export class PercpuHashMap {
       const state = new Uint8Array(this.maxEntries);
       let live = 0;
       for (let i = 0; i < this.capacity; i++) {
-        const e1 = this.slotEntry[i]!;
+        const e1 = this.slots[2 * i]!;
         if (e1 === 0) continue;
         const e = e1 - 1;
         live++;
@@ -1067,10 +1142,11 @@ export class PercpuHashMap {
         if (state[e]) problems.push(`element ${e} is in two slots`);
         state[e] = 1;
         const n = this.keyWords;
-        const h = hashWords(this.entryKey.subarray(e * n, e * n + n), n);
-        if (h !== this.slotHash[i]) problems.push(`slot ${i}: stored hash differs from the key's`);
-        for (let j = h & this.mask; j !== i; j = (j + 1) & this.mask) {
-          if (this.slotEntry[j] === 0) {
+        const h = hashWords(this.entryRec.subarray(e * this.recWords, e * this.recWords + n), n);
+        if (h !== this.slots[2 * i + 1]) problems.push(`slot ${i}: stored hash differs from the key's`);
+        if (this.unit0Index(e) !== this.m.address(this.entryPtr[e]!, 0, 0, 8) >>> 2) problems.push(`element ${e}: recorded value index differs from its pointer's`);
+        for (let j = (h >>> this.shift) & this.mask; j !== i; j = (j + 1) & this.mask) {
+          if (this.slots[2 * j] === 0) {
             problems.push(`slot ${i} is unreachable: empty slot ${j} in its probe run`);
             break;
           }
@@ -1107,10 +1183,16 @@ export class PercpuHashMap {
       Atomics.store(this.ctl, Hm.State, 1);
       // Odd for good: lock-free readers find out at their next probe.
       Atomics.store(this.ctl, Hm.Seq, this.ctl[Hm.Seq]! | 1);
+      // Every slot empty: `addInt32`'s fast path, which reads no state word, misses and
+      // takes the slow path, which throws.
+      this.slots.fill(0);
       this.percpu.freeManyValidated(this.entryPtr, 0, this.maxEntries);
     } finally {
       this.lock.unlock();
     }
+    this.fastUnit = -1;
+    this.removeHook?.();
+    this.removeHook = undefined;
   }
 }
 

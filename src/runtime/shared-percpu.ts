@@ -282,6 +282,7 @@ export class SharedPercpu {
     }
     this.detached = true;
     this.memory.closed = true;
+    this.local?.invalidate();
     for (const fn of this.detachHooks) fn();
     this.detachHooks.clear();
     this.threads.unregister();

@@ -17,7 +17,7 @@
 import { StringDecoder } from 'node:string_decoder';
 import { ParseError } from '../errors.js';
 import { readDecompressed } from '../trace/input.js';
-import { TraceParser, type LostEvents, type ParsedTrace, type TraceEvents } from '../trace/parse.js';
+import { intern, TraceParser, type LostEvents, type ParsedTrace, type TraceEvents } from '../trace/parse.js';
 
 export interface Batch {
   trace: ParsedTrace;
@@ -220,12 +220,3 @@ export class TraceAccumulator {
   }
 }
 
-function intern(ids: Map<string, number>, table: string[], key: string): number {
-  let id = ids.get(key);
-  if (id === undefined) {
-    id = table.length;
-    ids.set(key, id);
-    table.push(key);
-  }
-  return id;
-}

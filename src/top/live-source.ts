@@ -21,14 +21,12 @@ import { StringDecoder } from 'node:string_decoder';
 import {
   CaptureError,
   cleanupCapture,
-  findTracefs,
+  findPercpuTracefs,
   makeInstance,
-  missingPercpuEvents,
   mountDebugfsFor,
   perCpuStat,
   PERCPU_STATS_PATH,
   SettingsJournal,
-  TRACEFS_CANDIDATES,
   type CaptureState,
 } from '../trace/capture.js';
 import { TRACE_EVENT_NAMES } from '../trace/parse.js';
@@ -93,13 +91,8 @@ export function openLiveSource(options: LiveSourceOptions = {}): LiveSource {
   };
   process.once('exit', onExit);
   try {
-    const loc = findTracefs(options.tracefs ?? TRACEFS_CANDIDATES, {
-      ...(options.mount !== undefined ? { mount: options.mount } : {}),
-      ...(options.mountCommand ? { mountCommand: options.mountCommand } : {}),
-    });
+    const loc = findPercpuTracefs(options);
     if (loc.mounted) st.mountedTracefs = loc.root;
-    const missing = missingPercpuEvents(loc.root);
-    if (missing.length > 0) throw new CaptureError(`the kernel has no ${missing.join(', ')} tracepoint(s) under ${join(loc.root, 'events', 'percpu')}`);
     if (options.mount) st.mountedDebugfs = mountDebugfsFor(PERCPU_STATS_PATH, log);
     st.instance = (options.makeInstance ?? makeInstance)(loc.root, log, options.prefix ?? 'percpu-top');
     if (st.instance === undefined) {

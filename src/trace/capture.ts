@@ -168,6 +168,24 @@ export function findTracefs(candidates: readonly string[], options: { mount?: bo
   );
 }
 
+/**
+ * The tracing root a percpu tool reads from (mounted when `mount` is set and
+ * it is not), refusing a kernel without all five percpu tracepoints. The
+ * caller undoes the mount when `mounted` says it made one.
+ */
+export function findPercpuTracefs(options: { tracefs?: readonly string[]; mount?: boolean; mountCommand?: (dir: string) => void }): TracefsLocation {
+  const loc = findTracefs(options.tracefs ?? TRACEFS_CANDIDATES, {
+    ...(options.mount !== undefined ? { mount: options.mount } : {}),
+    ...(options.mountCommand ? { mountCommand: options.mountCommand } : {}),
+  });
+  const missing = missingPercpuEvents(loc.root);
+  if (missing.length > 0) {
+    if (loc.mounted) unmountTracefs(loc.root);
+    throw new CaptureError(`the kernel has no ${missing.join(', ')} tracepoint(s) under ${join(loc.root, 'events', 'percpu')}`);
+  }
+  return loc;
+}
+
 function mountTracefs(dir: string, type = 'tracefs'): void {
   const r = spawnSync('mount', ['-t', type, 'nodev', dir], { encoding: 'utf8' });
   if (r.status !== 0) throw new CaptureError(`mount -t ${type} nodev ${dir} failed: ${(r.stderr || r.error?.message || '').trim()}`);
@@ -436,13 +454,8 @@ export async function capture(options: CaptureOptions): Promise<CaptureResult> {
   for (const s of SIGNALS) process.on(s, onSignal);
 
   try {
-    const loc = findTracefs(options.tracefs ?? TRACEFS_CANDIDATES, {
-      ...(options.mount !== undefined ? { mount: options.mount } : {}),
-      ...(options.mountCommand ? { mountCommand: options.mountCommand } : {}),
-    });
+    const loc = findPercpuTracefs(options);
     if (loc.mounted) st.mountedTracefs = loc.root;
-    const missing = missingPercpuEvents(loc.root);
-    if (missing.length > 0) throw new CaptureError(`the kernel has no ${missing.join(', ')} tracepoint(s) under ${join(loc.root, 'events', 'percpu')}`);
     const statsPath = options.statsPath ?? PERCPU_STATS_PATH;
     if (options.mount) st.mountedDebugfs = mountDebugfsFor(statsPath, log);
     st.instance = options.useInstance === false ? undefined : makeInstance(loc.root, log);

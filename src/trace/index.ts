@@ -8,7 +8,7 @@
 export { TraceEventKind, TRACE_EVENT_NAMES, TRACE_FLAG_RESERVED, TRACE_FLAG_ATOMIC, TraceParser, parseTraceText, parseTraceFile, traceDefects, describeTrace, lostEventWarnings } from './parse.js';
 export type { ParsedTrace, TraceEvents, TracePreamble, LostEvents, TraceFormat } from './parse.js';
 export { replayTrace, formatTraceReplay } from './replay.js';
-export type { TraceReplayOptions, TraceReplayResult, ReplayDisagreement, MismatchKind, ChunkPair } from './replay.js';
+export type { TraceReplayOptions, TraceReplayResult, ReplayDisagreement, MismatchKind, ChunkPair, BalancePolicy, BalancePoint } from './replay.js';
 export { verifyParsedTrace, formatTraceVerification, workloadName } from './verify-trace.js';
 export type { VerifyTraceOptions, TraceVerification, ChunkVerification, TraceFailSummary } from './verify-trace.js';
 export { indexChunks, chunkHistory } from './chunks.js';

@@ -430,7 +430,8 @@ export class TraceParser {
   }
 }
 
-function intern(ids: Map<string, number>, table: string[], key: string): number {
+/** The id of `key` in an interning table (added at the end when new). */
+export function intern(ids: Map<string, number>, table: string[], key: string): number {
   let id = ids.get(key);
   if (id === undefined) {
     id = table.length;

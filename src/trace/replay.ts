@@ -41,11 +41,26 @@
  * in the trace, is a disagreement (`failed`); one the model refuses in every
  * such chunk alive then agrees; the others are not comparable.
  *
- * Population is the simulation's own (vm backend, balance work at once): an
- * atomic allocation the kernel placed in pages the simulation's partner chunk
- * had not populated, or in a chunk the simulation had isolated or sidelined,
- * tells about the balance work's unrecorded timing, not about placement, so it
- * is counted as unverifiable with its reason (`unverifiableAtomicTiming`).
+ * When the balance work runs (`deferred`, the default): the kernel runs it from
+ * a workqueue and no event records that, so the simulation schedules it as the
+ * kernel's code does but runs it only at the moments the trace implies — a
+ * chunk destroyed, or created by a kworker (only the balance work does either);
+ * an atomic allocation into pages the partner chunk lacks (after failures the
+ * populate step must have run, in the chunk the placement shows, whose pages
+ * are then populated as that step does); an allocation into a chunk the
+ * simulation holds isolated (the kernel's reclaim had run); the trace clock
+ * moving `balanceDelayUs` past the scheduling op — and to a fixed point after
+ * the last event (the after-snapshot is taken at quiescence). `sync` runs it
+ * after every op, `none` never. Atomic failures are not tried, but set the
+ * kernel's failure flag for the next run. The pre-existing chunks' empty pages
+ * (part of the global count every balance decision reads) are an assumption:
+ * `outsideEmptyPages` at the start, moving linearly to `outsideEmptyPagesEnd`.
+ *
+ * An atomic allocation the kernel placed in pages the simulation's partner
+ * chunk still had not populated, or in a chunk the simulation had isolated or
+ * sidelined, tells about the balance work's unrecorded timing, not about
+ * placement, so it is counted as unverifiable with its reason
+ * (`unverifiableAtomicTiming`).
  *
  * Invariant: every allocation in the trace is counted exactly once, as matched,
  * mismatched (another chunk, another offset, refused) or unverifiable (with the
@@ -54,6 +69,7 @@
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
 import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { testBit } from '../engine/bitmap.js';
+import { EMPTY_POP_PAGES_HIGH } from '../engine/constants.js';
 import { Hdr } from '../engine/chunk.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
 import type { GeometryInput } from '../engine/geometry.js';
@@ -67,8 +83,17 @@ import { allocOrRefuse, FAIL_AGREED, FAIL_MISMATCH } from './chunk-replay.js';
 export interface TraceReplayOptions {
   kernel?: string;
   geometry: GeometryInput;
-  /** `sync` (default): the simulation runs its balance work after each op; `none`: never. */
-  balance?: 'sync' | 'none';
+  /**
+   * When the simulation runs its balance work (see "When the balance work runs" in the header):
+   * `deferred` (default) at the moments the trace implies and to a fixed point at its end; `sync`
+   * right after each op that scheduled it; `none` never.
+   */
+  balance?: BalancePolicy;
+  /**
+   * `deferred` only: a scheduled balance work has run once the trace's clock has moved on this
+   * many microseconds (default `DEFAULT_BALANCE_DELAY_US`); 0 or less: only at the implied points.
+   */
+  balanceDelayUs?: number;
   /** Passed to the per-chunk analysis. */
   windowUs?: number;
   maxShift?: number;
@@ -77,13 +102,47 @@ export interface TraceReplayOptions {
   /** Called after each event is replayed (events in corrected order), with the simulation. */
   afterEvent?: (seq: number, simulation: PercpuAllocator) => void;
   /**
-   * Empty populated pages of the chunks that existed before tracing (the before-snapshot's
-   * global `empty_pop_pages`), counted in the simulation's global count as if they stayed so.
+   * Empty populated pages of the chunks that existed before tracing when tracing began (the
+   * before-snapshot's global `empty_pop_pages`), counted in the simulation's global count.
    */
   outsideEmptyPages?: number;
+  /**
+   * The same at the trace's end (`outsideEmptyPagesAtEnd` of the after-snapshot). When given, the
+   * count moves linearly in trace time from `outsideEmptyPages` to this; otherwise it stays.
+   */
+  outsideEmptyPagesEnd?: number;
   /** The per-chunk analysis of this trace, when the caller already ran it (same unit size and kernel). */
   verification?: TraceVerification;
 }
+
+/** When the simulation runs its balance work: at the moments the trace implies (`deferred`), right after every op that schedules it (`sync`), or never. */
+export type BalancePolicy = 'deferred' | 'sync' | 'none';
+
+/**
+ * The moments the deferred policy runs the simulation's balance work at, each one a fact of the
+ * trace or of the kernel's code (docs/ENGINE.md, "When the balance work runs").
+ */
+export type BalancePoint =
+  | 'kernel-balance-event'
+  | 'atomic-after-failure'
+  | 'atomic-needs-population'
+  | 'alloc-into-isolated'
+  | 'delay'
+  | 'end';
+
+export const BALANCE_POINTS: readonly BalancePoint[] = ['kernel-balance-event', 'atomic-after-failure', 'atomic-needs-population', 'alloc-into-isolated', 'delay', 'end'];
+
+const BALANCE_POINT_TEXT: Record<BalancePoint, string> = {
+  'kernel-balance-event': 'at a chunk destroyed or created by the kernel\'s balance work',
+  'atomic-after-failure': 'before an atomic allocation after atomic failures (populated meanwhile)',
+  'atomic-needs-population': 'before an atomic allocation into pages the simulation had not populated',
+  'alloc-into-isolated': 'before an allocation into a chunk the simulation held isolated',
+  delay: 'after the delay',
+  end: 'at the end',
+};
+
+/** Microseconds after which a scheduled balance work has surely run (see the header). */
+export const DEFAULT_BALANCE_DELAY_US = 1000;
 
 /** `failed`: the kernel refused a request the per-chunk model places where the kernel must have seen room. */
 export type MismatchKind = 'chunk' | 'offset' | 'refused' | 'failed';
@@ -149,9 +208,27 @@ export interface TraceReplayResult {
   /** Times a simulated chunk that had stood for another kernel chunk was paired with a new one (both empty). */
   repairs: number;
   setup: { fillerAllocs: number };
-  balance: 'sync' | 'none';
+  balance: BalancePolicy;
+  balanceDelayUs: number;
+  /** Deferred policy: how many times the simulation ran its balance work, by the point that ran it. */
+  balanceRuns: Record<BalancePoint, number>;
+  /**
+   * Pages the simulation populated because the kernel's placement of an atomic request proves its
+   * populate step had populated them (the simulation's own balance work had not), with the seq.
+   */
+  directedPopulation: { seq: number; chunk: number; pages: number }[];
+  /** Atomic failures of the kernel whose balance run (populate 4 pages in the fullest chunk with holes) was still due at the end. */
+  atomicFailuresAtEnd: number;
   /** Empty populated pages assumed for the chunks that existed before tracing (`TraceReplayOptions.outsideEmptyPages`). */
   outsideEmptyPages: number;
+  /** At the end (equal to `outsideEmptyPages` when no end value was given). */
+  outsideEmptyPagesEnd: number;
+  /**
+   * Per kernel chunk instance: its allocations in the trace, and how many of them the simulation
+   * placed at the kernel's chunk and offset (compared and matched).
+   */
+  chunkAllocs: Int32Array;
+  chunkMatched: Int32Array;
   /** The simulated allocator, in its state after the last event. */
   simulation: PercpuAllocator;
   /** Where the simulation placed each allocation event (by seq; NULL_PTR where it was not simulated or was refused). */
@@ -159,6 +236,8 @@ export interface TraceReplayResult {
 }
 
 const KEEP = 8;
+/** The balance work is idempotent once nothing is scheduled; a few runs reach that. */
+const FIXED_POINT_RUNS = 8;
 
 /** Allocate the simulation's first chunk full, so it stands in for the kernel's chunks of unknown state. */
 function fillFirstChunk(sim: PercpuAllocator): number {
@@ -207,19 +286,27 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
   let setupDone = false;
   const simCreated: TraceReplayResult['simCreated'] = [];
   const simDestroyed: TraceReplayResult['simDestroyed'] = [];
+  const policy: BalancePolicy = options.balance ?? 'deferred';
+  const delayUs = options.balanceDelayUs ?? DEFAULT_BALANCE_DELAY_US;
   const sim = createAllocator({
     kernel: options.kernel ?? '7.0',
     geometry: options.geometry,
     backend: 'vm',
-    balance: options.balance ?? 'sync',
+    balance: policy === 'sync' ? 'sync' : 'none',
     fixed: options.fixed ?? false,
     onChunkEvent: (type, chunk) => {
       if (!setupDone) return;
       (type === 'create' ? simCreated : simDestroyed).push({ chunk, seq: currentSeq });
     },
   });
+  const bsim = sim instanceof BitmapAllocator ? sim : undefined;
   const fillerAllocs = fillFirstChunk(sim);
-  if (options.outsideEmptyPages && sim instanceof BitmapAllocator) sim.addUnmodelledEmptyPages(options.outsideEmptyPages);
+  const outsideStart = Math.max(0, options.outsideEmptyPages ?? 0);
+  const outsideEnd = Math.max(0, options.outsideEmptyPagesEnd ?? outsideStart);
+  let outsideNow = outsideStart;
+  if (outsideStart && bsim) bsim.addUnmodelledEmptyPages(outsideStart);
+  // The kernel was quiescent when tracing began: whatever the filler scheduled has run.
+  if (policy === 'deferred' && bsim) for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) bsim.runBalanceWork();
   setupDone = true;
   const placements = new Float64Array(n).fill(NULL_PTR);
 
@@ -251,9 +338,16 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     lifetimeDifferences: 0,
     repairs: 0,
     setup: { fillerAllocs },
-    balance: options.balance ?? 'sync',
-    outsideEmptyPages: options.outsideEmptyPages ?? 0,
+    balance: policy,
+    balanceDelayUs: policy === 'deferred' ? delayUs : 0,
+    balanceRuns: { 'kernel-balance-event': 0, 'atomic-after-failure': 0, 'atomic-needs-population': 0, 'alloc-into-isolated': 0, delay: 0, end: 0 },
+    directedPopulation: [],
+    atomicFailuresAtEnd: 0,
+    outsideEmptyPages: outsideStart,
+    outsideEmptyPagesEnd: outsideEnd,
     simulation: sim,
+    chunkAllocs: new Int32Array(tc.instances.length),
+    chunkMatched: new Int32Array(tc.instances.length),
     placements,
   };
   r.lostAllocCut = lostAllocCut;
@@ -337,10 +431,96 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     }
   };
 
+  // Deferred balance work: when the simulation scheduled it (trace clock), and the kernel's atomic
+  // failures whose balance run (with `pcpu_atomic_alloc_failed` set) the trace has not shown yet.
+  let scheduledAt = -1;
+  let pendingAtomicFailures = 0;
+  let lastWasKernelBalanceEvent = false;
+  const runBalance = (why: BalancePoint, seq: number) => {
+    if (!bsim) return;
+    bsim.runBalanceWork();
+    r.balanceRuns[why]++;
+    scheduledAt = -1;
+    noteSimDestroys(seq);
+  };
+  const noteScheduled = (seq: number) => {
+    if (policy === 'deferred' && scheduledAt < 0 && bsim?.balanceScheduled) scheduledAt = ev.time[seq]!;
+  };
+  const pageSize = options.geometry.pageSize ?? 4096;
+  /**
+   * Deferred policy, before the kernel's atomic allocation `seq` into traced chunk `inst`: if the
+   * simulation's partner chunk lacks the population the kernel's placement shows, the kernel's
+   * balance work ran meanwhile. Run the simulation's; if its populate step chose other pages (or
+   * another chunk) than the kernel's, populate the pages the placement proves populated, as the
+   * populate step does (counted in `directedPopulation`).
+   */
+  const beforeAtomic = (inst: number, seq: number, kernelWasEmpty: boolean) => {
+    if (!bsim) return;
+    // An empty kernel chunk not yet paired stands for an empty simulated one (the newest unpaired).
+    let sc = simOfKernel.get(inst);
+    if (sc === undefined && kernelWasEmpty) {
+      for (const { chunk: c } of bsim.chunksInSlotOrder()) {
+        const id = c.hdr[Hdr.Id]!;
+        if (id !== 0 && c.hdr[Hdr.NrAlloc] === 0 && !kernelOfSim.has(id) && (sc === undefined || id > sc)) sc = id;
+      }
+    }
+    if (sc === undefined) return;
+    const chunk = bsim.getChunk(sc)!;
+    const off = ev.off[seq]!;
+    const first = Math.floor(off / pageSize);
+    const last = Math.ceil((off + ((ev.size[seq]! + 3) & ~3)) / pageSize);
+    const missing = () => {
+      for (let pg = first; pg < last; pg++) if (!testBit(chunk.populated, pg)) return true;
+      return false;
+    };
+    if (!missing() && chunk.hdr[Hdr.Slot] !== bsim.toDepopulateSlot) return;
+    let pages = 0;
+    if (pendingAtomicFailures > 0) {
+      // After an atomic failure the kernel's populate step populates 4 pages (lowest runs first) in
+      // the first chunk with holes, slot by slot; the placement shows it was this one. Each failure
+      // ran it once; the simulation's other scheduled steps run too.
+      pendingAtomicFailures = 0;
+      r.balanceRuns['atomic-after-failure']++;
+      for (let i = 0; i < 64 && missing(); i++) {
+        const got = bsim.populatePagesAsBalance(sc, 0, chunk.nrPages, EMPTY_POP_PAGES_HIGH);
+        if (got === 0) break;
+        pages += got;
+      }
+      if (bsim.balanceScheduled) runBalance('atomic-after-failure', seq);
+    } else if (bsim.balanceScheduled) runBalance('atomic-needs-population', seq);
+    // Still short: the kernel had these pages populated (a populate step the trace does not show, or
+    // a reclaim that stopped before them).
+    if (missing()) pages += bsim.populatePagesAsBalance(sc, first, last);
+    if (pages > 0) r.directedPopulation.push({ seq, chunk: sc, pages });
+  };
+
   for (let k = 0; k < n; k++) {
     const seq = order[k]!;
     currentSeq = seq;
     const kind = ev.kind[seq]!;
+    if (outsideEnd !== outsideStart && bsim && n > 1) {
+      const t0 = ev.time[0]!;
+      const span = ev.time[n - 1]! - t0;
+      const want = Math.round(outsideStart + (outsideEnd - outsideStart) * (span > 0 ? (ev.time[seq]! - t0) / span : 1));
+      if (want !== outsideNow) {
+        bsim.addUnmodelledEmptyPages(want - outsideNow);
+        outsideNow = want;
+      }
+    }
+    if (policy === 'deferred' && bsim) {
+      // The workqueue has run the work once the trace's clock moved on far enough.
+      if (scheduledAt >= 0 && delayUs > 0 && (ev.time[seq]! - scheduledAt) * 1e6 > delayUs) runBalance('delay', seq);
+      // A chunk destroyed, or created by a kworker, is the balance work running (only it destroys
+      // chunks; the allocation path creates them in the allocating task).
+      const balanceEvent = kind === TraceEventKind.DestroyChunk || (kind === TraceEventKind.CreateChunk && trace.tasks[ev.task[seq]!]!.startsWith('kworker'));
+      if (balanceEvent && !lastWasKernelBalanceEvent) {
+        // If atomic requests failed since the last run, this run has the kernel's flag set.
+        if (pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
+        pendingAtomicFailures = 0;
+        runBalance('kernel-balance-event', seq);
+      }
+      lastWasKernelBalanceEvent = balanceEvent;
+    }
     const lost = injectBefore.get(seq);
     if (lost) {
       for (const s of lost) {
@@ -353,14 +533,26 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     switch (kind) {
       case TraceEventKind.Alloc: {
         r.allocs++;
+        r.chunkAllocs[inst]!++;
         const ci = tc.instances[inst]!;
         if (ci.createdSeq < 0) {
           r.unverifiablePreexisting++;
+          // An atomic success after failures: the kernel's balance work ran and populated pages, in
+          // a chunk outside the simulation as far as the trace shows (not simulated).
+          if (ev.flags[seq]! & 2) pendingAtomicFailures = 0;
           break;
         }
         const kernelWasEmpty = kernelLive[inst] === 0;
         kernelLive[inst]!++;
         const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
+        if (policy === 'deferred' && bsim) {
+          const partner = simOfKernel.get(inst);
+          if (flags !== 0) beforeAtomic(inst, seq, kernelWasEmpty);
+          else if (partner !== undefined && bsim.getChunk(partner)?.hdr[Hdr.Slot] === bsim.toDepopulateSlot && bsim.balanceScheduled) {
+            // The kernel placed it in a chunk the simulation holds isolated (never searched): its reclaim had run.
+            runBalance('alloc-into-isolated', seq);
+          }
+        }
         const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
         simPtr[seq] = p;
         placements[seq] = p;
@@ -408,12 +600,20 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
           kernelOfSim.set(sc, inst);
           r.pairs.push({ kernelChunk: inst, simChunk: sc, pairedAt: seq });
         }
-        if (ptrOffset(p) === ev.off[seq]) r.matched++;
+        if (ptrOffset(p) === ev.off[seq]) {
+          r.matched++;
+          r.chunkMatched[inst]!++;
+        }
         else disagree(seq, 'offset', `chunk #${ci.number}: kernel off ${ev.off[seq]}, simulation off ${ptrOffset(p)}`);
         break;
       }
       case TraceEventKind.AllocFail: {
         r.fails++;
+        // An atomic failure sets `pcpu_atomic_alloc_failed` and schedules the balance work.
+        if (ev.flags[seq]! & 2 && bsim) {
+          if (policy === 'deferred') pendingAtomicFailures++;
+          else if (policy === 'sync') bsim.noteAtomicAllocFailure();
+        }
         const v = failVerdict.get(seq);
         if (v === undefined) r.failsNotCompared++;
         else if (v.verdict === FAIL_AGREED) r.failsMatched++;
@@ -445,7 +645,20 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
       }
     }
     noteSimDestroys(seq);
+    noteScheduled(seq);
     options.afterEvent?.(seq, sim);
+  }
+  if (outsideNow !== outsideEnd && bsim) {
+    bsim.addUnmodelledEmptyPages(outsideEnd - outsideNow);
+    outsideNow = outsideEnd;
+  }
+  if (policy === 'deferred' && bsim) {
+    // Quiescence: the kernel's last scheduled work has run by the after-snapshot (the capture waits
+    // for the events to stop). Its last atomic failure, if no success followed, left the flag set.
+    r.atomicFailuresAtEnd = pendingAtomicFailures;
+    if (pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
+    const last = n > 0 ? order[n - 1]! : -1;
+    for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) runBalance('end', last);
   }
   r.finalPairs = simOfKernel;
   return r;
@@ -508,7 +721,12 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
     `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
       `so the simulation stands in for them with its first chunk, filled before the first event (${r.setup.fillerAllocs} filler allocation(s))`,
   );
-  if (r.outsideEmptyPages > 0) {
+  if (r.outsideEmptyPagesEnd !== r.outsideEmptyPages) {
+    out.push(
+      `  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) when tracing begins and ${r.outsideEmptyPagesEnd} at its end ` +
+        `(the snapshots' values), linearly in trace time between, counted in the simulation's global empty-page count`,
+    );
+  } else if (r.outsideEmptyPages > 0) {
     out.push(`  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) throughout, counted in the simulation's global empty-page count`);
   }
   out.push(`allocations: ${r.allocs}`);
@@ -555,6 +773,23 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   }
   for (const l of r.lifetimeDisagreements) out.push(`    ${l}`);
   if (r.lifetimeDifferences > r.lifetimeDisagreements.length) out.push(`    … ${r.lifetimeDifferences - r.lifetimeDisagreements.length} more`);
+  if (r.balance === 'deferred') {
+    const runs = BALANCE_POINTS.filter((p) => r.balanceRuns[p] > 0).map((p) => `${r.balanceRuns[p]} ${BALANCE_POINT_TEXT[p]}`);
+    out.push(
+      `balance work (deferred: run at the moments the trace implies${r.balanceDelayUs > 0 ? `, ${r.balanceDelayUs} µs of trace clock after it was scheduled,` : ''} and to a fixed point at the end): ` +
+        `${runs.length > 0 ? runs.join(', ') : 'never ran'}`,
+    );
+    if (r.directedPopulation.length > 0) {
+      const pages = r.directedPopulation.reduce((a, d) => a + d.pages, 0);
+      out.push(
+        `  ${pages} page(s) in ${r.directedPopulation.length} step(s) populated as the kernel's placements of atomic requests prove its populate step had done ` +
+          `(the simulation's own populate step chose other pages or another chunk: the chunks that existed before tracing take part in that choice)`,
+      );
+    }
+    if (r.atomicFailuresAtEnd > 0) {
+      out.push(`  the trace ends with ${r.atomicFailuresAtEnd} atomic failure(s) no success followed: the last run populated 4 pages in the simulation's fullest chunk with holes (the kernel's may have been one that existed before tracing)`);
+    }
+  }
   if (r.repairs > 0) {
     out.push(
       `  ${r.repairs} time(s) a simulated chunk that had stood for another kernel chunk was paired with a new one: both were empty at that moment, so interchangeable for placement`,

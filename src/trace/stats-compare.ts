@@ -16,13 +16,19 @@
  *   free_bytes, first_bit and the fragment numbers). Among sections agreeing on
  *   those, the one agreeing on most other fields is taken; a section is used
  *   for one chunk at most.
- * - The allocation-map fields come from the per-chunk replay (exact); the
- *   header (plain, sidelined, to-depopulate) and empty_pop_pages from the
- *   whole-allocator simulation, and only when its chunk holds the same map
- *   (else they are `not comparable`, with the reason). A difference in the
- *   map fields is `differs`; in the two population fields it is `timing`,
- *   with which unknown decides it (balance work moments, the pre-existing
- *   chunks' empty pages).
+ * - The allocation-map fields come from the per-chunk replay (exact) — or,
+ *   when that replay misplaced atomic requests (it has no population) but the
+ *   whole-trace replay placed every allocation of the chunk where the kernel
+ *   did, from the latter, said so (`modelNote`); the header (plain,
+ *   sidelined, to-depopulate) and empty_pop_pages from the whole-allocator
+ *   simulation, and only when its chunk holds the same map (else they are
+ *   `not comparable`, with the reason). A difference in the map fields is
+ *   `differs`; in the two population fields it is `timing`, naming the
+ *   unknowns that decide it (`TimingReason`) — except a sidelined or
+ *   to-depopulate header against a profile without isolation (4.14), which
+ *   is a real difference.
+ * - The pre-existing chunks' empty pages at the end (`outsideEmptyPagesAtEnd`)
+ *   are read here too: the snapshot's global count less the traced chunks'.
  * - Global fields count chunks that existed before tracing, whose state the
  *   trace does not show: they are listed as not comparable, never as matches.
  *
@@ -34,6 +40,7 @@ import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
 import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
 import type { TraceReplayResult } from './replay.js';
+import type { TraceVerification } from './verify-trace.js';
 
 /** Fields of a chunk section, in the file's order after the header. */
 export const CHUNK_FIELDS = [
@@ -88,9 +95,11 @@ export interface FieldDifference {
   field: ChunkField;
   kernel: string | number;
   replay: string | number;
-  /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`). */
+  /** `timing`: the balance work's decision here depends on what the trace cannot show (`reason`, `reasons`). */
   verdict: 'differs' | 'timing' | 'not comparable';
   reason?: string;
+  /** `timing`: the unknowns named (see `TimingReason`). */
+  reasons?: TimingReason[];
 }
 
 export interface ChunkStatsComparison {
@@ -105,6 +114,8 @@ export interface ChunkStatsComparison {
   differences: FieldDifference[];
   /** Why the population fields (header, empty_pop_pages) could not be compared, if so. */
   balanceUnknown: string | undefined;
+  /** Set when the allocation-map fields come from the whole-trace replay, not the per-chunk one: why. */
+  modelNote?: string | undefined;
 }
 
 export interface StatsComparison {
@@ -142,37 +153,104 @@ function countEqual(a: StatsChunk, b: StatsChunk): number {
 }
 
 /**
- * Why the kernel's and the simulation's balance work may have decided this
- * chunk differently, for a difference in `field`. The two facts no trace
- * shows are named: the empty populated pages of the chunks that existed
- * before tracing (the global count every balance decision reads), and the
- * moments the workqueue ran.
+ * The facts no trace shows that a population field (header, empty_pop_pages) depends on, each
+ * named: a `timing` difference lists the ones that apply to it.
+ * - `workqueue-moment`: when the kernel's workqueue ran the balance work (no event records it,
+ *   only the chunks it creates or destroys);
+ * - `preexisting-empty-pages`: the empty populated pages of the chunks that existed before
+ *   tracing, part of the global count that isolation, reclaim's stop and the populate step read;
+ * - `final-atomic-failures`: the trace ends with atomic failures no success followed, each of
+ *   which makes a balance run populate 4 pages in the fullest chunk with holes: how many such
+ *   runs happened before quiescence, and in which chunk;
+ * - `populate-choice`: which chunk the populate step chose, when the trace showed (by the
+ *   kernel's atomic placements) that it chose another than the simulation's.
  */
-function balanceReason(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, preexisting: number, balance: 'sync' | 'none', outside: number): string {
-  const global =
-    preexisting > 0
-      ? `the global count of empty populated pages includes those of the ${preexisting} chunk(s) that existed before tracing, which the trace does not show ` +
-        `(the simulation counts ${outside > 0 ? `${outside} for them throughout, as told` : 'none for them'})`
-      : 'the global count of empty populated pages decides it';
-  const when =
-    balance === 'none'
-      ? 'the simulation never ran its balance work (--balance none)'
-      : 'the kernel runs the balance work from a workqueue at moments no event records, the simulation right after the op that scheduled it';
+export type TimingReason = 'workqueue-moment' | 'preexisting-empty-pages' | 'final-atomic-failures' | 'populate-choice';
+
+function timingReasons(field: ChunkField, kernel: StatsChunk, replay: StatsChunk, r: TraceReplayResult, preexisting: number): { codes: TimingReason[]; text: string } {
+  const codes: TimingReason[] = [];
+  const parts: string[] = [];
   if (field === 'header') {
     const kIso = kernel.kind === 'sidelined' || kernel.kind === 'to_depopulate';
     const rIso = replay.kind === 'sidelined' || replay.kind === 'to_depopulate';
-    if (kIso !== rIso) {
-      return (
-        `${kIso ? 'the kernel' : 'the simulation'} isolated the chunk on a free (a quarter or more of its pages empty and populated, and more than 4 more empty populated pages elsewhere) ` +
-        `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, or an allocation into it): ${global}; ${when}`
-      );
-    }
-    return `both isolated it, but only one side's balance work had sidelined it by the end: ${when}`;
+    parts.push(
+      kIso !== rIso
+        ? `${kIso ? 'the kernel' : 'the simulation'} isolated the chunk on a free (a quarter or more of its pages empty and populated, and more than 4 more empty populated pages elsewhere) ` +
+            `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, a full chunk after reclaim, or an allocation into it)`
+        : 'both isolated it, but only one side\'s balance work had sidelined it by the end',
+    );
+  } else if (r.simulation instanceof BitmapAllocator && !r.simulation.profile.depopulation) {
+    parts.push(
+      `which pages are populated is the balance work's: ${r.simulation.kernel} never depopulates a live chunk, its populate step tops the global count up to 4 in the fullest chunks with holes, ` +
+        'and it recounts a chunk\'s empty pages only when a free refreshes the whole chunk (spec §3.8, §4.3)',
+    );
+  } else {
+    parts.push('which pages stay populated is the balance work\'s: reclaim depopulates an isolated chunk\'s free pages until the global count falls under 4, the populate step tops it up to 4 in the fullest chunks with holes');
   }
-  return (
-    `which pages stay populated depends on the balance work: reclaim depopulates an isolated chunk's free pages until the global count falls under 4, and the populate step tops the count up to 4 in the fullest chunks with holes; ` +
-    `${global}; ${when}`
-  );
+  if (r.balance !== 'none') {
+    codes.push('workqueue-moment');
+    const runs = Object.entries(r.balanceRuns).filter(([, n]) => n > 0).map(([p, n]) => `${n} ${p}`).join(', ');
+    parts.push(
+      r.balance === 'sync'
+        ? 'workqueue-moment: the kernel ran the balance work from a workqueue at moments no event records; the simulation right after each op that scheduled it'
+        : `workqueue-moment: the kernel ran the balance work from a workqueue at moments no event records; the simulation at the moments the trace implies (${runs || 'none'})`,
+    );
+  } else parts.push('the simulation never ran its balance work (--balance none)');
+  if (preexisting > 0) {
+    codes.push('preexisting-empty-pages');
+    const assumed = r.outsideEmptyPagesEnd !== r.outsideEmptyPages ? `${r.outsideEmptyPages} at the start, ${r.outsideEmptyPagesEnd} at the end, linearly between` : `${r.outsideEmptyPages} throughout`;
+    parts.push(
+      `preexisting-empty-pages: the global count includes the empty populated pages of the ${preexisting} chunk(s) that existed before tracing, whose changes the trace does not show ` +
+        `(the simulation assumed ${assumed})`,
+    );
+  }
+  if (field === 'empty_pop_pages' && r.atomicFailuresAtEnd > 0) {
+    codes.push('final-atomic-failures');
+    parts.push(
+      `final-atomic-failures: the trace ends with ${r.atomicFailuresAtEnd} atomic failure(s) no success followed; each schedules a run that populates 4 pages in the fullest chunk with holes, ` +
+        'and how many ran before quiescence, in which chunk (possibly one that existed before tracing), no event shows (the simulation ran one)',
+    );
+  }
+  if (field === 'empty_pop_pages' && r.directedPopulation.length > 0) {
+    codes.push('populate-choice');
+    parts.push(
+      `populate-choice: ${r.directedPopulation.length} time(s) the kernel's atomic placements showed pages its populate step had populated where the simulation's had not; the simulation populated them then`,
+    );
+  }
+  return { codes, text: parts.join('; ') };
+}
+
+/**
+ * The empty populated pages the chunks that existed before tracing held when the after-snapshot
+ * was taken: its global `empty_pop_pages` less those of the sections the traced chunks alive at
+ * the end are recognised by (their allocation map, from the per-chunk replay; isolated sections
+ * are not in the global count). A fact of the snapshot, not of the simulation.
+ */
+export function outsideEmptyPagesAtEnd(v: TraceVerification, after: PercpuStatsFile): number {
+  const total = after.global.emptyPopPages;
+  if (total === undefined) return 0;
+  const used = new Set<StatsChunk>();
+  let traced = 0;
+  for (const cv of v.verified) {
+    const model = cv.result.finalSection;
+    if (cv.instance.destroyedSeq >= 0 || model === undefined) continue;
+    const k = after.chunks.find((c) => !used.has(c) && c.kind !== 'reserved' && c.kind !== 'first' && agreesOn(c, model, IDENTITY));
+    if (k === undefined) continue;
+    used.add(k);
+    if (k.kind === 'chunk') traced += k.emptyPopPages ?? 0;
+  }
+  return Math.max(0, total - traced);
+}
+
+/**
+ * The pre-existing chunks' empty pages at the trace's start and end, from the snapshots: start,
+ * the before-snapshot's global count (every chunk then existing existed before tracing); end,
+ * `outsideEmptyPagesAtEnd`. A missing snapshot takes the other's value; none gives 0.
+ */
+export function outsideFromSnapshots(v: TraceVerification, before: PercpuStatsFile | undefined, after: PercpuStatsFile | undefined): { outsideEmptyPages: number; outsideEmptyPagesEnd: number } {
+  const end = after ? outsideEmptyPagesAtEnd(v, after) : undefined;
+  const start = before?.global.emptyPopPages ?? end ?? 0;
+  return { outsideEmptyPages: start, outsideEmptyPagesEnd: end ?? start };
 }
 
 const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
@@ -182,6 +260,7 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
   const tc = r.verification.chunks;
   const sections = simulatedSections(r.simulation);
   const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
+  const depopulating = !(r.simulation instanceof BitmapAllocator) || r.simulation.profile.depopulation;
   const used = new Set<StatsChunk>();
   // Empty chunks are interchangeable: a kernel chunk empty at the end whose simulated partner is gone
   // stands for an empty simulated chunk no kernel chunk is paired with (the newest first).
@@ -201,8 +280,23 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
       skip('its history was cut at a lost event, so its state at the end is unknown');
       continue;
     }
-    const model = cv.result.finalSection;
-    if (model === undefined || cv.result.mismatches > 0) {
+    let model = cv.result.finalSection;
+    let modelNote: string | undefined;
+    if (model !== undefined && cv.result.mismatches > 0) {
+      // The per-chunk replay places atomic requests as normal ones (it has no population); when the
+      // whole-trace replay placed every allocation of this chunk where the kernel did, its chunk
+      // holds the kernel's allocation map and stands for it.
+      const sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+      const all = r.chunkAllocs[ci.number]!;
+      const sim = sc === undefined ? undefined : sections.get(sc);
+      if (sim !== undefined && all > 0 && r.chunkMatched[ci.number] === all) {
+        model = sim;
+        modelNote =
+          `its per-chunk replay disagrees with ${cv.result.mismatches} placement(s) (it replays atomic requests as normal ones, without population); ` +
+          `the whole-trace replay placed all ${all} of its allocations where the kernel did, so its chunk stands for it in every field`;
+      }
+    }
+    if (model === undefined || (cv.result.mismatches > 0 && modelNote === undefined)) {
       skip(`its per-chunk replay ${model === undefined ? 'left no chunk' : `disagrees with ${cv.result.mismatches} placement(s)`}, so its state at the end is not the kernel's`);
       continue;
     }
@@ -226,7 +320,7 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
         bestScore = score;
       }
     }
-    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown };
+    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown, modelNote };
     if (best === undefined) {
       // No section holds this allocation map: show the nearest one; every difference is a real one.
       for (const k of after.chunks) {
@@ -257,9 +351,14 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
         continue;
       }
       const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
-      if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
+      if (f === 'header' && !depopulating && (best.kind === 'sidelined' || best.kind === 'to_depopulate')) {
+        // Not timing: the profile replayed has no isolation at all.
+        d.reason = `the ${r.simulation.kernel} profile has no chunk isolation or sidelining (added in 5.14), the snapshot's kernel has: it is newer than the profile`;
+      } else if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
         d.verdict = 'timing';
-        d.reason = balanceReason(f, best, mine, preexisting, r.balance, r.outsideEmptyPages);
+        const why = timingReasons(f, best, mine, r, preexisting);
+        d.reason = why.text;
+        d.reasons = why.codes;
       }
       cmp.differences.push(d);
     }
@@ -304,8 +403,9 @@ export function formatStatsComparison(c: StatsComparison, workload: string): str
         (timing.length > 0 ? `, ${timing.length} depend on timing the trace cannot show` : '') +
         (unknown.length > 0 ? `, ${unknown.length} not comparable (${unknown.map((d) => d.field).join(', ')})` : ''),
     );
-    for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}`);
-    for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show)`);
+    if (x.modelNote) out.push(`  ${x.modelNote}`);
+    for (const d of real) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay}${d.reason ? ` (${d.reason})` : ''}`);
+    for (const d of timing) out.push(`  ${d.field}: kernel ${d.kernel}, replay ${d.replay} (timing the trace cannot show: ${(d.reasons ?? []).join(', ')})`);
     for (const d of timing) out.push(`    why (${d.field}): ${d.reason}`);
     if (unknown.length > 0) out.push(`  ${unknown.map((d) => `${d.field} (kernel ${d.kernel})`).join(', ')} not comparable: ${x.balanceUnknown}`);
   }

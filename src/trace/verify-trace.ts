@@ -201,7 +201,16 @@ export function formatTraceVerification(v: TraceVerification, options: { quiet?:
     if (r.mismatches > r.firstMismatches.length) notes.push(`  … ${r.mismatches - r.firstMismatches.length} more mismatch(es)`);
     if (r.correctionsStopped === 'diverged') notes.push(`  no trace-order swap explains the first mismatch; later placements in this chunk are compared against a model that has already diverged`);
     if (r.correctionsStopped === 'budget') notes.push(`  correction search stopped after its budget of attempts`);
-    if (r.atomicAllocs > 0) notes.push(`  ${r.atomicAllocs} atomic allocation(s) replayed as normal ones (the kernel places them as if every page were populated)`);
+    if (r.atomicAllocs > 0) {
+      notes.push(`  ${r.atomicAllocs} atomic allocation(s) replayed as normal ones (as if every page were populated: this per-chunk model has no population)`);
+      const firstMiss = r.firstMismatches[0];
+      if (firstMiss !== undefined && ev.flags[firstMiss.seq]! & TRACE_FLAG_ATOMIC) {
+        notes.push(
+          `  the first mismatch is an atomic request: the kernel places those in populated pages only, which the balance work decides; ` +
+            '`percpu replay` models population (docs/ENGINE.md, "When the balance work runs")',
+        );
+      }
+    }
     if (options.quiet && ok) continue;
     out.push(
       `${ok ? 'ok' : 'FAIL'} ${v.workload} chunk ${ci.number} (base ${ci.base}, ${life}): ${r.matched}/${r.placements} placements, ${r.frees} frees`,
