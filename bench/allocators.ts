@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Every allocator `percpu bench` sets side by side, behind one small interface,
  * and what each one's metadata costs.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Small pieces the benchmark programs share: the machine's description for
  * reports, and the power-law extrapolation used where a capped phase must be

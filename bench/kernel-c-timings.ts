@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The kernel's own C timings of the oracle workloads (shared spec
  * `oracle-timings.md` §3, G1 table): mm/percpu.c of each version, gcc -O2, run in

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `npm run bench:metrics`: percpu/prom-client against prom-client, in one run.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `npm run bench:runtime`: the JavaScript runtime under real worker threads,
  * against what a Node developer would write instead — all in one run, the

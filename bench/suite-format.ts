@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Text of a `percpu bench` run: the side-by-side table with its ratios
  * (area map / bitmap, ours / kernel C), the cover letter's published numbers

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu bench`: the cover letter's experiment made reproducible — every
  * allocator of `allocators.ts` (4.13 area map, 4.14 and 7.0 bitmaps,

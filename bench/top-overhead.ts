@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * What `percpu top` costs on a live kernel, and whether it keeps up:
  *

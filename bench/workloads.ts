@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The oracle's timing workloads (shared spec `oracle-timings.md` §2) as compact
  * op streams, plus the cover letter's "second half of each page filled" variant

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The allocator API every profile implements, and the factory that picks the
  * implementation for a kernel version. Tools (verify, replay, stats, bench) speak
@@ -6,40 +7,14 @@
 import { BitmapAllocator, type ChunkEventListener } from './engine/bitmap-allocator.js';
 import type { BufferFactory } from './engine/chunk.js';
 import type { Geometry, GeometryInput } from './engine/geometry.js';
-import { parseKernelVersion, type KernelVersion } from './engine/profile.js';
+import { parseKernelVersion } from './engine/profile.js';
 import { formatBitmapStats } from './engine/stats.js';
-import { checkBitmapAllocator, type HintProblem } from './engine/checker.js';
+import { checkBitmapAllocator } from './engine/checker.js';
 import { UnsupportedError } from './errors.js';
 import { AreaMapAllocator } from './engine/area-map.js';
-
-export interface PercpuAllocator {
-  readonly kernel: KernelVersion;
-  readonly geometry: Geometry;
-  readonly mode: 'allocator' | 'chunk';
-  /** Allocate; returns a percpu pointer or NULL_PTR. Throws a typed error for bad input. */
-  alloc(size: number, align: number, flags?: number): number;
-  /** Free a percpu pointer. Throws `InvalidFreeError` (state untouched) if it is not a live allocation. */
-  free(ptr: number): void;
-  /** Offset of a pointer from the start of its unit. */
-  unitOffset(ptr: number): number;
-  /** The `percpu_stats` debugfs text of this kernel version. */
-  formatStats(): string;
-  /** Recompute every hint by brute force; report what the kernel's documented staleness does not allow. */
-  check(): HintProblem[];
-}
-
-export interface AllocatorOptions {
-  /** `4.13`, `4.14`, `7.0` (aliases: `6.x`, `6.18`, `6.19`, `newest`). */
-  kernel: string;
-  geometry: GeometryInput;
-  mode?: 'allocator' | 'chunk';
-  backend?: 'vm' | 'km';
-  balance?: 'sync' | 'none';
-  fixed?: boolean;
-  onChunkEvent?: ChunkEventListener;
-  buffer?: BufferFactory;
-  maxChunks?: number;
-}
+import { type AllocatorFactory, type AllocatorOptions, type HintProblem, type KernelVersion, type PercpuAllocator } from './engine/api.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export type { PercpuAllocator, AllocatorOptions } from './engine/api.js';
 
 /** The bitmap allocator behind the common interface. */
 export class HintedBitmapAllocator extends BitmapAllocator implements PercpuAllocator {
@@ -54,8 +29,6 @@ export class HintedBitmapAllocator extends BitmapAllocator implements PercpuAllo
   }
 }
 
-type AllocatorFactory = (options: AllocatorOptions & { kernel: KernelVersion }) => PercpuAllocator;
-
 const factories: Partial<Record<KernelVersion, AllocatorFactory>> = {
   '4.13': (o) => new AreaMapAllocator(o),
   '4.14': (o) => new HintedBitmapAllocator({ ...o, kernel: '4.14' }),
@@ -67,6 +40,7 @@ export function registerAllocator(kernel: KernelVersion, factory: AllocatorFacto
   factories[kernel] = factory;
 }
 
+/** Whether some profile implements this kernel version (or alias); never throws. */
 export function isImplemented(kernel: string): boolean {
   try {
     return factories[parseKernelVersion(kernel)] !== undefined;
@@ -75,6 +49,7 @@ export function isImplemented(kernel: string): boolean {
   }
 }
 
+/** The allocator of a kernel version (`4.13`, `4.14`, `7.0` or an alias) behind the common interface; throws `UnsupportedError` for a version no profile implements. */
 export function createAllocator(options: AllocatorOptions): PercpuAllocator {
   const kernel = parseKernelVersion(options.kernel);
   const factory = factories[kernel];

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu doctor`: finds what cannot be true of a consistent allocator, and
  * explains it.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Typed errors of the percpu library.
  *
@@ -30,6 +31,7 @@ export type PercpuErrorCode =
   | 'EEMPTY'
   | 'EUNSUPPORTED';
 
+/** The base of every error this package throws: a stable `code` (the `E…` strings), a one-line message and an optional hint; the CLI prints these as they are. */
 export class PercpuError extends Error {
   readonly code: PercpuErrorCode;
   /** What to do about it, when there is something better than "fix the input". */

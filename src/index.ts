@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu — the Linux kernel's percpu memory allocator, placement-exact, in TypeScript.
  *
@@ -5,21 +6,17 @@
  * stats, the hint checker, golden-file replay and the typed errors.
  */
 export { createAllocator, isImplemented, registerAllocator, HintedBitmapAllocator } from './allocator.js';
-export type { PercpuAllocator, AllocatorOptions } from './allocator.js';
-export { BitmapAllocator, ALLOC_ATOMIC, ALLOC_RESERVED } from './engine/bitmap-allocator.js';
-export type { BitmapAllocatorOptions, ChunkEventListener, ChunkEventType, GlobalStats } from './engine/bitmap-allocator.js';
-export { Chunk, Hdr, Md, MD_STRIDE } from './engine/chunk.js';
-export type { BufferFactory } from './engine/chunk.js';
+export { BitmapAllocator } from './engine/bitmap-allocator.js';
+export { Chunk } from './engine/chunk.js';
 export { makePtr, ptrChunk, ptrOffset, formatPtr, NULL_PTR, RESERVED_CHUNK_ID } from './engine/pointer.js';
+// Every engine type, allocation flag, state layout and kernel constant (src/engine/api.ts).
+export * from './engine/api.js';
+export { sizeToSlotRaw } from './engine/constants.js';
 export { resolveGeometry, defaultDynSize, buildAllocInfo } from './engine/geometry.js';
-export type { Geometry, GeometryInput, AllocInfo, AllocInfoInput, AllocGroupInfo } from './engine/geometry.js';
 export { parseKernelVersion, bitmapProfile, PROFILE_4_14, PROFILE_7_0, KERNEL_ALIASES } from './engine/profile.js';
-export type { KernelVersion, BitmapProfile } from './engine/profile.js';
 export { formatBitmapStats, chunkFragStats, statLine } from './engine/stats.js';
 export type { ChunkFragStats } from './engine/stats.js';
 export { checkBitmapAllocator, checkChunk, formatProblem } from './engine/checker.js';
-export type { HintProblem } from './engine/checker.js';
-export * from './engine/constants.js';
 export { parseGolden, OpKind } from './golden/format.js';
 export type { GoldenFile, GoldenHeader, GoldenOps } from './golden/format.js';
 export { replayGolden, formatReplayResult } from './golden/replay.js';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The format parsers over files (on disk, or standard input for `-`): golden
  * files parsed or replayed while they stream in, `percpu_stats` snapshots read

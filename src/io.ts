@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The one input reader of the tools: a file (or `-`, standard input) as it
  * comes — plain text, gzip (node:zlib) or xz (decoded in process by the

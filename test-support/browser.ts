@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Headless Chromium for the browser tests: one place that finds the binary,
  * decides whether a test may skip, and launches it the same way everywhere.

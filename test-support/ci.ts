@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Whether this test run is CI's. A check that needs something a bare machine
  * lacks (Chromium, promtool, xz) is skipped elsewhere with a printed reason,

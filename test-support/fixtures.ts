@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Test helpers: locate and load the committed fixtures (gzip golden files).
  */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Worker side of the percpu metrics test: attach the metric set as unit
  * `unit`, wait for every worker to arrive, then for `rounds` rounds bump a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Worker side of the percpu/prom-client tests: instrumentation written as
  * for prom-client (only the import differs). Importing the Node entry

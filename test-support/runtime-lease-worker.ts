@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Worker side of the lease and recovery tests (test/runtime-leases.test.ts,
  * test/runtime-terminate.test.ts). Tasks:

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Worker side of the runtime tests: attach to the shared percpu allocator (and
  * counter, map) posted in `workerData` as unit `unit`, run one task, post the

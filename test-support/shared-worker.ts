@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Worker side of the shared-state test: attach to the allocator posted by the
  * main thread, run the ops it is sent, reply with the pointers.

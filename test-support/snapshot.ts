@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A complete snapshot of a bitmap allocator's state — every chunk buffer byte,
  * slot order, counters and the stats text — for "nothing changed" assertions.

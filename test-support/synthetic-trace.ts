@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Hand-written tracefs text for the `percpu top` tests: each helper prints one
  * event line in the Linux 5.19+ format (6.18's), so a test states a chunk's

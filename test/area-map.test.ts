@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The 4.13 area-map allocator: every 4.13 golden file, the map rules of §9.2/§9.3
  * with hand-computed maps, the 4.13 percpu_stats text, errors that leave the

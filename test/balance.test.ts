@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Population, atomic requests and the balance work, as deterministic scenarios:
  * vm backend (pages populated on demand), 7.0's isolate → depopulate → sideline

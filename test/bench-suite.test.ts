@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu bench`: the quick run as a user starts it (table structure, a row for
  * every allocator and workload, --json that parses, metadata flat for the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The bench's op streams are the oracle's workloads (oracle-timings.md §2):
  * counts, sizes, aligns and free orders of W1–W6, W1x; W7/W8 as read from the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Bit primitives against a one-bit-at-a-time model, over random maps and ranges.
  */

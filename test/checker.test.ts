@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The hint checker finds hints that the kernel's staleness rules do not allow,
  * and stays quiet on the staleness they do allow.

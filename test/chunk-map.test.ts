@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Chunk maps: runs computed from the bitmaps, bounded element counts for a
  * full 1 MiB chunk, tooltips with offsets, bands of full and free pages,

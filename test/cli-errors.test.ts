@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The error discipline, subcommand by subcommand, as a user meets it: a bad
  * file, path or option gives exit 2 (1 for an input that vouches for

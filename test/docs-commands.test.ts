@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Every shell command shown in README.md and docs/*.md runs as written from a
  * clone: the commands are extracted from the fenced blocks (lines of `sh` /
@@ -75,6 +76,7 @@ const EXPECTED_EXIT: [RegExp, number, string][] = [
 function plan(c: DocCommand): Plan {
   const t = c.text;
   if (/^npm (ci|test)\b/.test(t)) return { how: 'script', why: 'npm ci / npm test are what runs this test' };
+  if (/^npm run (docs|test:unit)\b/.test(t)) return { how: 'script', why: 'api-docs.test.ts runs typedoc; test:unit is a subset of npm test' };
   if (/^sudo |\bcapture\b|--live/.test(t)) return { how: 'help', why: 'needs root and a live kernel' };
   if (/\b(map|my)\.trace\b|run\.json/.test(t)) return { how: 'help', why: 'reads a trace or run the reader records first' };
   if (/^npm start|percpu demo/.test(t)) return { how: 'help', why: 'the demo runs in full in report-browser.test.ts' };

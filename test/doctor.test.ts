@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu doctor: impossible percpu_stats states, and the first stale chunk hint
  * in real and spec histories; stats --live's reader; stats and maps at a point

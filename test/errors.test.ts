@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Bad input gets a typed error and leaves the allocator exactly as it was.
  */
@@ -50,7 +51,7 @@ for (const kernel of ['4.14', '7.0'] as const) {
     a.free(victim);
     const before = snapshot(a);
     const first = a.first!;
-    const startOff = first.hdr[4]!;
+    const startOff = first.startOffset;
     const cases: [string, number][] = [
       ['double free', victim],
       ['interior pointer', live[20]! + 4],

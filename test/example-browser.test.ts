@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The browser example in a real browser: headless Chromium (Debian's
  * `chromium`, driven by playwright-core) loads the page from the example's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The HTTP worker-pool example, run as a user runs it
  * (`node dist/examples/http-workers/server.js`), on an ephemeral loopback

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The piscina example, run as a user runs it
  * (`node dist/examples/piscina/server.js`) on an ephemeral loopback port:

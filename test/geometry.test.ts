@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Geometry resolution, the first chunk's layout, and the model of
  * `pcpu_build_alloc_info` (spec §5).

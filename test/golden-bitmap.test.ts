@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Every public golden file of the bitmap profiles (4.14 and 7.0) replays with
  * 100 % of placements and chunk events matching the kernel's own code.

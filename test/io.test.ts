@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The one input reader (src/io.ts): every compression, line ends, standard
  * input, how far a damaged file got, and memory that does not grow with the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Populated-page accounting of the vm backend, recounted from the bitmaps
  * after every op: per chunk, `nr_populated` is the populated bitmap's weight

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Random alloc/free sequences against a simple model of live allocations: every
  * placement is aligned, inside the usable region, overlaps nothing live; frees
@@ -52,7 +53,7 @@ function runModel(kernel: '4.14' | '7.0', mode: 'allocator' | 'chunk', fixed: bo
       const start = ptrOffset(ptr);
       const c = a.getChunk(chunk)!;
       assert.equal(start % align, 0, 'aligned');
-      assert.ok(start >= c.hdr[4]! && start + size <= c.mapBits * 4 - c.hdr[5]!, 'inside the usable region');
+      assert.ok(start >= c.startOffset && start + size <= c.mapBits * 4 - c.endOffset, 'inside the usable region');
       for (const l of live) assert.ok(l.chunk !== chunk || l.end <= start || start + size <= l.start, 'no overlap');
       assert.equal(a.allocationSize(ptr), size);
       live.push({ ptr, chunk, start, end: start + size });
@@ -73,8 +74,8 @@ function runModel(kernel: '4.14' | '7.0', mode: 'allocator' | 'chunk', fixed: bo
   let usable = 0;
   let free = 0;
   for (const c of a.liveChunks()) {
-    usable += c.mapBits * 4 - c.hdr[4]! - c.hdr[5]!;
-    free += c.hdr[3]!;
+    usable += c.mapBits * 4 - c.startOffset - c.endOffset;
+    free += c.freeBytes;
   }
   assert.equal(free + liveBytes, usable);
   // And everything can be freed again, leaving no allocation behind.

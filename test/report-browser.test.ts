@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The HTML report in a real browser (headless Chromium through
  * test-support/browser.ts: skipped with a printed reason when Chromium is

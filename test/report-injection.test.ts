@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Text from inputs never becomes markup: markup is fed through every field that
  * reaches the HTML report or an SVG map — the trace's file name, call sites,

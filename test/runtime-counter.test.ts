@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `PercpuCounter` against the kernel's percpu_counter semantics. Several units
  * are driven from one thread by attaching one `SharedPercpu` per unit, so

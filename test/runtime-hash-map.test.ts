@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `PercpuHashMap` against BPF per-CPU hash map semantics and a plain model:
  * random updates, deletes and lookups from several units (one thread, one

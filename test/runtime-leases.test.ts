@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Units as leases and locks that survive their holders, with real worker
  * threads: a worker that dies holding the allocator lock (inside an operation

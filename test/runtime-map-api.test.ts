@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The hash map as people use it: string keys compared in full, decoded
  * iteration with per-unit and summed values, getNextKey walks, batch

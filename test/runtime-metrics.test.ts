@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Percpu metrics (src/runtime/metrics.ts): counters, gauges and fixed-bucket
  * histograms written per unit and summed on read. Units are driven from one

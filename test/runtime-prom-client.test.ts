@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu/prom-client (src/runtime/prom/): prom-client's API over shared
  * percpu memory. The oracle for the exposition is prom-client itself: the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The prom-client adapter (src/runtime/prometheus.ts). The oracle is
  * prom-client itself: the same observations go into prom-client's own

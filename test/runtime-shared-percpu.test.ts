@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `SharedPercpu` in one thread: kernel-exact placement through the lock,
  * zeroed memory in every unit (also after chunk destruction and memory slot

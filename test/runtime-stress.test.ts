@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The runtime under real `worker_threads`: a futex lock that excludes, chunks
  * created in one thread visible at once in another, and a stress run where

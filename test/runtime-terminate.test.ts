@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Workers terminated at random moments while they allocate, free, count and
  * insert into and delete from a hash map: nothing may hang, the allocator's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Allocator state in SharedArrayBuffers: the same requests give the same
  * placements as private state, and other views — in this thread or in a worker

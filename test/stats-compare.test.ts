@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu_stats side by side: identical texts shown once, differing lines (and
  * only those) highlighted, alignment differences ignored.

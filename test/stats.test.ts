@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu_stats text: the numbers the spec's vectors give (GV-A, GV-F), the
  * exact line layout of a real Linux 6.18 debugfs file, and the chunk ordering
@@ -10,6 +11,7 @@ import { HintedBitmapAllocator } from '../src/allocator.js';
 import { fixturePath, listFixtures, loadGolden } from '../test-support/fixtures.js';
 import { replayGolden } from '../src/golden/replay.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
+import { Md } from '../src/engine/chunk.js';
 
 /** Fields of one per-chunk section of percpu_stats text, in the order printed. */
 function chunkSections(text: string): { header: string; fields: Record<string, number> }[] {
@@ -57,10 +59,10 @@ test('4.14: GV-F first chunk boots as the spec says and ends with its statistics
   const first = a.first!;
   // Hidden bits [0,250) and [5250,6144): 6 pages, chunk contig 5000@250, block0 774@250, block5 130@0.
   assert.equal(first.nrPages, 6);
-  assert.equal(first.md[first.chunkMd + 0], 5000);
-  assert.equal(first.md[first.chunkMd + 1], 250);
-  assert.deepEqual([first.md[0], first.md[1]], [774, 250]);
-  assert.deepEqual([first.md[5 * 8], first.md[5 * 8 + 1]], [130, 0]);
+  assert.equal(first.mdField(first.nrBlocks, Md.Contig), 5000);
+  assert.equal(first.mdField(first.nrBlocks, Md.ContigStart), 250);
+  assert.deepEqual([first.mdField(0, Md.Contig), first.mdField(0, Md.ContigStart)], [774, 250]);
+  assert.deepEqual([first.mdField(5, Md.Contig), first.mdField(5, Md.ContigStart)], [130, 0]);
   assert.equal(a.emptyPopPages, 4);
   const offs = [
     [4, 4],

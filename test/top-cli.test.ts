@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu top` and `percpu leaks` as a user runs them on the bundled traces:
  * the one-shot text and JSON, the same views from gzip and xz input, the HTML

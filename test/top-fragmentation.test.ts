@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * What fragmentation costs, checked against chunk states computed by hand from
  * small synthetic traces (page 4096 B, unit 16384 B = 4 pages, 2 units, a page

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The ledger of `percpu top` and `percpu leaks` on synthetic traces: live bytes
  * per call site, rates over a window, failed and atomic allocations (Linux

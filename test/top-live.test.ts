@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu top` on live events. Against a fake tracefs (no kernel needed): the
  * private instance's settings applied while it reads `trace_pipe` and put back

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * When the whole-trace replay runs its balance work (the `deferred` policy): at
  * the moments the trace implies — a chunk destroyed (only the balance work

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu capture` against a fake tracefs directory: the settings it applies
  * while the command runs, and their restoration after success, after a failing

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Failed allocations and lost alloc events, on synthetic traces whose answer
  * is known by construction: a lost alloc cuts the chunk's history at the last

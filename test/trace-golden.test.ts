@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The 77 per-chunk histories recorded from a running Linux 6.18 kernel
  * (fixtures/traces/golden, copied from the shared traces): every one replays

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The tracefs text parser on real Linux 6.18 trace excerpts (both alloc-event
  * layouts, with and without ptr=), on text split at arbitrary points, and on

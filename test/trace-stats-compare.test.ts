@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The replayed percpu_stats against the kernel's after-snapshot, on every
  * bundled whole real capture (the excerpts are cut from longer traces, so no

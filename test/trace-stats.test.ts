@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The percpu_stats parser: byte-exact round trips of every real Linux 6.18
  * snapshot and of the engine's own 4.13 / 4.14 / 7.0 output, the 4.13 layout

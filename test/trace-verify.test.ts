@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Per-chunk replay of real traces (`verify-trace`) and the whole-trace replay
  * (`replay`): real excerpts reach 100 %, the extracted histories equal the

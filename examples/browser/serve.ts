@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Example: a tiny static server for the browser page (examples/browser/) and
  * the compiled runtime it imports (dist/src/), on 127.0.0.1.

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The example server's metrics, defined once for both sides: the main thread
  * creates them (`createServerMetrics`), each worker looks them up by name.

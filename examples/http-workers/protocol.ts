@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Messages between the example server's main thread and its workers. Bodies
  * travel as transferred `ArrayBuffer`s (moved, not copied).

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Example: an HTTP server whose request handlers run in a pool of worker
  * threads, each counting into its own unit of percpu metrics, with the main

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A request handler thread of the example server. It attaches to the shared
  * percpu allocator as its own unit, looks the metrics up by name, and for

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The piscina example's routes and metric definitions, shared by the main
  * thread and the tasks. The metrics are declared exactly as for prom-client

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Example: an HTTP server whose handlers run as piscina tasks on a worker
  * pool, instrumented with `percpu/prom-client` as one would with prom-client

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A piscina task file: handles one request per call, counting it as a
  * prom-client user would. Importing `percpu/prom-client` attaches this worker

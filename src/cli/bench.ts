@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu bench`: the command around `bench/suite.ts` — every allocator side
  * by side on the oracle workloads, a progress bar on a terminal, the table with
@@ -5,6 +6,7 @@
  * docs/BENCHMARKS.md. Loaded only when the command runs (main.ts imports it
  * lazily), so the other commands never load the benchmark code.
  */
+import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
 import { assertWritable, makeOutputDir, readSmallText, writeOutput } from '../io.js';
@@ -12,7 +14,7 @@ import { progress } from './progress.js';
 import { defaultOptions, runSuite, suiteSteps, type SuiteFile, type SuiteOptions } from '../../bench/suite.js';
 import { formatSuite } from '../../bench/suite-format.js';
 import { ALL_ALLOCATORS, type AllocatorName } from '../../bench/allocators.js';
-import { ALL_WORKLOADS } from '../../bench/workloads.js';
+import { ALL_WORKLOADS, goldenWorkloadPath } from '../../bench/workloads.js';
 import { benchSvgFiles } from '../viz/bench-charts.js';
 
 export interface BenchCommandOptions {
@@ -67,6 +69,9 @@ export async function runBenchCommand(o: BenchCommandOptions, write: (s: string)
     file = await readSavedSuite(o.from);
   } else {
     const s = suiteOptions(o);
+    // W7/W8 replay two golden files (2.7 MB) that the npm package leaves out (kept under 1 MB).
+    const missing = s.workloads.filter((w) => (w === 'W7' || w === 'W8') && !existsSync(goldenWorkloadPath(w)));
+    if (missing.length > 0) throw new InputError(goldenWorkloadPath(missing[0] as 'W7' | 'W8'), `not found: ${missing.join(' and ')} replay golden files that ship with the repository, not the npm package`, 'run the bench from a clone, or leave them out with --only');
     const bar = progress(suiteSteps(s), 'bench');
     file = await runSuite(
       s,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu demo` (what `npm start` runs): the project's story on real data, in
  * one screen.
@@ -33,6 +34,7 @@ import { benchSvgFiles } from '../viz/bench-charts.js';
 import { html } from '../viz/markup.js';
 import { compareStats, statsColumnsMarkup } from '../viz/stats-compare.js';
 import { bundled, PACKAGE_ROOT } from './paths.js';
+import { InputError } from '../errors.js';
 import { progress } from './progress.js';
 
 export interface DemoOptions {
@@ -287,10 +289,16 @@ function topBy(ids: Int32Array, names: string[], trace: ParsedTrace, limit: numb
 const n = (x: number) => x.toLocaleString('en-US');
 const ms = (x: number) => `${x >= 100 ? x.toFixed(0) : x.toFixed(1)} ms`;
 
+/** What `percpu demo` says when installed from npm, where its 7.7 MB trace is not shipped. */
+const REPO_ONLY_DEMO = 'not found: the demo\'s trace (7.7 MB) ships with the repository, not the npm package';
+const REPO_ONLY_HINT = 'run it from a clone (npm ci && npm start), or pass --trace <file> --stats <file>';
+
 export async function runDemo(options: DemoOptions): Promise<boolean> {
   const write = options.write;
   const tracePath = options.trace ?? bundled('demo', 'bpf-percpu-hash-1M-x-8B.trace.gz');
   const statsPath = options.stats ?? bundled('demo', 'before.percpu_stats');
+  // The bundled trace (7.7 MB) is in the repository, not in the npm package (kept under 1 MB).
+  if (options.trace === undefined && !existsSync(tracePath)) throw new InputError(tracePath, REPO_ONLY_DEMO, REPO_ONLY_HINT);
   // Each phase named in full, short enough for the bar on an 80-column terminal.
   const phases = ['parsing the trace', ...PROFILES.map((p) => `replaying ${p.label} vs the kernel`), ...PROFILES.map((p) => `timing ${p.label}'s allocs and frees`), 'drawing maps, writing the report'];
   const bar = progress(phases.length, 'demo');

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu doctor FILE…`: percpu_stats snapshots (saved or `--live`), golden
  * chunk histories and tracefs traces, each checked for what a consistent

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The error discipline of every `percpu` subcommand, written once.
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The `--json` documents of the trace commands (`verify-trace`, `replay`),
  * built from their results in one place so the schemas in docs/JSON.md have

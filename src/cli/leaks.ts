@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu leaks`: percpu allocations outstanding longer than a threshold,
  * grouped by call site with age histograms (like bcc's `memleak --percpu`),
@@ -5,7 +6,6 @@
  */
 import { type Command } from 'commander';
 import { PercpuError } from '../errors.js';
-import { runTop } from '../top/run.js';
 import { addSourceOptions, topOptions, type TopFlags } from './top.js';
 
 export function registerLeaksCommand(program: Command): void {
@@ -20,6 +20,7 @@ export function registerLeaksCommand(program: Command): void {
       return n;
     }, 0.5)
     .action(async (trace: string | undefined, f: TopFlags) => {
+      const { runTop } = await import('../top/run.js');
       process.exitCode = await runTop(topOptions(trace, { ...f, sort: 'bytes' }, 'leaks'));
     });
 }

@@ -1,20 +1,21 @@
 #!/usr/bin/env node
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The `percpu` command line. Each subcommand's action returns (or sets) its
  * exit code; every error of every subcommand ends in `reportError` (exit.ts),
  * the one place that turns it into one or two lines and exit code 2.
+ *
+ * A subcommand's code loads only when that subcommand runs (each action
+ * imports its module), so `--help` or one command never loads the others'
+ * code — nor `bench`'s `@thi.ng/malloc` (test/import-cycles.test.ts checks).
  */
 import { Command, Option } from 'commander';
-import { verifyCommand } from './verify.js';
-import { statsCommand } from './stats.js';
-import { runDemo } from './demo.js';
-import { doctorCommand } from './doctor.js';
-import { mapCommand } from './map.js';
 import { registerTraceCommands } from './trace-commands.js';
 import { registerTopCommand } from './top.js';
 import { registerLeaksCommand } from './leaks.js';
 import { EXIT_CODES_HELP, intOption, kernelOption, reportError } from './exit.js';
 import { assertWritable } from '../io.js';
+import { UsageError } from '../errors.js';
 
 // A reader that stops early (`| head`) is not an error.
 process.stdout.on('error', (e: NodeJS.ErrnoException) => {
@@ -43,6 +44,7 @@ program
   .option('--json', 'print the results as JSON (docs/JSON.md)')
   .option('-j, --jobs <n>', 'files replayed at once, in worker threads (default: one per CPU)', intOption('--jobs', 1, 256))
   .action(async (files: string[], opts: { kernel?: string; fixed?: boolean; quiet?: boolean; json?: boolean; jobs?: number }) => {
+    const { verifyCommand } = await import('./verify.js');
     process.exitCode = await verifyCommand(files, opts, (l) => process.stdout.write(l + '\n'));
   });
 
@@ -58,6 +60,7 @@ program
   .option('--mount', 'with --live: mount debugfs if needed, and unmount it afterwards')
   .option('--json', 'print the parsed statistics as JSON (docs/JSON.md)')
   .action(async (file: string | undefined, opts: { at?: number; kernel?: string; fixed?: boolean; stats?: string; live?: boolean; mount?: boolean; json?: boolean }) => {
+    const { statsCommand } = await import('./stats.js');
     process.exitCode = await statsCommand(file, opts, (s) => process.stdout.write(s));
   });
 
@@ -75,6 +78,7 @@ program
   .option('--json', 'print the summary as JSON (needs -o for the SVG; docs/JSON.md)')
   .option('--full', 'draw every page as its own row (default: runs of full, free or hidden pages as one band)')
   .action(async (file: string, opts: { at?: number; kernel?: string; fixed?: boolean; chunk?: number; diff?: string; out?: string; stats?: string; json?: boolean; full?: boolean }) => {
+    const { mapCommand } = await import('./map.js');
     process.exitCode = await mapCommand(file, opts);
   });
 
@@ -89,6 +93,7 @@ program
   .option('--all', 'report every chunk of a trace, not only those whose hint went stale')
   .option('--json', 'print the findings as JSON (docs/JSON.md)')
   .action(async (files: string[], opts: { live?: boolean; mount?: boolean; unitSize?: number; stats?: string; all?: boolean; json?: boolean }) => {
+    const { doctorCommand } = await import('./doctor.js');
     process.exitCode = await doctorCommand(files, opts, (l) => process.stdout.write(l + '\n'));
   });
 
@@ -102,6 +107,7 @@ program
   .option('--verbose', 'also print the pairwise placement table and every profile\'s percpu_stats')
   .action(async (opts: { trace?: string; stats?: string; report?: string; full?: boolean; verbose?: boolean }) => {
     if (opts.report !== undefined) assertWritable(opts.report, '--report');
+    const { runDemo } = await import('./demo.js');
     if (!(await runDemo({ ...opts, write: (s) => process.stdout.write(s) }))) process.exitCode = 1;
   });
 
@@ -121,7 +127,13 @@ program
   .option('--out <file.json>', 'also write the JSON results here')
   .option('--svg <dir>', 'also write the SVG charts (bench-*.svg) into this directory')
   .action(async (opts: Record<string, unknown>) => {
-    const { runBenchCommand } = await import('./bench.js');
+    const { runBenchCommand } = await import('./bench.js').catch((e: NodeJS.ErrnoException) => {
+      // The comparison allocator is a devDependency: a clone has it, an npm install does not.
+      if (e.code === 'ERR_MODULE_NOT_FOUND' && String(e.message).includes('@thi.ng/malloc')) {
+        throw new UsageError('percpu bench compares against @thi.ng/malloc, which is not installed (a devDependency)', 'run it from a clone after npm ci, or npm install @thi.ng/malloc');
+      }
+      throw e;
+    });
     await runBenchCommand(opts, (s) => process.stdout.write(s));
   });
 

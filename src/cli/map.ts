@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu map FILE`: SVG chunk maps of the allocator state after a golden
  * file's or a trace's history (or its first N ops / events), for one profile or

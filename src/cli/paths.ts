@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Where the package's bundled data lives, wherever the package is installed.
  */

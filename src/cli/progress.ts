@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A progress bar for long replays and benchmarks — on an interactive terminal
  * only: never in CI (`CI` set), never when standard error is piped or redirected.

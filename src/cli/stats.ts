@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The allocator state at a point of a replay — of a golden file (after N ops)
  * or of a tracefs trace (after N events, simulated with `percpu replay`'s

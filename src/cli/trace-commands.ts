@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The real-kernel trace commands of the `percpu` CLI:
  *
@@ -12,16 +13,17 @@ import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PercpuError } from '../errors.js';
 import { makeOutputDir, writeOutput } from '../io.js';
-import { capture } from '../trace/capture.js';
-import { describeTrace, parseTraceFile, traceDefects, TraceEventKind, type ParsedTrace } from '../trace/parse.js';
-import { formatTraceReplay, replayTrace, type BalancePolicy } from '../trace/replay.js';
-import { geometryFromStats, type PercpuStatsFile } from '../trace/stats-parse.js';
-import { readPercpuStatsFile } from '../inputs.js';
+import type { ParsedTrace } from '../trace/parse.js';
+import type { PercpuStatsFile } from '../trace/stats-parse.js';
 import { kernelOption } from './exit.js';
-import { replayJson, toJson, verifyTraceJson } from './json.js';
-import { formatChunkGolden, formatTraceVerification, verifyParsedTrace, type TraceVerification } from '../trace/verify-trace.js';
-import { compareWithSnapshot, formatStatsComparison, outsideFromSnapshots, statsDiffer } from '../trace/stats-compare.js';
+import type { BalancePolicy } from '../trace/replay.js';
+import type { TraceVerification } from '../trace/verify-trace.js';
 import type { GeometryInput } from '../engine/geometry.js';
+import type * as TraceTools from './trace-tools.js';
+
+// The trace code loads when a trace command runs, not with the CLI (main.ts registers these commands at start).
+let tools: typeof TraceTools;
+const loadTools = async (): Promise<typeof TraceTools> => (tools ??= await import('./trace-tools.js'));
 
 const out = (l: string) => process.stdout.write(l + '\n');
 
@@ -45,16 +47,16 @@ const OUTSIDE_HELP =
 /** Given (`--outside-empty-pages N`), or from the snapshots (`auto`, see `outsideFromSnapshots`). */
 function outsideCounts(given: number | 'auto' | undefined, v: TraceVerification, before: PercpuStatsFile | undefined, after: PercpuStatsFile | undefined): { outsideEmptyPages: number; outsideEmptyPagesEnd: number } {
   if (typeof given === 'number') return { outsideEmptyPages: given, outsideEmptyPagesEnd: given };
-  return outsideFromSnapshots(v, before, after);
+  return tools.outsideFromSnapshots(v, before, after);
 }
 
 function readStats(path: string): Promise<PercpuStatsFile> {
-  return readPercpuStatsFile(path);
+  return tools.readPercpuStatsFile(path);
 }
 
 /** Empty or reordered traces vouch for nothing: warn (on stderr) and make the exit code 1. */
 function warnDefects(trace: ParsedTrace): boolean {
-  const d = traceDefects(trace);
+  const d = tools.traceDefects(trace);
   for (const w of d) process.stderr.write(`percpu: warning: ${w}\n`);
   return d.length > 0;
 }
@@ -76,8 +78,8 @@ async function unitSizeOf(opts: GeometryFlags): Promise<number> {
 export function eventCountCheck(trace: ParsedTrace, before: PercpuStatsFile, after: PercpuStatsFile, provenLostFrees = 0, provenLostAllocs = 0): string[] {
   const allocs = after.global.nrAlloc - before.global.nrAlloc;
   const frees = after.global.nrDealloc - before.global.nrDealloc;
-  const ta = trace.counts[TraceEventKind.Alloc]!;
-  const tf = trace.counts[TraceEventKind.Free]!;
+  const ta = trace.counts[tools.TraceEventKind.Alloc]!;
+  const tf = trace.counts[tools.TraceEventKind.Free]!;
   const lines = [`percpu_stats between the snapshots: nr_alloc +${allocs} (trace: ${ta} alloc events), nr_dealloc +${frees} (trace: ${tf} free events)`];
   if (allocs > ta) {
     lines.push(
@@ -125,6 +127,7 @@ export function registerTraceCommands(program: Command): void {
       label?: string;
       quiet?: boolean;
     }) => {
+      const { describeTrace, parseTraceFile, replayTrace, geometryFromStats, toJson, verifyTraceJson, formatChunkGolden, formatTraceVerification, verifyParsedTrace, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
       const unitSize = await unitSizeOf(opts);
       const print = opts.json ? () => {} : out;
       const docs: Record<string, unknown>[] = [];
@@ -201,6 +204,7 @@ export function registerTraceCommands(program: Command): void {
     .option('--json', 'print the results as JSON (docs/JSON.md)')
     .action(async (path: string, opts: GeometryFlags & {
       json?: boolean; statsAfter?: string; outsideEmptyPages?: number | 'auto'; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: BalancePolicy; balanceDelayUs?: number }) => {
+      const { describeTrace, parseTraceFile, formatTraceReplay, replayTrace, verifyParsedTrace, geometryFromStats, replayJson, toJson, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
       const print = opts.json ? () => {} : out;
       const trace = await parseTraceFile(path);
       describeTrace(trace).forEach(print);
@@ -261,6 +265,7 @@ export function registerTraceCommands(program: Command): void {
     .option('--mount', 'mount tracefs (and debugfs, for percpu_stats) if not mounted, and unmount them afterwards')
     .option('--no-instance', 'use the top-level trace buffer instead of a private tracing instance')
     .action(async (command: string[], opts: { out: string; bufferKb?: number; settleMs: number; maxWaitMs: number; tracefs?: string; mount?: boolean; instance: boolean }) => {
+      const { capture, describeTrace, parseTraceFile } = await loadTools();
       const r = await capture({
         out: opts.out,
         command,

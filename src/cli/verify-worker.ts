@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A `verify` worker thread: replays the golden files the main thread sends,
  * one at a time, and posts back each file's result (verify.ts keeps the

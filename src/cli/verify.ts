@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu verify FILE…`: replay golden files while they stream in and report,
  * per file and in total, how many placements and chunk events matched the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The Linux 4.13 percpu allocator: the *area map* (spec §9), placement-exact.
  *
@@ -27,15 +28,13 @@
  * A call that throws has changed nothing: validation happens before the first write.
  */
 import { GeometryError, InvalidFreeError, NoReservedChunkError } from '../errors.js';
-import type { AllocatorOptions, PercpuAllocator } from '../allocator.js';
-import { ALLOC_ATOMIC, ALLOC_RESERVED, type ChunkEventListener, type ChunkEventType, type GlobalStats } from './bitmap-allocator.js';
+import { ALLOC_ATOMIC, ALLOC_RESERVED, type AllocatorOptions, type BufferFactory, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type HintProblem, type PercpuAllocator } from './api.js';
 import { findNextBit, findNextZeroBit, setRange, clearRange } from './bitmap.js';
-import { plainBuffer, type BufferFactory } from './chunk.js';
-import type { HintProblem } from './checker.js';
+import { plainBuffer } from './chunk.js';
 import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
 import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { localSlotLists } from './slots.js';
-import { resolveGeometry, type Geometry } from './geometry.js';
+import { resolveGeometry } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { formatStatsFile, summarizePieces } from './stats.js';
 
@@ -106,8 +105,10 @@ export class AreaChunk {
   }
 }
 
+/** Options of the 4.13 area map: those of `createAllocator`, the kernel implied. */
 export type AreaMapAllocatorOptions = Omit<AllocatorOptions, 'kernel'> & { kernel?: string };
 
+/** The Linux 4.13 area-map allocator (the design 4.14 replaced), behind the common interface. */
 export class AreaMapAllocator implements PercpuAllocator {
   readonly kernel = '4.13' as const;
   readonly geometry: Geometry;
@@ -957,6 +958,7 @@ function checkAreaLists(a: AreaMapAllocator): HintProblem[] {
   return out;
 }
 
+/** Every invariant problem of every chunk of an area map (`checkAreaChunk` on each), in the hint checker's format. */
 export function checkAreaMapAllocator(a: AreaMapAllocator): HintProblem[] {
   const out = checkAreaLists(a);
   for (const c of a.liveChunks()) out.push(...checkAreaChunk(a, c));

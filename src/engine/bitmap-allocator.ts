@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The hinted bitmap percpu allocator of Linux 4.14 and of today's kernels (7.0),
  * placement-exact: for the same requests into chunks of the same geometry it
@@ -36,8 +37,8 @@ import {
   testBit,
   weight,
 } from './bitmap.js';
-import { Chunk, Hdr, Md, MD_STRIDE } from './chunk.js';
-import { Counter, Ctl, LocalStore, SharedStore, type SharedStateHandle, type SharedStoreLimits, type StateStore } from './store.js';
+import { Chunk } from './chunk.js';
+import { LocalStore, SharedStore, type SharedStoreLimits, type StateStore } from './store.js';
 import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
@@ -45,69 +46,16 @@ import {
   SLOT_FAIL_THRESHOLD,
   sizeToSlotRaw,
 } from './constants.js';
-import { resolveGeometry, type Geometry, type GeometryInput } from './geometry.js';
+import { resolveGeometry, type GeometryInput } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
-import { bitmapProfile, type BitmapProfile } from './profile.js';
+import { bitmapProfile } from './profile.js';
 import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
-
-/** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
-export const ALLOC_RESERVED = 1;
-/** `alloc` flag: the caller cannot sleep: only populated pages, never a new chunk. */
-export const ALLOC_ATOMIC = 2;
-
-export type ChunkEventType = 'create' | 'destroy';
-/** `fromBalance` is true for events of the balance work (which the kernel runs after the op that scheduled it). */
-export type ChunkEventListener = (type: ChunkEventType, chunkId: number, fromBalance: boolean) => void;
-
-export interface BitmapAllocatorOptions {
-  kernel: '4.14' | '7.0';
-  geometry: GeometryInput;
-  /**
-   * `allocator` (default): the whole allocator from its boot state, first chunk
-   * included. `chunk`: one fresh non-first chunk (id 0) that every request
-   * targets with the kernel's per-chunk step only — no slots, population or
-   * balance work (the golden files' chunk mode).
-   */
-  mode?: 'allocator' | 'chunk';
-  /**
-   * `vm` (default, as x86-64): new chunks start unpopulated and pages are
-   * populated on demand. `km` (!MMU, and the golden oracle): chunks are fully
-   * populated when created.
-   */
-  backend?: 'vm' | 'km';
-  /** `sync` (default): run the balance work right after the op that scheduled it. `none`: never. */
-  balance?: 'sync' | 'none';
-  /** Correct the upstream free-path slip instead of reproducing it. */
-  fixed?: boolean;
-  /** Called when a chunk is created or destroyed (the `percpu_create_chunk` / `percpu_destroy_chunk` events). */
-  onChunkEvent?: ChunkEventListener;
-  /**
-   * Keep all state in growable `SharedArrayBuffer`s so that other threads can
-   * attach (`handle()` → `BitmapAllocator.attach`). Limits bound the growth.
-   */
-  shared?: Partial<SharedStoreLimits> | boolean;
-  /** Refuse to create more than this many dynamic chunks (the kernel's "failed to allocate new chunk"). */
-  maxChunks?: number;
-}
-
-/** What another thread needs to attach to a shared allocator (structured-clonable: post it in a message). */
-export interface AllocatorHandle {
-  config: Omit<BitmapAllocatorOptions, 'onChunkEvent' | 'shared'>;
-  state: SharedStateHandle;
-}
-
-/** Global counters of `percpu_stats` (CONFIG_PERCPU_STATS). */
-export interface GlobalStats {
-  nrAlloc: number;
-  nrDealloc: number;
-  nrCurAlloc: number;
-  nrMaxAlloc: number;
-  nrChunks: number;
-  nrMaxChunks: number;
-  minAllocSize: number;
-  maxAllocSize: number;
-}
+import { ALLOC_RESERVED, ALLOC_ATOMIC, type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type SharedStateHandle } from './api.js';
+import { Md, MD_STRIDE, Hdr, Ctl, Counter } from './layout.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export { ALLOC_RESERVED, ALLOC_ATOMIC } from './api.js';
+export type { ChunkEventType, ChunkEventListener, BitmapAllocatorOptions, AllocatorHandle, GlobalStats } from './api.js';
 
 /** The global counters as fields, stored in the state's `counters` array. */
 class GlobalCounters implements GlobalStats {
@@ -134,6 +82,7 @@ class GlobalCounters implements GlobalStats {
   }
 }
 
+/** The hinted bitmap allocator of 4.14 and 7.0 (`mm/percpu.c`): chunks, slot lists, population and balance work in typed arrays, optionally shared between threads. Most callers want `createAllocator`, which wraps it in `PercpuAllocator`. */
 export class BitmapAllocator {
   readonly profile: BitmapProfile;
   readonly geometry: Geometry;

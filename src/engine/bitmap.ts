@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Bit primitives over `Uint32Array` words, with the kernel's conventions:
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The hint checker: recomputes every block and chunk hint of a bitmap allocator
  * by brute force from the allocation bitmap, and reports each hint that is wrong
@@ -19,18 +20,12 @@
  */
 import { findNextBit, findNextZeroBit, weight } from './bitmap.js';
 import type { BitmapAllocator } from './bitmap-allocator.js';
-import { Hdr, Md, MD_STRIDE, type Chunk } from './chunk.js';
+import { type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
-
-export interface HintProblem {
-  chunk: number;
-  /** Block index, or -1 for the chunk-level hints and lists. */
-  block: number;
-  field: string;
-  expected: string;
-  actual: number;
-  rule: string;
-}
+import { type HintProblem } from './api.js';
+import { Md, MD_STRIDE, Hdr } from './layout.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export type { HintProblem } from './api.js';
 
 interface Truth {
   contig: number;
@@ -63,6 +58,7 @@ function isFree(map: Uint32Array, from: number, len: number): boolean {
   return len <= 0 || findNextBit(map, from + len, from) >= from + len;
 }
 
+/** One chunk's hint problems: each block and chunk hint recomputed from the allocation bitmap. */
 export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
   const out: HintProblem[] = [];
   const id = chunk.hdr[Hdr.Id]!;
@@ -134,12 +130,14 @@ function checkLists(a: BitmapAllocator): HintProblem[] {
   return out;
 }
 
+/** Every hint problem of every chunk of a bitmap allocator (empty when all hints are within the documented staleness). */
 export function checkBitmapAllocator(a: BitmapAllocator): HintProblem[] {
   const out = checkLists(a);
   for (const c of a.liveChunks()) out.push(...checkChunk(a, c));
   return out;
 }
 
+/** A hint problem as one line: where, which field, what it holds and what the rule allows. */
 export function formatProblem(p: HintProblem): string {
   const where = p.block < 0 ? `chunk ${p.chunk}` : `chunk ${p.chunk} block ${p.block}`;
   return `${where}: ${p.field} = ${p.actual}, expected ${p.expected} (${p.rule})`;

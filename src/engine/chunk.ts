@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A chunk of the hinted bitmap allocator, held entirely in typed arrays.
  *
@@ -24,43 +25,12 @@
  * of a first chunk are allocated and never freed; `freeBytes` counts only usable,
  * unallocated bytes. The hint fields may be stale exactly where the kernel's are.
  */
+import { type BufferFactory } from './api.js';
+import { Md, MD_STRIDE, Hdr, HDR_WORDS } from './layout.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export { Md, MD_STRIDE, Hdr, HDR_WORDS } from './layout.js';
+export type { BufferFactory } from './api.js';
 
-/** Fields of a metadata record (`struct pcpu_block_md`), all in bits, block- or chunk-relative. */
-export const enum Md {
-  Contig = 0,
-  ContigStart = 1,
-  LeftFree = 2,
-  RightFree = 3,
-  FirstFree = 4,
-  ScanHint = 5,
-  ScanHintStart = 6,
-  NrBits = 7,
-}
-export const MD_STRIDE = 8;
-
-/** Scalar fields of a chunk. */
-export const enum Hdr {
-  Id = 0,
-  NrPages = 1,
-  MapBits = 2,
-  FreeBytes = 3,
-  StartOffset = 4,
-  EndOffset = 5,
-  NrAlloc = 6,
-  MaxAllocSize = 7,
-  NrPopulated = 8,
-  NrEmptyPopPages = 9,
-  Immutable = 10,
-  Isolated = 11,
-  /** Byte offset of the chunk's base page from the start of the unit (first/reserved chunk only). */
-  BaseOffset = 12,
-  /** Slot list the chunk is on, -1 for none (the reserved chunk, a chunk being destroyed). */
-  Slot = 13,
-}
-export const HDR_WORDS = 16;
-
-/** A source of zeroed buffers (used by allocators that keep one buffer per chunk). */
-export type BufferFactory = (bytes: number) => ArrayBuffer | SharedArrayBuffer;
 export const plainBuffer: BufferFactory = (bytes) => new ArrayBuffer(bytes);
 
 /** Words of each part of a chunk of `nrPages` pages. */
@@ -73,6 +43,7 @@ function layout(nrPages: number, blockBits: number) {
   return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 2 * popWords) };
 }
 
+/** Typed-array views over one chunk of the bitmap allocator (see the module comment for the layout); read its fields with `hdr[Hdr.X]` and `md[record * MD_STRIDE + Md.X]`. */
 export class Chunk {
   readonly hdr: Int32Array;
   readonly md: Int32Array;
@@ -137,6 +108,29 @@ export class Chunk {
 
   get id(): number {
     return this.hdr[Hdr.Id]!;
+  }
+
+  // Named reads of the header and metadata records, for tools and tests; the
+  // engine's hot paths index `hdr` and `md` directly.
+
+  /** Usable bytes not allocated (`free_bytes`). */
+  get freeBytes(): number {
+    return this.hdr[Hdr.FreeBytes]!;
+  }
+
+  /** Bytes hidden at the start of the map (`start_offset`: a first chunk's region before its dynamic part). */
+  get startOffset(): number {
+    return this.hdr[Hdr.StartOffset]!;
+  }
+
+  /** Bytes hidden at the end of the map (`end_offset`). */
+  get endOffset(): number {
+    return this.hdr[Hdr.EndOffset]!;
+  }
+
+  /** Field `field` (`Md.X`) of metadata record `record`: a block index, or `nrBlocks` for the chunk's own record. */
+  mdField(record: number, field: number): number {
+    return this.md[record * MD_STRIDE + field]!;
   }
 
   /** Bytes of metadata this chunk costs (what the kernel would kzalloc for it). */

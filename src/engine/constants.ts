@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Constants of the kernel's percpu allocator (spec §1) and the slot function
  * shared by every version (§1.1).
@@ -5,6 +6,7 @@
 
 /** Allocation granularity of the bitmap allocator: one bit is 4 bytes. */
 export const MIN_ALLOC_SHIFT = 2;
+/** Smallest allocation, in bytes (one bit of the bitmap). */
 export const MIN_ALLOC_SIZE = 1 << MIN_ALLOC_SHIFT;
 
 /** Slots are log2 buckets starting at this shift. */
@@ -15,6 +17,7 @@ export const SLOT_FAIL_THRESHOLD = 3;
 
 /** The balance work keeps the number of empty populated pages between these marks. */
 export const EMPTY_POP_PAGES_LOW = 2;
+/** See `EMPTY_POP_PAGES_LOW`. */
 export const EMPTY_POP_PAGES_HIGH = 4;
 
 /** Largest allocation and smallest unit: PFN_ALIGN(32 KiB). */

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Geometry of an allocator: page size, unit size, number of units, and the
  * first chunk's static / reserved / dynamic regions — plus the kernel's
@@ -13,40 +14,9 @@
 import { GeometryError } from '../errors.js';
 import { MIN_UNIT_SIZE, MIN_ALLOC_SIZE, DYNAMIC_RESERVE } from './constants.js';
 import { alignUp, isPowerOfTwo } from './bitmap.js';
-
-export interface GeometryInput {
-  /** Page size in bytes; one metadata block covers one page. Default 4096. */
-  pageSize?: number;
-  /** Bytes per unit; every chunk is one unit per CPU. */
-  unitSize: number;
-  /** Units (possible CPUs) per chunk. Default 1. Placement does not depend on it. */
-  nrUnits?: number;
-  /** Bytes of static percpu variables at the start of the first unit. Default 0. */
-  staticSize?: number;
-  /** Bytes reserved for modules right after the static region. Default 0. */
-  reservedSize?: number;
-  /** Bytes of the first chunk's dynamic region. Default: the rest of the page-rounded first region, at least 28 KiB. */
-  dynSize?: number;
-  /** `atom_size` reported by percpu_stats. Default: page size. */
-  atomSize?: number;
-  /** `alloc_size` reported by percpu_stats. Default: unit size × units (one group). */
-  allocSize?: number;
-}
-
-export interface Geometry {
-  readonly pageSize: number;
-  readonly unitSize: number;
-  readonly nrUnits: number;
-  readonly staticSize: number;
-  readonly reservedSize: number;
-  readonly dynSize: number;
-  readonly atomSize: number;
-  readonly allocSize: number;
-  /** Bits per metadata block (= page): pageSize / 4. */
-  readonly blockBits: number;
-  /** Pages in a non-first chunk. */
-  readonly unitPages: number;
-}
+import { type AllocInfo, type AllocInfoInput, type Geometry, type GeometryInput } from './api.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export type { GeometryInput, Geometry, AllocInfoInput, AllocGroupInfo, AllocInfo } from './api.js';
 
 /** Most units (possible CPUs) a chunk may have: far above any NR_CPUS, far below what overflows the sizes. */
 export const MAX_UNITS = 1 << 16;
@@ -61,6 +31,7 @@ function integerField(name: string, v: unknown, min: number, max = Number.MAX_SA
   return v;
 }
 
+/** Fills in a geometry's defaults and checks it as `pcpu_setup_first_chunk` does; throws `GeometryError` naming the field. `chunkOnly`: no first chunk (chunk-mode golden files). */
 export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boolean } = {}): Geometry {
   const pageSize = integerField('page size', input.pageSize ?? 4096, 4096, 1 << 30);
   if (!isPowerOfTwo(pageSize)) throw new GeometryError(`page size must be a power of two >= 4096, got ${pageSize}`);
@@ -112,41 +83,6 @@ export function defaultDynSize(staticSize: number, reservedSize: number, pageSiz
 
 // ---------------------------------------------------------------------------
 // pcpu_build_alloc_info (spec §5.1)
-
-export interface AllocInfoInput {
-  staticSize: number;
-  reservedSize: number;
-  /** The `dyn` the arch asks for (x86-64: 28 KiB). */
-  dynSize: number;
-  /** Allocation atom (x86-64 embed: 2 MiB). */
-  atomSize: number;
-  /** CPUs per NUMA group (cpus in the same group are at LOCAL_DISTANCE). */
-  groupSizes: readonly number[];
-  pageSize?: number;
-  /** `PERCPU_DYNAMIC_EARLY_SIZE`: 12 KiB in 4.x, 20 KiB (or 80/160 KiB) in 7.0. */
-  dynamicEarlySize?: number;
-}
-
-export interface AllocGroupInfo {
-  /** CPUs in the group. */
-  nrCpus: number;
-  /** Units reserved for the group, a multiple of units-per-allocation. */
-  nrUnits: number;
-  /** Byte offset of the group's first unit from the first group's. */
-  baseOffset: number;
-}
-
-export interface AllocInfo {
-  staticSize: number;
-  reservedSize: number;
-  dynSize: number;
-  unitSize: number;
-  atomSize: number;
-  allocSize: number;
-  /** Units per allocation (`upa`). */
-  unitsPerAlloc: number;
-  groups: AllocGroupInfo[];
-}
 
 /**
  * Model of `pcpu_build_alloc_info`: size the first region, pick the number of

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Percpu pointers as plain numbers.
  *
@@ -14,20 +15,24 @@ export const RESERVED_CHUNK_ID = -1;
 
 const STRIDE = 0x1_0000_0000;
 
+/** Packs a chunk id (`RESERVED_CHUNK_ID` for the reserved chunk) and a byte offset into a percpu pointer. */
 export function makePtr(chunk: number, offset: number): number {
   return (chunk + 1) * STRIDE + offset;
 }
 
+/** A pointer's chunk id (`RESERVED_CHUNK_ID` for the reserved chunk). */
 export function ptrChunk(ptr: number): number {
   return Math.floor(ptr / STRIDE) - 1;
 }
 
+/** A pointer's byte offset from its chunk's base. */
 export function ptrOffset(ptr: number): number {
   // Not `ptr % STRIDE`: a float modulo is a call into the C library on the free
   // path; floor-divide-and-subtract is exact for every safe integer.
   return ptr - Math.floor(ptr / STRIDE) * STRIDE;
 }
 
+/** A pointer as people read it: `chunk 3+1024`, `reserved+64`, or `NULL`. */
 export function formatPtr(ptr: number): string {
   if (ptr === NULL_PTR) return 'NULL';
   const c = ptrChunk(ptr);

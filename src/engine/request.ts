@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Requests and their accounting, as every version does them (spec §3.1, §6):
  * the validation and rounding of `pcpu_alloc`'s entry, and the
@@ -7,12 +8,7 @@ import { AllocationFailedError, InvalidFlagsError, InvalidFreeError, InvalidRequ
 import { NULL_PTR, ptrChunk, ptrOffset } from './pointer.js';
 import { isPowerOfTwo } from './bitmap.js';
 import { MIN_UNIT_SIZE } from './constants.js';
-import type { GlobalStats } from './bitmap-allocator.js';
-
-/** `ALLOC_ATOMIC` (bitmap-allocator.ts), repeated here to keep this module free of the allocator's import. */
-const ALLOC_ATOMIC_FLAG = 2;
-/** Every allocation flag a profile knows: `ALLOC_RESERVED | ALLOC_ATOMIC`. */
-const KNOWN_ALLOC_FLAGS = 3;
+import { ALLOC_ATOMIC, KNOWN_ALLOC_FLAGS, type GlobalStats } from './api.js';
 
 /** Align below the granule is raised to it (4 bytes from 4.14 on, 2 in 4.13). */
 export function raiseAlign(align: number, granule: number): number {
@@ -85,7 +81,7 @@ export function accountChunk(s: GlobalStats, created: boolean): void {
 
 /** `alloc` for callers that treat NULL as an error: the result, or `AllocationFailedError`. */
 export function nonNull(ptr: number, size: number, align: number, flags: number): number {
-  if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC_FLAG) !== 0 ? 'no populated space left (atomic)' : 'no space left');
+  if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC) !== 0 ? 'no populated space left (atomic)' : 'no space left');
   return ptr;
 }
 

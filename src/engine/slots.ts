@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Slot lists: the kernel's `pcpu_slot[]` array of doubly linked chunk lists,
  * kept in typed arrays indexed by chunk id (next/prev) and by slot (head/tail),

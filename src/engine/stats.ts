@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `/sys/kernel/debug/percpu_stats` text (spec §6), byte for byte: the file's
  * skeleton and the fragment statistics shared by every version, and the 4.14 /
@@ -47,6 +48,7 @@ export function summarizePieces(pieces: ArrayLike<number>): ChunkFragStats {
   return out;
 }
 
+/** The fragment statistics of one bitmap chunk, as `percpu_stats` prints them for it. */
 export function chunkFragStats(chunk: Chunk): ChunkFragStats {
   const h = chunk.hdr;
   const map = chunk.allocMap;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Where an allocator's state lives: every field the allocator shares between
  * calls, in typed arrays, so that the same state can sit in ordinary
@@ -19,55 +20,16 @@
  * Invariant: `ctl[Ctl.Generation]` changes whenever a chunk is created or
  * destroyed, so a thread knows when its cache of chunk views is stale.
  */
-
-export const enum Ctl {
-  EmptyPopPages = 0,
-  PopulatedPages = 1,
-  AtomicAllocFailed = 2,
-  BalancePending = 3,
-  /** Next chunk id to hand out (= number of ids used so far). */
-  NextChunkId = 4,
-  /** Bumped on every chunk creation and destruction. */
-  Generation = 5,
-  /** Arena: bytes in use (shared arena only). */
-  ArenaTop = 6,
-  /** Arena: byte offset of the first free region, -1 for none (shared arena only). */
-  ArenaFreeList = 7,
-  /** Arena byte offset of the reserved chunk, -1 for none. */
-  ReservedLoc = 8,
-  /** Words reserved for the JavaScript runtime's lock and bookkeeping. */
-  Lock = 9,
-  RuntimeBase = 10,
-  /** Slot heads start here, then slot tails. */
-  Slots = 16,
-}
-
-export const enum Counter {
-  NrAlloc = 0,
-  NrDealloc = 1,
-  NrCurAlloc = 2,
-  NrMaxAlloc = 3,
-  NrChunks = 4,
-  NrMaxChunks = 5,
-  MinAllocSize = 6,
-  MaxAllocSize = 7,
-}
-const COUNTER_WORDS = 8;
+import { type SharedStateHandle, type SharedStoreLimits } from './api.js';
+import { Ctl, COUNTER_WORDS } from './layout.js';
+// Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
+export { Ctl, Counter } from './layout.js';
+export type { SharedStateHandle, SharedStoreLimits } from './api.js';
 
 /** A chunk's buffer region: where its views start. */
 export interface Region {
   buffer: ArrayBuffer | SharedArrayBuffer;
   byteOffset: number;
-}
-
-/** The handle another thread needs to attach to shared state (structured-clonable). */
-export interface SharedStateHandle {
-  ctl: SharedArrayBuffer;
-  counters: SharedArrayBuffer;
-  listNext: SharedArrayBuffer;
-  listPrev: SharedArrayBuffer;
-  chunkLoc: SharedArrayBuffer;
-  arena: SharedArrayBuffer;
 }
 
 export interface StateStore {
@@ -151,13 +113,6 @@ function grown(a: Int32Array<ArrayBufferLike>, cap: number): Int32Array<ArrayBuf
   const b = new Int32Array(cap).fill(-1);
   b.set(a);
   return b;
-}
-
-export interface SharedStoreLimits {
-  /** Most chunk ids ever handed out (ids are never reused). */
-  maxChunkIds: number;
-  /** Most bytes of chunk metadata alive at once. */
-  maxArenaBytes: number;
 }
 
 /**

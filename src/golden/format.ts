@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Parser of the golden placement format (`fixtures/golden/FORMAT.md`, from the
  * project's shared data): a `# key: value` header, then one op per line —
@@ -22,14 +23,17 @@
 import { EmptyInputError, excerpt, ParseError, PercpuError } from '../errors.js';
 import { resolveGeometry, type GeometryInput } from '../engine/geometry.js';
 
-export const enum OpKind {
-  Alloc = 0,
-  Reserved = 1,
-  Free = 2,
-  Create = 3,
-  Destroy = 4,
-}
+/** The op letters of a golden file: `a` alloc, `r` reserved alloc, `f` free, `c` chunk created, `d` chunk destroyed (`GoldenOps.kind`). */
+export const OpKind = {
+  Alloc: 0,
+  Reserved: 1,
+  Free: 2,
+  Create: 3,
+  Destroy: 4,
+} as const;
+export type OpKind = (typeof OpKind)[keyof typeof OpKind];
 
+/** A golden file's header: where it came from, the kernel, the geometry and mode it was recorded with. */
 export interface GoldenHeader {
   source: string;
   /** The kernel named by the file, as written (`4.14`, `7.0`, `6.18`, …). */
@@ -42,6 +46,7 @@ export interface GoldenHeader {
   extra: string[];
 }
 
+/** A golden file's ops, column by column (index i across the arrays is op i). */
 export interface GoldenOps {
   readonly length: number;
   readonly kind: Uint8Array;
@@ -57,6 +62,7 @@ export interface GoldenOps {
   readonly line: Int32Array;
 }
 
+/** A parsed golden file (`parseGolden`). */
 export interface GoldenFile {
   name: string;
   header: GoldenHeader;

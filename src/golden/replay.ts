@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Replaying a golden file through an allocator and comparing every placement and
  * every chunk event with the kernel's (FORMAT.md, "How a replay should be
@@ -10,6 +11,7 @@ import { NULL_PTR, ptrChunk, RESERVED_CHUNK_ID } from '../engine/pointer.js';
 import { parseKernelVersion, type KernelVersion } from '../engine/profile.js';
 import { OpKind, type GoldenFile, type GoldenHeader, type GoldenSink } from './format.js';
 
+/** Options of `replayGolden`. */
 export interface ReplayOptions {
   /** Force a profile instead of the file's `kernel:` header. */
   kernel?: string;
@@ -21,12 +23,14 @@ export interface ReplayOptions {
   afterOp?: (index: number, allocator: PercpuAllocator) => void;
 }
 
+/** The first op whose placement or chunk event differs from the golden file. */
 export interface Mismatch {
   line: number;
   expected: string;
   got: string;
 }
 
+/** What a golden replay found: placements and chunk events matched out of those compared. */
 export interface ReplayResult {
   file: string;
   /** The profile used, or the file's kernel name when no profile implements it (then `skipped`). */
@@ -205,6 +209,7 @@ export function replayGolden(file: GoldenFile, options: ReplayOptions = {}): Rep
   return r.finish();
 }
 
+/** A replay's result as `percpu verify` prints it (one `ok`, `FAIL` or `skip` line). */
 export function formatReplayResult(r: ReplayResult): string {
   if (r.skipped) return `skip ${r.file}: kernel ${r.kernel} is not implemented yet (${r.placements} placements not checked)`;
   const counts = `${r.placementsMatched}/${r.placements} placements, ${r.eventsMatched}/${r.events} chunk events`;

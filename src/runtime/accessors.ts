@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Typed access to one unit of percpu memory: `this_cpu_*` (the thread's own
  * unit) and `per_cpu(ptr, k)` (any unit), on plain-number percpu pointers.

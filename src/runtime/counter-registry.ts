@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The counter registry: one entry per live `PercpuCounter` of a shared percpu
  * allocator, so that releasing a unit can fold that unit's count of every

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `PercpuCounter`: the kernel's `percpu_counter` for worker threads, with no
  * lock anywhere.
@@ -37,8 +38,10 @@ import { DestroyedError, RuntimeArgumentError } from './errors.js';
 import { AllocationFailedError } from '../errors.js';
 import { baseIndex, entryEnd, extraIndex, genWord, readBaseIndex, registerCounter, totalIndex, unregisterCounter } from './counter-registry.js';
 
+/** `batched`: the kernel's `percpu_counter` (cheap adds, a total within `batch` × units); `exact`: every add reaches the total. */
 export type PercpuCounterMode = 'batched' | 'exact';
 
+/** Options of `PercpuCounter.create`. */
 export interface PercpuCounterOptions {
   /** Initial value (`percpu_counter_init`). Default 0. */
   initial?: number | bigint;
@@ -68,6 +71,7 @@ export function defaultCounterBatch(nrUnits: number): number {
   return Math.max(32, 2 * nrUnits);
 }
 
+/** The kernel's `percpu_counter` for worker threads: each unit adds to its own cell without a lock; `sum()` reads them all. */
 export class PercpuCounter {
   declare readonly ptr: number;
   declare readonly batch: number;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Typed errors of the JavaScript runtime, on top of the library's `PercpuError`
  * (src/errors.ts) and reusing its codes, so callers switch on `code` the same

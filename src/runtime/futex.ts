@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A robust futex-style mutex on one word of shared memory, for the runtime's
  * locks (the allocator lock, each hash map's writer lock).
@@ -98,6 +99,7 @@ function sleep(ms: number): Promise<void> {
   return new Promise((resolve) => setTimeout(resolve, ms));
 }
 
+/** Options of a `FutexLock`. */
 export interface FutexLockOptions {
   /** Tells live holders from dead ones; without it a holder is presumed alive. */
   registry?: LockOwnerRegistry;
@@ -107,6 +109,7 @@ export interface FutexLockOptions {
   name?: string;
 }
 
+/** A robust mutex on one `Int32Array` word of shared memory (see the module comment): a lock whose holder died is taken over, not waited for. */
 export class FutexLock {
   private readonly me = threadToken();
   private readonly registry: LockOwnerRegistry | undefined;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `PercpuHashMap`: a BPF `BPF_MAP_TYPE_PERCPU_HASH` for worker threads.
  *
@@ -75,7 +76,9 @@ import type { PercpuMemory } from './memory.js';
 
 /** Update flags, as BPF's. */
 export const BPF_ANY = 0;
+/** Update flag: only insert (fail with `exists` if the key is there). */
 export const BPF_NOEXIST = 1;
+/** Update flag: only replace (fail with `missing` if the key is not there). */
 export const BPF_EXIST = 2;
 
 /** A key: `keySize` bytes, or for 4- and 8-byte keys an integer (little-endian, two's complement), or a bigint for 8-byte keys. */
@@ -84,6 +87,7 @@ export type PercpuKey = Uint8Array | number | bigint;
 /** Outcome of `tryUpdate` (BPF's 0, -EEXIST, -ENOENT, -E2BIG). */
 export type UpdateStatus = 'ok' | 'exists' | 'missing' | 'full';
 
+/** How keys are given: raw bytes (`Uint8Array`) or strings (UTF-8). */
 export type PercpuKeyType = 'bytes' | 'string';
 
 /** How `items()` reads each unit's value. */
@@ -98,6 +102,7 @@ export interface PercpuMapItem<V extends number | bigint = number> {
   sum: V;
 }
 
+/** Options of `PercpuHashMap.create`. */
 export interface PercpuHashMapOptions {
   /** Bytes of a key; for string keys the most UTF-8 bytes a key may have. */
   keySize: number;
@@ -219,6 +224,7 @@ function keyWordsFor(keySize: number, keyType: PercpuKeyType): number {
 const utf8 = new TextEncoder();
 const utf8Decoder = new TextDecoder();
 
+/** A BPF-style per-CPU hash map: one value per key per unit, each worker writing its own, any thread reading all. */
 export class PercpuHashMap {
   declare readonly keySize: number;
   declare readonly keyType: PercpuKeyType;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The JavaScript-threads runtime: percpu memory for worker threads (one unit
  * per worker), percpu counters and per-worker hash maps. Browser-safe: nothing
@@ -18,5 +19,6 @@ export type { FutexLockOptions, LockOwnerRegistry } from './futex.js';
 export { PercpuMetrics, PercpuMetric, PercpuMetricCounter, PercpuMetricGauge, PercpuMetricHistogram, CounterSeries, GaugeSeries, HistogramSeries, defaultBuckets, MAX_METRIC_VALUES } from './metrics.js';
 export type { MetricKind, LabelSet, MetricOptions, HistogramOptions, MetricDescriptor, PercpuMetricsHandle, SeriesLabels, LabelValuesInput, SeriesValue, HistogramSeriesValue, AnyPercpuMetric } from './metrics.js';
 export { PercpuMemory } from './memory.js';
+export type { MemoryBuffers } from './memory.js';
 export { RuntimeArgumentError, NoUnitError, MapFullError, DestroyedError, LockReentryError, NoFreeUnitError, UnitBusyError } from './errors.js';
 export { NULL_PTR, formatPtr } from '../engine/pointer.js';

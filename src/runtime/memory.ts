@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The unit memory behind a shared percpu allocator, and where each chunk's
  * memory sits in it.
@@ -63,6 +64,7 @@ export const enum Intent {
   Reap = 3,
 }
 
+/** The `SharedArrayBuffer`s of the runtime's own state, part of a `SharedPercpuHandle` (post the handle, never these alone). */
 export interface MemoryBuffers {
   control: SharedArrayBuffer;
   chunkSlots: SharedArrayBuffer;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Per-worker metrics in percpu memory: counters, gauges and fixed-bucket
  * histograms that each worker writes on its own unit and any thread reads as
@@ -35,11 +36,13 @@ import { MIN_UNIT_SIZE } from '../engine/constants.js';
 import type { SharedPercpu } from './shared-percpu.js';
 import { DestroyedError, NoUnitError, RuntimeArgumentError } from './errors.js';
 
+/** The kinds of metric `PercpuMetrics` keeps. */
 export type MetricKind = 'counter' | 'gauge' | 'histogram';
 
 /** Label names, each with every value it may take (order kept: it is the order of the label set). */
 export type LabelSet = Readonly<Record<string, readonly string[]>>;
 
+/** Name, help and fixed label set of a metric. */
 export interface MetricOptions {
   /** A Prometheus metric name: [a-zA-Z_:][a-zA-Z0-9_:]*. */
   name: string;
@@ -48,6 +51,7 @@ export interface MetricOptions {
   labels?: LabelSet;
 }
 
+/** A histogram's options: a metric's, and its bucket bounds. */
 export interface HistogramOptions extends MetricOptions {
   /** Upper bounds (`le`) of the buckets, strictly increasing and finite; +Inf is implied. Default `defaultBuckets`. */
   buckets?: readonly number[];
@@ -77,11 +81,13 @@ export type SeriesLabels = Record<string, string>;
 /** How a caller names a series: label values in label-set order, or by name. */
 export type LabelValuesInput = readonly (string | number)[] | Readonly<Record<string, string | number>>;
 
+/** One series of a counter or gauge, summed over the units. */
 export interface SeriesValue {
   labels: SeriesLabels;
   value: number;
 }
 
+/** One series of a histogram, summed over the units. */
 export interface HistogramSeriesValue {
   labels: SeriesLabels;
   /** Cumulative counts, one per bound of `buckets` and a last one for +Inf (= count). */
@@ -154,6 +160,7 @@ export abstract class PercpuMetric {
   readonly ptr: number;
   /** Units the values are kept in (the allocator's `nrUnits`). */
   readonly nrUnits: number;
+  /** @internal Where this metric's values sit in the workers' units. */
   protected readonly p: Placement;
   private readonly valueIndex: Map<string, number>[];
   /** Series index step of each label (mixed radix, last label fastest). */
@@ -280,6 +287,7 @@ function unitArg(p: Placement, unit: number | undefined): number {
 
 /** One series of a counter, bound once (`labels(…)`) for the hot path. */
 export class CounterSeries {
+  /** @internal Made by `PercpuMetricCounter.labels`. */
   constructor(
     private readonly metric: PercpuMetricCounter,
     private readonly p: Placement,
@@ -345,7 +353,9 @@ export class PercpuMetricCounter extends PercpuMetric {
 // ---------------------------------------------------------------------------
 // Gauge
 
+/** One series of a gauge, bound once (`labels(…)`) for the hot path. */
 export class GaugeSeries {
+  /** @internal Made by `PercpuMetricGauge.labels`. */
   constructor(
     private readonly metric: PercpuMetricGauge,
     private readonly p: Placement,
@@ -430,7 +440,9 @@ export class PercpuMetricGauge extends PercpuMetric {
 // ---------------------------------------------------------------------------
 // Histogram
 
+/** One series of a histogram, bound once (`labels(…)`) for the hot path. */
 export class HistogramSeries {
+  /** @internal Made by `PercpuMetricHistogram.labels`. */
   constructor(
     private readonly metric: PercpuMetricHistogram,
     private readonly p: Placement,
@@ -535,6 +547,7 @@ export class PercpuMetricHistogram extends PercpuMetric {
   }
 }
 
+/** Any metric of a `PercpuMetrics`. */
 export type AnyPercpuMetric = PercpuMetricCounter | PercpuMetricGauge | PercpuMetricHistogram;
 
 /** `labels('GET', 200)` or `labels({ method: 'GET', code: 200 })`. */

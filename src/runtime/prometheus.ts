@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The percpu metrics (metrics.ts) in a prom-client `Registry`, as its own
  * entry point (`percpu/prometheus`) so that the browser-safe runtime never
@@ -27,6 +28,7 @@ import type { Metric } from 'prom-client';
 import type { AnyPercpuMetric, PercpuMetrics, SeriesLabels } from './metrics.js';
 import { RuntimeArgumentError } from './errors.js';
 
+/** Options of the prom-client export: which metrics go out per unit instead of summed. */
 export interface PrometheusExportOptions {
   /** Metrics exported per unit (one series per unit, labelled `unitLabel`) instead of summed. */
   perUnit?: readonly string[];
@@ -40,13 +42,14 @@ export interface RegistryLike {
 }
 
 /** One sample as prom-client's registry formats it. */
-interface Sample {
+export interface Sample {
   value: number;
   labels: Record<string, string | number>;
   metricName?: string;
 }
 
-interface CollectedMetric {
+/** One metric as prom-client's registry collects it: every series summed over the workers. */
+export interface CollectedMetric {
   name: string;
   help: string;
   type: 'counter' | 'gauge' | 'histogram';

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `SharedPercpu`: the kernel's percpu allocator for JavaScript threads. One
  * unit per worker thread (the unit plays the CPU), allocation and free from
@@ -60,6 +61,7 @@ export interface WatchableWorker {
   once(event: 'exit', listener: (code: number) => void): unknown;
 }
 
+/** Options of `SharedPercpu.create`. */
 export interface SharedPercpuOptions {
   /** Units per chunk: one per worker thread, fixed for the allocator's life. */
   nrUnits: number;
@@ -100,6 +102,7 @@ export interface SharedPercpuHandle {
   onRelease: ReleaseMode;
 }
 
+/** What `SharedPercpu.stats()` reports: the allocator's counters and the runtime's memory. */
 export interface SharedPercpuStats {
   /** The allocator's `percpu_stats` global counters. */
   allocator: GlobalStats;
@@ -119,10 +122,12 @@ const PTR_STRIDE = 0x1_0000_0000;
 /** Allocations per lock hold in the bulk calls: long enough to amortise the lock, short enough to let other threads in. */
 const BULK_BATCH = 8192;
 
+/** The alignment used when none is given: 8 bytes for sizes of 8 and more, else 4. */
 export function defaultAlign(size: number): number {
   return size >= 8 ? 8 : 4;
 }
 
+/** Percpu memory for JavaScript threads: one unit per worker, in `SharedArrayBuffer`s, placed by the hinted bitmap allocator; create it in one thread, `attach` its handle in the others (docs/RUNTIME.md). */
 export class SharedPercpu {
   readonly nrUnits: number;
   readonly unitSize: number;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The thread table of a shared percpu allocator: which threads are attached,
  * which of them lease which unit, and whether a thread named by a lock word
@@ -104,6 +105,7 @@ function selfTask(): { tid: number; start: number } {
   return self;
 }
 
+/** Which threads are attached to a shared allocator, which unit each leases, and whether a thread named by a lock word is still alive (see the module comment). */
 export class ThreadTable {
   readonly words: Int32Array;
   readonly capacity: number;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The allocator's undo image: a copy, in shared memory, of every buffer an
  * allocator operation can change, taken under the allocator lock before the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Feeding `percpu top` and `percpu leaks`: tracefs text → parsed batches.
  *

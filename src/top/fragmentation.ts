@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * What fragmentation costs: the state, at the end of an observation, of every
  * chunk created during it, and which call sites keep pages and chunks alive.

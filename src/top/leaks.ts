@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu leaks`: allocations outstanding longer than a threshold, grouped by
  * call site, with the distribution of their ages — what bcc's

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The ledger of `percpu top` and `percpu leaks`: per call site, what is live
  * now and how fast it changes, kept up to date event by event — from a

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The live event source of `percpu top` / `percpu leaks`: the five percpu
  * tracepoints of the running kernel, read from a private tracing instance's

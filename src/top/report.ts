@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The `percpu top --report` page, in the layout of the project's HTML report
  * (src/viz/report.ts): live bytes per call site over time as a stacked area,

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Running `percpu top` and `percpu leaks`: on a recorded trace or on the live
  * kernel, with the same ledger, the same analysis and the same views.

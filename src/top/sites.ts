@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Call-site names for `percpu top` / `percpu leaks`: what a row of the table is.
  *

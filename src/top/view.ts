@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The text and JSON views of `percpu top` and `percpu leaks`: one rendering for
  * the live screen, `--once` and a recorded trace, so that all of them show the

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu capture`: record the kernel's five `percpu` tracepoints while a
  * command runs, with the `percpu_stats` snapshots around it.

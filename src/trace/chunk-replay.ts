@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Replaying the history of one traced chunk into a fresh chunk of the
  * chunk-mode allocator and comparing every placement with the kernel's.
@@ -41,6 +42,7 @@ import { TRACE_FLAG_ATOMIC, TraceEventKind, type TraceEvents } from './parse.js'
 import { parsePercpuStats, type StatsChunk } from './stats-parse.js';
 import type { ChunkHistory, TraceChunks } from './chunks.js';
 
+/** Options of the per-chunk replay. */
 export interface ChunkReplayOptions {
   /** Profile (default 7.0). */
   kernel?: string;
@@ -65,6 +67,7 @@ export interface Reorder {
   gapUs: number;
 }
 
+/** An allocation placed elsewhere than the kernel placed it. */
 export interface PlacementMismatch {
   seq: number;
   kernelOff: number;
@@ -72,6 +75,7 @@ export interface PlacementMismatch {
   modelOff: number;
 }
 
+/** What replaying one chunk's history found: placements matched, reorders, mismatches, failed allocations checked. */
 export interface ChunkReplayResult {
   placements: number;
   matched: number;
@@ -107,6 +111,7 @@ export interface ChunkReplayResult {
 /** Why the model's room for a request the kernel refused does not contradict the kernel (see the header). */
 export type FailExcuse = 'unpopulated' | 'isolated' | 'relegated' | 'budget';
 
+/** One failed allocation asked of the model: where it would place it, and the verdict. */
 export interface FailCheck {
   seq: number;
   /** Where the model would place the request; -1 when it finds no room either. */
@@ -114,6 +119,7 @@ export interface FailCheck {
   verdict: 'agreed' | 'mismatch' | FailExcuse;
 }
 
+/** A chunk's failed allocations asked of the model, counted by verdict. */
 export interface ChunkFailChecks {
   /** Failed allocations asked of the model (while the chunk existed, before any cut). */
   checked: number;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Chunk instances and object lifetimes of a parsed trace.
  *
@@ -30,6 +31,7 @@
 import { ParseError } from '../errors.js';
 import { TRACE_FLAG_RESERVED, TraceEventKind, type ParsedTrace } from './parse.js';
 
+/** One chunk of the kernel as the trace shows it: from its creation (or first sight) to its destruction. */
 export interface ChunkInstance {
   /** Chunk number in the trace (instances in order of appearance, from 0). */
   number: number;
@@ -81,6 +83,7 @@ export interface LostAlloc {
   after: number;
 }
 
+/** The trace's events assigned to chunk instances (`indexChunks`). */
 export interface TraceChunks {
   trace: ParsedTrace;
   instances: ChunkInstance[];
@@ -128,6 +131,7 @@ function unitsOf(size: number): number {
   return Math.max(1, Math.ceil(size / 4));
 }
 
+/** Assigns every event of a trace to the chunk instance it concerns, and finds the events the trace lost. */
 export function indexChunks(trace: ParsedTrace): TraceChunks {
   const ev = trace.events;
   const n = ev.length;
@@ -278,6 +282,7 @@ function closeInstance(ci: ChunkInstance, own: UnitOwners): void {
 // ---------------------------------------------------------------------------
 // The complete history of one chunk created inside the trace.
 
+/** The complete history of one chunk created inside the trace: its ops up to the cut, and the failed allocations it saw. */
 export interface ChunkHistory {
   instance: ChunkInstance;
   /** Sequence numbers of its allocs and frees, in trace order, up to the cut. */
@@ -305,6 +310,7 @@ export interface ChunkHistory {
   failsUnchecked: number;
 }
 
+/** The history of one chunk instance, cut before the first moment a lost event may have touched it. */
 export function chunkHistory(tc: TraceChunks, instance: number, opsOfInstance?: Int32Array): ChunkHistory {
   const ci = tc.instances[instance]!;
   const ev = tc.trace.events;

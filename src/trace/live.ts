@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Reading the running kernel's `/sys/kernel/debug/percpu_stats`, with clear
  * errors when it cannot be read, optionally mounting debugfs for the read and

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Streaming parser of tracefs text (`/sys/kernel/tracing/trace`) for the five
  * `percpu` tracepoints (spec §7):
@@ -30,14 +31,17 @@
 import { excerpt, ParseError, PercpuError } from '../errors.js';
 import { readLines } from '../io.js';
 
-export const enum TraceEventKind {
-  Alloc = 0,
-  Free = 1,
-  AllocFail = 2,
-  CreateChunk = 3,
-  DestroyChunk = 4,
-}
+/** The five percpu tracepoints, as the `kind` column of `TraceEvents`. */
+export const TraceEventKind = {
+  Alloc: 0,
+  Free: 1,
+  AllocFail: 2,
+  CreateChunk: 3,
+  DestroyChunk: 4,
+} as const;
+export type TraceEventKind = (typeof TraceEventKind)[keyof typeof TraceEventKind];
 
+/** The tracepoints' names, indexed by `TraceEventKind`. */
 export const TRACE_EVENT_NAMES: readonly string[] = [
   'percpu_alloc_percpu',
   'percpu_free_percpu',
@@ -46,8 +50,9 @@ export const TRACE_EVENT_NAMES: readonly string[] = [
   'percpu_destroy_chunk',
 ];
 
-/** `flags` bits of an alloc / alloc-fail event. */
+/** `flags` bit of an alloc / alloc-fail event: the tracepoint's `reserved=1`. */
 export const TRACE_FLAG_RESERVED = 1;
+/** `flags` bit of an alloc / alloc-fail event: the tracepoint's `is_atomic=1`. */
 export const TRACE_FLAG_ATOMIC = 2;
 
 /**
@@ -101,6 +106,7 @@ export interface TraceEvents {
   readonly line: Int32Array;
 }
 
+/** A parsed trace: the events column by column, the interned strings, the preamble and what was lost. */
 export interface ParsedTrace {
   name: string;
   events: TraceEvents;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu replay`: drive a whole simulated allocator (allocator mode, vm
  * backend) with a trace's events in order and report where it and the kernel
@@ -78,6 +79,7 @@ import { parsePercpuStats } from './stats-parse.js';
 import { verifyParsedTrace, type TraceVerification } from './verify-trace.js';
 import { allocOrRefuse, FAIL_AGREED, FAIL_MISMATCH } from './chunk-replay.js';
 
+/** Options of `replayTrace`. */
 export interface TraceReplayOptions {
   kernel?: string;
   geometry: GeometryInput;
@@ -113,6 +115,7 @@ export interface TraceReplayOptions {
   verification?: TraceVerification;
 }
 
+/** When the simulation runs its balance work: at the moments the trace implies (`deferred`), right after every op that schedules it (`sync`), or never. */
 export type BalancePolicy = 'deferred' | 'sync' | 'none';
 
 /**
@@ -144,12 +147,14 @@ export const DEFAULT_BALANCE_DELAY_US = 1000;
 /** `failed`: the kernel refused a request the per-chunk model places where the kernel must have seen room. */
 export type MismatchKind = 'chunk' | 'offset' | 'refused' | 'failed';
 
+/** One event where the replayed allocator and the kernel disagree. */
 export interface ReplayDisagreement {
   seq: number;
   kind: MismatchKind;
   detail: string;
 }
 
+/** A kernel chunk and the simulated chunk it was found to be. */
 export interface ChunkPair {
   kernelChunk: number;
   simChunk: number;
@@ -157,6 +162,7 @@ export interface ChunkPair {
   pairedAt: number;
 }
 
+/** What a whole-trace replay found: allocations compared and matched, disagreements, the chunk pairing. */
 export interface TraceReplayResult {
   trace: ParsedTrace;
   verification: TraceVerification;
@@ -254,6 +260,7 @@ function fillFirstChunk(sim: PercpuAllocator): number {
   return n;
 }
 
+/** Replays a whole trace through one simulated allocator of the given geometry and compares every placement with the kernel's. */
 export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): TraceReplayResult {
   const ev = trace.events;
   const n = ev.length;
@@ -702,6 +709,7 @@ function lostFreeInjections(v: TraceVerification): Map<number, number[]> {
   return m;
 }
 
+/** A whole-trace replay's report, as `percpu replay` prints it (one line per entry). */
 export function formatTraceReplay(r: TraceReplayResult, geometryText: string): string[] {
   const t = r.trace;
   const ev = t.events;

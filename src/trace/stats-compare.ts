@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Compare the replayed `percpu_stats` with the kernel's snapshot taken after
  * the trace (`verify-trace --stats`, `replay --stats`).

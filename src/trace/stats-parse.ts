@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Parser (and printer) of the `percpu_stats` debugfs file (spec §6.1) in both
  * layouts the kernel has used:
@@ -23,8 +24,10 @@ import { excerpt, ParseError } from '../errors.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import type { GlobalStats } from '../engine/bitmap-allocator.js';
 
+/** The two layouts of the file: 4.13 (area map) and 4.14 onwards (bitmap). */
 export type StatsLayout = '4.13' | '4.14';
 
+/** The `Allocation Info` section: the first chunk's layout. */
 export interface StatsAllocInfo {
   unitSize: number;
   staticSize: number;
@@ -43,6 +46,7 @@ export interface StatsGlobal extends GlobalStats {
 /** Which list a chunk was printed from, by its header line. */
 export type StatsChunkKind = 'reserved' | 'first' | 'chunk' | 'to_depopulate' | 'sidelined';
 
+/** One chunk section of the file. */
 export interface StatsChunk {
   kind: StatsChunkKind;
   /** 1-based line of the chunk's header. */
@@ -66,6 +70,7 @@ export interface StatsChunk {
   curMaxAlloc: number;
 }
 
+/** A parsed `percpu_stats` file. */
 export interface PercpuStatsFile {
   layout: StatsLayout;
   allocInfo: StatsAllocInfo;
@@ -149,6 +154,7 @@ class Lines {
   }
 }
 
+/** Parses `percpu_stats` text of either layout; throws `ParseError` with the line for anything else. */
 export function parsePercpuStats(text: string, source = '<percpu_stats>'): PercpuStatsFile {
   const r = new Lines(text, source);
   r.expect('Percpu Memory Statistics');
@@ -258,6 +264,7 @@ function line413Global(name: string, value: number): string {
   return `  ${name.padEnd(18)}: ${String(value).padStart(14)}\n`;
 }
 
+/** A parsed file written back as the kernel prints it (byte for byte for what `parsePercpuStats` read). */
 export function formatPercpuStats(s: PercpuStatsFile): string {
   const is413 = s.layout === '4.13';
   const P = is413 ? line413 : line414;

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu verify-trace`: for every chunk a trace shows being created, replay its
  * complete history into a fresh chunk of the chunk-mode allocator and compare
@@ -19,6 +20,7 @@ import { chunkHistory, indexChunks, opsByInstance, type ChunkHistory, type Chunk
 import { replayChunkHistory, type ChunkReplayOptions, type ChunkReplayResult, type FailExcuse } from './chunk-replay.js';
 import { lostEventWarnings, TRACE_FLAG_ATOMIC, TraceEventKind, type ParsedTrace } from './parse.js';
 
+/** Options of `verifyParsedTrace`. */
 export interface VerifyTraceOptions extends ChunkReplayOptions {
   /** Print only failing chunks and the summaries. */
   quiet?: boolean;
@@ -28,12 +30,14 @@ export interface VerifyTraceOptions extends ChunkReplayOptions {
   kernelLabel?: string;
 }
 
+/** One chunk of the trace, its history and its replay's result. */
 export interface ChunkVerification {
   instance: ChunkInstance;
   history: ChunkHistory;
   result: ChunkReplayResult;
 }
 
+/** What `verifyParsedTrace` found: every chunk's replay, the placements matched, and the failed allocations checked. */
 export interface TraceVerification {
   trace: ParsedTrace;
   chunks: TraceChunks;
@@ -49,6 +53,7 @@ export interface TraceVerification {
   fails: TraceFailSummary;
 }
 
+/** The trace's failed allocations, checked against the replayed chunks. */
 export interface TraceFailSummary {
   /** `percpu_alloc_percpu_fail` events in the trace. */
   events: number;
@@ -75,10 +80,12 @@ function summariseFails(trace: ParsedTrace, tc: TraceChunks, verified: ChunkVeri
   return sum;
 }
 
+/** A trace file name without its directory and its `.trace`/`.txt`, `.gz`/`.xz` endings. */
 export function workloadName(traceName: string): string {
   return basename(traceName).replace(/\.(xz|gz)$/, '').replace(/\.(trace|txt)$/, '');
 }
 
+/** Replays each chunk the trace created on its own (the kernel's per-chunk step) and compares every placement: `percpu verify-trace`. */
 export function verifyParsedTrace(trace: ParsedTrace, options: VerifyTraceOptions): TraceVerification {
   const tc = indexChunks(trace);
   const byInstance = opsByInstance(tc);

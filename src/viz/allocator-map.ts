@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Maps of a whole allocator: every chunk stacked, or two allocators (two
  * profiles replaying the same history) side by side with their differences
@@ -69,6 +70,7 @@ export interface ChunkSnapshot {
   scanHint?: boolean;
 }
 
+/** A copy of every live chunk of a bitmap allocator, to draw after the allocator has moved on. */
 export function snapshotChunks(a: BitmapAllocator): ChunkSnapshot {
   const chunks = a.liveChunks().map((c) => {
     const bytes = c.metadataBytes;

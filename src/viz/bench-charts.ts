@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Charts of benchmark results (`percpu bench --json`, recorded in
  * docs/benchmarks.json): time per phase per object size (worst of the three

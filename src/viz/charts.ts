@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Small SVG charts for reports: grouped bar charts (time per phase per
  * allocator, log scale when values span decades) and line charts (metadata

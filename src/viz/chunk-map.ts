@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * Chunk maps: an SVG picture of one chunk of a bitmap allocator.
  *
@@ -22,6 +23,7 @@ import { findNextBit, findNextZeroBit, testBit } from '../engine/bitmap.js';
 import { Hdr, Md, MD_STRIDE, type Chunk } from '../engine/chunk.js';
 import { escapeText } from './markup.js';
 
+/** Options of `renderChunkMap` and the allocator maps. */
 export interface ChunkMapOptions {
   /** Pixels per bit horizontally (default: fit 1024 bits into `width`). */
   width?: number;
@@ -329,6 +331,7 @@ export function diffRanges(a: Chunk, b: Chunk): [number, number][] {
   return out;
 }
 
+/** Which entries `legendSvg` draws. */
 export interface LegendOptions {
   /** Include the "differs" outline (diff maps). */
   diff?: boolean;

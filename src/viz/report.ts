@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The HTML report: one self-contained file (inline CSS and SVG, no scripts, no
  * network) with a table of contents, text, tables, percpu_stats texts, chunk

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * percpu_stats of several profiles side by side: profiles whose text is
  * identical are shown once (one column naming all of them), and in each column

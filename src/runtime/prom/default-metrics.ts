@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * prom-client's `collectDefaultMetrics` for worker threads (Node only).
  *

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The Prometheus and OpenMetrics text formats, written the way prom-client
  * 15 writes them, so that a registry of percpu metrics prints the same bytes

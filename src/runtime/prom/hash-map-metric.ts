@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * A `PercpuHashMap` exported as a metric family: one series per key, the
  * key turned into label values, the value summed over units at scrape time

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu/prom-client/browser`: prom-client's API over percpu memory, without
  * anything Node-specific (for browser workers; Node code imports

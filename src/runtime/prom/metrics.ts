@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * prom-client's API — `Counter`, `Gauge`, `Histogram`, `Summary`, `Registry`,
  * `register` — over percpu memory shared by worker threads

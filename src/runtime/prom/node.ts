@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu/prom-client`: the drop-in for `prom-client` on worker threads.
  *

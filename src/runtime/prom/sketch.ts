@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The quantile sketch of the percpu Summary: a log-bucket sketch in the
  * manner of DDSketch. A positive value v falls in bucket i = ceil(log_γ v),

@@ -1,3 +1,4 @@
+// SPDX-License-Identifier: GPL-2.0-only
 /**
  * The shared series store behind the prom-client-compatible metrics
  * (`percpu/prom-client`): a directory of metrics by name and a directory of

@@ -1,0 +1,326 @@
+// SPDX-License-Identifier: GPL-2.0-only
+/**
+ * The engine's vocabulary in one place: every type a caller or a tool of the
+ * engine speaks (allocator interface and options, geometry, profiles, stats,
+ * hint problems, chunk events), every allocation flag, and the fields of a
+ * chunk's header and metadata records as run-time objects (`Hdr`, `Md`).
+ *
+ * Invariant: this module imports only leaves (constants.ts, pointer.ts,
+ * layout.ts), so any module can import from it without closing an import
+ * cycle (test/import-cycles.test.ts). Values needed at run time are plain `as const` objects, never `const enum`s, so that they
+ * exist for a JavaScript consumer too (`import { Hdr } from 'percpu'`). Each
+ * `as const` object has a type of the same name: the union of its values.
+ * The kernel's numeric constants are in `constants.ts`, pointer packing in
+ * `pointer.ts` (re-exported here); the engine's compile-time field indices in
+ * `layout.ts`.
+ */
+
+import type * as Layout from './layout.js';
+
+export * from './constants.js';
+export { NULL_PTR, RESERVED_CHUNK_ID } from './pointer.js';
+
+// ---------------------------------------------------------------------------
+// Allocation flags (`pcpu_alloc`'s `reserved` and `gfp` atomic-ness)
+
+/** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
+export const ALLOC_RESERVED = 1;
+/** `alloc` flag: the caller cannot sleep: only populated pages, never a new chunk. */
+export const ALLOC_ATOMIC = 2;
+/** Every allocation flag a profile knows: `ALLOC_RESERVED | ALLOC_ATOMIC`; any other bit is an `InvalidFlagsError`. */
+export const KNOWN_ALLOC_FLAGS = 3;
+/** The allocation flags by name, for code that prefers `AllocFlag.Atomic` to `ALLOC_ATOMIC`. */
+export const AllocFlag = { Reserved: ALLOC_RESERVED, Atomic: ALLOC_ATOMIC } as const;
+export type AllocFlag = (typeof AllocFlag)[keyof typeof AllocFlag];
+
+// ---------------------------------------------------------------------------
+// The allocator interface every profile implements, and its options
+
+/** The kernel versions with a profile: the 4.13 area map, the 4.14 and 7.0 hinted bitmaps. */
+export type KernelVersion = '4.13' | '4.14' | '7.0';
+
+/** The interface every profile implements (`createAllocator`); the tools speak only this. */
+export interface PercpuAllocator {
+  readonly kernel: KernelVersion;
+  readonly geometry: Geometry;
+  readonly mode: 'allocator' | 'chunk';
+  /** Allocate; returns a percpu pointer or NULL_PTR. Throws a typed error for bad input. */
+  alloc(size: number, align: number, flags?: number): number;
+  /** Free a percpu pointer. Throws `InvalidFreeError` (state untouched) if it is not a live allocation. */
+  free(ptr: number): void;
+  /** Offset of a pointer from the start of its unit. */
+  unitOffset(ptr: number): number;
+  /** The `percpu_stats` debugfs text of this kernel version. */
+  formatStats(): string;
+  /** Recompute every hint by brute force; report what the kernel's documented staleness does not allow. */
+  check(): HintProblem[];
+}
+
+/** Options of `createAllocator`. */
+export interface AllocatorOptions {
+  /** `4.13`, `4.14`, `7.0` (aliases: `6.x`, `6.18`, `6.19`, `newest`). */
+  kernel: string;
+  geometry: GeometryInput;
+  mode?: 'allocator' | 'chunk';
+  backend?: 'vm' | 'km';
+  balance?: 'sync' | 'none';
+  fixed?: boolean;
+  onChunkEvent?: ChunkEventListener;
+  buffer?: BufferFactory;
+  maxChunks?: number;
+}
+
+/** Builds one profile's allocator (see `registerAllocator`). */
+export type AllocatorFactory = (options: AllocatorOptions & { kernel: KernelVersion }) => PercpuAllocator;
+
+/** A chunk event: `percpu_create_chunk` or `percpu_destroy_chunk`. */
+export type ChunkEventType = 'create' | 'destroy';
+
+/** `fromBalance` is true for events of the balance work (which the kernel runs after the op that scheduled it). */
+export type ChunkEventListener = (type: ChunkEventType, chunkId: number, fromBalance: boolean) => void;
+
+/** Options of `BitmapAllocator` (4.14 and 7.0). */
+export interface BitmapAllocatorOptions {
+  kernel: '4.14' | '7.0';
+  geometry: GeometryInput;
+  /**
+   * `allocator` (default): the whole allocator from its boot state, first chunk
+   * included. `chunk`: one fresh non-first chunk (id 0) that every request
+   * targets with the kernel's per-chunk step only — no slots, population or
+   * balance work (the golden files' chunk mode).
+   */
+  mode?: 'allocator' | 'chunk';
+  /**
+   * `vm` (default, as x86-64): new chunks start unpopulated and pages are
+   * populated on demand. `km` (!MMU, and the golden oracle): chunks are fully
+   * populated when created.
+   */
+  backend?: 'vm' | 'km';
+  /** `sync` (default): run the balance work right after the op that scheduled it. `none`: never. */
+  balance?: 'sync' | 'none';
+  /** Correct the upstream free-path slip instead of reproducing it. */
+  fixed?: boolean;
+  /** Called when a chunk is created or destroyed (the `percpu_create_chunk` / `percpu_destroy_chunk` events). */
+  onChunkEvent?: ChunkEventListener;
+  /**
+   * Keep all state in growable `SharedArrayBuffer`s so that other threads can
+   * attach (`handle()` → `BitmapAllocator.attach`). Limits bound the growth.
+   */
+  shared?: Partial<SharedStoreLimits> | boolean;
+  /** Refuse to create more than this many dynamic chunks (the kernel's "failed to allocate new chunk"). */
+  maxChunks?: number;
+}
+
+/** What another thread needs to attach to a shared allocator (structured-clonable: post it in a message). */
+export interface AllocatorHandle {
+  config: Omit<BitmapAllocatorOptions, 'onChunkEvent' | 'shared'>;
+  state: SharedStateHandle;
+}
+
+/** A source of zeroed buffers (used by allocators that keep one buffer per chunk). */
+export type BufferFactory = (bytes: number) => ArrayBuffer | SharedArrayBuffer;
+
+// ---------------------------------------------------------------------------
+// Geometry and alloc info (spec §5)
+
+/** The geometry a caller gives: unit size and the first chunk's regions; the rest defaults as the kernel's setup does (`resolveGeometry`). */
+export interface GeometryInput {
+  /** Page size in bytes; one metadata block covers one page. Default 4096. */
+  pageSize?: number;
+  /** Bytes per unit; every chunk is one unit per CPU. */
+  unitSize: number;
+  /** Units (possible CPUs) per chunk. Default 1. Placement does not depend on it. */
+  nrUnits?: number;
+  /** Bytes of static percpu variables at the start of the first unit. Default 0. */
+  staticSize?: number;
+  /** Bytes reserved for modules right after the static region. Default 0. */
+  reservedSize?: number;
+  /** Bytes of the first chunk's dynamic region. Default: the rest of the page-rounded first region, at least 28 KiB. */
+  dynSize?: number;
+  /** `atom_size` reported by percpu_stats. Default: page size. */
+  atomSize?: number;
+  /** `alloc_size` reported by percpu_stats. Default: unit size × units (one group). */
+  allocSize?: number;
+}
+
+/** A resolved geometry: every field set and checked, in bytes unless named otherwise. */
+export interface Geometry {
+  readonly pageSize: number;
+  readonly unitSize: number;
+  readonly nrUnits: number;
+  readonly staticSize: number;
+  readonly reservedSize: number;
+  readonly dynSize: number;
+  readonly atomSize: number;
+  readonly allocSize: number;
+  /** Bits per metadata block (= page): pageSize / 4. */
+  readonly blockBits: number;
+  /** Pages in a non-first chunk. */
+  readonly unitPages: number;
+}
+
+/** The input of `buildAllocInfo` (`pcpu_build_alloc_info`). */
+export interface AllocInfoInput {
+  staticSize: number;
+  reservedSize: number;
+  /** The `dyn` the arch asks for (x86-64: 28 KiB). */
+  dynSize: number;
+  /** Allocation atom (x86-64 embed: 2 MiB). */
+  atomSize: number;
+  /** CPUs per NUMA group (cpus in the same group are at LOCAL_DISTANCE). */
+  groupSizes: readonly number[];
+  pageSize?: number;
+  /** `PERCPU_DYNAMIC_EARLY_SIZE`: 12 KiB in 4.x, 20 KiB (or 80/160 KiB) in 7.0. */
+  dynamicEarlySize?: number;
+}
+
+/** One NUMA group of an `AllocInfo`. */
+export interface AllocGroupInfo {
+  /** CPUs in the group. */
+  nrCpus: number;
+  /** Units reserved for the group, a multiple of units-per-allocation. */
+  nrUnits: number;
+  /** Byte offset of the group's first unit from the first group's. */
+  baseOffset: number;
+}
+
+/** The layout `buildAllocInfo` chooses: the first region sizes, the unit size and the groups. */
+export interface AllocInfo {
+  staticSize: number;
+  reservedSize: number;
+  dynSize: number;
+  unitSize: number;
+  atomSize: number;
+  allocSize: number;
+  /** Units per allocation (`upa`). */
+  unitsPerAlloc: number;
+  groups: AllocGroupInfo[];
+}
+
+// ---------------------------------------------------------------------------
+// Profiles: the rules of the hinted-bitmap versions (profile.ts holds the values)
+
+/** The differences between 4.14 (Dennis Zhou's 2017 series) and 7.0 (today's kernels). */
+export interface BitmapProfile {
+  readonly kernel: '4.14' | '7.0';
+  /**
+   * 5.2 "add block level scan_hint" / "use block scan_hint to only scan forward" /
+   * "remember largest area skipped during allocation": blocks and the chunk keep a
+   * scan hint, searches may start after it, rescans promote it.
+   */
+  readonly scanHints: boolean;
+  /**
+   * 5.2 "manage chunks based on contig_bits instead of free_bytes": a chunk's slot
+   * comes from its largest free run, not its total free bytes.
+   */
+  readonly slotByContig: boolean;
+  /** 5.2 "relegate chunks unusable when failing small allocations" (slot < 3 → head of slot 0). */
+  readonly relegateOnFail: boolean;
+  /**
+   * 5.14 partial depopulation: sidelined and to-depopulate slots, chunk isolation,
+   * reintegration, four-step balance work.
+   */
+  readonly depopulation: boolean;
+  /**
+   * 5.2 "set PCPU_BITMAP_BLOCK_SIZE to PAGE_SIZE": empty populated pages are counted
+   * in the hint updates (and a fresh first chunk starts with all pages empty) instead
+   * of being recounted on every full chunk refresh.
+   */
+  readonly emptyPagesInHints: boolean;
+  /** 7.0 a4818a8beb15 "add double free check": an invalid free is ignored (WARN) instead of corrupting. */
+  readonly doubleFreeCheck: boolean;
+  /** percpu_stats: 7.0 adds the sidelined / to_depopulate chunk headers. */
+  readonly statsIsolationHeaders: boolean;
+  /** `PERCPU_DYNAMIC_EARLY_SIZE`: the smallest dynamic region the first chunk may have. */
+  readonly dynamicEarlySize: number;
+  /**
+   * Correct the upstream free-path slip instead of reproducing it:
+   * 4.14 passes the block's contig size to the chunk update (spec §4.1);
+   * 7.0 mixes a chunk-relative start with a block-relative end (spec §4.2).
+   */
+  readonly fixedFreePath: boolean;
+}
+
+// ---------------------------------------------------------------------------
+// Statistics and the hint checker
+
+/** Global counters of `percpu_stats` (CONFIG_PERCPU_STATS). */
+export interface GlobalStats {
+  nrAlloc: number;
+  nrDealloc: number;
+  nrCurAlloc: number;
+  nrMaxAlloc: number;
+  nrChunks: number;
+  nrMaxChunks: number;
+  minAllocSize: number;
+  maxAllocSize: number;
+}
+
+/** One hint (or list membership) that is wrong beyond what the kernel's documented staleness allows. */
+export interface HintProblem {
+  chunk: number;
+  /** Block index, or -1 for the chunk-level hints and lists. */
+  block: number;
+  field: string;
+  expected: string;
+  actual: number;
+  rule: string;
+}
+
+// ---------------------------------------------------------------------------
+// Layout of a chunk's typed arrays, as run-time objects (the engine itself uses layout.ts)
+
+/** Fields of a metadata record (`struct pcpu_block_md`), all in bits, block- or chunk-relative: index `chunk.md[record * MD_STRIDE + Md.X]`. */
+export const Md = {
+  Contig: 0,
+  ContigStart: 1,
+  LeftFree: 2,
+  RightFree: 3,
+  FirstFree: 4,
+  ScanHint: 5,
+  ScanHintStart: 6,
+  NrBits: 7,
+} as const satisfies { readonly [K in keyof typeof Layout.Md]: (typeof Layout.Md)[K] };
+export type Md = (typeof Md)[keyof typeof Md];
+/** Scalar fields of a chunk's header: index `chunk.hdr[Hdr.X]`. */
+export const Hdr = {
+  Id: 0,
+  NrPages: 1,
+  MapBits: 2,
+  FreeBytes: 3,
+  StartOffset: 4,
+  EndOffset: 5,
+  NrAlloc: 6,
+  MaxAllocSize: 7,
+  NrPopulated: 8,
+  NrEmptyPopPages: 9,
+  Immutable: 10,
+  Isolated: 11,
+  /** Byte offset of the chunk's base page from the start of the unit (first/reserved chunk only). */
+  BaseOffset: 12,
+  /** Slot list the chunk is on, -1 for none (the reserved chunk, a chunk being destroyed). */
+  Slot: 13,
+} as const satisfies { readonly [K in keyof typeof Layout.Hdr]: (typeof Layout.Hdr)[K] };
+export type Hdr = (typeof Hdr)[keyof typeof Hdr];
+export { MD_STRIDE, HDR_WORDS } from './layout.js';
+
+// ---------------------------------------------------------------------------
+// Shared state (store.ts)
+
+/** The handle another thread needs to attach to shared state (structured-clonable). */
+export interface SharedStateHandle {
+  ctl: SharedArrayBuffer;
+  counters: SharedArrayBuffer;
+  listNext: SharedArrayBuffer;
+  listPrev: SharedArrayBuffer;
+  chunkLoc: SharedArrayBuffer;
+  arena: SharedArrayBuffer;
+}
+
+/** Bounds on the growth of a shared allocator's state (its buffers grow in place up to these). */
+export interface SharedStoreLimits {
+  /** Most chunk ids ever handed out (ids are never reused). */
+  maxChunkIds: number;
+  /** Most bytes of chunk metadata alive at once. */
+  maxArenaBytes: number;
+}
