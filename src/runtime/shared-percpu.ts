@@ -35,7 +35,7 @@ import { NULL_PTR } from '../engine/pointer.js';
 import { MIN_UNIT_SIZE } from '../engine/constants.js';
 import { AllocationFailedError, InvalidFreeError } from '../errors.js';
 import { Ctl } from '../engine/store.js';
-import { FutexLock } from './futex.js';
+import { canBlock, FutexLock } from './futex.js';
 import { controlBytes, createMemoryBuffers, Intent, PercpuMemory, Rt, type MemoryBuffers } from './memory.js';
 import { Int32Ref, PerCpuAccessor, ThisCpuAccessor, type UnitAccessor } from './accessors.js';
 import { DestroyedError, NoFreeUnitError, NoUnitError, RuntimeArgumentError, UnitBusyError } from './errors.js';
@@ -125,6 +125,13 @@ const BULK_BATCH = 8192;
 /** The alignment used when none is given: 8 bytes for sizes of 8 and more, else 4. */
 export function defaultAlign(size: number): number {
   return size >= 8 ? 8 : 4;
+}
+
+/** How long a lease waits for holders that are exiting (see `leaseUnit`), in ms. */
+const EXIT_GRACE_MS = 100;
+
+function sleepMs(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
 }
 
 /** Percpu memory for JavaScript threads: one unit per worker, in `SharedArrayBuffer`s, placed by the hinted bitmap allocator; create it in one thread, `attach` its handle in the others (docs/RUNTIME.md). */
@@ -249,20 +256,36 @@ export class SharedPercpu {
   // Leases and recovery
 
   private leaseUnit(unit: UnitRequest): number {
+    const deadline = Date.now() + EXIT_GRACE_MS;
+    for (;;) {
+      const got = this.tryLeaseOnce(unit);
+      if (got >= 0) return got;
+      // A worker whose terminate() has just resolved may still be listed in
+      // /proc for a moment (the kernel wakes its joiner before it removes the
+      // task), so a full table gets a short grace before the error.
+      if (!canBlock() || Date.now() >= deadline) break;
+      sleepMs(1);
+      this.reap();
+    }
+    if (unit !== 'auto') throw new UnitBusyError(unit, this.threads.leaseHolder(unit));
+    throw new NoFreeUnitError(this.nrUnits);
+  }
+
+  /** One attempt at the lease, reaping dead holders once; -1 when it is not to be had now. */
+  private tryLeaseOnce(unit: UnitRequest): number {
     if (unit !== 'auto') {
       let holder = this.threads.tryLease(unit);
       if (holder !== 0 && this.threads.isDead(holder)) {
         this.reap();
         holder = this.threads.tryLease(unit);
       }
-      if (holder !== 0) throw new UnitBusyError(unit, holder);
-      return unit;
+      return holder === 0 ? unit : -1;
     }
     for (let pass = 0; pass < 2; pass++) {
       for (let u = 0; u < this.nrUnits; u++) if (this.threads.tryLease(u, true) === 0) return u;
       if (pass === 0) this.reap();
     }
-    throw new NoFreeUnitError(this.nrUnits);
+    return -1;
   }
 
   /**
