@@ -39,6 +39,8 @@ export interface AllocatorOptions {
   onChunkEvent?: ChunkEventListener;
   buffer?: BufferFactory;
   maxChunks?: number;
+  /** Per-allocation percpu_stats counters (default on; off = a kernel without CONFIG_PERCPU_STATS). Bitmap profiles only. */
+  stats?: boolean;
 }
 
 /** The bitmap allocator behind the common interface. */

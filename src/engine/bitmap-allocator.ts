@@ -89,6 +89,13 @@ export interface BitmapAllocatorOptions {
   shared?: Partial<SharedStoreLimits> | boolean;
   /** Refuse to create more than this many dynamic chunks (the kernel's "failed to allocate new chunk"). */
   maxChunks?: number;
+  /**
+   * Keep the per-allocation `percpu_stats` counters (CONFIG_PERCPU_STATS; default
+   * true). Off, allocations and frees skip them, as a kernel built without
+   * PERCPU_STATS does: `formatStats` then shows allocation counts of 0. Chunk
+   * counts are always kept (the chunk limit reads them). Placements are the same.
+   */
+  stats?: boolean;
 }
 
 /** What another thread needs to attach to a shared allocator (structured-clonable: post it in a message). */
@@ -162,6 +169,8 @@ export class BitmapAllocator {
   private readonly maxChunks: number;
   private readonly listener: ChunkEventListener | undefined;
   private readonly config: AllocatorHandle['config'];
+  /** The per-allocation percpu_stats counters are kept (the `stats` option). */
+  private readonly keepStats: boolean;
 
   // Out-parameters of the region walks, kept as fields so the hot path allocates nothing.
   private regionOff = 0;
@@ -210,7 +219,9 @@ export class BitmapAllocator {
       ...(options.balance !== undefined ? { balance: options.balance } : {}),
       ...(options.fixed !== undefined ? { fixed: options.fixed } : {}),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+      ...(options.stats !== undefined ? { stats: options.stats } : {}),
     };
+    this.keepStats = options.stats ?? true;
     this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false });
     this.mode = options.mode ?? 'allocator';
     this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
@@ -744,6 +755,7 @@ export class BitmapAllocator {
   }
 
   private statsAreaAlloc(chunk: Chunk, size: number): void {
+    if (!this.keepStats) return;
     accountAlloc(this.stats, size);
     const h = chunk.hdr;
     h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! + 1;
@@ -1232,9 +1244,11 @@ export class BitmapAllocator {
 
   /** `pcpu_free_area` (validation already done by the caller). */
   private freeArea(chunk: Chunk, off: number): void {
-    accountFree(this.stats);
     const h = chunk.hdr;
-    h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
+    if (this.keepStats) {
+      accountFree(this.stats);
+      h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
+    }
     const oslot = this.chunkSlot(chunk);
     const bitOff = off >>> 2;
     const end = findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1);
