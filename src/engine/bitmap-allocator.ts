@@ -26,6 +26,7 @@
 import { InvalidFreeError, NoReservedChunkError, GeometryError } from '../errors.js';
 import {
   alignUp,
+  clearBit,
   clearRange,
   ffs,
   findLastBitIn,
@@ -42,13 +43,14 @@ import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
   MIN_ALLOC_SIZE,
+  MIN_UNIT_SIZE,
   SLOT_FAIL_THRESHOLD,
   sizeToSlotRaw,
 } from './constants.js';
 import { resolveGeometry, type Geometry, type GeometryInput } from './geometry.js';
-import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { NULL_PTR, PTR_STRIDE, PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile, type BitmapProfile } from './profile.js';
-import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
+import { accountAlloc, accountChunk, accountFree, chunkOfPointer, KNOWN_ALLOC_FLAGS, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
 
 /** `alloc` flag: serve from the reserved region (`__alloc_reserved_percpu`). */
@@ -171,6 +173,12 @@ export class BitmapAllocator {
   private readonly config: AllocatorHandle['config'];
   /** The per-allocation percpu_stats counters are kept (the `stats` option). */
   private readonly keepStats: boolean;
+  /** `store.shared`, read on every op (a field of this class keeps the load monomorphic). */
+  private readonly sharedState: boolean;
+  private readonly pageSize: number;
+  private readonly pageShift: number;
+  /** Chunk id of the last successful `allocOffset` (an out-parameter, so no result object). */
+  private allocChunkId = 0;
 
   // Out-parameters of the region walks, kept as fields so the hot path allocates nothing.
   private regionOff = 0;
@@ -232,6 +240,8 @@ export class BitmapAllocator {
     this.blockBits = this.geometry.blockBits;
     this.blockShift = 31 - Math.clz32(this.blockBits);
     this.unitSize = this.geometry.unitSize;
+    this.pageSize = this.geometry.pageSize;
+    this.pageShift = 31 - Math.clz32(this.pageSize);
     const rawTop = sizeToSlotRaw(this.unitSize);
     if (this.profile.depopulation) {
       this.sidelinedSlot = rawTop + 1;
@@ -258,6 +268,7 @@ export class BitmapAllocator {
       this.store = new LocalStore(this.nrSlots);
     }
     this.ctl = this.store.ctl;
+    this.sharedState = this.store.shared;
     this.slots = new SlotLists(
       this.ctl.subarray(Ctl.Slots, Ctl.Slots + this.nrSlots),
       this.ctl.subarray(Ctl.Slots + this.nrSlots, Ctl.Slots + 2 * this.nrSlots),
@@ -332,15 +343,36 @@ export class BitmapAllocator {
    * without a reserved region; the state is then untouched.
    */
   alloc(size: number, align: number, flags = 0): number {
+    // Kept small so that it inlines into the caller's loop: the pointer (a
+    // double >= 2^32) is then built where it is stored and never boxed.
+    const off = this.allocOffset(size, align, flags);
+    return off < 0 ? NULL_PTR : (this.allocChunkId + 1) * PTR_STRIDE + off;
+  }
+
+  /** `alloc` without the pointer: the byte offset (chunk id in `allocChunkId`), or -1 for NULL. */
+  private allocOffset(size: number, align: number, flags: number): number {
+    let roundedSize: number;
+    let roundedAlign: number;
+    // The common request in one test: integer size 1..PCPU_MIN_UNIT_SIZE, power-of-two
+    // integer align up to a page, known flags. Anything else takes the full
+    // validation, which accepts or throws exactly as before.
+    if (
+      (size | 0) === size && size > 0 && size <= MIN_UNIT_SIZE &&
+      (align | 0) === align && align >= 0 && (align & (align - 1)) === 0 && align <= this.pageSize &&
+      (flags & KNOWN_ALLOC_FLAGS) === flags
+    ) {
+      roundedSize = (size + MIN_ALLOC_SIZE - 1) & -MIN_ALLOC_SIZE;
+      roundedAlign = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+    } else {
+      roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
+      roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
+    }
+    if (this.sharedState) this.sync();
     const reserved = (flags & ALLOC_RESERVED) !== 0;
-    const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
-    const roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
-    this.sync();
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
-    const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
-    this.runPendingBalance();
-    return ptr;
+    const off = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, (flags & ALLOC_ATOMIC) !== 0);
+    if (this.balancePending) this.runPendingBalance();
+    return off;
   }
 
   /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
@@ -354,12 +386,31 @@ export class BitmapAllocator {
    * free, an interior pointer, an offset never allocated, a hidden region.
    */
   free(ptr: number): void {
-    this.sync();
-    const chunk = this.lookupChunk(ptr);
-    const off = ptrOffset(ptr);
+    // Decoded without a division, a closure or an object (small, so it inlines
+    // into the caller and the double argument stays unboxed): for a pointer
+    // (chunk + 1) * 2^32 + off, the product below is exact and truncates to
+    // chunk + 1. Anything that is not a live chunk's pointer (NaN, negative,
+    // fractional, a string, a chunk that is gone) fails one of the tests and
+    // takes the slow path, which throws the precise error.
+    if (this.sharedState) this.sync();
+    const hi = (ptr * PTR_STRIDE_INV) | 0;
+    const off = ptr - hi * PTR_STRIDE;
+    const chunk = hi === 0 ? this.reservedChunk : this.chunks[hi - 1];
+    if (chunk === undefined || off >>> 0 !== off || typeof ptr !== 'number') this.throwInvalidPointer(ptr);
+    else this.freeAt(chunk, off);
+  }
+
+  /** `free_percpu` of a decoded pointer: validate (nothing written on failure), free, balance. */
+  private freeAt(chunk: Chunk, off: number): void {
     this.validateFree(chunk, off);
     this.freeInner(chunk, off);
-    this.runPendingBalance();
+    if (this.balancePending) this.runPendingBalance();
+  }
+
+  /** The error of a pointer the fast decode in `free` refused. */
+  private throwInvalidPointer(ptr: number): never {
+    this.validateFree(this.lookupChunk(ptr), ptrOffset(ptr));
+    throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
   }
 
   /** Byte offset of a pointer from the start of its unit (golden files' offsets). */
@@ -690,11 +741,12 @@ export class BitmapAllocator {
     const bits = size >>> 2;
     const bitAlign = align >>> 2;
     let off = this.findBlockFit(chunk, bits, bitAlign, false);
-    if (off < 0) return NULL_PTR;
+    if (off < 0) return -1;
     off = this.allocArea(chunk, bits, bitAlign, off);
-    if (off < 0) return NULL_PTR;
+    if (off < 0) return -1;
     this.statsAreaAlloc(chunk, size);
-    return makePtr(0, off);
+    this.allocChunkId = 0;
+    return off;
   }
 
   private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): number {
@@ -738,12 +790,12 @@ export class BitmapAllocator {
     }
     this.statsAreaAlloc(chunk, size);
     if (this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
-    if (!atomic) {
-      const pageSize = this.geometry.pageSize;
-      this.populateRange(chunk, Math.floor(off / pageSize), Math.ceil((off + size) / pageSize));
+    if (!atomic && chunk.hdr[Hdr.NrPopulated] !== chunk.nrPages) {
+      this.populateRange(chunk, off >>> this.pageShift, (off + size + this.pageSize - 1) >>> this.pageShift);
     }
     if (!this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
-    return makePtr(chunk.hdr[Hdr.Id]!, off);
+    this.allocChunkId = chunk.hdr[Hdr.Id]!;
+    return off;
   }
 
   private allocFailed(atomic: boolean): number {
@@ -751,7 +803,7 @@ export class BitmapAllocator {
       this.atomicAllocFailed = true;
       this.balancePending = true;
     }
-    return NULL_PTR;
+    return -1;
   }
 
   private statsAreaAlloc(chunk: Chunk, size: number): void {
@@ -1288,12 +1340,28 @@ export class BitmapAllocator {
     if (eOffIn === md[eAt + Md.ContigStart]) end = md[eAt + Md.ContigStart]! + md[eAt + Md.Contig]!;
     else end = findNextBit(map, eBase + blockBits, eBase + eOffIn) - eBase;
 
+    // The free-block summary mirrors `LeftFree === blockBits`, and `blockUpdate`
+    // writes `LeftFree` only for a run starting at the block's bit 0: the
+    // summary bits change there (and in the middle blocks) and nowhere else.
+    const summary = chunk.freeBlocks;
     let nrEmptyPages = 0;
     const sEnd = sIndex === eIndex ? end : blockBits;
-    if (start === 0 && sEnd === blockBits) nrEmptyPages++;
+    if (start === 0) {
+      if (sEnd === blockBits) {
+        nrEmptyPages++;
+        setBit(summary, sIndex);
+      } else {
+        clearBit(summary, sIndex);
+      }
+    }
     this.blockUpdate(md, sAt, start, sEnd);
     if (sIndex !== eIndex) {
-      if (end === blockBits) nrEmptyPages++;
+      if (end === blockBits) {
+        nrEmptyPages++;
+        setBit(summary, eIndex);
+      } else {
+        clearBit(summary, eIndex);
+      }
       this.blockUpdate(md, eAt, 0, end);
       nrEmptyPages += eIndex - sIndex - 1;
       for (let b = sIndex + 1; b < eIndex; b++) {
@@ -1305,9 +1373,8 @@ export class BitmapAllocator {
         md[at + Md.LeftFree] = blockBits;
         md[at + Md.RightFree] = blockBits;
       }
+      setRange(summary, sIndex + 1, eIndex - sIndex - 1);
     }
-
-    this.refreshFreeBlocks(chunk, sIndex, eIndex);
     const cm = chunk.chunkMd;
     if (this.profile.emptyPagesInHints) {
       if (nrEmptyPages) this.updateEmptyPages(chunk, nrEmptyPages);

@@ -12,7 +12,7 @@ import type { GlobalStats } from './bitmap-allocator.js';
 /** `ALLOC_ATOMIC` (bitmap-allocator.ts), repeated here to keep this module free of the allocator's import. */
 const ALLOC_ATOMIC_FLAG = 2;
 /** Every allocation flag a profile knows: `ALLOC_RESERVED | ALLOC_ATOMIC`. */
-const KNOWN_ALLOC_FLAGS = 3;
+export const KNOWN_ALLOC_FLAGS = 3;
 
 /** Align below the granule is raised to it (4 bytes from 4.14 on, 2 in 4.13). */
 export function raiseAlign(align: number, granule: number): number {
