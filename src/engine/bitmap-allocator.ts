@@ -1218,18 +1218,64 @@ export class BitmapAllocator {
     }
     let emptyPages = 0;
     const mapBits = chunk.mapBits;
+    const blockBits = this.blockBits;
+    const shift = this.blockShift;
+    const nrBlocks = chunk.nrBlocks;
+    const fullyPopulated = chunk.hdr[Hdr.NrPopulated] === chunk.nrPages;
+    // 4.14's contig hint in locals while the walk runs (written back below).
+    let contig = md[cm + Md.Contig]!;
+    let contigStart = md[cm + Md.ContigStart]!;
+    // This loop runs once per free region of the chunk on every refresh (the
+    // W3c/W5c free phases spend most of their time here), so the region walk
+    // (`nextMdFreeRegion`, same steps) and 4.14's update are written inline,
+    // on locals.
     for (;;) {
-      this.nextMdFreeRegion(chunk, bitOff);
-      const off = this.regionOff;
-      const len = this.regionBits;
+      let i = bitOff >>> shift;
+      let blockOff = bitOff & (blockBits - 1);
+      let len = 0;
+      let off = bitOff;
+      for (; i < nrBlocks; i++) {
+        const at = i * MD_STRIDE;
+        if (len !== 0) {
+          const left = md[at + Md.LeftFree]!;
+          len += left !== blockBits ? left : this.freeRunBits(chunk, i);
+          break;
+        }
+        const bContig = md[at + Md.Contig]!;
+        const bStart = md[at + Md.ContigStart]!;
+        if (bContig !== 0 && bStart >= blockOff && bContig + bStart < blockBits) {
+          off = i * blockBits + bStart;
+          len = bContig;
+          break;
+        }
+        blockOff = 0;
+        len = md[at + Md.RightFree]!;
+        off = (i + 1) * blockBits - len;
+      }
       if (off >= mapBits) break;
       if (v7) {
         this.blockUpdate(md, cm, off, off + len);
       } else {
-        this.updateContig(md, cm, Md.Contig, Md.ContigStart, off, len);
-        emptyPages += this.countPopulatedPagesInside(chunk, off, len);
+        // `updateContig`, on the locals.
+        if (len > contig) {
+          contigStart = off;
+          contig = len;
+        } else if (len === contig && contigStart !== 0 && (off === 0 || ffs(off) > ffs(contigStart))) {
+          contigStart = off;
+        }
+        if (fullyPopulated) {
+          const pageStart = (off + blockBits - 1) >>> shift;
+          const pageEnd = (off + len) >>> shift;
+          if (pageEnd > pageStart) emptyPages += pageEnd - pageStart;
+        } else {
+          emptyPages += this.countPopulatedPagesInside(chunk, off, len);
+        }
       }
       bitOff = off + len + 1;
+    }
+    if (!v7) {
+      md[cm + Md.Contig] = contig;
+      md[cm + Md.ContigStart] = contigStart;
     }
     if (!this.profile.emptyPagesInHints) {
       const h = chunk.hdr;
