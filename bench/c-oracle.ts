@@ -205,6 +205,41 @@ function runC(cBench: string, ver: OracleVersion, workload: string): CLine {
 // ---------------------------------------------------------------------------
 // Our side (child process)
 
+// The timed loops: small functions of their own, so the JIT optimises them
+// as units and inlines `alloc`/`free` into them — a pointer is a double, and a
+// double passed through a call that is not inlined is boxed (16 B).
+
+function allocRun(a: PercpuAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): number {
+  const { size, align, target } = s;
+  let failed = 0;
+  for (let i = from; i < to; i++) {
+    const ptr = a.alloc(size[i]!, align[i]!);
+    if (ptr === NULL_PTR) failed++;
+    ptrs[target[i]!] = ptr;
+  }
+  return failed;
+}
+
+function freeRun(a: PercpuAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): void {
+  const target = s.target;
+  for (let i = from; i < to; i++) a.free(ptrs[target[i]!]!);
+}
+
+function fillAll(a: PercpuAllocator, ptrs: Float64Array, from: number, step: number): void {
+  for (let i = from; i < ptrs.length; i += step) ptrs[i] = a.alloc(16, 8);
+}
+
+function freeAll(a: PercpuAllocator, ptrs: Float64Array, from: number, step: number): void {
+  for (let i = from; i < ptrs.length; i += step) a.free(ptrs[i]!);
+}
+
+function freeAllocPairs(a: PercpuAllocator, ptrs: Float64Array): void {
+  for (let i = 0; i < ptrs.length; i++) {
+    a.free(ptrs[i]!);
+    ptrs[i] = a.alloc(16, 8);
+  }
+}
+
 /** Wall and process CPU around every timed phase of one run, and the collections that started inside each kind. */
 async function timeOurs(a: PercpuAllocator, s: OpStream): Promise<OracleTimes & { gcAlloc: number; gcFree: number }> {
   const phases = timedPhases(s);
@@ -237,15 +272,8 @@ async function timeOurs(a: PercpuAllocator, s: OpStream): Promise<OracleTimes & 
     const c0 = perPhaseCpu ? process.cpuUsage() : undefined;
     windows[p] = performance.now();
     const t0 = process.hrtime.bigint();
-    if (isAlloc) {
-      for (let i = from; i < to; i++) {
-        const ptr = a.alloc(size[i]!, align[i]!);
-        if (ptr === NULL_PTR) failed++;
-        ptrs[target[i]!] = ptr;
-      }
-    } else {
-      for (let i = from; i < to; i++) a.free(ptrs[target[i]!]!);
-    }
+    if (isAlloc) failed += allocRun(a, s, from, to, ptrs);
+    else freeRun(a, s, from, to, ptrs);
     const dt = process.hrtime.bigint() - t0;
     windows[p + 1] = performance.now();
     if (c0) {
@@ -298,7 +326,7 @@ function oracleAllocator(ver: OracleVersion, stats: boolean): PercpuAllocator {
 async function steadyGc(ver: OracleVersion, stats: boolean, live: number): Promise<SteadyGc> {
   const a = oracleAllocator(ver, stats);
   const ptrs = new Float64Array(live);
-  for (let i = 0; i < live; i++) ptrs[i] = a.alloc(16, 8);
+  fillAll(a, ptrs, 0, 1);
   let gcs = 0;
   const obs = new PerformanceObserver((list) => {
     gcs += list.getEntries().length;
@@ -312,17 +340,14 @@ async function steadyGc(ver: OracleVersion, stats: boolean, live: number): Promi
   for (let pass = 0; pass < 2; pass++) {
     await settle();
     const base = gcs;
-    for (let i = 0; i < live; i += 2) a.free(ptrs[i]!);
-    for (let i = 1; i < live; i += 2) a.free(ptrs[i]!);
+    freeAll(a, ptrs, 0, 2);
+    freeAll(a, ptrs, 1, 2);
     await settle();
     const afterFrees = gcs;
-    for (let i = 0; i < live; i++) ptrs[i] = a.alloc(16, 8);
+    fillAll(a, ptrs, 0, 1);
     await settle();
     const afterAllocs = gcs;
-    for (let i = 0; i < live; i++) {
-      a.free(ptrs[i]!);
-      ptrs[i] = a.alloc(16, 8);
-    }
+    freeAllocPairs(a, ptrs);
     await settle();
     counts.splice(0, 3, afterFrees - base, afterAllocs - afterFrees, gcs - afterAllocs);
   }

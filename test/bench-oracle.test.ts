@@ -116,3 +116,35 @@ test('bench --c-oracle: a line that is not the format is exit 2 and one line; a 
   assert.equal(v.code, 2);
   assert.match(v.err, /times 4\.14 and 7\.0 only/);
 });
+
+test('stats: false (a kernel without PERCPU_STATS) changes no placement, keeps chunk counts, leaves the allocation counters at 0', async () => {
+  const { createAllocator } = await import('../src/allocator.js');
+  const { buildWorkload, G1, OP_ALLOC } = await import('../bench/workloads.js');
+  const { prefixStream } = await import('../bench/suite.js');
+  const s = prefixStream(buildWorkload('W8'), 60_000);
+  for (const kernel of ['4.14', '7.0']) {
+    const on = createAllocator({ kernel, geometry: G1, backend: 'km', balance: 'sync' });
+    const off = createAllocator({ kernel, geometry: G1, backend: 'km', balance: 'sync', stats: false });
+    const pa = new Float64Array(s.objects);
+    const pb = new Float64Array(s.objects);
+    let allocs = 0;
+    for (let i = 0; i < s.length; i++) {
+      const t = s.target[i]!;
+      if (s.kind[i] === OP_ALLOC) {
+        pa[t] = on.alloc(s.size[i]!, s.align[i]!);
+        pb[t] = off.alloc(s.size[i]!, s.align[i]!);
+        assert.equal(pb[t], pa[t], `${kernel} op ${i}: same pointer`);
+        allocs++;
+      } else {
+        on.free(pa[t]!);
+        off.free(pb[t]!);
+      }
+    }
+    const son = (on as unknown as { stats: { nrAlloc: number; nrChunks: number; nrMaxChunks: number } }).stats;
+    const soff = (off as unknown as { stats: { nrAlloc: number; nrChunks: number; nrMaxChunks: number } }).stats;
+    assert.equal(son.nrAlloc, allocs);
+    assert.equal(soff.nrAlloc, 0);
+    assert.equal(soff.nrChunks, son.nrChunks);
+    assert.equal(soff.nrMaxChunks, son.nrMaxChunks);
+  }
+});
