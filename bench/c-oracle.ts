@@ -531,6 +531,8 @@ export function formatOracle(f: OracleFile, markdown = false): string {
   const faster = phases.filter((r) => r.wallRatio <= 1).length;
   out.push('');
   out.push(`Target (each alloc and free phase within 1.5× of the C, median wall): ${within} of ${phases.length} phases within 1.5×, ${faster} at or below 1.0×.`);
+  const withCpu = phases.filter((r) => r.cpuRatio !== null);
+  if (withCpu.length) out.push(`By CPU time (where both sides took one): ${withCpu.filter((r) => r.cpuRatio! <= 1.5).length} of ${withCpu.length} phases within 1.5×, ${withCpu.filter((r) => r.cpuRatio! <= 1).length} at or below 1.0×.`);
   const misses = phases.filter((r) => r.wallRatio > 1.5).map((r) => `${r.workload} ${r.ver} ${r.phase} ${ratio(r.wallRatio)}`);
   if (misses.length) out.push(`Misses: ${misses.join(', ')}`);
   const vers = Object.keys(f.steadyGc);
