@@ -14,7 +14,7 @@ import { formatSuite } from '../../bench/suite-format.js';
 import { ALL_ALLOCATORS, type AllocatorName } from '../../bench/allocators.js';
 import { ALL_WORKLOADS } from '../../bench/workloads.js';
 import { benchSvgFiles } from '../viz/bench-charts.js';
-import { formatOracle, ORACLE_VERSIONS, ORACLE_WORKLOADS, runOracle, type OracleFile, type OracleOptions, type OracleVersion } from '../../bench/c-oracle.js';
+import { formatOracle, ORACLE_VERSIONS, ORACLE_WORKLOADS, runOracle, type OracleFile, type OracleOptions } from '../../bench/c-oracle.js';
 
 export interface BenchCommandOptions {
   quick?: boolean;
