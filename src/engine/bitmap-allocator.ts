@@ -1222,9 +1222,16 @@ export class BitmapAllocator {
     const shift = this.blockShift;
     const nrBlocks = chunk.nrBlocks;
     const fullyPopulated = chunk.hdr[Hdr.NrPopulated] === chunk.nrPages;
-    // 4.14's contig hint in locals while the walk runs (written back below).
+    // The chunk record in locals while the walk runs (written back below):
+    // nothing in the walk reads it, and the loop runs once per free region.
     let contig = md[cm + Md.Contig]!;
     let contigStart = md[cm + Md.ContigStart]!;
+    let scanHint = md[cm + Md.ScanHint]!;
+    let scanStart = md[cm + Md.ScanHintStart]!;
+    let firstFree = md[cm + Md.FirstFree]!;
+    let leftFree = md[cm + Md.LeftFree]!;
+    let rightFree = md[cm + Md.RightFree]!;
+    const nrBits = md[cm + Md.NrBits]!;
     // This loop runs once per free region of the chunk on every refresh (the
     // W3c/W5c free phases spend most of their time here), so the region walk
     // (`nextMdFreeRegion`, same steps) and 4.14's update are written inline,
@@ -1254,7 +1261,36 @@ export class BitmapAllocator {
       }
       if (off >= mapBits) break;
       if (v7) {
-        this.blockUpdate(md, cm, off, off + len);
+        // `blockUpdate` of the chunk record with 7.0's contig and scan hint rule
+        // (`updateContigAndScan`), on the locals.
+        if (off < firstFree) firstFree = off;
+        if (off === 0) leftFree = len;
+        if (off + len === nrBits) rightFree = len;
+        if (len > contig) {
+          if (off > contigStart) {
+            if (contig > scanHint) {
+              scanStart = contigStart;
+              scanHint = contig;
+            } else if (off < scanStart) {
+              scanHint = 0;
+            }
+          } else {
+            scanHint = 0;
+          }
+          contigStart = off;
+          contig = len;
+        } else if (len === contig) {
+          if (contigStart !== 0 && (off === 0 || ffs(off) > ffs(contigStart))) {
+            if (off < scanStart && contig > scanHint) scanHint = 0;
+            contigStart = off;
+          } else if (off > scanStart || contig > scanHint) {
+            scanStart = off;
+            scanHint = len;
+          }
+        } else if (off < contigStart && (len > scanHint || (len === scanHint && off > scanStart))) {
+          scanStart = off;
+          scanHint = len;
+        }
       } else {
         // `updateContig`, on the locals.
         if (len > contig) {
@@ -1273,9 +1309,14 @@ export class BitmapAllocator {
       }
       bitOff = off + len + 1;
     }
-    if (!v7) {
-      md[cm + Md.Contig] = contig;
-      md[cm + Md.ContigStart] = contigStart;
+    md[cm + Md.Contig] = contig;
+    md[cm + Md.ContigStart] = contigStart;
+    if (v7) {
+      md[cm + Md.ScanHint] = scanHint;
+      md[cm + Md.ScanHintStart] = scanStart;
+      md[cm + Md.FirstFree] = firstFree;
+      md[cm + Md.LeftFree] = leftFree;
+      md[cm + Md.RightFree] = rightFree;
     }
     if (!this.profile.emptyPagesInHints) {
       const h = chunk.hdr;
