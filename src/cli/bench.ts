@@ -16,6 +16,7 @@ import { formatSuite } from '../../bench/suite-format.js';
 import { ALL_ALLOCATORS, type AllocatorName } from '../../bench/allocators.js';
 import { ALL_WORKLOADS, goldenWorkloadPath } from '../../bench/workloads.js';
 import { benchSvgFiles } from '../viz/bench-charts.js';
+import { formatOracle, ORACLE_VERSIONS, ORACLE_WORKLOADS, runOracle, type OracleFile, type OracleOptions } from '../../bench/c-oracle.js';
 
 export interface BenchCommandOptions {
   quick?: boolean;
@@ -30,6 +31,8 @@ export interface BenchCommandOptions {
   from?: string;
   out?: string;
   svg?: string;
+  cOracle?: string;
+  gcCheck?: string;
 }
 
 function list(v: string | undefined): string[] | undefined {
@@ -62,7 +65,45 @@ export function suiteOptions(o: BenchCommandOptions): SuiteOptions {
   return s;
 }
 
-export async function runBenchCommand(o: BenchCommandOptions, write: (s: string) => void): Promise<SuiteFile> {
+/** `--c-oracle` options to oracle options (checked before anything runs). */
+export function oracleOptions(o: BenchCommandOptions): OracleOptions {
+  for (const [flag, v] of [['--from', o.from], ['--svg', o.svg], ['--quick', o.quick], ['--cap', o.cap], ['--phase-cap', o.phaseCap]] as const) {
+    if (v !== undefined) throw new UsageError(`${flag} does not go with --c-oracle (the C runs full size, every phase measured)`);
+  }
+  const rounds = o.runs !== undefined ? positive(o.runs, '--runs', true) : 3;
+  const only = list(o.only);
+  if (only) for (const w of only) if (!ORACLE_WORKLOADS.includes(w)) throw new UsageError(`unknown workload "${w}" for --c-oracle (the C knows: ${ORACLE_WORKLOADS.join(', ')})`);
+  const allocs = list(o.allocators);
+  if (allocs) for (const a of allocs) if (!(ORACLE_VERSIONS as readonly string[]).includes(a)) throw new UsageError(`--c-oracle times ${ORACLE_VERSIONS.join(' and ')} only, not "${a}"`);
+  let steadyN: number | undefined;
+  if (o.gcCheck !== undefined) {
+    steadyN = Number(o.gcCheck);
+    if (!Number.isInteger(steadyN) || steadyN < 0) throw new UsageError(`--gc-check takes a whole number of objects (0 skips the check), got "${o.gcCheck}"`);
+  }
+  return {
+    dir: o.cOracle!,
+    rounds,
+    versions: allocs ? ORACLE_VERSIONS.filter((v) => allocs.includes(v)) : [...ORACLE_VERSIONS],
+    workloads: only ? ORACLE_WORKLOADS.filter((w) => only.includes(w)) : ORACLE_WORKLOADS,
+    ...(steadyN !== undefined ? { steadyN } : {}),
+  };
+}
+
+/** `percpu bench --c-oracle <dir>`: the same-run table against the kernel's C. */
+export function runOracleCommand(o: BenchCommandOptions, write: (s: string) => void): OracleFile {
+  if (o.out !== undefined) assertWritable(o.out, '--out');
+  const opts = oracleOptions(o);
+  const bar = progress(opts.rounds * opts.workloads.length * opts.versions.length * 2, 'bench --c-oracle');
+  const file = runOracle(opts, (done, _total, label) => bar.update(done, label));
+  bar.done();
+  if (o.out !== undefined) writeOutput(o.out, JSON.stringify(file, null, 1) + '\n', '--out');
+  write(o.json ? JSON.stringify(file, null, 1) + '\n' : formatOracle(file, o.markdown ?? false));
+  return file;
+}
+
+export async function runBenchCommand(o: BenchCommandOptions, write: (s: string) => void): Promise<SuiteFile | OracleFile> {
+  if (o.cOracle !== undefined) return runOracleCommand(o, write);
+  if (o.gcCheck !== undefined) throw new UsageError('--gc-check goes with --c-oracle');
   let file: SuiteFile;
   if (o.out !== undefined) assertWritable(o.out, '--out');
   if (o.from !== undefined) {

@@ -126,6 +126,8 @@ program
   .option('--from <saved.json>', 'render the --json output of an earlier run instead of running')
   .option('--out <file.json>', 'also write the JSON results here')
   .option('--svg <dir>', 'also write the SVG charts (bench-*.svg) into this directory')
+  .option('--c-oracle <dir>', 'time the 4.14 and 7.0 profiles against the kernel\'s own C (<dir>/c-bench) in the same run, interleaved; prints TS/C per phase')
+  .option('--gc-check <n>', 'with --c-oracle: live objects of the steady-state garbage check (default 1048576, 0 skips it)')
   .action(async (opts: Record<string, unknown>) => {
     const { runBenchCommand } = await import('./bench.js').catch((e: NodeJS.ErrnoException) => {
       // The comparison allocator is a devDependency: a clone has it, an npm install does not.

@@ -68,6 +68,8 @@ export interface AllocatorOptions {
   onChunkEvent?: ChunkEventListener;
   buffer?: BufferFactory;
   maxChunks?: number;
+  /** Per-allocation percpu_stats counters (default on; off = a kernel without CONFIG_PERCPU_STATS). Bitmap profiles only. */
+  stats?: boolean;
 }
 
 /** Builds one profile's allocator (see `registerAllocator`). */
@@ -109,6 +111,13 @@ export interface BitmapAllocatorOptions {
   shared?: Partial<SharedStoreLimits> | boolean;
   /** Refuse to create more than this many dynamic chunks (the kernel's "failed to allocate new chunk"). */
   maxChunks?: number;
+  /**
+   * Keep the per-allocation `percpu_stats` counters (CONFIG_PERCPU_STATS; default
+   * true). Off, allocations and frees skip them, as a kernel built without
+   * PERCPU_STATS does: `formatStats` then shows allocation counts of 0. Chunk
+   * counts are always kept (the chunk limit reads them). Placements are the same.
+   */
+  stats?: boolean;
 }
 
 /** What another thread needs to attach to a shared allocator (structured-clonable: post it in a message). */

@@ -27,6 +27,7 @@
 import { InvalidFreeError, NoReservedChunkError, GeometryError } from '../errors.js';
 import {
   alignUp,
+  clearBit,
   clearRange,
   ffs,
   findLastBitIn,
@@ -43,15 +44,16 @@ import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
   MIN_ALLOC_SIZE,
+  MIN_UNIT_SIZE,
   SLOT_FAIL_THRESHOLD,
   sizeToSlotRaw,
 } from './constants.js';
 import { resolveGeometry, type GeometryInput } from './geometry.js';
-import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { NULL_PTR, PTR_STRIDE, PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile } from './profile.js';
 import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
-import { ALLOC_RESERVED, ALLOC_ATOMIC, type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type SharedStateHandle } from './api.js';
+import { ALLOC_RESERVED, ALLOC_ATOMIC, KNOWN_ALLOC_FLAGS, type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type SharedStateHandle } from './api.js';
 import { Md, MD_STRIDE, Hdr, Ctl, Counter } from './layout.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { ALLOC_RESERVED, ALLOC_ATOMIC } from './api.js';
@@ -111,6 +113,14 @@ export class BitmapAllocator {
   private readonly maxChunks: number;
   private readonly listener: ChunkEventListener | undefined;
   private readonly config: AllocatorHandle['config'];
+  /** The per-allocation percpu_stats counters are kept (the `stats` option). */
+  private readonly keepStats: boolean;
+  /** `store.shared`, read on every op (a field of this class keeps the load monomorphic). */
+  private readonly sharedState: boolean;
+  private readonly pageSize: number;
+  private readonly pageShift: number;
+  /** Chunk id of the last successful `allocOffset` (an out-parameter, so no result object). */
+  private allocChunkId = 0;
 
   // Out-parameters of the region walks, kept as fields so the hot path allocates nothing.
   private regionOff = 0;
@@ -159,7 +169,9 @@ export class BitmapAllocator {
       ...(options.balance !== undefined ? { balance: options.balance } : {}),
       ...(options.fixed !== undefined ? { fixed: options.fixed } : {}),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
+      ...(options.stats !== undefined ? { stats: options.stats } : {}),
     };
+    this.keepStats = options.stats ?? true;
     this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false });
     this.mode = options.mode ?? 'allocator';
     this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
@@ -170,6 +182,8 @@ export class BitmapAllocator {
     this.blockBits = this.geometry.blockBits;
     this.blockShift = 31 - Math.clz32(this.blockBits);
     this.unitSize = this.geometry.unitSize;
+    this.pageSize = this.geometry.pageSize;
+    this.pageShift = 31 - Math.clz32(this.pageSize);
     const rawTop = sizeToSlotRaw(this.unitSize);
     if (this.profile.depopulation) {
       this.sidelinedSlot = rawTop + 1;
@@ -196,6 +210,7 @@ export class BitmapAllocator {
       this.store = new LocalStore(this.nrSlots);
     }
     this.ctl = this.store.ctl;
+    this.sharedState = this.store.shared;
     this.slots = new SlotLists(
       this.ctl.subarray(Ctl.Slots, Ctl.Slots + this.nrSlots),
       this.ctl.subarray(Ctl.Slots + this.nrSlots, Ctl.Slots + 2 * this.nrSlots),
@@ -270,15 +285,40 @@ export class BitmapAllocator {
    * without a reserved region; the state is then untouched.
    */
   alloc(size: number, align: number, flags = 0): number {
+    // Kept small so that it inlines into the caller's loop: the pointer (a
+    // double >= 2^32) is then built where it is stored and never boxed.
+    // Branch-free: a failed request leaves chunk id -1 and offset -1, which
+    // encode to NULL_PTR (-1); the reserved chunk's id -1 encodes to the bare
+    // offset. (A conditional here made V8 box the result even when inlined.)
+    const off = this.allocOffset(size, align, flags);
+    return (this.allocChunkId + 1) * PTR_STRIDE + off;
+  }
+
+  /** `alloc` without the pointer: the byte offset (chunk id in `allocChunkId`), or -1 for NULL (chunk id -1 then too). */
+  private allocOffset(size: number, align: number, flags: number): number {
+    let roundedSize: number;
+    let roundedAlign: number;
+    // The common request in one test: integer size 1..PCPU_MIN_UNIT_SIZE, power-of-two
+    // integer align up to a page, known flags. Anything else takes the full
+    // validation, which accepts or throws exactly as before.
+    if (
+      (size | 0) === size && size > 0 && size <= MIN_UNIT_SIZE &&
+      (align | 0) === align && align >= 0 && (align & (align - 1)) === 0 && align <= this.pageSize &&
+      (flags & KNOWN_ALLOC_FLAGS) === flags
+    ) {
+      roundedSize = (size + MIN_ALLOC_SIZE - 1) & -MIN_ALLOC_SIZE;
+      roundedAlign = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+    } else {
+      roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
+      roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
+    }
+    if (this.sharedState) this.sync();
     const reserved = (flags & ALLOC_RESERVED) !== 0;
-    const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
-    const roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
-    this.sync();
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
-    const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
-    this.runPendingBalance();
-    return ptr;
+    const off = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, (flags & ALLOC_ATOMIC) !== 0);
+    if (off < 0) this.allocChunkId = -1;
+    if (this.balancePending) this.runPendingBalance();
+    return off;
   }
 
   /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
@@ -292,12 +332,33 @@ export class BitmapAllocator {
    * free, an interior pointer, an offset never allocated, a hidden region.
    */
   free(ptr: number): void {
-    this.sync();
-    const chunk = this.lookupChunk(ptr);
-    const off = ptrOffset(ptr);
+    // Decoded without a division, a closure or an object (small, so it inlines
+    // into the caller and the double argument stays unboxed): for a pointer
+    // (chunk + 1) * 2^32 + off, the product below is exact and truncates to
+    // chunk + 1. Anything that is not a live chunk's pointer (NaN, negative,
+    // fractional, a string, a chunk that is gone) fails one of the tests and
+    // takes the slow path, which throws the precise error.
+    if (this.sharedState) this.sync();
+    const hi = (ptr * PTR_STRIDE_INV) | 0;
+    const rest = ptr - hi * PTR_STRIDE;
+    // An int32 offset, not the double `rest`: a double passed on to a call is boxed.
+    const off = rest | 0;
+    const chunk = hi === 0 ? this.reservedChunk : this.chunks[hi - 1];
+    if (chunk === undefined || off !== rest || off < 0 || typeof ptr !== 'number') this.throwInvalidPointer(ptr);
+    else this.freeAt(chunk, off);
+  }
+
+  /** `free_percpu` of a decoded pointer: validate (nothing written on failure), free, balance. */
+  private freeAt(chunk: Chunk, off: number): void {
     this.validateFree(chunk, off);
     this.freeInner(chunk, off);
-    this.runPendingBalance();
+    if (this.balancePending) this.runPendingBalance();
+  }
+
+  /** The error of a pointer the fast decode in `free` refused. */
+  private throwInvalidPointer(ptr: number): never {
+    this.validateFree(this.lookupChunk(ptr), ptrOffset(ptr));
+    throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
   }
 
   /** Byte offset of a pointer from the start of its unit (golden files' offsets). */
@@ -441,17 +502,27 @@ export class BitmapAllocator {
   }
 
   private validateFree(chunk: Chunk, off: number): void {
+    // A live allocation's first bit is set in both maps; its interior bits are
+    // clear in the bound map; a freed one is clear in the alloc map. One test
+    // here, the messages out of line: with the throws inline, V8 made garbage
+    // on every call (24 B per free, measured).
+    const h = chunk.hdr;
+    const bit = off >>> 2;
+    if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! || !testBit(chunk.allocMap, bit) || !testBit(chunk.boundMap, bit)) {
+      this.invalidFree(chunk, off);
+    }
+  }
+
+  /** The precise `InvalidFreeError` of an offset `validateFree` refused. */
+  private invalidFree(chunk: Chunk, off: number): never {
     const h = chunk.hdr;
     const id = h[Hdr.Id]!;
     if ((off & (MIN_ALLOC_SIZE - 1)) !== 0) throw new InvalidFreeError(id, off, misalignedFree(off, MIN_ALLOC_SIZE, id));
     if (off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
       throw new InvalidFreeError(id, off, `offset ${off} is not inside chunk ${id}'s usable region`);
     }
-    const bit = off >>> 2;
-    // A live allocation's first bit is set in both maps; its interior bits are
-    // clear in the bound map; a freed one is clear in the alloc map.
-    if (!testBit(chunk.allocMap, bit)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is not allocated (double free or never allocated)`);
-    if (!testBit(chunk.boundMap, bit)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is inside an allocation, not at its start`);
+    if (!testBit(chunk.allocMap, off >>> 2)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is not allocated (double free or never allocated)`);
+    throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is inside an allocation, not at its start`);
   }
 
   // -------------------------------------------------------------------------
@@ -667,11 +738,12 @@ export class BitmapAllocator {
     const bits = size >>> 2;
     const bitAlign = align >>> 2;
     let off = this.findBlockFit(chunk, bits, bitAlign, false);
-    if (off < 0) return NULL_PTR;
+    if (off < 0) return -1;
     off = this.allocArea(chunk, bits, bitAlign, off);
-    if (off < 0) return NULL_PTR;
+    if (off < 0) return -1;
     this.statsAreaAlloc(chunk, size);
-    return makePtr(0, off);
+    this.allocChunkId = 0;
+    return off;
   }
 
   private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): number {
@@ -715,12 +787,12 @@ export class BitmapAllocator {
     }
     this.statsAreaAlloc(chunk, size);
     if (this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
-    if (!atomic) {
-      const pageSize = this.geometry.pageSize;
-      this.populateRange(chunk, Math.floor(off / pageSize), Math.ceil((off + size) / pageSize));
+    if (!atomic && chunk.hdr[Hdr.NrPopulated] !== chunk.nrPages) {
+      this.populateRange(chunk, off >>> this.pageShift, (off + size + this.pageSize - 1) >>> this.pageShift);
     }
     if (!this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
-    return makePtr(chunk.hdr[Hdr.Id]!, off);
+    this.allocChunkId = chunk.hdr[Hdr.Id]!;
+    return off;
   }
 
   private allocFailed(atomic: boolean): number {
@@ -728,10 +800,11 @@ export class BitmapAllocator {
       this.atomicAllocFailed = true;
       this.balancePending = true;
     }
-    return NULL_PTR;
+    return -1;
   }
 
   private statsAreaAlloc(chunk: Chunk, size: number): void {
+    if (!this.keepStats) return;
     accountAlloc(this.stats, size);
     const h = chunk.hdr;
     h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! + 1;
@@ -1126,18 +1199,105 @@ export class BitmapAllocator {
     }
     let emptyPages = 0;
     const mapBits = chunk.mapBits;
+    const blockBits = this.blockBits;
+    const shift = this.blockShift;
+    const nrBlocks = chunk.nrBlocks;
+    const fullyPopulated = chunk.hdr[Hdr.NrPopulated] === chunk.nrPages;
+    // The chunk record in locals while the walk runs (written back below):
+    // nothing in the walk reads it, and the loop runs once per free region.
+    let contig = md[cm + Md.Contig]!;
+    let contigStart = md[cm + Md.ContigStart]!;
+    let scanHint = md[cm + Md.ScanHint]!;
+    let scanStart = md[cm + Md.ScanHintStart]!;
+    let firstFree = md[cm + Md.FirstFree]!;
+    let leftFree = md[cm + Md.LeftFree]!;
+    let rightFree = md[cm + Md.RightFree]!;
+    const nrBits = md[cm + Md.NrBits]!;
+    // This loop runs once per free region of the chunk on every refresh (the
+    // W3c/W5c free phases spend most of their time here), so the region walk
+    // (`nextMdFreeRegion`, same steps) and 4.14's update are written inline,
+    // on locals.
     for (;;) {
-      this.nextMdFreeRegion(chunk, bitOff);
-      const off = this.regionOff;
-      const len = this.regionBits;
+      let i = bitOff >>> shift;
+      let blockOff = bitOff & (blockBits - 1);
+      let len = 0;
+      let off = bitOff;
+      for (; i < nrBlocks; i++) {
+        const at = i * MD_STRIDE;
+        if (len !== 0) {
+          const left = md[at + Md.LeftFree]!;
+          len += left !== blockBits ? left : this.freeRunBits(chunk, i);
+          break;
+        }
+        const bContig = md[at + Md.Contig]!;
+        const bStart = md[at + Md.ContigStart]!;
+        if (bContig !== 0 && bStart >= blockOff && bContig + bStart < blockBits) {
+          off = i * blockBits + bStart;
+          len = bContig;
+          break;
+        }
+        blockOff = 0;
+        len = md[at + Md.RightFree]!;
+        off = (i + 1) * blockBits - len;
+      }
       if (off >= mapBits) break;
       if (v7) {
-        this.blockUpdate(md, cm, off, off + len);
+        // `blockUpdate` of the chunk record with 7.0's contig and scan hint rule
+        // (`updateContigAndScan`), on the locals.
+        if (off < firstFree) firstFree = off;
+        if (off === 0) leftFree = len;
+        if (off + len === nrBits) rightFree = len;
+        if (len > contig) {
+          if (off > contigStart) {
+            if (contig > scanHint) {
+              scanStart = contigStart;
+              scanHint = contig;
+            } else if (off < scanStart) {
+              scanHint = 0;
+            }
+          } else {
+            scanHint = 0;
+          }
+          contigStart = off;
+          contig = len;
+        } else if (len === contig) {
+          if (contigStart !== 0 && (off === 0 || ffs(off) > ffs(contigStart))) {
+            if (off < scanStart && contig > scanHint) scanHint = 0;
+            contigStart = off;
+          } else if (off > scanStart || contig > scanHint) {
+            scanStart = off;
+            scanHint = len;
+          }
+        } else if (off < contigStart && (len > scanHint || (len === scanHint && off > scanStart))) {
+          scanStart = off;
+          scanHint = len;
+        }
       } else {
-        this.updateContig(md, cm, Md.Contig, Md.ContigStart, off, len);
-        emptyPages += this.countPopulatedPagesInside(chunk, off, len);
+        // `updateContig`, on the locals.
+        if (len > contig) {
+          contigStart = off;
+          contig = len;
+        } else if (len === contig && contigStart !== 0 && (off === 0 || ffs(off) > ffs(contigStart))) {
+          contigStart = off;
+        }
+        if (fullyPopulated) {
+          const pageStart = (off + blockBits - 1) >>> shift;
+          const pageEnd = (off + len) >>> shift;
+          if (pageEnd > pageStart) emptyPages += pageEnd - pageStart;
+        } else {
+          emptyPages += this.countPopulatedPagesInside(chunk, off, len);
+        }
       }
       bitOff = off + len + 1;
+    }
+    md[cm + Md.Contig] = contig;
+    md[cm + Md.ContigStart] = contigStart;
+    if (v7) {
+      md[cm + Md.ScanHint] = scanHint;
+      md[cm + Md.ScanHintStart] = scanStart;
+      md[cm + Md.FirstFree] = firstFree;
+      md[cm + Md.LeftFree] = leftFree;
+      md[cm + Md.RightFree] = rightFree;
     }
     if (!this.profile.emptyPagesInHints) {
       const h = chunk.hdr;
@@ -1220,9 +1380,11 @@ export class BitmapAllocator {
 
   /** `pcpu_free_area` (validation already done by the caller). */
   private freeArea(chunk: Chunk, off: number): void {
-    accountFree(this.stats);
     const h = chunk.hdr;
-    h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
+    if (this.keepStats) {
+      accountFree(this.stats);
+      h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
+    }
     const oslot = this.chunkSlot(chunk);
     const bitOff = off >>> 2;
     const end = findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1);
@@ -1262,12 +1424,28 @@ export class BitmapAllocator {
     if (eOffIn === md[eAt + Md.ContigStart]) end = md[eAt + Md.ContigStart]! + md[eAt + Md.Contig]!;
     else end = findNextBit(map, eBase + blockBits, eBase + eOffIn) - eBase;
 
+    // The free-block summary mirrors `LeftFree === blockBits`, and `blockUpdate`
+    // writes `LeftFree` only for a run starting at the block's bit 0: the
+    // summary bits change there (and in the middle blocks) and nowhere else.
+    const summary = chunk.freeBlocks;
     let nrEmptyPages = 0;
     const sEnd = sIndex === eIndex ? end : blockBits;
-    if (start === 0 && sEnd === blockBits) nrEmptyPages++;
+    if (start === 0) {
+      if (sEnd === blockBits) {
+        nrEmptyPages++;
+        setBit(summary, sIndex);
+      } else {
+        clearBit(summary, sIndex);
+      }
+    }
     this.blockUpdate(md, sAt, start, sEnd);
     if (sIndex !== eIndex) {
-      if (end === blockBits) nrEmptyPages++;
+      if (end === blockBits) {
+        nrEmptyPages++;
+        setBit(summary, eIndex);
+      } else {
+        clearBit(summary, eIndex);
+      }
       this.blockUpdate(md, eAt, 0, end);
       nrEmptyPages += eIndex - sIndex - 1;
       for (let b = sIndex + 1; b < eIndex; b++) {
@@ -1279,9 +1457,8 @@ export class BitmapAllocator {
         md[at + Md.LeftFree] = blockBits;
         md[at + Md.RightFree] = blockBits;
       }
+      setRange(summary, sIndex + 1, eIndex - sIndex - 1);
     }
-
-    this.refreshFreeBlocks(chunk, sIndex, eIndex);
     const cm = chunk.chunkMd;
     if (this.profile.emptyPagesInHints) {
       if (nrEmptyPages) this.updateEmptyPages(chunk, nrEmptyPages);

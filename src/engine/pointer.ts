@@ -14,6 +14,10 @@ export const NULL_PTR = -1;
 export const RESERVED_CHUNK_ID = -1;
 
 const STRIDE = 0x1_0000_0000;
+/** The chunk stride, for code that builds or decodes pointers inline on a hot path. */
+export const PTR_STRIDE = STRIDE;
+/** 2^-32: `(ptr * PTR_STRIDE_INV) | 0` is chunk + 1 for every pointer (a power-of-two product is exact). */
+export const PTR_STRIDE_INV = 1 / STRIDE;
 
 /** Packs a chunk id (`RESERVED_CHUNK_ID` for the reserved chunk) and a byte offset into a percpu pointer. */
 export function makePtr(chunk: number, offset: number): number {
