@@ -36,7 +36,7 @@ import { excerpt, InputError, UsageError } from '../src/errors.js';
 import { createAllocator, type PercpuAllocator } from '../src/allocator.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
 import { machineFacts } from './common.js';
-import { buildWorkload, G1, OP_ALLOC, timedPhases, type OpStream } from './workloads.js';
+import { buildWorkload, G1, OP_ALLOC, runAllocs, runFrees, timedPhases, type OpStream } from './workloads.js';
 
 /** Versions the C oracle builds. */
 export const ORACLE_VERSIONS = ['4.14', '7.0'] as const;
@@ -206,25 +206,7 @@ function runC(cBench: string, ver: OracleVersion, workload: string): CLine {
 // ---------------------------------------------------------------------------
 // Our side (child process)
 
-// The timed loops: small functions of their own, so the JIT optimises them
-// as units and inlines `alloc`/`free` into them — a pointer is a double, and a
-// double passed through a call that is not inlined is boxed (16 B).
-
-function allocRun(a: PercpuAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): number {
-  const { size, align, target } = s;
-  let failed = 0;
-  for (let i = from; i < to; i++) {
-    const ptr = a.alloc(size[i]!, align[i]!);
-    if (ptr === NULL_PTR) failed++;
-    ptrs[target[i]!] = ptr;
-  }
-  return failed;
-}
-
-function freeRun(a: PercpuAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): void {
-  const target = s.target;
-  for (let i = from; i < to; i++) a.free(ptrs[target[i]!]!);
-}
+// The timed loops are `runAllocs`/`runFrees` of workloads.ts, shared with `percpu bench`.
 
 function fillAll(a: PercpuAllocator, ptrs: Float64Array, from: number, step: number): void {
   for (let i = from; i < ptrs.length; i += step) ptrs[i] = a.alloc(16, 8);
@@ -273,8 +255,8 @@ async function timeOurs(a: PercpuAllocator, s: OpStream): Promise<OracleTimes & 
     const c0 = perPhaseCpu ? process.cpuUsage() : undefined;
     windows[p] = performance.now();
     const t0 = process.hrtime.bigint();
-    if (isAlloc) failed += allocRun(a, s, from, to, ptrs);
-    else freeRun(a, s, from, to, ptrs);
+    if (isAlloc) failed += runAllocs(a, s, from, to, ptrs);
+    else runFrees(a, s, from, to, ptrs);
     const dt = process.hrtime.bigint() - t0;
     windows[p + 1] = performance.now();
     if (c0) {

@@ -35,7 +35,7 @@ import { parseArgs } from 'node:util';
 import { NULL_PTR } from '../src/engine/pointer.js';
 import { extrapolate, machineFacts } from './common.js';
 import { kernelCTiming } from './kernel-c-timings.js';
-import { ALL_WORKLOADS, buildWorkload, FULL_N, G1, OP_ALLOC, QUICK_N, timedPhases, w1x, type OpStream } from './workloads.js';
+import { ALL_WORKLOADS, buildWorkload, FULL_N, G1, OP_ALLOC, QUICK_N, runAllocs, runFrees, timedPhases, w1x, type OpStream } from './workloads.js';
 import { ALL_ALLOCATORS, THING, chunkMetadata, thingObjectsPerUnit, isKernelProfile, makeBenchAllocator, metadataOf, type AllocatorName, type BenchAllocator, type MetadataSnapshot } from './allocators.js';
 
 /** A run longer than this is not repeated for a median. */
@@ -127,25 +127,7 @@ export function defaultOptions(quick: boolean): SuiteOptions {
 }
 
 // ---------------------------------------------------------------------------
-// Timed loops (one allocator per process, so these call sites stay monomorphic)
-
-function runAllocs(a: BenchAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): number {
-  const size = s.size;
-  const align = s.align;
-  const target = s.target;
-  let failed = 0;
-  for (let i = from; i < to; i++) {
-    const p = a.alloc(size[i]!, align[i]!);
-    if (p === NULL_PTR) failed++;
-    ptrs[target[i]!] = p;
-  }
-  return failed;
-}
-
-function runFrees(a: BenchAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): void {
-  const target = s.target;
-  for (let i = from; i < to; i++) a.free(ptrs[target[i]!]!);
-}
+// Timed runs (one allocator per process; the loops are in workloads.ts)
 
 /** One run of a stream on a fresh allocator: setup untimed, then every phase timed. */
 function runOnce(name: AllocatorName, s: OpStream, phases: Uint32Array): PhaseTimes {

@@ -20,6 +20,7 @@ import { gunzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { OpKind, parseGolden } from '../src/golden/format.js';
+import { NULL_PTR } from '../src/engine/pointer.js';
 
 export const OP_ALLOC = 0;
 export const OP_FREE = 1;
@@ -40,6 +41,39 @@ export interface OpStream {
   readonly objects: number;
   /** Ops [0, timedFrom) are untimed setup. */
   readonly timedFrom: number;
+}
+
+/** What the timed loops drive: any allocator with the kernel's two calls. */
+export interface TimedAllocator {
+  /** A pointer, or NULL_PTR when the request cannot be met. */
+  alloc(size: number, align: number): number;
+  free(ptr: number): void;
+}
+
+// The timed loops, shared by `percpu bench` and `bench --c-oracle`: small
+// functions of their own, so the JIT optimises them as units and inlines
+// `alloc`/`free` into them (a pointer is a double, and a double passed through
+// a call that is not inlined is boxed). Each bench process drives one
+// allocator class, so their call sites stay monomorphic.
+
+/** Allocations `from`..`to` of a stream; returns how many were refused. */
+export function runAllocs(a: TimedAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): number {
+  const size = s.size;
+  const align = s.align;
+  const target = s.target;
+  let failed = 0;
+  for (let i = from; i < to; i++) {
+    const p = a.alloc(size[i]!, align[i]!);
+    if (p === NULL_PTR) failed++;
+    ptrs[target[i]!] = p;
+  }
+  return failed;
+}
+
+/** Frees `from`..`to` of a stream. */
+export function runFrees(a: TimedAllocator, s: OpStream, from: number, to: number, ptrs: Float64Array): void {
+  const target = s.target;
+  for (let i = from; i < to; i++) a.free(ptrs[target[i]!]!);
 }
 
 /** The oracle's primary geometry G1 (oracle-timings §1): the setup every C timing used. */

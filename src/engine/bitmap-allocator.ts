@@ -1202,7 +1202,6 @@ export class BitmapAllocator {
     const blockBits = this.blockBits;
     const shift = this.blockShift;
     const nrBlocks = chunk.nrBlocks;
-    const fullyPopulated = chunk.hdr[Hdr.NrPopulated] === chunk.nrPages;
     // The chunk record in locals while the walk runs (written back below):
     // nothing in the walk reads it, and the loop runs once per free region.
     let contig = md[cm + Md.Contig]!;
@@ -1280,13 +1279,7 @@ export class BitmapAllocator {
         } else if (len === contig && contigStart !== 0 && (off === 0 || ffs(off) > ffs(contigStart))) {
           contigStart = off;
         }
-        if (fullyPopulated) {
-          const pageStart = (off + blockBits - 1) >>> shift;
-          const pageEnd = (off + len) >>> shift;
-          if (pageEnd > pageStart) emptyPages += pageEnd - pageStart;
-        } else {
-          emptyPages += this.countPopulatedPagesInside(chunk, off, len);
-        }
+        emptyPages += this.countPopulatedPagesInside(chunk, off, len);
       }
       bitOff = off + len + 1;
     }
