@@ -30,7 +30,12 @@ export class HintedBitmapAllocator extends BitmapAllocator implements PercpuAllo
 }
 
 const factories: Partial<Record<KernelVersion, AllocatorFactory>> = {
-  '4.13': (o) => new AreaMapAllocator(o),
+  '4.13': (o) => {
+    if (o.rules !== undefined && Object.keys(o.rules).length > 0) {
+      throw new UnsupportedError('rules apply to the hinted-bitmap profiles (4.14, 7.0), not to the 4.13 area map', 'pick kernel 4.14 or 7.0 as the base of a custom profile');
+    }
+    return new AreaMapAllocator(o);
+  },
   '4.14': (o) => new HintedBitmapAllocator({ ...o, kernel: '4.14' }),
   '7.0': (o) => new HintedBitmapAllocator({ ...o, kernel: '7.0' }),
 };

@@ -29,7 +29,8 @@ export type PercpuErrorCode =
   | 'EOUTPUT'
   | 'EUSAGE'
   | 'EEMPTY'
-  | 'EUNSUPPORTED';
+  | 'EUNSUPPORTED'
+  | 'ERULES';
 
 /** The base of every error this package throws: a stable `code` (the `E…` strings), a one-line message and an optional hint; the CLI prints these as they are. */
 export class PercpuError extends Error {
@@ -132,5 +133,16 @@ export class ParseError extends PercpuError {
 export class UnsupportedError extends PercpuError {
   constructor(message: string, hint?: string) {
     super('EUNSUPPORTED', message, hint);
+  }
+}
+
+/**
+ * A custom profile whose rules the engine cannot honour together: `rule` is on
+ * but `requires` (a rule it builds on, as upstream it did) is off, or an unknown
+ * rule name was given (`requires` is then empty).
+ */
+export class RuleConflictError extends PercpuError {
+  constructor(readonly rule: string, readonly requires: string, message: string, hint?: string) {
+    super('ERULES', message, hint);
   }
 }

@@ -13,7 +13,8 @@ export { makePtr, ptrChunk, ptrOffset, formatPtr, NULL_PTR, RESERVED_CHUNK_ID } 
 export * from './engine/api.js';
 export { sizeToSlotRaw } from './engine/constants.js';
 export { resolveGeometry, defaultDynSize, buildAllocInfo } from './engine/geometry.js';
-export { parseKernelVersion, bitmapProfile, PROFILE_4_14, PROFILE_7_0, KERNEL_ALIASES } from './engine/profile.js';
+export { parseKernelVersion, bitmapProfile, defineProfile, checkRules, profileRules, RULE_NAMES, RULE_REQUIRES, PROFILE_4_14, PROFILE_7_0, KERNEL_ALIASES } from './engine/profile.js';
+export type { DefineProfileOptions } from './engine/profile.js';
 export { formatBitmapStats, chunkFragStats, statLine } from './engine/stats.js';
 export type { ChunkFragStats } from './engine/stats.js';
 export { checkBitmapAllocator, checkChunk, formatProblem } from './engine/checker.js';

@@ -70,6 +70,12 @@ export interface AllocatorOptions {
   maxChunks?: number;
   /** Per-allocation percpu_stats counters (default on; off = a kernel without CONFIG_PERCPU_STATS). Bitmap profiles only. */
   stats?: boolean;
+  /**
+   * A custom profile: rules to turn on or off on top of the kernel's own
+   * (`defineProfile`), e.g. `{ slotByContig: true }` on 4.14. Bitmap profiles
+   * only; a combination the engine cannot honour throws `RuleConflictError`.
+   */
+  rules?: Partial<BitmapRules>;
 }
 
 /** Builds one profile's allocator (see `registerAllocator`). */
@@ -102,6 +108,8 @@ export interface BitmapAllocatorOptions {
   balance?: 'sync' | 'none';
   /** Correct the upstream free-path slip instead of reproducing it. */
   fixed?: boolean;
+  /** Rules to turn on or off on top of the kernel's own (see `AllocatorOptions.rules`). */
+  rules?: Partial<BitmapRules>;
   /** Called when a chunk is created or destroyed (the `percpu_create_chunk` / `percpu_destroy_chunk` events). */
   onChunkEvent?: ChunkEventListener;
   /**
@@ -209,45 +217,81 @@ export interface AllocInfo {
 // ---------------------------------------------------------------------------
 // Profiles: the rules of the hinted-bitmap versions (profile.ts holds the values)
 
-/** The differences between 4.14 (Dennis Zhou's 2017 series) and 7.0 (today's kernels). */
-export interface BitmapProfile {
-  readonly kernel: '4.14' | '7.0';
+/**
+ * The behavioural differences between 4.14 (Dennis Zhou's 2017 series) and 7.0
+ * (today's kernels), one rule per upstream change, each named for what it does.
+ * 4.14 has every rule off, 7.0 every upstream rule on. Some rules build on
+ * others (`RULE_REQUIRES`); `defineProfile` refuses a rule without them.
+ * docs/PROFILES.md gives each rule's commit and effect.
+ */
+export interface BitmapRules {
   /**
-   * 5.2 "add block level scan_hint" / "use block scan_hint to only scan forward" /
-   * "remember largest area skipped during allocation": blocks and the chunk keep a
-   * scan hint, searches may start after it, rescans promote it.
+   * 5.2 "update free path with correct new free region": a free inside one
+   * block offers the chunk hint the merged run's length, not the block's
+   * contig size (the 4.14 slip, spec §4.1).
    */
-  readonly scanHints: boolean;
+  readonly correctFreeRegion: boolean;
   /**
-   * 5.2 "manage chunks based on contig_bits instead of free_bytes": a chunk's slot
-   * comes from its largest free run, not its total free bytes.
+   * 5.2 3e54097beb22 "manage chunks based on contig_bits instead of free_bytes":
+   * a chunk's slot comes from its largest free run, not its total free bytes.
    */
   readonly slotByContig: boolean;
-  /** 5.2 "relegate chunks unusable when failing small allocations" (slot < 3 → head of slot 0). */
+  /** 5.2 "relegate chunks unusable when failing small allocations": a chunk failing a request in a slot below 3 moves to the head of slot 0. */
   readonly relegateOnFail: boolean;
   /**
-   * 5.14 partial depopulation: sidelined and to-depopulate slots, chunk isolation,
-   * reintegration, four-step balance work.
-   */
-  readonly depopulation: boolean;
-  /**
-   * 5.2 "set PCPU_BITMAP_BLOCK_SIZE to PAGE_SIZE": empty populated pages are counted
-   * in the hint updates (and a fresh first chunk starts with all pages empty) instead
-   * of being recounted on every full chunk refresh.
+   * 5.2 "set PCPU_BITMAP_BLOCK_SIZE to PAGE_SIZE": empty populated pages are
+   * counted by the hint updates (a fresh first chunk starts with all pages
+   * empty, pages populated for an allocation count) instead of being recounted
+   * on every full chunk refresh.
    */
   readonly emptyPagesInHints: boolean;
-  /** 7.0 a4818a8beb15 "add double free check": an invalid free is ignored (WARN) instead of corrupting. */
-  readonly doubleFreeCheck: boolean;
-  /** percpu_stats: 7.0 adds the sidelined / to_depopulate chunk headers. */
-  readonly statsIsolationHeaders: boolean;
-  /** `PERCPU_DYNAMIC_EARLY_SIZE`: the smallest dynamic region the first chunk may have. */
-  readonly dynamicEarlySize: number;
   /**
-   * Correct the upstream free-path slip instead of reproducing it:
-   * 4.14 passes the block's contig size to the chunk update (spec §4.1);
-   * 7.0 mixes a chunk-relative start with a block-relative end (spec §4.2).
+   * 5.2 382b88e961c7 "add block level scan_hint": each block keeps a scan hint
+   * (the largest known free run before its contig run), a block rescan
+   * promotes it and starts after it, and the allocation hint update keeps it
+   * and the left/right edges consistent; block hints may then be too small.
    */
-  readonly fixedFreePath: boolean;
+  readonly blockScanHint: boolean;
+  /** 5.2 b89462a9c5f4 "remember largest area skipped during allocation": the area search feeds the largest run it skipped to its block's hints. */
+  readonly rememberSkipped: boolean;
+  /** 5.2 da3afdd5bb54 "use block scan_hint to only scan forward": a block's search starts after its scan hint when the request cannot fit in it. */
+  readonly blockScanForward: boolean;
+  /**
+   * 5.2 "make pcpu_block_md generic" + "convert chunk hints to be based on
+   * pcpu_block_md": the chunk's hints are a block record, kept by the same
+   * update (first free as a lower bound, left/right edges); an allocation
+   * overlapping the chunk's contig run refreshes it; a free updates it through
+   * the block update, with the chunk-relative start / block-relative end slip
+   * (spec §4.2).
+   */
+  readonly chunkHintsAsBlock: boolean;
+  /**
+   * 5.2 d33d9f3dd96b "use chunk scan_hint to skip some scanning": the chunk
+   * search starts after the chunk's scan hint when the request cannot fit in
+   * it, and a refresh after an allocation promotes it instead of rescanning
+   * from the first free bit.
+   */
+  readonly chunkScanHint: boolean;
+  /**
+   * 5.14 partial depopulation (ac9380f6b8a6, 67c2669d69fb, 8ea2e1e35d1e,
+   * 1c29a3ceaf5f, f183324133ea): sidelined and to-depopulate slots, chunk
+   * isolation on free, reintegration on allocation, the four-step balance
+   * work, and their percpu_stats headers.
+   */
+  readonly depopulation: boolean;
+  /** Not upstream: correct the 7.0 free-path coordinate slip of `chunkHintsAsBlock` (spec §4.2), for comparison. */
+  readonly fixFreeCoordinates: boolean;
+}
+
+/** The name of one rule of `BitmapRules`. */
+export type RuleName = keyof BitmapRules;
+
+/** A hinted-bitmap profile: a base version and the set of rules it follows (`defineProfile`). */
+export interface BitmapProfile extends BitmapRules {
+  /** The base version: the name `PercpuAllocator.kernel` reports; 7.0 with every rule, 4.14 with none, as shipped. */
+  readonly kernel: '4.14' | '7.0';
+  /** `PERCPU_DYNAMIC_EARLY_SIZE` of the base version: the smallest dynamic region the first chunk may have (12 KiB in 4.14, 20 KiB in 7.0). */
+  readonly dynamicEarlySize: number;
 }
 
 // ---------------------------------------------------------------------------

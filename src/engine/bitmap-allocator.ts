@@ -7,8 +7,9 @@
  *
  * This module owns the allocator's state: the chunks (each in typed arrays, see
  * `chunk.ts`), the slot lists, the global counters and the balance work. Every
- * behavioural difference between 4.14 and 7.0 is a flag of `BitmapProfile`
- * (`profile.ts`); the code below branches on those flags only.
+ * behavioural difference between 4.14 and 7.0 is one rule of `BitmapProfile`
+ * (`BitmapRules`, `profile.ts`), read only where that rule acts; the code below
+ * tells the versions apart by those rules only.
  *
  * All of that state lives in a `StateStore` (`store.ts`): typed arrays that are
  * either private to one thread or `SharedArrayBuffer`s several threads attach to
@@ -170,9 +171,10 @@ export class BitmapAllocator {
       ...(options.fixed !== undefined ? { fixed: options.fixed } : {}),
       ...(options.maxChunks !== undefined ? { maxChunks: options.maxChunks } : {}),
       ...(options.stats !== undefined ? { stats: options.stats } : {}),
+      ...(options.rules !== undefined ? { rules: { ...options.rules } } : {}),
     };
     this.keepStats = options.stats ?? true;
-    this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false });
+    this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false, ...(options.rules !== undefined ? { rules: options.rules } : {}) });
     this.mode = options.mode ?? 'allocator';
     this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
     this.backend = options.backend ?? 'vm';
@@ -656,12 +658,12 @@ export class BitmapAllocator {
     h[Hdr.NrPopulated] = nrPages;
     h[Hdr.FreeBytes] = mapSize;
     const md = chunk.md;
-    if (this.profile.emptyPagesInHints) {
-      h[Hdr.NrEmptyPopPages] = nrPages;
-    } else {
-      h[Hdr.NrEmptyPopPages] = this.countPopulatedPagesInside(chunk, startOffset >>> 2, mapSize >>> 2);
-      md[chunk.chunkMd + Md.Contig] = mapSize >>> 2;
-    }
+    // With hint-kept empty pages every page starts empty and the hidden head
+    // and tail allocations below take theirs away; else count them once here.
+    if (this.profile.emptyPagesInHints) h[Hdr.NrEmptyPopPages] = nrPages;
+    else h[Hdr.NrEmptyPopPages] = this.countPopulatedPagesInside(chunk, startOffset >>> 2, mapSize >>> 2);
+    // 4.14's `contig_bits` starts as the usable region; a block record starts as the whole map.
+    if (!this.profile.chunkHintsAsBlock) md[chunk.chunkMd + Md.Contig] = mapSize >>> 2;
     if (startOffset) {
       const bits = startOffset >>> 2;
       setRange(chunk.allocMap, 0, bits);
@@ -786,11 +788,14 @@ export class BitmapAllocator {
       }
     }
     this.statsAreaAlloc(chunk, size);
-    if (this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
+    // Tested before the populate step: with hint-kept empty pages it counts
+    // the pages it populates as empty, which the kernel's test does not see;
+    // without, populating for an allocation leaves the count alone, so the
+    // order does not matter there.
+    if (this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
     if (!atomic && chunk.hdr[Hdr.NrPopulated] !== chunk.nrPages) {
       this.populateRange(chunk, off >>> this.pageShift, (off + size + this.pageSize - 1) >>> this.pageShift);
     }
-    if (!this.profile.emptyPagesInHints && this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
     this.allocChunkId = chunk.hdr[Hdr.Id]!;
     return off;
   }
@@ -830,7 +835,7 @@ export class BitmapAllocator {
     const contigStart = md[cm + Md.ContigStart]!;
     const pad = alignUp(contigStart, align) - contigStart;
     if (pad + allocBits > md[cm + Md.Contig]!) return -1;
-    let bitOff = this.profile.scanHints ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
+    let bitOff = this.profile.chunkScanHint ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
     const mapBits = chunk.mapBits;
     for (;;) {
       this.nextFitRegion(chunk, allocBits, align, bitOff);
@@ -867,7 +872,7 @@ export class BitmapAllocator {
     const md = chunk.md;
     const blockBits = this.blockBits;
     const nrBlocks = chunk.nrBlocks;
-    const scanHints = this.profile.scanHints;
+    const scanForward = this.profile.blockScanForward;
     let i = start >>> this.blockShift;
     let blockOff = start & (blockBits - 1);
     let bits = 0;
@@ -888,7 +893,7 @@ export class BitmapAllocator {
       const contigStart = md[at + Md.ContigStart]!;
       const pad = alignUp(contigStart, align) - contigStart;
       if (contig !== 0 && contigStart >= blockOff && contig >= pad + allocBits) {
-        const first = scanHints ? this.nextHint(md, at, allocBits) : md[at + Md.FirstFree]!;
+        const first = scanForward ? this.nextHint(md, at, allocBits) : md[at + Md.FirstFree]!;
         this.regionBits = pad + allocBits + contigStart - first;
         this.regionOff = i * blockBits + first;
         return;
@@ -941,14 +946,14 @@ export class BitmapAllocator {
     const oslot = this.chunkSlot(chunk);
     const mapBits = chunk.mapBits;
     const end = Math.min(start + allocBits + this.blockBits, mapBits);
-    const scanHints = this.profile.scanHints;
-    if (scanHints) {
+    const rememberSkipped = this.profile.rememberSkipped;
+    if (rememberSkipped) {
       this.largestOff = 0;
       this.largestBits = 0;
     }
-    const bitOff = this.findZeroArea(chunk.allocMap, end, start, allocBits, align, scanHints);
+    const bitOff = this.findZeroArea(chunk.allocMap, end, start, allocBits, align, rememberSkipped);
     if (bitOff >= end) return -1;
-    if (scanHints && this.largestBits !== 0) this.blockUpdateScan(chunk, this.largestOff, this.largestBits);
+    if (rememberSkipped && this.largestBits !== 0) this.blockUpdateScan(chunk, this.largestOff, this.largestBits);
 
     setRange(chunk.allocMap, bitOff, allocBits);
     setBit(chunk.boundMap, bitOff);
@@ -964,7 +969,7 @@ export class BitmapAllocator {
     return bitOff * MIN_ALLOC_SIZE;
   }
 
-  /** `pcpu_block_update_scan` (7.0): feed a skipped area, grown back over alignment padding, to its block. */
+  /** `pcpu_block_update_scan` (rule `rememberSkipped`): feed a skipped area, grown back over alignment padding, to its block. */
   private blockUpdateScan(chunk: Chunk, bitOff: number, bits: number): void {
     const blockBits = this.blockBits;
     let sOff = bitOff & (blockBits - 1);
@@ -986,7 +991,7 @@ export class BitmapAllocator {
     if (start < md[at + Md.FirstFree]!) md[at + Md.FirstFree] = start;
     if (start === 0) md[at + Md.LeftFree] = contig;
     if (end === md[at + Md.NrBits]) md[at + Md.RightFree] = contig;
-    if (this.profile.scanHints) this.updateContigAndScan(md, at, start, contig);
+    if (this.profile.blockScanHint) this.updateContigAndScan(md, at, start, contig);
     else this.updateContig(md, at, Md.Contig, Md.ContigStart, start, contig);
   }
 
@@ -1005,7 +1010,7 @@ export class BitmapAllocator {
     }
   }
 
-  /** 7.0's contig and scan hint rule. */
+  /** The contig and scan hint rule of `blockScanHint` (7.0). */
   private updateContigAndScan(md: Int32Array, at: number, start: number, contig: number): void {
     const cHint = md[at + Md.Contig]!;
     const cStart = md[at + Md.ContigStart]!;
@@ -1038,13 +1043,13 @@ export class BitmapAllocator {
     }
   }
 
-  /** `pcpu_block_refresh_hint`: rescan a block's free runs (7.0 first promotes the scan hint). */
+  /** `pcpu_block_refresh_hint`: rescan a block's free runs (with `blockScanHint`, first promote the scan hint and rescan after it). */
   private blockRefreshHint(chunk: Chunk, index: number): void {
     const md = chunk.md;
     const at = index * MD_STRIDE;
     const blockBits = this.blockBits;
     let from: number;
-    if (this.profile.scanHints) {
+    if (this.profile.blockScanHint) {
       const scan = md[at + Md.ScanHint]!;
       if (scan !== 0) {
         from = md[at + Md.ScanHintStart]! + scan;
@@ -1094,7 +1099,7 @@ export class BitmapAllocator {
     const map = chunk.allocMap;
     const blockBits = this.blockBits;
     const shift = this.blockShift;
-    const v7 = this.profile.scanHints;
+    const scanHint = this.profile.blockScanHint;
     const sIndex = bitOff >>> shift;
     const eIndex = (bitOff + bits - 1) >>> shift;
     const sOff = bitOff & (blockBits - 1);
@@ -1109,7 +1114,10 @@ export class BitmapAllocator {
       md[sAt + Md.FirstFree] = findNextZeroBit(map, sBase + blockBits, sBase + sOff + bits) - sBase;
     }
     let contigBroken: boolean;
-    if (v7) {
+    if (scanHint) {
+      // The block's hints may be smaller than the truth, so any overlap breaks
+      // the contig run, and the rescan (which starts after the scan hint) does
+      // not see the left edge: clear it here.
       const scanStart = md[sAt + Md.ScanHintStart]!;
       if (overlaps(scanStart, scanStart + md[sAt + Md.ScanHint]!, sOff, sOff + bits)) md[sAt + Md.ScanHint] = 0;
       const cStart = md[sAt + Md.ContigStart]!;
@@ -1140,7 +1148,7 @@ export class BitmapAllocator {
       if (eOff === blockBits) {
         middleEnd = eIndex + 1;
       } else {
-        if (v7) {
+        if (scanHint) {
           if (eOff > md[eAt + Md.ScanHintStart]!) md[eAt + Md.ScanHint] = 0;
           md[eAt + Md.LeftFree] = 0;
           if (eOff > md[eAt + Md.ContigStart]!) this.blockRefreshHint(chunk, eIndex);
@@ -1155,7 +1163,7 @@ export class BitmapAllocator {
       nrEmptyPages += eIndex - sIndex - 1;
       for (let b = sIndex + 1; b < middleEnd; b++) {
         const at = b * MD_STRIDE;
-        if (v7) md[at + Md.ScanHint] = 0;
+        if (scanHint) md[at + Md.ScanHint] = 0;
         md[at + Md.Contig] = 0;
         md[at + Md.LeftFree] = 0;
         md[at + Md.RightFree] = 0;
@@ -1165,10 +1173,13 @@ export class BitmapAllocator {
     this.refreshFreeBlocks(chunk, sIndex, eIndex);
     // Chunk.
     const cm = chunk.chunkMd;
-    if (this.profile.emptyPagesInHints) {
-      if (nrEmptyPages) this.updateEmptyPages(chunk, -nrEmptyPages);
-      const scanStart = md[cm + Md.ScanHintStart]!;
-      if (overlaps(scanStart, scanStart + md[cm + Md.ScanHint]!, bitOff, bitOff + bits)) md[cm + Md.ScanHint] = 0;
+    if (nrEmptyPages && this.profile.emptyPagesInHints) this.updateEmptyPages(chunk, -nrEmptyPages);
+    if (this.profile.chunkHintsAsBlock) {
+      // A block record's scan hint (kept when `blockScanHint` is on) must stay free.
+      if (scanHint) {
+        const scanStart = md[cm + Md.ScanHintStart]!;
+        if (overlaps(scanStart, scanStart + md[cm + Md.ScanHint]!, bitOff, bitOff + bits)) md[cm + Md.ScanHint] = 0;
+      }
       const cStart = md[cm + Md.ContigStart]!;
       if (overlaps(cStart, cStart + md[cm + Md.Contig]!, bitOff, bitOff + bits)) this.chunkRefreshHint(chunk, false);
     } else {
@@ -1179,15 +1190,21 @@ export class BitmapAllocator {
 
   /**
    * `pcpu_chunk_refresh_hint`: rebuild the chunk hints from the blocks' free
-   * regions. 4.14 always walks from the first free bit and recounts the empty
-   * populated pages; 7.0 without `fullScan` promotes the chunk scan hint first.
+   * regions, walking from the first free bit. With `chunkScanHint` and not
+   * `fullScan`, the chunk scan hint is promoted first and the walk starts after
+   * it; without `emptyPagesInHints` the walk recounts the empty populated pages.
    */
   private chunkRefreshHint(chunk: Chunk, fullScan: boolean): void {
     const md = chunk.md;
     const cm = chunk.chunkMd;
-    const v7 = this.profile.scanHints;
+    const p = this.profile;
+    // The chunk record as a block record keeps first free and edges, and a
+    // scan hint when block records do; 4.14's keeps the contig run only.
+    const asBlock = p.chunkHintsAsBlock;
+    const keepScan = asBlock && p.blockScanHint;
+    const recount = !p.emptyPagesInHints;
     let bitOff: number;
-    if (v7 && !fullScan && md[cm + Md.ScanHint] !== 0) {
+    if (p.chunkScanHint && !fullScan && md[cm + Md.ScanHint] !== 0) {
       const scan = md[cm + Md.ScanHint]!;
       bitOff = md[cm + Md.ScanHintStart]! + scan;
       md[cm + Md.ContigStart] = md[cm + Md.ScanHintStart]!;
@@ -1240,12 +1257,14 @@ export class BitmapAllocator {
         off = (i + 1) * blockBits - len;
       }
       if (off >= mapBits) break;
-      if (v7) {
-        // `blockUpdate` of the chunk record with 7.0's contig and scan hint rule
-        // (`updateContigAndScan`), on the locals.
+      if (asBlock) {
+        // `blockUpdate` of the chunk record, on the locals: first the edges...
         if (off < firstFree) firstFree = off;
         if (off === 0) leftFree = len;
         if (off + len === nrBits) rightFree = len;
+      }
+      if (keepScan) {
+        // ...then the contig and scan hint rule (`updateContigAndScan`).
         if (len > contig) {
           if (off > contigStart) {
             if (contig > scanHint) {
@@ -1279,20 +1298,22 @@ export class BitmapAllocator {
         } else if (len === contig && contigStart !== 0 && (off === 0 || ffs(off) > ffs(contigStart))) {
           contigStart = off;
         }
-        emptyPages += this.countPopulatedPagesInside(chunk, off, len);
       }
+      if (recount) emptyPages += this.countPopulatedPagesInside(chunk, off, len);
       bitOff = off + len + 1;
     }
     md[cm + Md.Contig] = contig;
     md[cm + Md.ContigStart] = contigStart;
-    if (v7) {
+    if (keepScan) {
       md[cm + Md.ScanHint] = scanHint;
       md[cm + Md.ScanHintStart] = scanStart;
+    }
+    if (asBlock) {
       md[cm + Md.FirstFree] = firstFree;
       md[cm + Md.LeftFree] = leftFree;
       md[cm + Md.RightFree] = rightFree;
     }
-    if (!this.profile.emptyPagesInHints) {
+    if (recount) {
       const h = chunk.hdr;
       if (chunk !== this.reservedChunk) this.nrEmptyPopPages += emptyPages - h[Hdr.NrEmptyPopPages]!;
       h[Hdr.NrEmptyPopPages] = emptyPages;
@@ -1453,23 +1474,20 @@ export class BitmapAllocator {
       setRange(summary, sIndex + 1, eIndex - sIndex - 1);
     }
     const cm = chunk.chunkMd;
-    if (this.profile.emptyPagesInHints) {
-      if (nrEmptyPages) this.updateEmptyPages(chunk, nrEmptyPages);
-      if (end - start >= blockBits || sIndex !== eIndex) {
-        this.chunkRefreshHint(chunk, true);
-      } else if (this.profile.fixedFreePath) {
-        this.blockUpdate(md, cm, sBase + start, sBase + end);
-      } else {
-        // Upstream slip (spec §4.2): a chunk-relative start with a block-relative
-        // end. In blocks >= 1 the length is negative and only first_free moves.
-        this.blockUpdate(md, cm, sBase + start, end);
-      }
-    } else if ((start === 0 && end === blockBits) || sIndex !== eIndex) {
+    const p = this.profile;
+    if (nrEmptyPages && p.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
+    // A whole free page or a run across blocks: rebuild the chunk hints (7.0
+    // writes the one-block case as `end - start >= blockBits`, the same test).
+    if ((start === 0 && end === blockBits) || sIndex !== eIndex) {
       this.chunkRefreshHint(chunk, true);
+    } else if (p.chunkHintsAsBlock) {
+      // Upstream slip (spec §4.2): a chunk-relative start with a block-relative
+      // end. In blocks >= 1 the length is negative and only first_free moves.
+      this.blockUpdate(md, cm, sBase + start, p.fixFreeCoordinates ? sBase + end : end);
     } else {
       // Upstream slip (spec §4.1): 4.14 passes the block's contig size, not the
-      // length of the run just merged.
-      const len = this.profile.fixedFreePath ? end - start : md[sAt + Md.Contig]!;
+      // length of the run just merged (fixed in 5.2: `correctFreeRegion`).
+      const len = p.correctFreeRegion ? end - start : md[sAt + Md.Contig]!;
       this.updateContig(md, cm, Md.Contig, Md.ContigStart, sBase + start, len);
     }
   }

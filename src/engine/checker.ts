@@ -2,18 +2,23 @@
 /**
  * The hint checker: recomputes every block and chunk hint of a bitmap allocator
  * by brute force from the allocation bitmap, and reports each hint that is wrong
- * in a way the kernel's documented staleness does not allow (spec §2.1–§2.3):
+ * in a way the staleness of the allocator's active rules does not allow
+ * (spec §2.1–§2.3). The allowances follow the rules (`BitmapRules`), not the
+ * kernel version, so a custom profile is checked by what its rules do:
  *
- * - 4.14 blocks: contig, left and right exact; the contig run free and maximal;
- *   first_free a lower bound of the first free bit.
- * - 7.0 blocks: contig and right may be too small (scan-hint promotion), never
- *   too large; the contig and scan runs must be free; first_free a lower bound.
- * - chunks: free bytes exact; first free bit exact (4.14) or a lower bound
- *   (7.0). 7.0's chunk contig hint is never larger than the truth and its run is
- *   free. 4.14's is not checked: 4.14 refreshes it only when an allocation
- *   *starts* inside the hinted run, so an allocation starting just before the run
- *   and reaching into it leaves a stale, too-large hint (fixed variant included),
- *   and the free-path slip can point it at the wrong run.
+ * - blocks: left_free and the free-block summary exact; first_free a lower
+ *   bound of the first free bit; the contig run free. Without `blockScanHint`
+ *   contig and right_free are exact and the contig run maximal; with it
+ *   (scan-hint promotion) both may be too small, never too large, and the scan
+ *   run must be free and no larger than the contig hint.
+ * - chunks: free bytes exact. Without `chunkHintsAsBlock` the first free bit is
+ *   exact and the contig hint is not checked: that record is refreshed only when
+ *   an allocation *starts* inside the hinted run, so one starting just before
+ *   it and reaching into it leaves a stale, too-large hint (the 4.14 free-path
+ *   slip can also point it at the wrong run). With `chunkHintsAsBlock` the first
+ *   free bit is a lower bound (the free-path slip moves it alone), the contig
+ *   hint is never larger than the truth and its run is free, and so is the
+ *   chunk's scan run when `blockScanHint` keeps one.
  * - lists: every chunk on the slot list its header names, exactly once.
  *
  * An empty result means "consistent as far as the kernel guarantees".
@@ -65,7 +70,9 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
   const md = chunk.md;
   const map = chunk.allocMap;
   const blockBits = a.geometry.blockBits;
-  const v7 = a.profile.scanHints;
+  // Scan-hint promotion lets block hints be smaller than the truth.
+  const fuzzyBlocks = a.profile.blockScanHint;
+  const asBlock = a.profile.chunkHintsAsBlock;
   const report = (block: number, field: string, expected: string, actual: number, rule: string) =>
     out.push({ chunk: id, block, field, expected, actual, rule });
 
@@ -75,20 +82,20 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
     const t = scanTruth(map, base, base + blockBits);
     const contig = md[at + Md.Contig]!;
     const cStart = md[at + Md.ContigStart]!;
-    if (v7 ? contig > t.contig : contig !== t.contig) report(b, 'contig_hint', v7 ? `<= ${t.contig}` : `${t.contig}`, contig, v7 ? 'a 7.0 block contig may be stale-small, never too large' : 'a 4.14 block contig hint is exact');
+    if (fuzzyBlocks ? contig > t.contig : contig !== t.contig) report(b, 'contig_hint', fuzzyBlocks ? `<= ${t.contig}` : `${t.contig}`, contig, fuzzyBlocks ? 'with blockScanHint a block contig may be stale-small, never too large' : 'without blockScanHint a block contig hint is exact');
     if (contig > 0 && !isFree(map, base + cStart, contig)) report(b, 'contig_hint_start', `a free run of ${contig} bits`, cStart, 'the hinted contig run must be free');
-    if (!v7 && contig > 0 && contig === t.contig) {
+    if (!fuzzyBlocks && contig > 0 && contig === t.contig) {
       const before = cStart === 0 || !isFree(map, base + cStart - 1, 1);
       const after = cStart + contig === blockBits || !isFree(map, base + cStart + contig, 1);
-      if (!before || !after) report(b, 'contig_hint_start', 'the start of a maximal free run', cStart, 'a 4.14 contig run is maximal');
+      if (!before || !after) report(b, 'contig_hint_start', 'the start of a maximal free run', cStart, 'without blockScanHint a contig run is maximal');
     }
     if (md[at + Md.LeftFree] !== t.left) report(b, 'left_free', `${t.left}`, md[at + Md.LeftFree]!, 'left_free is exact');
     const summary = (chunk.freeBlocks[b >>> 5]! >>> (b & 31)) & 1;
     if (summary !== (t.left === blockBits ? 1 : 0)) report(b, 'free_blocks', `${t.left === blockBits ? 1 : 0}`, summary, 'the free-block summary bit says exactly whether the block is entirely free');
     const right = md[at + Md.RightFree]!;
-    if (v7 ? right > t.right : right !== t.right) report(b, 'right_free', v7 ? `<= ${t.right}` : `${t.right}`, right, v7 ? 'a 7.0 right_free may be stale at 0, never too large' : 'a 4.14 right_free is exact');
+    if (fuzzyBlocks ? right > t.right : right !== t.right) report(b, 'right_free', fuzzyBlocks ? `<= ${t.right}` : `${t.right}`, right, fuzzyBlocks ? 'with blockScanHint right_free may be stale at 0, never too large' : 'without blockScanHint right_free is exact');
     if (md[at + Md.FirstFree]! > t.firstFree) report(b, 'first_free', `<= ${t.firstFree}`, md[at + Md.FirstFree]!, 'first_free is a lower bound of the first free bit');
-    if (v7) {
+    if (fuzzyBlocks) {
       const scan = md[at + Md.ScanHint]!;
       if (scan > 0 && !isFree(map, base + md[at + Md.ScanHintStart]!, scan)) report(b, 'scan_hint', `a free run of ${scan} bits`, md[at + Md.ScanHintStart]!, 'the scan hint run must be free');
       if (scan > contig) report(b, 'scan_hint', `<= contig_hint ${contig}`, scan, 'the scan hint is never larger than the contig hint');
@@ -105,11 +112,13 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
   const t = scanTruth(map, 0, chunk.mapBits);
   const cm = chunk.chunkMd;
   const firstFree = md[cm + Md.FirstFree]!;
-  if (v7 ? firstFree > t.firstFree : firstFree !== t.firstFree) report(-1, 'first_bit', v7 ? `<= ${t.firstFree}` : `${t.firstFree}`, firstFree, 'the chunk first free bit');
+  if (asBlock ? firstFree > t.firstFree : firstFree !== t.firstFree) report(-1, 'first_bit', asBlock ? `<= ${t.firstFree}` : `${t.firstFree}`, firstFree, asBlock ? 'with chunkHintsAsBlock the chunk first free bit is a lower bound' : 'without chunkHintsAsBlock the chunk first free bit is exact');
   const contig = md[cm + Md.Contig]!;
-  if (v7) {
-    if (contig > t.contig) report(-1, 'contig_bits', `<= ${t.contig}`, contig, 'the chunk contig hint may be stale-small, never too large');
+  if (asBlock) {
+    if (contig > t.contig) report(-1, 'contig_bits', `<= ${t.contig}`, contig, 'with chunkHintsAsBlock the chunk contig hint may be stale-small, never too large');
     if (contig > 0 && !isFree(map, md[cm + Md.ContigStart]!, contig)) report(-1, 'contig_bits_start', `a free run of ${contig} bits`, md[cm + Md.ContigStart]!, 'the chunk contig run must be free');
+    const scan = md[cm + Md.ScanHint]!;
+    if (fuzzyBlocks && scan > 0 && !isFree(map, md[cm + Md.ScanHintStart]!, scan)) report(-1, 'scan_hint', `a free run of ${scan} bits`, md[cm + Md.ScanHintStart]!, 'the chunk scan hint run must be free');
   }
   return out;
 }

@@ -145,8 +145,8 @@ export function formatBitmapStats(a: BitmapAllocator): string {
   for (const { chunk, slot } of a.chunksInSlotOrder()) {
     let header = 'Chunk:';
     if (chunk === a.first) header = 'Chunk: <- First Chunk';
-    else if (a.profile.statsIsolationHeaders && slot === a.toDepopulateSlot) header = 'Chunk (to_depopulate)';
-    else if (a.profile.statsIsolationHeaders && slot === a.sidelinedSlot) header = 'Chunk (sidelined):';
+    else if (a.profile.depopulation && slot === a.toDepopulateSlot) header = 'Chunk (to_depopulate)';
+    else if (a.profile.depopulation && slot === a.sidelinedSlot) header = 'Chunk (sidelined):';
     chunks.push({ header, body: chunkSection(chunk) });
   }
   return formatStatsFile({

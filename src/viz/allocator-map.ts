@@ -78,11 +78,11 @@ export function snapshotChunks(a: BitmapAllocator): ChunkSnapshot {
     new Uint8Array(copy).set(new Uint8Array(c.buffer, c.hdr.byteOffset, bytes));
     return new Chunk(copy, 0, c.loc, a.geometry.blockBits);
   });
-  return { blockBits: a.geometry.blockBits, chunks, mode: a.mode, scanHint: a.profile.scanHints };
+  return { blockBits: a.geometry.blockBits, chunks, mode: a.mode, scanHint: a.profile.blockScanHint };
 }
 
 function asSnapshot(a: BitmapAllocator | ChunkSnapshot): ChunkSnapshot {
-  return a instanceof BitmapAllocator ? { blockBits: a.geometry.blockBits, chunks: a.liveChunks(), mode: a.mode, scanHint: a.profile.scanHints } : a;
+  return a instanceof BitmapAllocator ? { blockBits: a.geometry.blockBits, chunks: a.liveChunks(), mode: a.mode, scanHint: a.profile.blockScanHint } : a;
 }
 
 /** What heads a map: a caption (what, when, from which file) and the legend. */
