@@ -5,20 +5,22 @@
  * hint problems, chunk events), every allocation flag, and the fields of a
  * chunk's header and metadata records as run-time objects (`Hdr`, `Md`).
  *
- * Invariant: this module imports only leaves (constants.ts, pointer.ts,
+ * Invariant: this module imports only leaves (constants.ts, units.ts, pointer.ts,
  * layout.ts), so any module can import from it without closing an import
  * cycle (test/import-cycles.test.ts). Values needed at run time are plain `as const` objects, never `const enum`s, so that they
  * exist for a JavaScript consumer too (`import { Hdr } from 'percpu'`). Each
  * `as const` object has a type of the same name: the union of its values.
  * The kernel's numeric constants are in `constants.ts`, pointer packing in
- * `pointer.ts` (re-exported here); the engine's compile-time field indices in
+ * `pointer.ts` and the branded units and their converters in `units.ts` (both
+ * re-exported here); the engine's compile-time field indices in
  * `layout.ts`.
  */
 
 import type * as Layout from './layout.js';
 
 export * from './constants.js';
-export { NULL_PTR, RESERVED_CHUNK_ID } from './pointer.js';
+export { NULL_PTR, RESERVED_CHUNK_ID, NULL_CHUNK_ID, isNullPtr } from './pointer.js';
+export * from './units.js';
 
 // ---------------------------------------------------------------------------
 // Allocation flags (`pcpu_alloc`'s `reserved` and `gfp` atomic-ness)
