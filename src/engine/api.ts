@@ -17,6 +17,7 @@
  */
 
 import type * as Layout from './layout.js';
+import type { Bits, Bytes } from './units.js';
 
 export * from './constants.js';
 export { NULL_PTR, RESERVED_CHUNK_ID, NULL_CHUNK_ID, isNullPtr } from './pointer.js';
@@ -154,19 +155,20 @@ export interface GeometryInput {
   allocSize?: number;
 }
 
-/** A resolved geometry: every field set and checked, in bytes unless named otherwise. */
+/** A resolved geometry: every field set and checked, in the unit its type names (units.ts). */
 export interface Geometry {
-  readonly pageSize: number;
-  readonly unitSize: number;
+  readonly pageSize: Bytes;
+  readonly unitSize: Bytes;
+  /** Units (possible CPUs) per chunk: a count, no unit. */
   readonly nrUnits: number;
-  readonly staticSize: number;
-  readonly reservedSize: number;
-  readonly dynSize: number;
-  readonly atomSize: number;
-  readonly allocSize: number;
+  readonly staticSize: Bytes;
+  readonly reservedSize: Bytes;
+  readonly dynSize: Bytes;
+  readonly atomSize: Bytes;
+  readonly allocSize: Bytes;
   /** Bits per metadata block (= page): pageSize / 4. */
-  readonly blockBits: number;
-  /** Pages in a non-first chunk. */
+  readonly blockBits: Bits;
+  /** Pages in a non-first chunk (a page count; typed `Pages` once the allocator skeleton takes `Pages`). */
   readonly unitPages: number;
 }
 

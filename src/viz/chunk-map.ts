@@ -21,7 +21,6 @@
  */
 import { findNextBit, findNextZeroBit, testBit } from '../engine/bitmap.js';
 import { Hdr, Md, MD_STRIDE, type Chunk } from '../engine/chunk.js';
-import { bytesToBits, offsetToBit } from '../engine/units.js';
 import { escapeText } from './markup.js';
 
 /** Options of `renderChunkMap` and the allocator maps. */
@@ -71,8 +70,8 @@ export interface MapRun {
 export function rowRuns(chunk: Chunk, page: number, blockBits: number): MapRun[] {
   const base = page * blockBits;
   const end = base + blockBits;
-  const hiddenHead = offsetToBit(chunk.hdr[Hdr.StartOffset]!);
-  const hiddenTail = chunk.mapBits - bytesToBits(chunk.hdr[Hdr.EndOffset]!);
+  const hiddenHead = chunk.startBit;
+  const hiddenTail = chunk.endBit;
   const runs: MapRun[] = [];
   let shade = 0;
   let pos = base;
@@ -106,8 +105,8 @@ export type PageClass = 'full' | 'empty' | 'hidden' | 'mixed';
 export function classifyPage(chunk: Chunk, page: number, blockBits: number): PageClass {
   const base = page * blockBits;
   const end = base + blockBits;
-  const hiddenHead = offsetToBit(chunk.hdr[Hdr.StartOffset]!);
-  const hiddenTail = chunk.mapBits - bytesToBits(chunk.hdr[Hdr.EndOffset]!);
+  const hiddenHead = chunk.startBit;
+  const hiddenTail = chunk.endBit;
   if (end <= hiddenHead || base >= hiddenTail) return 'hidden';
   if (base < hiddenHead || end > hiddenTail) return 'mixed';
   const firstSet = findNextBit(chunk.allocMap, end, base);
