@@ -17,7 +17,7 @@
  */
 
 import type * as Layout from './layout.js';
-import type { Bits, Bytes } from './units.js';
+import type { Bits, Bytes, Ptr } from './units.js';
 
 export * from './constants.js';
 export { NULL_PTR, RESERVED_CHUNK_ID, NULL_CHUNK_ID, isNullPtr } from './pointer.js';
@@ -48,7 +48,7 @@ export interface PercpuAllocator {
   readonly geometry: Geometry;
   readonly mode: 'allocator' | 'chunk';
   /** Allocate; returns a percpu pointer or NULL_PTR. Throws a typed error for bad input. */
-  alloc(size: number, align: number, flags?: number): number;
+  alloc(size: number, align: number, flags?: number): Ptr;
   /** Free a percpu pointer. Throws `InvalidFreeError` (state untouched) if it is not a live allocation. */
   free(ptr: number): void;
   /** Offset of a pointer from the start of its unit. */
