@@ -27,7 +27,7 @@ export const UNIT_SUITES = [
   'balance', 'bench-workloads', 'bitmap', 'checker', 'chunk-map', 'errors', 'exports', 'geometry',
   'import-cycles', 'io', 'package', 'population', 'property', 'runtime-counter', 'runtime-hash-map',
   'runtime-map-api', 'rules', 'shared-state', 'stats', 'stats-compare', 'top-fragmentation', 'top-ledger',
-  'trace-capture', 'trace-parse', 'trace-stats',
+  'trace-capture', 'trace-parse', 'trace-stats', 'units',
 ];
 
 if (process.argv[1] && fileURLToPath(import.meta.url) === process.argv[1]) {

@@ -8,7 +8,7 @@
 export { createAllocator, isImplemented, registerAllocator, HintedBitmapAllocator } from './allocator.js';
 export { BitmapAllocator } from './engine/bitmap-allocator.js';
 export { Chunk } from './engine/chunk.js';
-export { makePtr, ptrChunk, ptrOffset, formatPtr, NULL_PTR, RESERVED_CHUNK_ID } from './engine/pointer.js';
+export { makePtr, ptrChunk, ptrOffset, formatPtr, isNullPtr, NULL_PTR, RESERVED_CHUNK_ID, NULL_CHUNK_ID } from './engine/pointer.js';
 // Every engine type, allocation flag, state layout and kernel constant (src/engine/api.ts).
 export * from './engine/api.js';
 export { sizeToSlotRaw } from './engine/constants.js';

@@ -5,20 +5,23 @@
  * hint problems, chunk events), every allocation flag, and the fields of a
  * chunk's header and metadata records as run-time objects (`Hdr`, `Md`).
  *
- * Invariant: this module imports only leaves (constants.ts, pointer.ts,
+ * Invariant: this module imports only leaves (constants.ts, units.ts, pointer.ts,
  * layout.ts), so any module can import from it without closing an import
  * cycle (test/import-cycles.test.ts). Values needed at run time are plain `as const` objects, never `const enum`s, so that they
  * exist for a JavaScript consumer too (`import { Hdr } from 'percpu'`). Each
  * `as const` object has a type of the same name: the union of its values.
  * The kernel's numeric constants are in `constants.ts`, pointer packing in
- * `pointer.ts` (re-exported here); the engine's compile-time field indices in
+ * `pointer.ts` and the branded units and their converters in `units.ts` (both
+ * re-exported here); the engine's compile-time field indices in
  * `layout.ts`.
  */
 
 import type * as Layout from './layout.js';
+import type { Bits, Bytes, Ptr } from './units.js';
 
 export * from './constants.js';
-export { NULL_PTR, RESERVED_CHUNK_ID } from './pointer.js';
+export { NULL_PTR, RESERVED_CHUNK_ID, NULL_CHUNK_ID, isNullPtr } from './pointer.js';
+export * from './units.js';
 
 // ---------------------------------------------------------------------------
 // Allocation flags (`pcpu_alloc`'s `reserved` and `gfp` atomic-ness)
@@ -45,7 +48,7 @@ export interface PercpuAllocator {
   readonly geometry: Geometry;
   readonly mode: 'allocator' | 'chunk';
   /** Allocate; returns a percpu pointer or NULL_PTR. Throws a typed error for bad input. */
-  alloc(size: number, align: number, flags?: number): number;
+  alloc(size: number, align: number, flags?: number): Ptr;
   /** Free a percpu pointer. Throws `InvalidFreeError` (state untouched) if it is not a live allocation. */
   free(ptr: number): void;
   /** Offset of a pointer from the start of its unit. */
@@ -160,19 +163,20 @@ export interface GeometryInput {
   allocSize?: number;
 }
 
-/** A resolved geometry: every field set and checked, in bytes unless named otherwise. */
+/** A resolved geometry: every field set and checked, in the unit its type names (units.ts). */
 export interface Geometry {
-  readonly pageSize: number;
-  readonly unitSize: number;
+  readonly pageSize: Bytes;
+  readonly unitSize: Bytes;
+  /** Units (possible CPUs) per chunk: a count, no unit. */
   readonly nrUnits: number;
-  readonly staticSize: number;
-  readonly reservedSize: number;
-  readonly dynSize: number;
-  readonly atomSize: number;
-  readonly allocSize: number;
+  readonly staticSize: Bytes;
+  readonly reservedSize: Bytes;
+  readonly dynSize: Bytes;
+  readonly atomSize: Bytes;
+  readonly allocSize: Bytes;
   /** Bits per metadata block (= page): pageSize / 4. */
-  readonly blockBits: number;
-  /** Pages in a non-first chunk. */
+  readonly blockBits: Bits;
+  /** Pages in a non-first chunk (a page count; typed `Pages` once the allocator skeleton takes `Pages`). */
   readonly unitPages: number;
 }
 

@@ -36,6 +36,7 @@ import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree
 import { localSlotLists } from './slots.js';
 import { resolveGeometry } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import type { Ptr } from './units.js';
 import { formatStatsFile, summarizePieces } from './stats.js';
 
 /** Bit 0 of a map entry: the area is in use. */
@@ -176,7 +177,7 @@ export class AreaMapAllocator implements PercpuAllocator {
    * power of two after raising it to 2, or above the page size) and
    * `NoReservedChunkError` for a reserved request without a reserved region.
    */
-  alloc(size: number, align: number, flags = 0): number {
+  alloc(size: number, align: number, flags = 0): Ptr {
     const reserved = (flags & ALLOC_RESERVED) !== 0;
     const atomic = (flags & ALLOC_ATOMIC) !== 0;
     const roundedSize = validateRequest(size, align, AREA_GRANULE, this.pageSize, flags);
@@ -512,7 +513,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   // Allocation (§3.1, §9.2)
 
   /** FORMAT.md chunk mode: the contig-hint test, a non-atomic map extension, the area search. */
-  private allocChunkMode(size: number, align: number): number {
+  private allocChunkMode(size: number, align: number): Ptr {
     const chunk = this.chunks[0]!;
     if (size > chunk.contigHint) return NULL_PTR;
     const newAlloc = this.needToExtend(chunk, false);
@@ -524,7 +525,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   }
 
   /** `pcpu_alloc` after validation. */
-  private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): number {
+  private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): Ptr {
     let chunk: AreaChunk | undefined;
     let off = -1;
     if (reserved) {
@@ -577,7 +578,7 @@ export class AreaMapAllocator implements PercpuAllocator {
     return makePtr(chunk.id, off);
   }
 
-  private allocFailed(atomic: boolean): number {
+  private allocFailed(atomic: boolean): Ptr {
     if (atomic) {
       this.atomicAllocFailed = true;
       this.balancePending = true;

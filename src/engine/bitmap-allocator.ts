@@ -52,6 +52,7 @@ import {
 import { resolveGeometry, type GeometryInput } from './geometry.js';
 import { NULL_PTR, PTR_STRIDE, PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile } from './profile.js';
+import { bytesToBits, bitsToBytes, offsetToBit, type Bits, type Bytes, type Ptr } from './units.js';
 import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
 import { ALLOC_RESERVED, ALLOC_ATOMIC, KNOWN_ALLOC_FLAGS, type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type SharedStateHandle } from './api.js';
@@ -286,20 +287,21 @@ export class BitmapAllocator {
    * alignment the kernel rejects, `NoReservedChunkError` for a reserved request
    * without a reserved region; the state is then untouched.
    */
-  alloc(size: number, align: number, flags = 0): number {
+  alloc(size: number, align: number, flags = 0): Ptr {
     // Kept small so that it inlines into the caller's loop: the pointer (a
     // double >= 2^32) is then built where it is stored and never boxed.
     // Branch-free: a failed request leaves chunk id -1 and offset -1, which
     // encode to NULL_PTR (-1); the reserved chunk's id -1 encodes to the bare
     // offset. (A conditional here made V8 box the result even when inlined.)
     const off = this.allocOffset(size, align, flags);
-    return (this.allocChunkId + 1) * PTR_STRIDE + off;
+    // `as Ptr`, not makePtr: this line is the pointer's encoding on the hot path (see above).
+    return ((this.allocChunkId + 1) * PTR_STRIDE + off) as Ptr;
   }
 
   /** `alloc` without the pointer: the byte offset (chunk id in `allocChunkId`), or -1 for NULL (chunk id -1 then too). */
   private allocOffset(size: number, align: number, flags: number): number {
-    let roundedSize: number;
-    let roundedAlign: number;
+    let roundedSize: Bytes;
+    let roundedAlign: Bytes;
     // The common request in one test: integer size 1..PCPU_MIN_UNIT_SIZE, power-of-two
     // integer align up to a page, known flags. Anything else takes the full
     // validation, which accepts or throws exactly as before.
@@ -308,8 +310,9 @@ export class BitmapAllocator {
       (align | 0) === align && align >= 0 && (align & (align - 1)) === 0 && align <= this.pageSize &&
       (flags & KNOWN_ALLOC_FLAGS) === flags
     ) {
-      roundedSize = (size + MIN_ALLOC_SIZE - 1) & -MIN_ALLOC_SIZE;
-      roundedAlign = align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align;
+      // Casts, not converters: this is the inlined fast path of the checks validateRequest makes.
+      roundedSize = ((size + MIN_ALLOC_SIZE - 1) & -MIN_ALLOC_SIZE) as Bytes;
+      roundedAlign = (align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align) as Bytes;
     } else {
       roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
       roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
@@ -373,8 +376,8 @@ export class BitmapAllocator {
     const chunk = this.lookupChunk(ptr);
     const off = ptrOffset(ptr);
     this.validateFree(chunk, off);
-    const bitOff = off >>> 2;
-    return (findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1) - bitOff) * MIN_ALLOC_SIZE;
+    const bitOff = offsetToBit(off);
+    return bitsToBytes(findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1) - bitOff);
   }
 
   /** Live chunks: the reserved chunk (if any) first, then the others in id order. */
@@ -509,7 +512,7 @@ export class BitmapAllocator {
     // here, the messages out of line: with the throws inline, V8 made garbage
     // on every call (24 B per free, measured).
     const h = chunk.hdr;
-    const bit = off >>> 2;
+    const bit = offsetToBit(off);
     if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! || !testBit(chunk.allocMap, bit) || !testBit(chunk.boundMap, bit)) {
       this.invalidFree(chunk, off);
     }
@@ -523,7 +526,7 @@ export class BitmapAllocator {
     if (off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) {
       throw new InvalidFreeError(id, off, `offset ${off} is not inside chunk ${id}'s usable region`);
     }
-    if (!testBit(chunk.allocMap, off >>> 2)) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is not allocated (double free or never allocated)`);
+    if (!testBit(chunk.allocMap, offsetToBit(off))) throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is not allocated (double free or never allocated)`);
     throw new InvalidFreeError(id, off, `offset ${off} of chunk ${id} is inside an allocation, not at its start`);
   }
 
@@ -661,11 +664,11 @@ export class BitmapAllocator {
     // With hint-kept empty pages every page starts empty and the hidden head
     // and tail allocations below take theirs away; else count them once here.
     if (this.profile.emptyPagesInHints) h[Hdr.NrEmptyPopPages] = nrPages;
-    else h[Hdr.NrEmptyPopPages] = this.countPopulatedPagesInside(chunk, startOffset >>> 2, mapSize >>> 2);
+    else h[Hdr.NrEmptyPopPages] = this.countPopulatedPagesInside(chunk, offsetToBit(startOffset), bytesToBits(mapSize));
     // 4.14's `contig_bits` starts as the usable region; a block record starts as the whole map.
-    if (!this.profile.chunkHintsAsBlock) md[chunk.chunkMd + Md.Contig] = mapSize >>> 2;
+    if (!this.profile.chunkHintsAsBlock) md[chunk.chunkMd + Md.Contig] = bytesToBits(mapSize);
     if (startOffset) {
-      const bits = startOffset >>> 2;
+      const bits = offsetToBit(startOffset);
       setRange(chunk.allocMap, 0, bits);
       setBit(chunk.boundMap, 0);
       setBit(chunk.boundMap, bits);
@@ -673,9 +676,9 @@ export class BitmapAllocator {
       this.blockUpdateHintAlloc(chunk, 0, bits);
     }
     if (endOffset) {
-      const bits = endOffset >>> 2;
+      const bits = bytesToBits(endOffset);
       setRange(chunk.allocMap, chunk.mapBits - bits, bits);
-      setBit(chunk.boundMap, (startOffset + mapSize) >>> 2);
+      setBit(chunk.boundMap, offsetToBit(startOffset + mapSize));
       setBit(chunk.boundMap, chunk.mapBits);
       this.blockUpdateHintAlloc(chunk, chunk.mapBits - bits, bits);
     }
@@ -735,10 +738,11 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Allocation (§3.1)
 
-  private allocChunkMode(size: number, align: number): number {
+  /** `size` and `align` in bytes (checked and rounded); the search and the maps speak bits. */
+  private allocChunkMode(size: Bytes, align: Bytes): number {
     const chunk = this.chunks[0]!;
-    const bits = size >>> 2;
-    const bitAlign = align >>> 2;
+    const bits: Bits = bytesToBits(size);
+    const bitAlign: Bits = bytesToBits(align);
     let off = this.findBlockFit(chunk, bits, bitAlign, false);
     if (off < 0) return -1;
     off = this.allocArea(chunk, bits, bitAlign, off);
@@ -748,9 +752,10 @@ export class BitmapAllocator {
     return off;
   }
 
-  private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): number {
-    const bits = size >>> 2;
-    const bitAlign = align >>> 2;
+  /** `size` and `align` in bytes (checked and rounded); the search and the maps speak bits. */
+  private allocInner(size: Bytes, align: Bytes, reserved: boolean, atomic: boolean): number {
+    const bits: Bits = bytesToBits(size);
+    const bitAlign: Bits = bytesToBits(align);
     let chunk: Chunk | undefined;
     let off = -1;
     if (reserved) {
@@ -1400,7 +1405,7 @@ export class BitmapAllocator {
       h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
     }
     const oslot = this.chunkSlot(chunk);
-    const bitOff = off >>> 2;
+    const bitOff = offsetToBit(off);
     const end = findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1);
     const bits = end - bitOff;
     clearRange(chunk.allocMap, bitOff, bits);

@@ -104,8 +104,8 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
 
   // Chunk level, over the usable region only.
   const h = chunk.hdr;
-  const startBit = h[Hdr.StartOffset]! >>> 2;
-  const endBit = chunk.mapBits - (h[Hdr.EndOffset]! >>> 2);
+  const startBit = chunk.startBit;
+  const endBit = chunk.endBit;
   const usable = endBit - startBit;
   const freeBytes = (usable - (weight(map, endBit) - weight(map, startBit))) * MIN_ALLOC_SIZE;
   if (h[Hdr.FreeBytes] !== freeBytes) report(-1, 'free_bytes', `${freeBytes}`, h[Hdr.FreeBytes]!, 'free_bytes is exact');

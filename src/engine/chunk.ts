@@ -24,9 +24,13 @@
  * set in boundMap and its interior bits are clear there; the hidden head and tail
  * of a first chunk are allocated and never freed; `freeBytes` counts only usable,
  * unallocated bytes. The hint fields may be stale exactly where the kernel's are.
+ *
+ * Units (units.ts): the typed arrays hold plain numbers (bits in `md`, bytes in
+ * most of `hdr`); the named reads below hand them out branded.
  */
 import { type BufferFactory } from './api.js';
 import { Md, MD_STRIDE, Hdr, HDR_WORDS } from './layout.js';
+import { asBits, asBlocks, asBytes, asChunkId, asPages, bytesToBits, offsetToBit, type Bits, type Blocks, type Bytes, type ChunkId, type Pages } from './units.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { Md, MD_STRIDE, Hdr, HDR_WORDS } from './layout.js';
 export type { BufferFactory } from './api.js';
@@ -52,9 +56,11 @@ export class Chunk {
   readonly populated: Uint32Array;
   /** Bit b set exactly when block b's `LeftFree` is the whole block (kept by the allocator at every alloc and free). */
   readonly freeBlocks: Uint32Array;
-  readonly nrPages: number;
-  readonly mapBits: number;
-  readonly nrBlocks: number;
+  readonly nrPages: Pages;
+  /** Bits of the allocation map: nrPages × blockBits (hidden head and tail included). */
+  readonly mapBits: Bits;
+  /** Metadata blocks: one per page. */
+  readonly nrBlocks: Blocks;
   /** Index of the chunk's own record in `md`. */
   readonly chunkMd: number;
   readonly buffer: ArrayBuffer | SharedArrayBuffer;
@@ -62,8 +68,8 @@ export class Chunk {
   readonly loc: number;
 
   /** Bytes of metadata a chunk of `nrPages` pages needs. */
-  static bytesFor(nrPages: number, blockBits: number): number {
-    return layout(nrPages, blockBits).bytes;
+  static bytesFor(nrPages: number, blockBits: number): Bytes {
+    return asBytes(layout(nrPages, blockBits).bytes);
   }
 
   /**
@@ -88,9 +94,9 @@ export class Chunk {
     this.populated = new Uint32Array(buf, at, popWords);
     at += 4 * popWords;
     this.freeBlocks = new Uint32Array(buf, at, popWords);
-    this.nrPages = nrPages;
-    this.mapBits = mapBits;
-    this.nrBlocks = nrPages;
+    this.nrPages = asPages(nrPages);
+    this.mapBits = asBits(mapBits);
+    this.nrBlocks = asBlocks(nrPages);
     this.chunkMd = nrPages * MD_STRIDE;
     if (!init) return;
     const id = init.id;
@@ -106,26 +112,37 @@ export class Chunk {
     for (let i = 0; i < nrPages; i++) this.freeBlocks[i >>> 5] = this.freeBlocks[i >>> 5]! | (1 << (i & 31));
   }
 
-  get id(): number {
-    return this.hdr[Hdr.Id]!;
+  /** The chunk's id (`RESERVED_CHUNK_ID` for the reserved chunk). */
+  get id(): ChunkId {
+    return asChunkId(this.hdr[Hdr.Id]!);
   }
 
   // Named reads of the header and metadata records, for tools and tests; the
   // engine's hot paths index `hdr` and `md` directly.
 
   /** Usable bytes not allocated (`free_bytes`). */
-  get freeBytes(): number {
-    return this.hdr[Hdr.FreeBytes]!;
+  get freeBytes(): Bytes {
+    return asBytes(this.hdr[Hdr.FreeBytes]!);
   }
 
   /** Bytes hidden at the start of the map (`start_offset`: a first chunk's region before its dynamic part). */
-  get startOffset(): number {
-    return this.hdr[Hdr.StartOffset]!;
+  get startOffset(): Bytes {
+    return asBytes(this.hdr[Hdr.StartOffset]!);
+  }
+
+  /** The first usable bit: `startOffset` in bits (the bits before it are the hidden head). */
+  get startBit(): Bits {
+    return offsetToBit(this.hdr[Hdr.StartOffset]!);
+  }
+
+  /** One past the last usable bit: `mapBits` less the hidden tail (`endOffset` in bits). */
+  get endBit(): Bits {
+    return asBits(this.mapBits - bytesToBits(this.hdr[Hdr.EndOffset]!));
   }
 
   /** Bytes hidden at the end of the map (`end_offset`). */
-  get endOffset(): number {
-    return this.hdr[Hdr.EndOffset]!;
+  get endOffset(): Bytes {
+    return asBytes(this.hdr[Hdr.EndOffset]!);
   }
 
   /** Field `field` (`Md.X`) of metadata record `record`: a block index, or `nrBlocks` for the chunk's own record. */
@@ -134,8 +151,8 @@ export class Chunk {
   }
 
   /** Bytes of metadata this chunk costs (what the kernel would kzalloc for it). */
-  get metadataBytes(): number {
-    return layout(this.nrPages, this.mapBits / this.nrPages).bytes;
+  get metadataBytes(): Bytes {
+    return asBytes(layout(this.nrPages, this.mapBits / this.nrPages).bytes);
   }
 }
 

@@ -14,6 +14,7 @@
 import { GeometryError } from '../errors.js';
 import { MIN_UNIT_SIZE, MIN_ALLOC_SIZE, DYNAMIC_RESERVE } from './constants.js';
 import { alignUp, isPowerOfTwo } from './bitmap.js';
+import { asBytes, bytesToBits } from './units.js';
 import { type AllocInfo, type AllocInfoInput, type Geometry, type GeometryInput } from './api.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export type { GeometryInput, Geometry, AllocInfoInput, AllocGroupInfo, AllocInfo } from './api.js';
@@ -62,15 +63,15 @@ export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boo
   const allocSize = integerField('alloc size', input.allocSize ?? unitSize * nrUnits, unitSize);
   if (allocSize % unitSize !== 0) throw new GeometryError(`alloc size must be a whole number of units (${unitSize} bytes each), got ${allocSize}`);
   return {
-    pageSize,
-    unitSize,
+    pageSize: asBytes(pageSize),
+    unitSize: asBytes(unitSize),
     nrUnits,
-    staticSize,
-    reservedSize,
-    dynSize,
-    atomSize,
-    allocSize,
-    blockBits: pageSize / MIN_ALLOC_SIZE,
+    staticSize: asBytes(staticSize),
+    reservedSize: asBytes(reservedSize),
+    dynSize: asBytes(dynSize),
+    atomSize: asBytes(atomSize),
+    allocSize: asBytes(allocSize),
+    blockBits: bytesToBits(pageSize),
     unitPages: unitSize / pageSize,
   };
 }

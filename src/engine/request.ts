@@ -3,16 +3,22 @@
  * Requests and their accounting, as every version does them (spec §3.1, §6):
  * the validation and rounding of `pcpu_alloc`'s entry, and the
  * CONFIG_PERCPU_STATS counters of allocations and chunks.
+ *
+ * Units: the caller's size and align are plain numbers (bytes); what leaves
+ * here checked is `Bytes` (units.ts). The bitmap profiles turn both into bits
+ * with `bytesToBits` (the kernel's `>> PCPU_MIN_ALLOC_SHIFT`), the area map
+ * keeps bytes.
  */
 import { AllocationFailedError, InvalidFlagsError, InvalidFreeError, InvalidRequestError } from '../errors.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from './pointer.js';
 import { isPowerOfTwo } from './bitmap.js';
 import { MIN_UNIT_SIZE } from './constants.js';
 import { ALLOC_ATOMIC, KNOWN_ALLOC_FLAGS, type GlobalStats } from './api.js';
+import type { Bytes, Ptr } from './units.js';
 
 /** Align below the granule is raised to it (4 bytes from 4.14 on, 2 in 4.13). */
-export function raiseAlign(align: number, granule: number): number {
-  return align < granule ? granule : align;
+export function raiseAlign(align: number, granule: number): Bytes {
+  return (align < granule ? granule : align) as Bytes;
 }
 
 /**
@@ -20,7 +26,7 @@ export function raiseAlign(align: number, granule: number): number {
  * power of two after raising, or above the page size — as a thrown
  * `InvalidRequestError`; otherwise the size rounded up to the granule.
  */
-export function validateRequest(size: number, align: number, granule: number, pageSize: number, flags = 0): number {
+export function validateRequest(size: number, align: number, granule: number, pageSize: number, flags = 0): Bytes {
   // One compare on the fast path: any unknown bit, a fraction, NaN or a string differs from its masked self.
   if (flags !== (flags & KNOWN_ALLOC_FLAGS)) throw new InvalidFlagsError(flags, invalidFlagsMessage(flags));
   if (!Number.isSafeInteger(size) || size <= 0 || size > MIN_UNIT_SIZE) {
@@ -35,7 +41,7 @@ export function validateRequest(size: number, align: number, granule: number, pa
       `illegal align (${describeValue(align)}) for percpu allocation: must be a power of two no larger than the page size (${pageSize}); values below ${granule} are raised to ${granule}`,
     );
   }
-  return Math.ceil(size / granule) * granule;
+  return (Math.ceil(size / granule) * granule) as Bytes;
 }
 
 function invalidFlagsMessage(flags: unknown): string {
@@ -80,9 +86,9 @@ export function accountChunk(s: GlobalStats, created: boolean): void {
 }
 
 /** `alloc` for callers that treat NULL as an error: the result, or `AllocationFailedError`. */
-export function nonNull(ptr: number, size: number, align: number, flags: number): number {
+export function nonNull(ptr: number, size: number, align: number, flags: number): Ptr {
   if (ptr === NULL_PTR) throw new AllocationFailedError(size, align, (flags & ALLOC_ATOMIC) !== 0 ? 'no populated space left (atomic)' : 'no space left');
-  return ptr;
+  return ptr as Ptr;
 }
 
 /** The live chunk a percpu pointer names, or `InvalidFreeError` (not a pointer, or its chunk is gone). */

@@ -10,6 +10,7 @@ import type { BitmapAllocator, GlobalStats } from './bitmap-allocator.js';
 import type { Geometry } from './geometry.js';
 import { Hdr, Md, type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
+import { bytesToBits, offsetToBit } from './units.js';
 
 const DASHES = '-'.repeat(40);
 
@@ -54,12 +55,12 @@ export function chunkFragStats(chunk: Chunk): ChunkFragStats {
   const map = chunk.allocMap;
   // The kernel's search bound excludes the last usable bit (a quirk kept on purpose),
   // and when nothing is found it tests the bound bit itself.
-  const bound = chunk.mapBits - (h[Hdr.EndOffset]! >>> 2) - 1;
+  const bound = chunk.mapBits - bytesToBits(h[Hdr.EndOffset]!) - 1;
   let last = findLastBitIn(map, 0, bound);
   if (last < 0) last = bound;
   const lastAlloc = testBit(map, last) ? last + 1 : 0;
   const pieces: number[] = [];
-  let start = h[Hdr.StartOffset]! >>> 2;
+  let start: number = offsetToBit(h[Hdr.StartOffset]!);
   while (start < lastAlloc) {
     let end: number;
     if (testBit(map, start)) {

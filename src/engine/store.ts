@@ -22,6 +22,7 @@
  */
 import { type SharedStateHandle, type SharedStoreLimits } from './api.js';
 import { Ctl, COUNTER_WORDS } from './layout.js';
+import type { Bytes } from './units.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { Ctl, Counter } from './layout.js';
 export type { SharedStateHandle, SharedStoreLimits } from './api.js';
@@ -43,9 +44,9 @@ export interface StateStore {
   /** Make the id tables hold at least `n` ids. */
   ensureIds(n: number): void;
   /** A zeroed region of `bytes` bytes for a new chunk; its arena offset is `regionLoc`. */
-  allocRegion(bytes: number): Region & { loc: number };
+  allocRegion(bytes: Bytes): Region & { loc: number };
   /** Give a destroyed chunk's region back. */
-  freeRegion(loc: number, bytes: number): void;
+  freeRegion(loc: number, bytes: Bytes): void;
   /** The region at an arena offset (attach path). */
   regionAt(loc: number): Region;
   handle(): SharedStateHandle | undefined;
@@ -87,7 +88,7 @@ export class LocalStore implements StateStore {
     this.chunkLoc = grown(this.chunkLoc, cap);
   }
 
-  allocRegion(bytes: number): Region & { loc: number } {
+  allocRegion(bytes: Bytes): Region & { loc: number } {
     const buffer = new ArrayBuffer(bytes);
     const loc = this.regions.length;
     this.regions.push(buffer);
@@ -175,7 +176,7 @@ export class SharedStore implements StateStore {
     this.chunkLoc.fill(-1, have);
   }
 
-  allocRegion(bytes: number): Region & { loc: number } {
+  allocRegion(bytes: Bytes): Region & { loc: number } {
     const arena = this.sabs.arena;
     const size = roundRegion(bytes);
     // Reuse the first free region of the same size (all dynamic chunks share one size).
@@ -200,7 +201,7 @@ export class SharedStore implements StateStore {
     return { buffer: arena, byteOffset: loc, loc };
   }
 
-  freeRegion(loc: number, bytes: number): void {
+  freeRegion(loc: number, bytes: Bytes): void {
     const words = new Int32Array(this.sabs.arena);
     words[loc / 4] = this.ctl[Ctl.ArenaFreeList]!;
     words[loc / 4 + 1] = roundRegion(bytes);

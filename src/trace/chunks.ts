@@ -29,6 +29,7 @@
  * an op after the earliest moment a proven lost event may have happened.
  */
 import { ParseError } from '../errors.js';
+import { bytesToBitsUp, offsetToBit } from '../engine/units.js';
 import { TRACE_FLAG_RESERVED, TraceEventKind, type ParsedTrace } from './parse.js';
 
 /** One chunk of the kernel as the trace shows it: from its creation (or first sight) to its destruction. */
@@ -126,9 +127,9 @@ class UnitOwners {
 /** No unit is larger than 1 GiB (the engine's own bound), so no offset lies beyond it. */
 const MAX_UNITS = 1 << 28;
 
-/** Bytes an allocation occupies, in 4-byte units (the allocator rounds sizes up to 4). */
+/** Bytes an allocation occupies, in 4-byte units (bitmap bits: the allocator rounds sizes up to 4). */
 function unitsOf(size: number): number {
-  return Math.max(1, Math.ceil(size / 4));
+  return Math.max(1, bytesToBitsUp(size));
 }
 
 /** Assigns every event of a trace to the chunk instance it concerns, and finds the events the trace lost. */
@@ -196,7 +197,7 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
     const own = owners[inst]!;
     if (kind === TraceEventKind.Alloc) {
       ci.allocs++;
-      const from = ev.off[seq]! >>> 2;
+      const from: number = offsetToBit(ev.off[seq]!);
       const to = from + unitsOf(ev.size[seq]!);
       if (to > MAX_UNITS) throw new ParseError(trace.name, ev.line[seq]!, `offset ${ev.off[seq]} + size ${ev.size[seq]} lies beyond any percpu chunk (1 GiB)`);
       own.ensure(to);
@@ -212,7 +213,7 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
     } else if (kind === TraceEventKind.Free) {
       ci.frees++;
       const off = ev.off[seq]!;
-      const u = off >>> 2;
+      const u: number = offsetToBit(off);
       const live = u < own.owner.length ? own.owner[u]! : -1;
       if (live >= 0 && ev.off[live] === off) {
         freeTarget[seq] = live;
@@ -260,7 +261,7 @@ function lostAllocBound(ci: ChunkInstance, own: UnitOwners, unit: number, coveri
 
 /** Drop object `seq` from the bookkeeping, because of event `bySeq`. */
 function release(own: UnitOwners, ev: ParsedTrace['events'], seq: number, bySeq: number): void {
-  const from = ev.off[seq]! >>> 2;
+  const from: number = offsetToBit(ev.off[seq]!);
   const to = Math.min(from + unitsOf(ev.size[seq]!), own.owner.length);
   for (let u = from; u < to; u++) {
     if (own.owner[u] !== seq) continue;

@@ -71,7 +71,7 @@ import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { testBit } from '../engine/bitmap.js';
 import { EMPTY_POP_PAGES_HIGH } from '../engine/constants.js';
 import { Hdr } from '../engine/chunk.js';
-import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
+import { NULL_CHUNK_ID, NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import { PercpuError } from '../errors.js';
 import { TraceEventKind, type ParsedTrace } from './parse.js';
@@ -556,7 +556,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
         const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
         simPtr[seq] = p;
         placements[seq] = p;
-        const sc = p === NULL_PTR ? -1 : ptrChunk(p);
+        const sc = p === NULL_PTR ? NULL_CHUNK_ID : ptrChunk(p);
         const simWasEmpty = sc >= 0 && (simLive.get(sc) ?? 0) === 0;
         if (sc >= 0) addSimLive(sc, 1);
         const cut = cutOf[inst]!;

@@ -70,8 +70,8 @@ export interface MapRun {
 export function rowRuns(chunk: Chunk, page: number, blockBits: number): MapRun[] {
   const base = page * blockBits;
   const end = base + blockBits;
-  const hiddenHead = chunk.hdr[Hdr.StartOffset]! >>> 2;
-  const hiddenTail = chunk.mapBits - (chunk.hdr[Hdr.EndOffset]! >>> 2);
+  const hiddenHead = chunk.startBit;
+  const hiddenTail = chunk.endBit;
   const runs: MapRun[] = [];
   let shade = 0;
   let pos = base;
@@ -105,8 +105,8 @@ export type PageClass = 'full' | 'empty' | 'hidden' | 'mixed';
 export function classifyPage(chunk: Chunk, page: number, blockBits: number): PageClass {
   const base = page * blockBits;
   const end = base + blockBits;
-  const hiddenHead = chunk.hdr[Hdr.StartOffset]! >>> 2;
-  const hiddenTail = chunk.mapBits - (chunk.hdr[Hdr.EndOffset]! >>> 2);
+  const hiddenHead = chunk.startBit;
+  const hiddenTail = chunk.endBit;
   if (end <= hiddenHead || base >= hiddenTail) return 'hidden';
   if (base < hiddenHead || end > hiddenTail) return 'mixed';
   const firstSet = findNextBit(chunk.allocMap, end, base);
