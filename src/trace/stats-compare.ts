@@ -38,25 +38,14 @@
 import type { PercpuAllocator } from '../allocator.js';
 import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
-import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
+import { parsePercpuStats, type PercpuStatsFile, type StatsChunk } from './stats-parse.js';
+import { CHUNK_FIELD_KEYS, CHUNK_HEADER, type StatsChunkField } from '../stats/format.js';
 import type { TraceReplayResult } from './replay.js';
 import type { TraceVerification } from './verify-trace.js';
 
-/** Fields of a chunk section, in the file's order after the header. */
-export const CHUNK_FIELDS = [
-  'nr_alloc',
-  'max_alloc_size',
-  'empty_pop_pages',
-  'first_bit',
-  'free_bytes',
-  'contig_bytes',
-  'sum_frag',
-  'max_frag',
-  'cur_min_alloc',
-  'cur_med_alloc',
-  'cur_max_alloc',
-] as const;
-export type ChunkField = 'header' | (typeof CHUNK_FIELDS)[number];
+/** Fields of a chunk section, in the file's order after the header (the format's, `stats/format.ts`). */
+export const CHUNK_FIELDS = Object.keys(CHUNK_FIELD_KEYS) as readonly StatsChunkField[];
+export type ChunkField = 'header' | StatsChunkField;
 
 /** Fields the allocation map alone determines: how a traced chunk is recognised in the snapshot. */
 const IDENTITY: readonly ChunkField[] = ['nr_alloc', 'free_bytes', 'first_bit', 'sum_frag', 'max_frag', 'cur_min_alloc', 'cur_med_alloc', 'cur_max_alloc'];
@@ -64,29 +53,10 @@ const IDENTITY: readonly ChunkField[] = ['nr_alloc', 'free_bytes', 'first_bit', 
 /** Fields decided by population and the balance work (isolation, depopulation, sidelining). */
 const BALANCE_FIELDS: ReadonlySet<ChunkField> = new Set(['header', 'empty_pop_pages']);
 
-const HEADER_TEXT: Record<StatsChunkKind, string> = {
-  reserved: 'Chunk: <- Reserved Chunk',
-  first: 'Chunk: <- First Chunk',
-  chunk: 'Chunk:',
-  to_depopulate: 'Chunk (to_depopulate)',
-  sidelined: 'Chunk (sidelined):',
-};
-
 export function fieldValue(c: StatsChunk, f: ChunkField): string | number {
-  switch (f) {
-    case 'header': return HEADER_TEXT[c.kind];
-    case 'nr_alloc': return c.nrAlloc;
-    case 'max_alloc_size': return c.maxAllocSize;
-    case 'empty_pop_pages': return c.emptyPopPages ?? -1;
-    case 'first_bit': return c.firstBit ?? -1;
-    case 'free_bytes': return c.freeBytes;
-    case 'contig_bytes': return c.contigBytes;
-    case 'sum_frag': return c.sumFrag;
-    case 'max_frag': return c.maxFrag;
-    case 'cur_min_alloc': return c.curMinAlloc;
-    case 'cur_med_alloc': return c.curMedAlloc;
-    case 'cur_max_alloc': return c.curMaxAlloc;
-  }
+  if (f === 'header') return CHUNK_HEADER[c.kind];
+  // A field the layout lacks (4.13's empty_pop_pages, first_bit) reads as -1.
+  return c[CHUNK_FIELD_KEYS[f]] ?? -1;
 }
 
 const ALL_FIELDS: readonly ChunkField[] = ['header', ...CHUNK_FIELDS];
