@@ -841,11 +841,20 @@ function lostFreeInjections(v: TraceVerification): Map<number, number[]> {
 
 /** A whole-trace replay's report, as `percpu replay` prints it (one line per entry). */
 export function formatTraceReplay(r: TraceReplayResult, geometryText: string): string[] {
-  const t = r.trace;
-  const ev = t.events;
+  return [
+    `replay ${r.verification.workload}: simulated allocator, ${geometryText}`,
+    ...setupLines(r),
+    ...allocationLines(r),
+    ...freeAndChunkLines(r),
+    ...balanceLines(r),
+    ...disagreementLines(r),
+  ];
+}
+
+/** The report's assumptions: the chunks that existed before tracing and the empty pages they hold. */
+function setupLines(r: TraceReplayResult): string[] {
   const tc = r.verification.chunks;
   const out: string[] = [];
-  out.push(`replay ${r.verification.workload}: simulated allocator, ${geometryText}`);
   const pre = tc.instances.filter((c) => c.createdSeq < 0);
   out.push(
     `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
@@ -859,6 +868,13 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   } else if (r.outsideEmptyPages > 0) {
     out.push(`  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) throughout, counted in the simulation's global empty-page count`);
   }
+  return out;
+}
+
+/** Allocations: unverifiable by reason, compared and matched, failed ones. */
+function allocationLines(r: TraceReplayResult): string[] {
+  const ev = r.trace.events;
+  const out: string[] = [];
   out.push(`allocations: ${r.allocs}`);
   out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
   if (r.unverifiableAfterLostFree > 0) {
@@ -887,6 +903,12 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
         `room the kernel must have seen ${r.mismatched.failed}, not comparable ${r.failsNotCompared}`,
     );
   }
+  return out;
+}
+
+/** Frees, trace-order corrections, chunks created and destroyed on each side, lifetime differences. */
+function freeAndChunkLines(r: TraceReplayResult): string[] {
+  const out: string[] = [];
   const f = r.frees;
   out.push(
     `frees: ${f.replayed} replayed, ${f.olderObjects} of objects allocated before tracing (skipped), ${f.unverifiableObjects} of objects not simulated (skipped)` +
@@ -903,6 +925,12 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   }
   for (const l of r.lifetimeDisagreements) out.push(`    ${l}`);
   if (r.lifetimeDifferences > r.lifetimeDisagreements.length) out.push(`    … ${r.lifetimeDifferences - r.lifetimeDisagreements.length} more`);
+  return out;
+}
+
+/** Deferred policy: when the balance work ran, the population it was directed to, atomic failures left at the end. */
+function balanceLines(r: TraceReplayResult): string[] {
+  const out: string[] = [];
   if (r.balance === 'deferred') {
     const runs = BALANCE_POINTS.filter((p) => r.balanceRuns[p] > 0).map((p) => `${r.balanceRuns[p]} ${BALANCE_POINT_TEXT[p]}`);
     out.push(
@@ -920,6 +948,13 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
       out.push(`  the trace ends with ${r.atomicFailuresAtEnd} atomic failure(s) no success followed: the last run populated 4 pages in the simulation's fullest chunk with holes (the kernel's may have been one that existed before tracing)`);
     }
   }
+  return out;
+}
+
+/** Re-pairings, the first disagreements, and the placement total. */
+function disagreementLines(r: TraceReplayResult): string[] {
+  const ev = r.trace.events;
+  const out: string[] = [];
   if (r.repairs > 0) {
     out.push(
       `  ${r.repairs} time(s) a simulated chunk that had stood for another kernel chunk was paired with a new one: both were empty at that moment, so interchangeable for placement`,
@@ -932,3 +967,4 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
       `${r.unverifiableAtomicTiming > 0 ? `, ${r.unverifiableAtomicTiming} atomic ones decided by population timing` : ''})`);
   return out;
 }
+
