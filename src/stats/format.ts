@@ -154,7 +154,7 @@ const GLOBAL_COUNTERS: readonly StatsField<StatsGlobal>[] = [
 const WIDE: StatsLineWidths = { name: 20, value: 12 };
 
 /** The 4.14+ chunk section before the fragment numbers: file name → property, in print order. */
-const CHUNK_KEYS_414 = {
+export const CHUNK_KEYS_414 = {
   nr_alloc: 'nrAlloc',
   max_alloc_size: 'maxAllocSize',
   empty_pop_pages: 'emptyPopPages',
@@ -164,7 +164,7 @@ const CHUNK_KEYS_414 = {
 } as const satisfies Record<string, keyof StatsChunkValues>;
 
 /** The fragment numbers: file name → property, in print order. */
-const FRAG_KEYS = {
+export const FRAG_KEYS = {
   sum_frag: 'sumFrag',
   max_frag: 'maxFrag',
   cur_min_alloc: 'curMinAlloc',

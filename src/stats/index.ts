@@ -7,7 +7,7 @@
  * inconsistencies a consistent allocator cannot show.
  */
 export { parsePercpuStats, formatPercpuStats, geometryFromStats, statsInconsistencies } from '../trace/stats-parse.js';
-export { writePercpuStats, formatStatsLine, STATS_LAYOUTS, CHUNK_HEADER, CHUNK_FIELD_KEYS, INFO_FIELDS, STATS_TITLE, STATS_SECTIONS, STATS_DASHES } from './format.js';
+export { writePercpuStats, formatStatsLine, STATS_LAYOUTS, CHUNK_HEADER, CHUNK_FIELD_KEYS, CHUNK_KEYS_414, FRAG_KEYS, INFO_FIELDS, STATS_TITLE, STATS_SECTIONS, STATS_DASHES } from './format.js';
 export type { PercpuStatsData, PercpuStatsFile, StatsChunk, StatsChunkValues, StatsChunkField, StatsGlobal, StatsAllocInfo, StatsChunkKind, StatsLayout, StatsField, StatsLayoutFormat, StatsLineWidths } from './format.js';
 export { formatBitmapStats, bitmapStatsData, chunkFragStats } from '../engine/stats.js';
 export type { ChunkFragStats } from '../engine/stats.js';
