@@ -139,6 +139,7 @@ export const INFO_FIELDS: readonly StatsField<StatsAllocInfo>[] = [
   { name: 'alloc_size', key: 'allocSize' },
 ];
 
+/** The global section's counters, in print order (4.14+ adds `empty_pop_pages` after them). */
 const GLOBAL_COUNTERS: readonly StatsField<StatsGlobal>[] = [
   { name: 'nr_alloc', key: 'nrAlloc' },
   { name: 'nr_dealloc', key: 'nrDealloc' },
@@ -150,7 +151,7 @@ const GLOBAL_COUNTERS: readonly StatsField<StatsGlobal>[] = [
   { name: 'max_alloc_size', key: 'maxAllocSize' },
 ];
 
-
+/** 4.14+: every line `"  %-20s: %12lld"`. */
 const WIDE: StatsLineWidths = { name: 20, value: 12 };
 
 /** The 4.14+ chunk section before the fragment numbers: file name → property, in print order. */
