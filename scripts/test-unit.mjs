@@ -25,8 +25,8 @@ import { fileURLToPath } from 'node:url';
 
 export const UNIT_SUITES = [
   'balance', 'bench-workloads', 'bitmap', 'checker', 'chunk-map', 'errors', 'exports', 'geometry',
-  'import-cycles', 'io', 'package', 'population', 'property', 'runtime-counter', 'runtime-hash-map',
-  'runtime-map-api', 'rules', 'shared-state', 'stats', 'stats-compare', 'top-fragmentation', 'top-ledger',
+  'function-length', 'import-cycles', 'io', 'package', 'population', 'property', 'runtime-counter', 'runtime-hash-map',
+  'runtime-map-api', 'rules', 'shared-state', 'stats', 'stats-compare', 'stats-format', 'top-fragmentation', 'top-ledger',
   'trace-capture', 'trace-parse', 'trace-stats', 'units',
 ];
 

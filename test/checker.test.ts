@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { HintedBitmapAllocator } from '../src/allocator.js';
-import { Md, MD_STRIDE, Hdr } from '../src/engine/chunk.js';
+import { Md, Hdr, type Chunk } from '../src/engine/chunk.js';
 import { formatProblem } from '../src/engine/checker.js';
 import { listFixtures, loadGolden } from '../test-support/fixtures.js';
 import { replayGolden } from '../src/golden/replay.js';
@@ -20,18 +20,22 @@ function busyChunk(kernel: '4.14' | '7.0') {
   return a;
 }
 
-function bump(arr: Int32Array, at: number, by: number): void {
-  arr[at] = arr[at]! + by;
+/** Adds `by` to field `field` of block `block`'s metadata record. */
+function bumpMd(c: Chunk, block: number, field: number, by: number): void {
+  c.setMdField(block, field, c.mdField(block, field) + by);
 }
 
 for (const kernel of ['4.14', '7.0'] as const) {
   test(`${kernel}: corrupted hints are reported with the rule they break`, () => {
     const cases: [string, (a: HintedBitmapAllocator) => void, RegExp][] = [
-      ['block contig too large', (a) => bump(a.getChunk(0)!.md, 0 * MD_STRIDE + Md.Contig, 5), /block 0: contig_hint/],
-      ['left_free wrong', (a) => (a.getChunk(0)!.md[0 * MD_STRIDE + Md.LeftFree] = 3), /block 0: left_free = 3/],
-      ['right_free too large', (a) => (a.getChunk(0)!.md[0 * MD_STRIDE + Md.RightFree] = 1024), /block 0: right_free = 1024/],
-      ['first_free past the first free bit', (a) => (a.getChunk(0)!.md[0 * MD_STRIDE + Md.FirstFree] = 1000), /block 0: first_free = 1000/],
-      ['free_bytes off by 4', (a) => bump(a.getChunk(0)!.hdr, Hdr.FreeBytes, -4), /chunk 0: free_bytes/],
+      ['block contig too large', (a) => bumpMd(a.getChunk(0)!, 0, Md.Contig, 5), /block 0: contig_hint/],
+      ['left_free wrong', (a) => a.getChunk(0)!.setMdField(0, Md.LeftFree, 3), /block 0: left_free = 3/],
+      ['right_free too large', (a) => a.getChunk(0)!.setMdField(0, Md.RightFree, 1024), /block 0: right_free = 1024/],
+      ['first_free past the first free bit', (a) => a.getChunk(0)!.setMdField(0, Md.FirstFree, 1000), /block 0: first_free = 1000/],
+      ['free_bytes off by 4', (a) => {
+        const c = a.getChunk(0)!;
+        c.hdr[Hdr.FreeBytes] = c.freeBytes - 4;
+      }, /chunk 0: free_bytes/],
       ['an allocated bit under the contig run', (a) => (a.getChunk(0)!.allocMap[10] = 0xffffffff), /contig/],
     ];
     for (const [what, corrupt, expected] of cases) {
@@ -48,8 +52,8 @@ test('7.0: the chunk contig hint stuck at 0 by the free-path slip is allowed sta
   const r = replayGolden(loadGolden(listFixtures('golden', 'spec', '7.0').find((p) => p.includes('GV-C'))!));
   const a = r.allocator as HintedBitmapAllocator;
   const c = a.getChunk(0)!;
-  assert.equal(c.md[c.chunkMd + Md.Contig], 0);
-  assert.ok(c.hdr[Hdr.FreeBytes]! > 0);
+  assert.equal(c.mdField(c.nrBlocks, Md.Contig), 0);
+  assert.ok(c.freeBytes > 0);
   assert.deepEqual(a.check(), []);
 });
 

@@ -293,8 +293,23 @@ const ms = (x: number) => `${x >= 100 ? x.toFixed(0) : x.toFixed(1)} ms`;
 const REPO_ONLY_DEMO = 'not found: the demo\'s trace (7.7 MB) ships with the repository, not the npm package';
 const REPO_ONLY_HINT = 'run it from a clone (npm ci && npm start), or pass --trace <file> --stats <file>';
 
+/** A profile pair's placement differences (first one described). */
+type PlacementDiff = { pair: string; count: number; first: string | undefined };
+
+/** What the demo's story is told from. */
+interface DemoStory {
+  trace: ParsedTrace;
+  geometry: ReturnType<typeof geometryFromStats>;
+  peak: { seq: number; live: number };
+  runs: ProfileRun[];
+  diffs: PlacementDiff[];
+  statsColumns: ReturnType<typeof compareStats>;
+  reportPath: string;
+  bundledTrace: boolean;
+}
+
+/** `percpu demo`: replays the trace through every profile, writes the report, tells the story; true when 7.0 reproduced every placement. */
 export async function runDemo(options: DemoOptions): Promise<boolean> {
-  const write = options.write;
   const tracePath = options.trace ?? bundled('demo', 'bpf-percpu-hash-1M-x-8B.trace.gz');
   const statsPath = options.stats ?? bundled('demo', 'before.percpu_stats');
   // The bundled trace (7.7 MB) is in the repository, not in the npm package (kept under 1 MB).
@@ -308,36 +323,70 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   const trace = await parseTraceFile(tracePath, tracePath.startsWith(PACKAGE_ROOT) ? tracePath.slice(PACKAGE_ROOT.length + 1) : tracePath);
   const beforeStats = await readPercpuStatsFile(statsPath);
   const geometry = geometryFromStats(beforeStats, trace.preamble.nrCpus !== undefined ? { nrUnits: trace.preamble.nrCpus } : {});
-  const ev = trace.events;
-  const counts = trace.counts;
   const peak = peakEvent(trace);
+  const runs = runProfiles(trace, geometry, peak, options, next);
+  const diffs = placementDiffs(runs);
+  next();
+  const reportPath = resolve(options.report ?? 'percpu-report.html');
+  const statsColumns = compareStats(runs.map((r) => ({ label: r.label, text: r.statsAtPeak })));
+  writeOutput(reportPath, buildReport(trace, peak, runs, diffs, statsColumns, options.full ?? false), '--report');
+  bar.done();
+  return tellStory(options, { trace, geometry, peak, runs, diffs, statsColumns, reportPath, bundledTrace: options.trace === undefined });
+}
 
+/** Every profile replayed against the kernel, then timed (`next` marks each phase). */
+function runProfiles(trace: ParsedTrace, geometry: ReturnType<typeof geometryFromStats>, peak: { seq: number; live: number }, options: DemoOptions, next: () => void): ProfileRun[] {
   // Which allocation each free frees is a property of the trace: take it from a whole-trace replay.
   const replays = PROFILES.map((p) => {
     next();
     return replayProfile(trace, geometry, p, peak.seq);
   });
-  const whole = replays.find((r) => r.eventsReplayed === ev.length);
-  const runs: ProfileRun[] = replays.map((r, i) => {
+  const whole = replays.find((r) => r.eventsReplayed === trace.events.length);
+  return replays.map((r, i) => {
     const p = PROFILES[i]!;
     const source = p.areaMap && whole ? whole : r;
     const freeTarget = source.result.verification.chunks.freeTarget;
     next();
     return { ...r, ...timeAllocator(trace, freeTarget, geometry, p, p.areaMap && !options.full ? peak.seq : Infinity) };
   });
-  const diffs: { pair: string; count: number; first: string | undefined }[] = [];
+}
+
+/** Every pair of profiles: how many allocations they place differently. */
+function placementDiffs(runs: ProfileRun[]): PlacementDiff[] {
+  const diffs: PlacementDiff[] = [];
   for (let i = 0; i < runs.length; i++)
     for (let j = i + 1; j < runs.length; j++) diffs.push({ pair: `${runs[i]!.label} vs ${runs[j]!.label}`, ...placementDifferences(runs[i]!, runs[j]!) });
-  next();
-  const reportPath = resolve(options.report ?? 'percpu-report.html');
-  const statsColumns = compareStats(runs.map((r) => ({ label: r.label, text: r.statsAtPeak })));
-  writeOutput(reportPath, buildReport(trace, peak, runs, diffs, statsColumns, options.full ?? false), '--report');
-  bar.done();
+  return diffs;
+}
 
-  // The story, in one screen.
+/** The story, in one screen. */
+function tellStory(options: DemoOptions, x: DemoStory): boolean {
+  const write = options.write;
+  storyPlacements(write, x);
+  storyFreeCost(write, x);
+  const { runs, statsColumns, reportPath, diffs, peak } = x;
+  const ev = x.trace.events;
+  const statsLine = statsColumns.length === 1 ? `identical for all ${runs.length} profiles` : statsColumns.map((c) => `${c.labels.join(', ')}${c.labels.length > 1 ? ' identical' : ''}`).join('; ') + ` (${statsColumns.reduce((s, c) => s + c.differs.filter(Boolean).length, 0)} differing lines)`;
+  write(`percpu_stats at the peak: ${statsLine}.\n`);
+  write(`Report (chunk maps, percpu_stats side by side, call sites, benchmark charts): ${reportPath}\n`);
+  const allMatched = runs.filter((r) => r.label === '7.0').every((r) => r.result.matched === r.result.compared && r.result.failsMatched === r.result.fails);
+  write(`The 7.0 profile ${allMatched ? 'reproduced every' : 'did NOT reproduce every'} placement the kernel made in chunks created during the trace.\n`);
+
+  if (options.verbose) {
+    write('\nWhere the profiles place differently (same requests, same order):\n');
+    write(formatTable(['pair', 'allocations placed differently', 'first difference'], diffs.map((d) => [d.pair, String(d.count), d.first ?? '-'])));
+    for (const r of runs) write(`\n== percpu_stats of the ${r.label} simulation when the map is complete (line ${ev.line[peak.seq]}):\n${r.statsAtPeak}\n`);
+  }
+  return allMatched;
+}
+
+/** The trace in two lines, and each profile's placements reproduced. */
+function storyPlacements(write: (s: string) => void, x: DemoStory): void {
+  const { trace, geometry, peak, runs, diffs, bundledTrace } = x;
+  const ev = trace.events;
+  const counts = trace.counts;
   const bulk = dominantRequest(trace);
   const first = runs[0]!;
-  const bundledTrace = options.trace === undefined;
   if (bundledTrace) {
     write(`Replayed ${trace.name}: Linux 6.18 (${geometry.nrUnits} CPUs, ${geometry.unitSize >> 10} KiB units) creating and destroying\n`);
     write(`a BPF per-CPU hash map, ${n(bulk.count)} values of ${bulk.size} B: ${n(ev.length)} events (${n(counts[TraceEventKind.Alloc]!)} allocations, ${n(counts[TraceEventKind.Free]!)} frees,\n`);
@@ -354,7 +403,11 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   if (differing.length === 0) write(`All ${runs.length} profiles place every allocation identically.\n`);
   else for (const d of differing.slice(0, 3)) write(`${d.pair}: ${n(d.count)} allocations placed differently, first at ${d.first}\n`);
   if (differing.length > 3) write(`(${differing.length - 3} more pairs differ: see the report)\n`);
+}
 
+/** The 4.13 area map's free cost against the bitmap's, and what the times are. */
+function storyFreeCost(write: (s: string) => void, x: DemoStory): void {
+  const { runs, bundledTrace } = x;
   const area = runs.find((r) => r.label === '4.13');
   const bitmaps = runs.filter((r) => r.label === '4.14' || r.label === '7.0');
   if (area && bitmaps.length > 0) {
@@ -367,18 +420,6 @@ export async function runDemo(options: DemoOptions): Promise<boolean> {
   write(`(Times: this engine's CPU time for all of the trace's requests in a tight loop.`);
   if (bundledTrace) write(` The real kernel took 323 ms to create and\n 67.8 ms to free this map, page population and zeroing included.`);
   write(`)\n\n`);
-  const statsLine = statsColumns.length === 1 ? `identical for all ${runs.length} profiles` : statsColumns.map((c) => `${c.labels.join(', ')}${c.labels.length > 1 ? ' identical' : ''}`).join('; ') + ` (${statsColumns.reduce((s, c) => s + c.differs.filter(Boolean).length, 0)} differing lines)`;
-  write(`percpu_stats at the peak: ${statsLine}.\n`);
-  write(`Report (chunk maps, percpu_stats side by side, call sites, benchmark charts): ${reportPath}\n`);
-  const allMatched = runs.filter((r) => r.label === '7.0').every((r) => r.result.matched === r.result.compared && r.result.failsMatched === r.result.fails);
-  write(`The 7.0 profile ${allMatched ? 'reproduced every' : 'did NOT reproduce every'} placement the kernel made in chunks created during the trace.\n`);
-
-  if (options.verbose) {
-    write('\nWhere the profiles place differently (same requests, same order):\n');
-    write(formatTable(['pair', 'allocations placed differently', 'first difference'], diffs.map((d) => [d.pair, String(d.count), d.first ?? '-'])));
-    for (const r of runs) write(`\n== percpu_stats of the ${r.label} simulation when the map is complete (line ${ev.line[peak.seq]}):\n${r.statsAtPeak}\n`);
-  }
-  return allMatched;
 }
 
 function formatTable(head: string[], rows: string[][]): string {
@@ -387,17 +428,29 @@ function formatTable(head: string[], rows: string[][]): string {
   return [line(head), ...rows.map(line)].join('\n') + '\n';
 }
 
+/** The HTML report: the story, who allocated, chunk maps, percpu_stats side by side, benchmarks. */
 function buildReport(
   trace: ParsedTrace,
   peak: { seq: number; live: number },
   runs: ProfileRun[],
-  diffs: { pair: string; count: number; first: string | undefined }[],
+  diffs: PlacementDiff[],
   statsColumns: ReturnType<typeof compareStats>,
   full: boolean,
 ): string {
+  const sections: ReportSection[] = [
+    { id: 'story', title: 'The story', blocks: reportStory(trace, peak, runs, diffs) },
+    { id: 'who', title: 'Who allocated', blocks: reportWho(trace) },
+    { id: 'maps', title: 'Chunk maps', blocks: reportMaps(trace, peak, runs, full) },
+    reportStats(statsColumns),
+    { id: 'bench', title: 'Benchmarks', blocks: benchmarkSection() },
+  ];
+  return renderReport({ title: 'percpu — a BPF per-CPU hash map through every allocator', subtitle: `Linux 4.13, 4.14 and 7.0 percpu allocators replaying a real Linux 6.18 trace`, sections });
+}
+
+/** The report's story: what was traced, each profile's placements and times, the pairs that differ. */
+function reportStory(trace: ParsedTrace, peak: { seq: number; live: number }, runs: ProfileRun[], diffs: PlacementDiff[]): ReportBlock[] {
   const ev = trace.events;
   const bulk = dominantRequest(trace);
-  const sections: ReportSection[] = [];
   const area = runs.find((r) => r.label === '4.13');
   const head = ['profile', 'kernel placements reproduced', 'unverifiable (older chunks)', 'failed allocations matched', 'chunks at peak', 'chunks created', 'allocations', 'frees'];
   const rows = runs.map((r) => {
@@ -417,14 +470,22 @@ function buildReport(
     story.push({ kind: 'text', html: html`<p class="note">~ After the peak, the 4.13 frees were timed only for the objects of one chunk (the busiest; ${n(area.freesTimed)} of ${n(area.freesTotal)} frees run in all), and scaled to all: a chunk's frees cost what its own area map holds (<code>percpu demo --full</code> times every free). The 4.13 replay stopped after the last allocation compared with the kernel's: what follows only frees, or allocates in chunks older than the trace (counted as unverifiable all the same).</p>` });
   if (differing.length === 0) story.push({ kind: 'text', html: html`<p><strong>All ${runs.length} profiles place every allocation identically</strong> (${diffs.length} pairs compared), so no diff maps are drawn.</p>` });
   else story.push({ kind: 'table', head: ['pair', 'allocations placed differently', 'first difference'], rows: differing.map((d) => [d.pair, n(d.count), d.first ?? '-']), caption: 'Pairs of profiles that place differently (the others place identically)' });
-  sections.push({ id: 'story', title: 'The story', blocks: story });
+  return story;
+}
 
+/** Allocations by call site and by task. */
+function reportWho(trace: ParsedTrace): ReportBlock[] {
+  const ev = trace.events;
   const who: ReportBlock[] = [];
   const sites = topBy(ev.callSite, trace.callSites, trace, 12);
   if (sites.length > 0) who.push({ kind: 'table', head: ['call site', 'allocations', 'bytes'], rows: sites, caption: 'Allocations by call site (the largest 12)' });
   who.push({ kind: 'table', head: ['task', 'allocations', 'bytes'], rows: topBy(ev.task, trace.tasks, trace, 12), caption: 'Allocations by task (comm, the largest 12)' });
-  sections.push({ id: 'who', title: 'Who allocated', blocks: who });
+  return who;
+}
 
+/** 7.0's chunk maps at the peak, the diff maps of profiles that differ, and (--full) every page of every profile. */
+function reportMaps(trace: ParsedTrace, peak: { seq: number; live: number }, runs: ProfileRun[], full: boolean): ReportBlock[] {
+  const ev = trace.events;
   const mapBlocks: ReportBlock[] = [];
   const main = runs.find((r) => r.label === '7.0' && r.snapshot);
   if (main?.snapshot) {
@@ -454,10 +515,13 @@ function buildReport(
     }
   } else mapBlocks.push({ kind: 'text', html: html`<p class="note">Run <code>percpu demo --full</code> for every page of every chunk of each bitmap profile, drawn without bands.</p>` });
   mapBlocks.push({ kind: 'text', html: html`<p class="note">The 4.13 area map has no bitmap to draw: it keeps an array of area offsets per chunk.</p>` });
-  sections.push({ id: 'maps', title: 'Chunk maps', blocks: mapBlocks });
+  return mapBlocks;
+}
 
+/** percpu_stats at the peak, side by side. */
+function reportStats(statsColumns: ReturnType<typeof compareStats>): ReportSection {
   const same = statsColumns.length === 1;
-  sections.push({
+  return {
     id: 'stats',
     title: 'percpu_stats',
     blocks: [
@@ -468,9 +532,7 @@ function buildReport(
         className: 'stats',
       },
     ],
-  });
-  sections.push({ id: 'bench', title: 'Benchmarks', blocks: benchmarkSection() });
-  return renderReport({ title: 'percpu — a BPF per-CPU hash map through every allocator', subtitle: `Linux 4.13, 4.14 and 7.0 percpu allocators replaying a real Linux 6.18 trace`, sections });
+  };
 }
 
 const CHART_CAPTIONS: Record<string, string> = {

@@ -95,7 +95,27 @@ export function eventCountCheck(trace: ParsedTrace, before: PercpuStatsFile, aft
   return lines;
 }
 
+/** Registers verify-trace, replay and capture. */
 export function registerTraceCommands(program: Command): void {
+  registerVerifyTrace(program);
+  registerReplay(program);
+  registerCapture(program);
+}
+
+/** `verify-trace` flags. */
+type VerifyTraceFlags = GeometryFlags & {
+  json?: boolean;
+  statsBefore?: string;
+  outsideEmptyPages?: number | 'auto';
+  kernel: string;
+  correct: boolean;
+  windowUs: number;
+  writeGolden?: string;
+  label?: string;
+  quiet?: boolean;
+};
+
+function registerVerifyTrace(program: Command): void {
   program
     .command('verify-trace')
     .description(
@@ -116,75 +136,102 @@ export function registerTraceCommands(program: Command): void {
     .option('--label <text>', 'text before "trace" in the golden files\' workload line (e.g. "Linux 6.18")')
     .option('-q, --quiet', 'print only failing chunks and the summaries')
     .option('--json', 'print the results as JSON (docs/JSON.md)')
-    .action(async (traces: string[], opts: GeometryFlags & {
-      json?: boolean;
-      statsBefore?: string;
-      outsideEmptyPages?: number | 'auto';
-      kernel: string;
-      correct: boolean;
-      windowUs: number;
-      writeGolden?: string;
-      label?: string;
-      quiet?: boolean;
-    }) => {
-      const { describeTrace, parseTraceFile, replayTrace, geometryFromStats, toJson, verifyTraceJson, formatChunkGolden, formatTraceVerification, verifyParsedTrace, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
-      const unitSize = await unitSizeOf(opts);
-      const print = opts.json ? () => {} : out;
-      const docs: Record<string, unknown>[] = [];
-      let defective = false;
-      if (opts.statsBefore && !opts.stats) throw new PercpuError('EPARSE', '--stats-before needs --stats (the snapshot taken after the trace)');
-      if (opts.statsBefore && traces.length !== 1) throw new PercpuError('EPARSE', '--stats-before and --stats describe one trace: give exactly one');
-      if (opts.writeGolden) makeOutputDir(opts.writeGolden, '--write-golden');
-      let placements = 0;
-      let matched = 0;
-      let failMismatches = 0;
-      let failChecks = 0;
-      let statsDiffering = 0;
-      for (const path of traces) {
-        const trace = await parseTraceFile(path);
-        describeTrace(trace).forEach(print);
-        if (warnDefects(trace)) defective = true;
-        const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
-        const v = verifyParsedTrace(trace, { unitSize, pageSize: opts.pageSize, nrUnits, kernel: opts.kernel, correct: opts.correct, windowUs: opts.windowUs });
-        formatTraceVerification(v, { quiet: opts.quiet ?? false }).forEach(print);
-        if (v.verified.length === 0) print(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
-        const doc = verifyTraceJson(v);
-        docs.push(doc);
-        if (opts.stats && traces.length === 1) {
-          const after = await readStats(opts.stats);
-          const geometry = geometryFromStats(after, { pageSize: opts.pageSize, nrUnits });
-          const before = opts.statsBefore ? await readStats(opts.statsBefore) : undefined;
-          const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v, ...outsideCounts(opts.outsideEmptyPages, v, before, after) });
-          const cmp = compareWithSnapshot(r, after, opts.stats);
-          formatStatsComparison(cmp, v.workload).forEach(print);
-          if (statsDiffer(cmp)) statsDiffering++;
-        } else if (opts.stats) {
-          print(`${v.workload}: percpu_stats not compared: --stats is one snapshot, taken after one trace; give a single trace to compare its chunk sections`);
-        }
-        if (opts.statsBefore && opts.stats) {
-          const provenFrees = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
-          const provenAllocs = v.verified.reduce((a, c) => a + c.instance.lostAllocs.length, 0);
-          const check = eventCountCheck(trace, await readStats(opts.statsBefore), await readStats(opts.stats), provenFrees, provenAllocs);
-          check.forEach(print);
-          doc.eventCountCheck = check;
-        }
-        if (opts.writeGolden) {
-          for (const c of v.verified) {
-            const file = join(opts.writeGolden, `${v.workload}.c${c.instance.number}.golden`);
-            writeOutput(file, formatChunkGolden(v, c, { unitSize, pageSize: opts.pageSize, nrUnits, kernelLabel: opts.kernel, ...(opts.label ? { label: opts.label } : {}) }), '--write-golden');
-          }
-          print(`wrote ${v.verified.length} golden file(s) to ${opts.writeGolden}`);
-        }
-        placements += v.placements;
-        matched += v.matched;
-        failMismatches += v.fails.mismatched;
-        failChecks += v.fails.checks;
-      }
-      print(`placements: matched ${matched}/${placements}` + (failChecks > 0 ? `; failed allocations: ${failMismatches} mismatch(es) in ${failChecks} check(s)` : ''));
-      process.exitCode = matched === placements && failMismatches === 0 && statsDiffering === 0 && !defective ? 0 : 1;
-      if (opts.json) out(toJson({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, failChecks, failMismatches, statsDiffering, exitCode: process.exitCode }));
-    });
+    .action(runVerifyTrace);
+}
 
+/** Totals over the traces verify-trace was given. */
+interface VerifyTotals {
+  placements: number;
+  matched: number;
+  failMismatches: number;
+  failChecks: number;
+  statsDiffering: number;
+  defective: boolean;
+}
+
+async function runVerifyTrace(traces: string[], opts: VerifyTraceFlags): Promise<void> {
+  const { toJson } = await loadTools();
+  const unitSize = await unitSizeOf(opts);
+  const print = opts.json ? () => {} : out;
+  const docs: Record<string, unknown>[] = [];
+  if (opts.statsBefore && !opts.stats) throw new PercpuError('EPARSE', '--stats-before needs --stats (the snapshot taken after the trace)');
+  if (opts.statsBefore && traces.length !== 1) throw new PercpuError('EPARSE', '--stats-before and --stats describe one trace: give exactly one');
+  if (opts.writeGolden) makeOutputDir(opts.writeGolden, '--write-golden');
+  const t: VerifyTotals = { placements: 0, matched: 0, failMismatches: 0, failChecks: 0, statsDiffering: 0, defective: false };
+  for (const path of traces) docs.push(await verifyOneTrace(path, traces.length, unitSize, opts, print, t));
+  const { placements, matched, failChecks, failMismatches, statsDiffering } = t;
+  print(`placements: matched ${matched}/${placements}` + (failChecks > 0 ? `; failed allocations: ${failMismatches} mismatch(es) in ${failChecks} check(s)` : ''));
+  process.exitCode = matched === placements && failMismatches === 0 && statsDiffering === 0 && !t.defective ? 0 : 1;
+  if (opts.json) out(toJson({ command: 'verify-trace', schema: 1, traces: docs, placements, matched, failChecks, failMismatches, statsDiffering, exitCode: process.exitCode }));
+}
+
+/** Verifies one trace: its report, its stats comparison and event-count check, its golden files; returns its JSON document and adds to the totals. */
+async function verifyOneTrace(path: string, nTraces: number, unitSize: number, opts: VerifyTraceFlags, print: (l: string) => void, t: VerifyTotals): Promise<Record<string, unknown>> {
+  const { describeTrace, parseTraceFile, verifyTraceJson, formatTraceVerification, verifyParsedTrace } = await loadTools();
+  const trace = await parseTraceFile(path);
+  describeTrace(trace).forEach(print);
+  if (warnDefects(trace)) t.defective = true;
+  const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
+  const v = verifyParsedTrace(trace, { unitSize, pageSize: opts.pageSize, nrUnits, kernel: opts.kernel, correct: opts.correct, windowUs: opts.windowUs });
+  formatTraceVerification(v, { quiet: opts.quiet ?? false }).forEach(print);
+  if (v.verified.length === 0) print(`${v.workload}: no chunk was created during this trace, so no placement could be checked`);
+  const doc = verifyTraceJson(v);
+  if (opts.stats && nTraces === 1) {
+    if (await compareStatsAfter(trace, v, nrUnits, opts, print)) t.statsDiffering++;
+  } else if (opts.stats) {
+    print(`${v.workload}: percpu_stats not compared: --stats is one snapshot, taken after one trace; give a single trace to compare its chunk sections`);
+  }
+  if (opts.statsBefore && opts.stats) {
+    const provenFrees = v.verified.reduce((a, c) => a + c.instance.lostFrees.length + c.instance.liveAtDestroy.length, 0);
+    const provenAllocs = v.verified.reduce((a, c) => a + c.instance.lostAllocs.length, 0);
+    const check = eventCountCheck(trace, await readStats(opts.statsBefore), await readStats(opts.stats), provenFrees, provenAllocs);
+    check.forEach(print);
+    doc.eventCountCheck = check;
+  }
+  if (opts.writeGolden) await writeChunkGoldens(v, opts.writeGolden, unitSize, nrUnits, opts, print);
+  t.placements += v.placements;
+  t.matched += v.matched;
+  t.failMismatches += v.fails.mismatched;
+  t.failChecks += v.fails.checks;
+  return doc;
+}
+
+/** verify-trace --stats: the whole-trace replay's chunk sections against the after-snapshot; whether any differ. */
+async function compareStatsAfter(trace: ParsedTrace, v: TraceVerification, nrUnits: number, opts: VerifyTraceFlags, print: (l: string) => void): Promise<boolean> {
+  const { replayTrace, geometryFromStats, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
+  const after = await readStats(opts.stats!);
+  const geometry = geometryFromStats(after, { pageSize: opts.pageSize, nrUnits });
+  const before = opts.statsBefore ? await readStats(opts.statsBefore) : undefined;
+  const r = replayTrace(trace, { geometry, kernel: opts.kernel, verification: v, ...outsideCounts(opts.outsideEmptyPages, v, before, after) });
+  const cmp = compareWithSnapshot(r, after, opts.stats!);
+  formatStatsComparison(cmp, v.workload).forEach(print);
+  return statsDiffer(cmp);
+}
+
+/** verify-trace --write-golden: each chunk history as a golden file. */
+async function writeChunkGoldens(v: TraceVerification, dir: string, unitSize: number, nrUnits: number, opts: VerifyTraceFlags, print: (l: string) => void): Promise<void> {
+  const { formatChunkGolden } = await loadTools();
+  for (const c of v.verified) {
+    const file = join(dir, `${v.workload}.c${c.instance.number}.golden`);
+    writeOutput(file, formatChunkGolden(v, c, { unitSize, pageSize: opts.pageSize, nrUnits, kernelLabel: opts.kernel, ...(opts.label ? { label: opts.label } : {}) }), '--write-golden');
+  }
+  print(`wrote ${v.verified.length} golden file(s) to ${dir}`);
+}
+
+/** `replay` flags. */
+type ReplayFlags = GeometryFlags & {
+  json?: boolean;
+  statsAfter?: string;
+  outsideEmptyPages?: number | 'auto';
+  staticSize?: number;
+  reservedSize?: number;
+  dynSize?: number;
+  kernel: string;
+  balance: BalancePolicy;
+  balanceDelayUs?: number;
+};
+
+function registerReplay(program: Command): void {
   program
     .command('replay')
     .description('drive a simulated allocator (vm backend) with every event of a trace and report where it and the kernel disagree')
@@ -202,57 +249,65 @@ export function registerTraceCommands(program: Command): void {
     .addOption(new Option('--balance <mode>', 'when the simulation runs its balance work: at the moments the trace implies and at its end (deferred), right after every op that schedules it (sync), or never').choices(['deferred', 'sync', 'none']).default('deferred'))
     .option('--balance-delay-us <us>', 'deferred: a scheduled balance work has run once the trace clock moved on this long (0: only at the implied moments)', intArg('--balance-delay-us'))
     .option('--json', 'print the results as JSON (docs/JSON.md)')
-    .action(async (path: string, opts: GeometryFlags & {
-      json?: boolean; statsAfter?: string; outsideEmptyPages?: number | 'auto'; staticSize?: number; reservedSize?: number; dynSize?: number; kernel: string; balance: BalancePolicy; balanceDelayUs?: number }) => {
-      const { describeTrace, parseTraceFile, formatTraceReplay, replayTrace, verifyParsedTrace, geometryFromStats, replayJson, toJson, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
-      const print = opts.json ? () => {} : out;
-      const trace = await parseTraceFile(path);
-      describeTrace(trace).forEach(print);
-      const defective = warnDefects(trace);
-      const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
-      let geometry: GeometryInput;
-      const before = opts.stats ? await readStats(opts.stats) : undefined;
-      const after = opts.statsAfter ? await readStats(opts.statsAfter) : undefined;
-      if (before) {
-        geometry = { ...geometryFromStats(before, { pageSize: opts.pageSize, nrUnits }) };
-        if (opts.unitSize !== undefined && opts.unitSize !== geometry.unitSize) {
-          throw new PercpuError('EPARSE', `--unit-size ${opts.unitSize} contradicts the unit size ${geometry.unitSize} of ${opts.stats}`);
-        }
-      } else {
-        geometry = {
-          unitSize: await unitSizeOf(opts),
-          pageSize: opts.pageSize,
-          nrUnits,
-          ...(opts.staticSize !== undefined ? { staticSize: opts.staticSize } : {}),
-          ...(opts.reservedSize !== undefined ? { reservedSize: opts.reservedSize } : {}),
-          ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
-        };
-      }
-      const verification = verifyParsedTrace(trace, { unitSize: geometry.unitSize, pageSize: geometry.pageSize ?? 4096, nrUnits, kernel: opts.kernel });
-      const r = replayTrace(trace, {
-        geometry,
-        kernel: opts.kernel,
-        balance: opts.balance,
-        verification,
-        ...outsideCounts(opts.outsideEmptyPages, verification, before, after),
-        ...(opts.balanceDelayUs !== undefined ? { balanceDelayUs: opts.balanceDelayUs } : {}),
-      });
-      const g = geometry;
-      const text =
-        `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
-        `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
-      formatTraceReplay(r, text).forEach(print);
-      let statsDiffering = false;
-      if (opts.statsAfter) {
-        const cmp = compareWithSnapshot(r, after!, opts.statsAfter);
-        formatStatsComparison(cmp, r.verification.workload).forEach(print);
-        statsDiffering = statsDiffer(cmp);
-      }
-      const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
-      process.exitCode = disagreements === 0 && !statsDiffering && !defective ? 0 : 1;
-      if (opts.json) out(toJson({ ...replayJson(r, opts.kernel, { ...g }), statsDiffering, exitCode: process.exitCode }));
-    });
+    .action(runReplay);
+}
 
+async function runReplay(path: string, opts: ReplayFlags): Promise<void> {
+  const { describeTrace, parseTraceFile, formatTraceReplay, replayTrace, verifyParsedTrace, replayJson, toJson, compareWithSnapshot, formatStatsComparison, statsDiffer } = await loadTools();
+  const print = opts.json ? () => {} : out;
+  const trace = await parseTraceFile(path);
+  describeTrace(trace).forEach(print);
+  const defective = warnDefects(trace);
+  const nrUnits = opts.nrUnits ?? trace.preamble.nrCpus ?? 1;
+  const before = opts.stats ? await readStats(opts.stats) : undefined;
+  const after = opts.statsAfter ? await readStats(opts.statsAfter) : undefined;
+  const geometry = await replayGeometry(opts, before, nrUnits);
+  const verification = verifyParsedTrace(trace, { unitSize: geometry.unitSize, pageSize: geometry.pageSize ?? 4096, nrUnits, kernel: opts.kernel });
+  const r = replayTrace(trace, {
+    geometry,
+    kernel: opts.kernel,
+    balance: opts.balance,
+    verification,
+    ...outsideCounts(opts.outsideEmptyPages, verification, before, after),
+    ...(opts.balanceDelayUs !== undefined ? { balanceDelayUs: opts.balanceDelayUs } : {}),
+  });
+  const g = geometry;
+  const text =
+    `kernel ${opts.kernel}, vm backend, balance ${opts.balance}; unit_size=${g.unitSize} static_size=${g.staticSize ?? 0} ` +
+    `reserved_size=${g.reservedSize ?? 0} dyn_size=${g.dynSize ?? 'default'} page_size=${g.pageSize ?? 4096}`;
+  formatTraceReplay(r, text).forEach(print);
+  let statsDiffering = false;
+  if (opts.statsAfter) {
+    const cmp = compareWithSnapshot(r, after!, opts.statsAfter);
+    formatStatsComparison(cmp, r.verification.workload).forEach(print);
+    statsDiffering = statsDiffer(cmp);
+  }
+  const disagreements = r.mismatched.chunk + r.mismatched.offset + r.mismatched.refused + r.mismatched.failed;
+  process.exitCode = disagreements === 0 && !statsDiffering && !defective ? 0 : 1;
+  if (opts.json) out(toJson({ ...replayJson(r, opts.kernel, { ...g }), statsDiffering, exitCode: process.exitCode }));
+}
+
+/** The replay's geometry: the before-snapshot's (a --unit-size given too must agree), or the flags'. */
+async function replayGeometry(opts: ReplayFlags, before: PercpuStatsFile | undefined, nrUnits: number): Promise<GeometryInput> {
+  const { geometryFromStats } = await loadTools();
+  if (before) {
+    const geometry: GeometryInput = { ...geometryFromStats(before, { pageSize: opts.pageSize, nrUnits }) };
+    if (opts.unitSize !== undefined && opts.unitSize !== geometry.unitSize) {
+      throw new PercpuError('EPARSE', `--unit-size ${opts.unitSize} contradicts the unit size ${geometry.unitSize} of ${opts.stats}`);
+    }
+    return geometry;
+  }
+  return {
+    unitSize: await unitSizeOf(opts),
+    pageSize: opts.pageSize,
+    nrUnits,
+    ...(opts.staticSize !== undefined ? { staticSize: opts.staticSize } : {}),
+    ...(opts.reservedSize !== undefined ? { reservedSize: opts.reservedSize } : {}),
+    ...(opts.dynSize !== undefined ? { dynSize: opts.dynSize } : {}),
+  };
+}
+
+function registerCapture(program: Command): void {
   program
     .command('capture')
     .description('record the five percpu tracepoints while COMMAND runs (root; tracefs), plus percpu_stats before and after (the after snapshot is taken before the trace is copied)')

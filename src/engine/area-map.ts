@@ -37,7 +37,8 @@ import { localSlotLists } from './slots.js';
 import { resolveGeometry } from './geometry.js';
 import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import type { Ptr } from './units.js';
-import { formatStatsFile, summarizePieces } from './stats.js';
+import { statsSnapshot, summarizePieces } from './stats.js';
+import { writePercpuStats, type StatsChunkKind, type StatsChunkValues } from '../stats/format.js';
 
 /** Bit 0 of a map entry: the area is in use. */
 const IN_USE = 1;
@@ -842,16 +843,6 @@ function findArea(map: Int32Array, mapUsed: number, key: number): number {
 // ---------------------------------------------------------------------------
 // percpu_stats, 4.13 layout (spec §6.1, §6.2)
 
-/** 4.13 allocation-info and per-chunk lines: `"  %-24s: %8lld"`. */
-function line4_13(name: string, value: number): string {
-  return `  ${name.padEnd(24)}: ${String(value).padStart(8)}\n`;
-}
-
-/** 4.13 global lines: `"  %-18s: %14llu"`. */
-function globalLine4_13(name: string, value: number): string {
-  return `  ${name.padEnd(18)}: ${String(value).padStart(14)}\n`;
-}
-
 /** Fragmentation numbers over the areas up to the last in-use one (the static area skipped). */
 export function areaFragStats(chunk: AreaChunk): { sumFrag: number; maxFrag: number; curMinAlloc: number; curMedAlloc: number; curMaxAlloc: number } {
   const out = { sumFrag: 0, maxFrag: 0, curMinAlloc: 0, curMedAlloc: 0, curMaxAlloc: 0 };
@@ -875,28 +866,18 @@ export function areaFragStats(chunk: AreaChunk): { sumFrag: number; maxFrag: num
   return summarizePieces(sizes);
 }
 
-function chunkSection(chunk: AreaChunk): string {
-  const f = areaFragStats(chunk);
-  return (
-    line4_13('nr_alloc', chunk.nrAlloc) +
-    line4_13('max_alloc_size', chunk.maxAllocSize) +
-    line4_13('free_size', chunk.freeSize) +
-    line4_13('contig_hint', chunk.contigHint) +
-    line4_13('sum_frag', f.sumFrag) +
-    line4_13('max_frag', f.maxFrag) +
-    line4_13('cur_min_alloc', f.curMinAlloc) +
-    line4_13('cur_med_alloc', f.curMedAlloc) +
-    line4_13('cur_max_alloc', f.curMaxAlloc) +
-    '\n'
-  );
+/** One area-map chunk's section (4.13 layout). */
+function chunkValues(chunk: AreaChunk, kind: StatsChunkKind): StatsChunkValues {
+  const { nrAlloc, maxAllocSize, freeSize, contigHint } = chunk;
+  return { kind, nrAlloc, maxAllocSize, emptyPopPages: undefined, firstBit: undefined, freeBytes: freeSize, contigBytes: contigHint, memcgAware: undefined, ...areaFragStats(chunk) };
 }
 
 /** The whole 4.13 `percpu_stats` debugfs file. */
 export function formatAreaMapStats(a: AreaMapAllocator): string {
-  const chunks: { header: string; body: string }[] = [];
-  if (a.reserved) chunks.push({ header: 'Chunk: <- Reserved Chunk', body: chunkSection(a.reserved) });
-  for (const { chunk } of a.chunksInSlotOrder()) chunks.push({ header: chunk === a.first ? 'Chunk: <- First Chunk' : 'Chunk:', body: chunkSection(chunk) });
-  return formatStatsFile({ infoLine: line4_13, globalLine: globalLine4_13, geometry: a.geometry, stats: a.stats, extraGlobal: [], chunks });
+  const chunks: StatsChunkValues[] = [];
+  if (a.reserved) chunks.push(chunkValues(a.reserved, 'reserved'));
+  for (const { chunk } of a.chunksInSlotOrder()) chunks.push(chunkValues(chunk, chunk === a.first ? 'first' : 'chunk'));
+  return writePercpuStats(statsSnapshot('4.13', a.geometry, a.stats, undefined, chunks));
 }
 
 // ---------------------------------------------------------------------------

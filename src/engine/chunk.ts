@@ -150,6 +150,11 @@ export class Chunk {
     return this.md[record * MD_STRIDE + field]!;
   }
 
+  /** Sets field `field` (`Md.X`) of metadata record `record` (tests corrupt hints through it, to see the checker catch them). */
+  setMdField(record: number, field: number, value: number): void {
+    this.md[record * MD_STRIDE + field] = value;
+  }
+
   /** Bytes of metadata this chunk costs (what the kernel would kzalloc for it). */
   get metadataBytes(): Bytes {
     return asBytes(layout(this.nrPages, this.mapBits / this.nrPages).bytes);

@@ -1,22 +1,23 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
- * `/sys/kernel/debug/percpu_stats` text (spec §6), byte for byte: the file's
- * skeleton and the fragment statistics shared by every version, and the 4.14 /
- * 7.0 chunk sections of the bitmap allocator. (The 4.13 area map fills the same
- * skeleton with its own line widths and fields, in `area-map.ts`.)
+ * The numbers of `/sys/kernel/debug/percpu_stats` (spec §6) for the engine's
+ * allocators: the fragment statistics shared by every version, the 4.14 / 7.0
+ * chunk sections of the bitmap allocator, and the allocation-info / global
+ * sections every profile shares. The text itself is written by the one writer,
+ * `writePercpuStats` (`stats/format.ts`); the 4.13 area map hands it its own
+ * chunk numbers from `area-map.ts`.
  */
 import { findLastBitIn, findNextBit, testBit } from './bitmap.js';
 import type { BitmapAllocator, GlobalStats } from './bitmap-allocator.js';
 import type { Geometry } from './geometry.js';
 import { Hdr, Md, type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
+import { formatStatsLine, STATS_LAYOUTS, writePercpuStats, type PercpuStatsData, type StatsAllocInfo, type StatsChunkKind, type StatsChunkValues, type StatsLayout } from '../stats/format.js';
 import { bytesToBits, offsetToBit } from './units.js';
 
-const DASHES = '-'.repeat(40);
-
-/** One value line: two spaces, the name in 20 columns, ": ", the value in 12. */
+/** One value line of the 4.14+ layout: two spaces, the name in 20 columns, ": ", the value in 12. */
 export function statLine(name: string, value: number): string {
-  return `  ${name.padEnd(20)}: ${String(value).padStart(12)}\n`;
+  return formatStatsLine(STATS_LAYOUTS['4.14'].chunk, name, value);
 }
 
 /** Fragmentation numbers of one chunk, as `chunk_map_stats` computes them. */
@@ -75,87 +76,50 @@ export function chunkFragStats(chunk: Chunk): ChunkFragStats {
   return summarizePieces(pieces);
 }
 
-export type StatLineFormat = (name: string, value: number) => string;
-
-/** What fills the debugfs file's skeleton. */
-export interface StatsFileParts {
-  /** Line format of the allocation-info section, and of the global section. */
-  infoLine: StatLineFormat;
-  globalLine: StatLineFormat;
-  geometry: Geometry;
-  stats: GlobalStats;
-  /** Global lines after the counters (4.14+: `empty_pop_pages`). */
-  extraGlobal: [string, number][];
-  /** Chunk sections in print order: a header line and the section's lines (ending with the blank line). */
-  chunks: { header: string; body: string }[];
+/** The allocation-info section of a geometry. */
+function allocInfoOf(g: Geometry): StatsAllocInfo {
+  return { unitSize: g.unitSize, staticSize: g.staticSize, reservedSize: g.reservedSize, dynSize: g.dynSize, atomSize: g.atomSize, allocSize: g.allocSize };
 }
 
-/** The whole file: allocation info, global stats, per-chunk stats. */
-export function formatStatsFile(p: StatsFileParts): string {
-  const g = p.geometry;
-  const s = p.stats;
-  let out = 'Percpu Memory Statistics\nAllocation Info:\n' + DASHES + '\n';
-  for (const [name, v] of [
-    ['unit_size', g.unitSize],
-    ['static_size', g.staticSize],
-    ['reserved_size', g.reservedSize],
-    ['dyn_size', g.dynSize],
-    ['atom_size', g.atomSize],
-    ['alloc_size', g.allocSize],
-  ] as const) out += p.infoLine(name, v);
-  out += '\nGlobal Stats:\n' + DASHES + '\n';
-  for (const [name, v] of [
-    ['nr_alloc', s.nrAlloc],
-    ['nr_dealloc', s.nrDealloc],
-    ['nr_cur_alloc', s.nrCurAlloc],
-    ['nr_max_alloc', s.nrMaxAlloc],
-    ['nr_chunks', s.nrChunks],
-    ['nr_max_chunks', s.nrMaxChunks],
-    ['min_alloc_size', s.minAllocSize],
-    ['max_alloc_size', s.maxAllocSize],
-    ...p.extraGlobal,
-  ] as const) out += p.globalLine(name, v);
-  out += '\nPer Chunk Stats:\n' + DASHES + '\n';
-  for (const c of p.chunks) out += c.header + '\n' + c.body;
-  return out;
+/** A whole snapshot of an allocator's numbers: its geometry, its global counters (plus `empty_pop_pages` from 4.14 on) and its chunk sections in print order. */
+export function statsSnapshot(layout: StatsLayout, geometry: Geometry, stats: GlobalStats, emptyPopPages: number | undefined, chunks: StatsChunkValues[]): PercpuStatsData {
+  // Field by field: the counters may be getters over a shared buffer (`GlobalCounters`), which a spread would not copy.
+  const s = stats;
+  const global = { nrAlloc: s.nrAlloc, nrDealloc: s.nrDealloc, nrCurAlloc: s.nrCurAlloc, nrMaxAlloc: s.nrMaxAlloc, nrChunks: s.nrChunks, nrMaxChunks: s.nrMaxChunks, minAllocSize: s.minAllocSize, maxAllocSize: s.maxAllocSize, emptyPopPages };
+  return { layout, allocInfo: allocInfoOf(geometry), global, chunks };
 }
 
-function chunkSection(chunk: Chunk): string {
+/** One bitmap chunk's section (4.14 layout). */
+function chunkValues(chunk: Chunk, kind: StatsChunkKind): StatsChunkValues {
   const h = chunk.hdr;
-  const f = chunkFragStats(chunk);
-  return (
-    statLine('nr_alloc', h[Hdr.NrAlloc]!) +
-    statLine('max_alloc_size', h[Hdr.MaxAllocSize]!) +
-    statLine('empty_pop_pages', h[Hdr.NrEmptyPopPages]!) +
-    statLine('first_bit', chunk.md[chunk.chunkMd + Md.FirstFree]!) +
-    statLine('free_bytes', h[Hdr.FreeBytes]!) +
-    statLine('contig_bytes', chunk.md[chunk.chunkMd + Md.Contig]! * MIN_ALLOC_SIZE) +
-    statLine('sum_frag', f.sumFrag) +
-    statLine('max_frag', f.maxFrag) +
-    statLine('cur_min_alloc', f.curMinAlloc) +
-    statLine('cur_med_alloc', f.curMedAlloc) +
-    statLine('cur_max_alloc', f.curMaxAlloc) +
-    '\n'
-  );
+  return {
+    kind,
+    nrAlloc: h[Hdr.NrAlloc]!,
+    maxAllocSize: h[Hdr.MaxAllocSize]!,
+    emptyPopPages: h[Hdr.NrEmptyPopPages]!,
+    firstBit: chunk.md[chunk.chunkMd + Md.FirstFree]!,
+    freeBytes: h[Hdr.FreeBytes]!,
+    contigBytes: chunk.md[chunk.chunkMd + Md.Contig]! * MIN_ALLOC_SIZE,
+    memcgAware: undefined,
+    ...chunkFragStats(chunk),
+  };
+}
+
+/** The bitmap allocator's current numbers (4.14 / 7.0), chunks in print order with their headers. */
+export function bitmapStatsData(a: BitmapAllocator): PercpuStatsData {
+  const chunks: StatsChunkValues[] = [];
+  if (a.reserved) chunks.push(chunkValues(a.reserved, 'reserved'));
+  for (const { chunk, slot } of a.chunksInSlotOrder()) {
+    let kind: StatsChunkKind = 'chunk';
+    if (chunk === a.first) kind = 'first';
+    else if (a.profile.depopulation && slot === a.toDepopulateSlot) kind = 'to_depopulate';
+    else if (a.profile.depopulation && slot === a.sidelinedSlot) kind = 'sidelined';
+    chunks.push(chunkValues(chunk, kind));
+  }
+  return statsSnapshot('4.14', a.geometry, a.stats, a.emptyPopPages, chunks);
 }
 
 /** The whole debugfs file for the bitmap allocator's current state (4.14 / 7.0). */
 export function formatBitmapStats(a: BitmapAllocator): string {
-  const chunks: { header: string; body: string }[] = [];
-  if (a.reserved) chunks.push({ header: 'Chunk: <- Reserved Chunk', body: chunkSection(a.reserved) });
-  for (const { chunk, slot } of a.chunksInSlotOrder()) {
-    let header = 'Chunk:';
-    if (chunk === a.first) header = 'Chunk: <- First Chunk';
-    else if (a.profile.depopulation && slot === a.toDepopulateSlot) header = 'Chunk (to_depopulate)';
-    else if (a.profile.depopulation && slot === a.sidelinedSlot) header = 'Chunk (sidelined):';
-    chunks.push({ header, body: chunkSection(chunk) });
-  }
-  return formatStatsFile({
-    infoLine: statLine,
-    globalLine: statLine,
-    geometry: a.geometry,
-    stats: a.stats,
-    extraGlobal: [['empty_pop_pages', a.emptyPopPages]],
-    chunks,
-  });
+  return writePercpuStats(bitmapStatsData(a));
 }

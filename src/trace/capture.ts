@@ -433,91 +433,117 @@ export function cleanupCapture(st: CaptureState): void {
   }
 }
 
+/** Records the percpu events while a command runs (see the header): snapshots, settings, the copy, and the cleanup whatever happens. */
 export async function capture(options: CaptureOptions): Promise<CaptureResult> {
   const log = options.log ?? (() => {});
-  if (options.command.length === 0) throw new CaptureError('no command given: percpu capture [--out FILE] -- COMMAND [ARGS…]');
-  const isRoot = options.isRoot ?? (() => process.getuid?.() === 0);
-  if (!isRoot()) throw new CaptureError('percpu capture needs root: tracefs and debugfs (percpu_stats) are readable and writable by root only');
-  checkWritable([options.out, options.out + '.before.percpu_stats', options.out + '.percpu_stats']);
-
+  checkCaptureRequest(options);
   // From here on something may change: the cleanup and the signal handlers come first.
   const st: CaptureState = { mountedTracefs: undefined, mountedDebugfs: undefined, instance: undefined, journal: undefined, cleaned: false, failures: [] };
   const cleanup = () => cleanupCapture(st);
   // Last resort if the process ends while capturing (uncaught error, process.exit elsewhere).
   process.once('exit', cleanup);
-  const handlers = new Set<(sig: NodeJS.Signals) => void>();
-  let signalled: NodeJS.Signals | undefined;
-  const onSignal = (sig: NodeJS.Signals) => {
-    signalled = sig;
-    for (const h of handlers) h(sig);
-  };
-  for (const s of SIGNALS) process.on(s, onSignal);
-
+  const signals = new CaptureSignals();
+  for (const s of SIGNALS) process.on(s, signals.onSignal);
   try {
-    const loc = findPercpuTracefs(options);
-    if (loc.mounted) st.mountedTracefs = loc.root;
-    const statsPath = options.statsPath ?? PERCPU_STATS_PATH;
-    if (options.mount) st.mountedDebugfs = mountDebugfsFor(statsPath, log);
-    st.instance = options.useInstance === false ? undefined : makeInstance(loc.root, log);
-    const root = st.instance ?? loc.root;
-    const journal = (st.journal = new SettingsJournal(root));
-
-    log(`tracing in ${st.instance ? `private instance ${st.instance}` : `${root} (top-level buffer; it is cleared first)`}`);
-    const phase = options.onPhase ?? (() => {});
-    phase('stats-before');
-    const statsBefore = snapshotStats(statsPath, options.out + '.before.percpu_stats', log);
-    const bufferKb = options.bufferKb ?? defaultBufferKb();
-    journal.set('tracing_on', '0');
-    journal.set('buffer_size_kb', String(bufferKb));
-    if (existsSync(join(root, 'trace_clock'))) journal.set('trace_clock', 'global');
-    if (existsSync(join(root, 'current_tracer'))) journal.set('current_tracer', 'nop');
-    clearBuffer(root);
-    for (const e of TRACE_EVENT_NAMES) journal.set(`events/percpu/${e}/enable`, '1');
-    journal.set('tracing_on', '1');
-    if (signalled) throw new CaptureError(`interrupted by ${signalled} before the command started`);
-    log(`recording percpu events (${bufferKb} KiB per CPU), running: ${options.command.join(' ')}`);
-    phase('command');
-
-    const run = await runCommand(options.command, (h) => {
-      handlers.add(h);
-      return () => handlers.delete(h);
-    });
-    log(`command exited with ${run.code}${run.interrupted ? ' (interrupted)' : ''}; waiting for deferred frees`);
-    phase('settle');
-    if (!run.interrupted) await settle(root, options.settleMs ?? 1000, options.maxWaitMs ?? 15000, () => signalled !== undefined);
-    for (const e of TRACE_EVENT_NAMES) journal.set(`events/percpu/${e}/enable`, '0');
-    // The snapshot first: the copy below allocates and frees percpu memory that no event records.
-    phase('stats-after');
-    const statsAfter = snapshotStats(statsPath, options.out + '.percpu_stats', log);
-    const overrun = perCpuStat(root, 'overrun');
-    phase('copy-trace');
-    const copyStart = performance.now();
-    const bytes = copySync(join(root, 'trace'), options.out);
-    const copyMs = performance.now() - copyStart;
-    log(`copied ${bytes} bytes of trace to ${options.out} in ${formatMs(copyMs)} (after the percpu_stats snapshot, so the copy's own percpu activity is in neither)`);
-    if (overrun > 0) log(`WARNING: the ring buffer dropped ${overrun} event(s); capture again with a larger --buffer-kb`);
-    phase('restore');
-    cleanup();
-    return {
-      out: options.out,
-      statsBefore,
-      statsAfter,
-      exitCode: run.code,
-      interrupted: run.interrupted,
-      overrun,
-      bytes,
-      copyMs,
-      restoreFailures: st.failures,
-      usedInstance: st.instance !== undefined,
-    };
+    return await captureSteps(options, st, signals, log, cleanup);
   } catch (e) {
     throw e instanceof PercpuError ? e : new CaptureError(`capture failed: ${(e as Error).message}`);
   } finally {
     cleanup();
-    for (const s of SIGNALS) process.off(s, onSignal);
+    for (const s of SIGNALS) process.off(s, signals.onSignal);
     process.off('exit', cleanup);
     for (const f of st.failures) log(`WARNING: ${f}`);
   }
+}
+
+/** What must hold before anything changes: a command, root, writable output paths. */
+function checkCaptureRequest(options: CaptureOptions): void {
+  if (options.command.length === 0) throw new CaptureError('no command given: percpu capture [--out FILE] -- COMMAND [ARGS…]');
+  const isRoot = options.isRoot ?? (() => process.getuid?.() === 0);
+  if (!isRoot()) throw new CaptureError('percpu capture needs root: tracefs and debugfs (percpu_stats) are readable and writable by root only');
+  checkWritable([options.out, options.out + '.before.percpu_stats', options.out + '.percpu_stats']);
+}
+
+/** The signals that arrive during a capture: the last one, and the handlers the running command installs. */
+class CaptureSignals {
+  signalled: NodeJS.Signals | undefined;
+  private readonly handlers = new Set<(sig: NodeJS.Signals) => void>();
+  readonly onSignal = (sig: NodeJS.Signals): void => {
+    this.signalled = sig;
+    for (const h of this.handlers) h(sig);
+  };
+  /** Adds a handler; returns its removal. */
+  add(h: (sig: NodeJS.Signals) => void): () => void {
+    this.handlers.add(h);
+    return () => this.handlers.delete(h);
+  }
+}
+
+/** The capture's steps in order, each phase announced; every change is recorded in `st` for the cleanup. */
+async function captureSteps(options: CaptureOptions, st: CaptureState, signals: CaptureSignals, log: (l: string) => void, cleanup: () => void): Promise<CaptureResult> {
+  const { root, statsPath, journal } = openTracing(options, st, log);
+  const phase = options.onPhase ?? (() => {});
+  phase('stats-before');
+  const statsBefore = snapshotStats(statsPath, options.out + '.before.percpu_stats', log);
+  const bufferKb = startRecording(root, journal, options);
+  if (signals.signalled) throw new CaptureError(`interrupted by ${signals.signalled} before the command started`);
+  log(`recording percpu events (${bufferKb} KiB per CPU), running: ${options.command.join(' ')}`);
+  phase('command');
+  const run = await runCommand(options.command, (h) => signals.add(h));
+  log(`command exited with ${run.code}${run.interrupted ? ' (interrupted)' : ''}; waiting for deferred frees`);
+  phase('settle');
+  if (!run.interrupted) await settle(root, options.settleMs ?? 1000, options.maxWaitMs ?? 15000, () => signals.signalled !== undefined);
+  for (const e of TRACE_EVENT_NAMES) journal.set(`events/percpu/${e}/enable`, '0');
+  // The snapshot first: the copy below allocates and frees percpu memory that no event records.
+  phase('stats-after');
+  const statsAfter = snapshotStats(statsPath, options.out + '.percpu_stats', log);
+  const overrun = perCpuStat(root, 'overrun');
+  phase('copy-trace');
+  const copyStart = performance.now();
+  const bytes = copySync(join(root, 'trace'), options.out);
+  const copyMs = performance.now() - copyStart;
+  log(`copied ${bytes} bytes of trace to ${options.out} in ${formatMs(copyMs)} (after the percpu_stats snapshot, so the copy's own percpu activity is in neither)`);
+  if (overrun > 0) log(`WARNING: the ring buffer dropped ${overrun} event(s); capture again with a larger --buffer-kb`);
+  phase('restore');
+  cleanup();
+  return {
+    out: options.out,
+    statsBefore,
+    statsAfter,
+    exitCode: run.code,
+    interrupted: run.interrupted,
+    overrun,
+    bytes,
+    copyMs,
+    restoreFailures: st.failures,
+    usedInstance: st.instance !== undefined,
+  };
+}
+
+/** Finds (or mounts) tracefs and debugfs, and makes the private instance the capture traces in. */
+function openTracing(options: CaptureOptions, st: CaptureState, log: (l: string) => void): { root: string; statsPath: string; journal: SettingsJournal } {
+  const loc = findPercpuTracefs(options);
+  if (loc.mounted) st.mountedTracefs = loc.root;
+  const statsPath = options.statsPath ?? PERCPU_STATS_PATH;
+  if (options.mount) st.mountedDebugfs = mountDebugfsFor(statsPath, log);
+  st.instance = options.useInstance === false ? undefined : makeInstance(loc.root, log);
+  const root = st.instance ?? loc.root;
+  const journal = (st.journal = new SettingsJournal(root));
+  log(`tracing in ${st.instance ? `private instance ${st.instance}` : `${root} (top-level buffer; it is cleared first)`}`);
+  return { root, statsPath, journal };
+}
+
+/** The ring buffer sized, cleared and the percpu events enabled (each setting journalled); returns the buffer size per CPU. */
+function startRecording(root: string, journal: SettingsJournal, options: CaptureOptions): number {
+  const bufferKb = options.bufferKb ?? defaultBufferKb();
+  journal.set('tracing_on', '0');
+  journal.set('buffer_size_kb', String(bufferKb));
+  if (existsSync(join(root, 'trace_clock'))) journal.set('trace_clock', 'global');
+  if (existsSync(join(root, 'current_tracer'))) journal.set('current_tracer', 'nop');
+  clearBuffer(root);
+  for (const e of TRACE_EVENT_NAMES) journal.set(`events/percpu/${e}/enable`, '1');
+  journal.set('tracing_on', '1');
+  return bufferKb;
 }
 
 function formatMs(ms: number): string {

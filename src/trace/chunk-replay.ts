@@ -160,12 +160,28 @@ export function allocOrRefuse(a: PercpuAllocator, size: number, align: number, f
   }
 }
 
+/** Replays one traced chunk's history through a fresh chunk-mode model, correcting the trace order where a placement disagrees (see the header). */
 export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: ChunkReplayOptions): ChunkReplayResult {
+  const run = new ChunkHistoryReplay(tc, h, options);
+  run.replayCorrecting();
+  return run.result();
+}
+
+/** The ops of one chunk's history, indexed: which are allocations, which allocation each free releases. */
+interface HistoryOps {
+  ops: ArrayLike<number>;
+  isAlloc: Uint8Array;
+  /** Position (in `ops`) of the allocation each free releases, -1 for none; ops are in seq order. */
+  target: Int32Array;
+  placements: number;
+  atomicAllocs: number;
+}
+
+function indexHistoryOps(tc: TraceChunks, h: ChunkHistory): HistoryOps {
   const ev = tc.trace.events;
   const ops = h.ops;
   const m = ops.length;
   const isAlloc = new Uint8Array(m);
-  // Position (in `ops`) of the allocation each free releases; ops are in seq order.
   const target = new Int32Array(m).fill(-1);
   const posOfSeq = new Map<number, number>();
   let placements = 0;
@@ -181,150 +197,227 @@ export function replayChunkHistory(tc: TraceChunks, h: ChunkHistory, options: Ch
       target[p] = posOfSeq.get(tc.freeTarget[s]!) ?? -1;
     }
   }
-  const windowUs = options.windowUs ?? 10;
-  const maxShift = options.maxShift ?? 3;
-  const maxAttempts = options.maxAttempts ?? 64;
-  const correct = options.correct ?? true;
-  const fresh = (): PercpuAllocator =>
-    createAllocator({
-      kernel: options.kernel ?? '7.0',
+  return { ops, isAlloc, target, placements, atomicAllocs };
+}
+
+/** A trace-order correction found at a disagreement: the new order, the position replayed up to, the allocator there. */
+interface Correction {
+  order: Int32Array;
+  hi: number;
+  alloc: PercpuAllocator;
+  reorder: Reorder;
+}
+
+/** A candidate order: one op moved across others, and the window `[lo, hi]` whose allocations must then match. */
+interface Candidate {
+  order: Int32Array;
+  lo: number;
+  hi: number;
+  reorder: Reorder;
+}
+
+/** One chunk history's replay in progress: the model, the order being replayed and corrected, what each op got. */
+class ChunkHistoryReplay {
+  private readonly ev: TraceEvents;
+  private readonly x: HistoryOps;
+  private readonly m: number;
+  private readonly windowUs: number;
+  private readonly maxShift: number;
+  private readonly maxAttempts: number;
+  private readonly correct: boolean;
+  private readonly ptr: Float64Array;
+  private readonly got: Int32Array;
+  private order: Int32Array;
+  private a: PercpuAllocator;
+  private readonly reorders: Reorder[] = [];
+  private explained = 0;
+  private attempts = 0;
+  private stopped: ChunkReplayResult['correctionsStopped'];
+
+  constructor(
+    private readonly tc: TraceChunks,
+    private readonly h: ChunkHistory,
+    private readonly options: ChunkReplayOptions,
+  ) {
+    this.ev = tc.trace.events;
+    this.x = indexHistoryOps(tc, h);
+    this.m = h.ops.length;
+    this.windowUs = options.windowUs ?? 10;
+    this.maxShift = options.maxShift ?? 3;
+    this.maxAttempts = options.maxAttempts ?? 64;
+    this.correct = options.correct ?? true;
+    this.ptr = new Float64Array(this.m).fill(NULL_PTR);
+    this.got = new Int32Array(this.m).fill(-1);
+    this.order = new Int32Array(this.m);
+    for (let p = 0; p < this.m; p++) this.order[p] = p;
+    this.a = this.fresh();
+  }
+
+  /** A fresh chunk-mode model of the traced geometry. */
+  readonly fresh = (): PercpuAllocator => {
+    const o = this.options;
+    return createAllocator({
+      kernel: o.kernel ?? '7.0',
       mode: 'chunk',
       balance: 'none',
-      geometry: { unitSize: options.unitSize, pageSize: options.pageSize ?? 4096, nrUnits: options.nrUnits ?? 1 },
+      geometry: { unitSize: o.unitSize, pageSize: o.pageSize ?? 4096, nrUnits: o.nrUnits ?? 1 },
     });
+  };
 
-  const ptr = new Float64Array(m).fill(NULL_PTR);
-  const got = new Int32Array(m).fill(-1);
   /** Run the op at position `p`; for an allocation, return whether it matched. */
-  const step = (a: PercpuAllocator, p: number): boolean => {
-    const s = ops[p]!;
-    if (isAlloc[p]) {
+  private step(a: PercpuAllocator, p: number): boolean {
+    const { ev, ptr, got } = this;
+    const s = this.x.ops[p]!;
+    if (this.x.isAlloc[p]) {
       // Atomic requests are placed as if every page were populated (FORMAT.md), so they replay as normal ones.
       const r = allocOrRefuse(a, ev.size[s]!, ev.align[s]!, 0);
       ptr[p] = r;
       got[p] = r === NULL_PTR ? -1 : ptrOffset(r);
       return got[p] === ev.off[s];
     }
-    const t = target[p]!;
+    const t = this.x.target[p]!;
     if (t >= 0 && ptr[t] !== NULL_PTR) {
       a.free(ptr[t]!);
       ptr[t] = NULL_PTR;
     }
     return true;
-  };
+  }
 
-  let order: Int32Array = new Int32Array(m);
-  for (let p = 0; p < m; p++) order[p] = p;
-  let a = fresh();
-  const reorders: Reorder[] = [];
-  let explained = 0;
-  let attempts = 0;
-  let stopped: ChunkReplayResult['correctionsStopped'];
+  private cpuOf(p: number): number {
+    return this.ev.cpu[this.x.ops[p]!]!;
+  }
 
-  const cpuOf = (p: number) => ev.cpu[ops[p]!]!;
-  const timeOf = (p: number) => ev.time[ops[p]!]!;
-  const gapUs = (later: number, earlier: number) => Math.round((timeOf(later) - timeOf(earlier)) * 1e6);
-  const canCross = (mover: number, others: ArrayLike<number>, from: number, to: number): boolean => {
+  private timeOf(p: number): number {
+    return this.ev.time[this.x.ops[p]!]!;
+  }
+
+  private gapUs(later: number, earlier: number): number {
+    return Math.round((this.timeOf(later) - this.timeOf(earlier)) * 1e6);
+  }
+
+  /** Whether op `mover` may have happened across `others[from, to)`: another CPU, within the window, and neither frees the other. */
+  private canCross(mover: number, others: ArrayLike<number>, from: number, to: number): boolean {
+    const target = this.x.target;
     for (let j = from; j < to; j++) {
       const o = others[j]!;
-      if (cpuOf(o) === cpuOf(mover)) return false;
-      if (Math.abs(timeOf(mover) - timeOf(o)) * 1e6 > windowUs) return false;
+      if (this.cpuOf(o) === this.cpuOf(mover)) return false;
+      if (Math.abs(this.timeOf(mover) - this.timeOf(o)) * 1e6 > this.windowUs) return false;
       if (target[mover] === o || target[o] === mover) return false;
     }
     return true;
-  };
+  }
 
-  /** Try the orders that move one op across up to `maxShift` others around position k. */
-  const findCorrection = (k: number): { order: Int32Array; hi: number; alloc: PercpuAllocator; reorder: Reorder } | undefined => {
-    const savedPtr = ptr.slice();
-    const savedGot = got.slice();
-    const candidates: { order: Int32Array; lo: number; hi: number; reorder: Reorder }[] = [];
-    for (let d = 1; d <= maxShift; d++) {
+  /** The orders that move one op across up to `maxShift` others around position k. */
+  private candidatesAt(k: number): Candidate[] {
+    const { order, m } = this;
+    const ops = this.x.ops;
+    const candidates: Candidate[] = [];
+    for (let d = 1; d <= this.maxShift; d++) {
       // The disagreeing op happened earlier than recorded.
-      if (k - d >= 0 && canCross(order[k]!, order, k - d, k)) {
+      if (k - d >= 0 && this.canCross(order[k]!, order, k - d, k)) {
         const o = order.slice();
         o.copyWithin(k - d + 1, k - d, k);
         o[k - d] = order[k]!;
-        candidates.push({ order: o, lo: k - d, hi: k, reorder: { seq: ops[order[k]!]!, beforeSeq: ops[order[k - d]!]!, gapUs: gapUs(order[k]!, order[k - d]!) } });
+        candidates.push({ order: o, lo: k - d, hi: k, reorder: { seq: ops[order[k]!]!, beforeSeq: ops[order[k - d]!]!, gapUs: this.gapUs(order[k]!, order[k - d]!) } });
       }
       // An op recorded after it happened before it.
-      if (k + d < m && canCross(order[k + d]!, order, k, k + d)) {
+      if (k + d < m && this.canCross(order[k + d]!, order, k, k + d)) {
         const o = order.slice();
         o.copyWithin(k + 1, k, k + d);
         o[k] = order[k + d]!;
-        candidates.push({ order: o, lo: k, hi: k + d, reorder: { seq: ops[order[k + d]!]!, beforeSeq: ops[order[k]!]!, gapUs: gapUs(order[k + d]!, order[k]!) } });
+        candidates.push({ order: o, lo: k, hi: k + d, reorder: { seq: ops[order[k + d]!]!, beforeSeq: ops[order[k]!]!, gapUs: this.gapUs(order[k + d]!, order[k]!) } });
       }
     }
-    for (const c of candidates) {
-      ptr.fill(NULL_PTR);
-      const b = fresh();
+    return candidates;
+  }
+
+  /** Try the candidate orders at position k; the first whose window all matches wins (the state is restored when none does). */
+  private findCorrection(k: number): Correction | undefined {
+    const savedPtr = this.ptr.slice();
+    const savedGot = this.got.slice();
+    for (const c of this.candidatesAt(k)) {
+      this.ptr.fill(NULL_PTR);
+      const b = this.fresh();
       let ok = true;
       for (let j = 0; j <= c.hi; j++) {
-        const hit = step(b, c.order[j]!);
-        if (j >= c.lo && isAlloc[c.order[j]!] && !hit) ok = false;
+        const hit = this.step(b, c.order[j]!);
+        if (j >= c.lo && this.x.isAlloc[c.order[j]!] && !hit) ok = false;
       }
       if (ok) return { order: c.order, hi: c.hi, alloc: b, reorder: c.reorder };
     }
-    ptr.set(savedPtr);
-    got.set(savedGot);
+    this.ptr.set(savedPtr);
+    this.got.set(savedGot);
     return undefined;
-  };
-
-  for (let k = 0; k < m; k++) {
-    const p = order[k]!;
-    if (step(a, p) || !isAlloc[p]) continue;
-    if (!correct || stopped !== undefined) continue;
-    if (attempts >= maxAttempts) {
-      stopped = 'budget';
-      continue;
-    }
-    attempts++;
-    const c = findCorrection(k);
-    if (c === undefined) {
-      stopped = 'diverged';
-      continue;
-    }
-    order = c.order;
-    a = c.alloc;
-    reorders.push(c.reorder);
-    explained++;
-    k = c.hi;
   }
 
-  const atomicCut = findAtomicCut(order, isAlloc, got, ops, ev);
-  const end = atomicCut === undefined ? m : atomicCut.at;
-  let hits = 0;
-  let mismatches = 0;
-  let compared = 0;
-  const firstMismatches: PlacementMismatch[] = [];
-  for (let k = 0; k < end; k++) {
-    const p = order[k]!;
-    if (!isAlloc[p]) continue;
-    compared++;
-    const s = ops[p]!;
-    if (got[p] === ev.off[s]) {
-      hits++;
-    } else {
-      mismatches++;
-      if (firstMismatches.length < MISMATCH_KEEP) firstMismatches.push({ seq: s, kernelOff: ev.off[s]!, modelOff: got[p]! });
+  /** Replays the ops in order; at a disagreeing allocation, looks for a trace-order correction (within the attempt budget). */
+  replayCorrecting(): void {
+    for (let k = 0; k < this.m; k++) {
+      const p = this.order[k]!;
+      if (this.step(this.a, p) || !this.x.isAlloc[p]) continue;
+      if (!this.correct || this.stopped !== undefined) continue;
+      if (this.attempts >= this.maxAttempts) {
+        this.stopped = 'budget';
+        continue;
+      }
+      this.attempts++;
+      const c = this.findCorrection(k);
+      if (c === undefined) {
+        this.stopped = 'diverged';
+        continue;
+      }
+      this.order = c.order;
+      this.a = c.alloc;
+      this.reorders.push(c.reorder);
+      this.explained++;
+      k = c.hi;
     }
   }
-  const fails = h.fails.length === 0 ? noFailChecks() : checkFails(tc, h, order, isAlloc, target, fresh, options);
-  return {
-    fails,
-    placements: compared,
-    ...(atomicCut === undefined ? {} : { atomicCut: { seq: atomicCut.seq, allocsNotChecked: placements - compared } }),
-    matched: hits,
-    frees: m - placements,
-    atomicAllocs,
-    reorders,
-    explained,
-    mismatches,
-    firstMismatches,
-    order: Int32Array.from(order, (p) => ops[p]!),
-    correctionsStopped: stopped,
-    finalSection: parsePercpuStats(a.formatStats(), '<chunk model>').chunks[0],
-  };
+
+  /** Compares the final order's placements with the kernel's, up to the atomic cut. */
+  private compare(end: number): { compared: number; hits: number; mismatches: number; firstMismatches: PlacementMismatch[] } {
+    const { ev, got, order } = this;
+    let hits = 0;
+    let mismatches = 0;
+    let compared = 0;
+    const firstMismatches: PlacementMismatch[] = [];
+    for (let k = 0; k < end; k++) {
+      const p = order[k]!;
+      if (!this.x.isAlloc[p]) continue;
+      compared++;
+      const s = this.x.ops[p]!;
+      if (got[p] === ev.off[s]) {
+        hits++;
+      } else {
+        mismatches++;
+        if (firstMismatches.length < MISMATCH_KEEP) firstMismatches.push({ seq: s, kernelOff: ev.off[s]!, modelOff: got[p]! });
+      }
+    }
+    return { compared, hits, mismatches, firstMismatches };
+  }
+
+  /** What the replay found, with the failed allocations checked against the final order. */
+  result(): ChunkReplayResult {
+    const { x, h, order } = this;
+    const atomicCut = findAtomicCut(order, x.isAlloc, this.got, x.ops, this.ev);
+    const c = this.compare(atomicCut === undefined ? this.m : atomicCut.at);
+    const fails = h.fails.length === 0 ? noFailChecks() : checkFails(this.tc, h, order, x.isAlloc, x.target, this.fresh, this.options);
+    return {
+      fails,
+      placements: c.compared,
+      ...(atomicCut === undefined ? {} : { atomicCut: { seq: atomicCut.seq, allocsNotChecked: x.placements - c.compared } }),
+      matched: c.hits,
+      frees: this.m - x.placements,
+      atomicAllocs: x.atomicAllocs,
+      reorders: this.reorders,
+      explained: this.explained,
+      mismatches: c.mismatches,
+      firstMismatches: c.firstMismatches,
+      order: Int32Array.from(order, (p) => x.ops[p]!),
+      correctionsStopped: this.stopped,
+      finalSection: parsePercpuStats(this.a.formatStats(), '<chunk model>').chunks[0],
+    };
+  }
 }
 
 /** Largest free run under which a 7.0 chunk can sit relegated in slot 0 (slot < 3 means under 32 bytes). */
@@ -345,108 +438,161 @@ function checkFails(
   fresh: () => PercpuAllocator,
   options: ChunkReplayOptions,
 ): ChunkFailChecks {
-  const ev = tc.trace.events;
+  const c = new FailChecker(tc, h, order, isAlloc, target, fresh, options);
   const ops = h.ops;
-  const m = ops.length;
-  const pageSize = options.pageSize ?? 4096;
-  const nrPages = Math.ceil(options.unitSize / pageSize);
+  const fails = h.fails;
+  let fi = 0;
+  for (let k = 0; k < ops.length; k++) {
+    const p = order[k]!;
+    while (fi < fails.length && fails[fi]! < ops[p]!) c.check(fi++, k);
+    c.advance(p);
+  }
+  while (fi < fails.length) c.check(fi++, ops.length);
+  return c.done();
+}
+
+/** The failed allocations' checks in progress: the model walking the final order, the pages the kernel's live objects populate. */
+class FailChecker {
+  private readonly ev: TraceEvents;
+  private readonly pageSize: number;
+  private readonly nrPages: number;
   // Live objects per page, by the kernel's offsets: the pages certainly populated.
-  const liveOnPage = new Int32Array(nrPages);
-  let emptyPages = nrPages;
-  const countPages = (s: number, d: number) => {
-    const last = Math.min(nrPages, Math.ceil((ev.off[s]! + ev.size[s]!) / pageSize));
+  private readonly liveOnPage: Int32Array;
+  private emptyPages: number;
+  private readonly ptr: Float64Array;
+  private readonly budget: number;
+  private spent = 0;
+  private a: PercpuAllocator | undefined;
+  private readonly out: ChunkFailChecks;
+  private readonly firstMismatches: FailCheck[] = [];
+  private readonly firstExcused: FailCheck[] = [];
+  // Isolation and relegation (slot 0 after a failed small request) exist in the 7.0 profile only.
+  private readonly newestProfile: boolean;
+
+  constructor(
+    tc: TraceChunks,
+    private readonly h: ChunkHistory,
+    private readonly order: Int32Array,
+    private readonly isAlloc: Uint8Array,
+    private readonly target: Int32Array,
+    private readonly fresh: () => PercpuAllocator,
+    options: ChunkReplayOptions,
+  ) {
+    this.ev = tc.trace.events;
+    const m = h.ops.length;
+    this.pageSize = options.pageSize ?? 4096;
+    this.nrPages = Math.ceil(options.unitSize / this.pageSize);
+    this.liveOnPage = new Int32Array(this.nrPages);
+    this.emptyPages = this.nrPages;
+    this.ptr = new Float64Array(m).fill(NULL_PTR);
+    this.budget = 32 * m + 100_000;
+    this.a = fresh();
+    this.out = noFailChecks(h.fails.length);
+    this.newestProfile = this.a.kernel === '7.0';
+  }
+
+  private countPages(s: number, d: number): void {
+    const { ev, pageSize, liveOnPage } = this;
+    const last = Math.min(this.nrPages, Math.ceil((ev.off[s]! + ev.size[s]!) / pageSize));
     for (let pg = Math.floor(ev.off[s]! / pageSize); pg < last; pg++) {
-      if (d > 0 && liveOnPage[pg] === 0) emptyPages--;
+      if (d > 0 && liveOnPage[pg] === 0) this.emptyPages--;
       liveOnPage[pg]! += d;
-      if (d < 0 && liveOnPage[pg] === 0) emptyPages++;
+      if (d < 0 && liveOnPage[pg] === 0) this.emptyPages++;
     }
-  };
-  const ptr = new Float64Array(m).fill(NULL_PTR);
-  const apply = (a: PercpuAllocator, p: number) => {
-    const s = ops[p]!;
-    if (isAlloc[p]) {
+  }
+
+  private apply(a: PercpuAllocator, p: number): void {
+    const { ev, ptr } = this;
+    const s = this.h.ops[p]!;
+    if (this.isAlloc[p]) {
       ptr[p] = allocOrRefuse(a, ev.size[s]!, ev.align[s]!, 0);
       return;
     }
-    const t = target[p]!;
+    const t = this.target[p]!;
     if (t >= 0 && ptr[t] !== NULL_PTR) {
       a.free(ptr[t]!);
       ptr[t] = NULL_PTR;
     }
-  };
-  const budget = 32 * m + 100_000;
-  let spent = 0;
-  let a: PercpuAllocator | undefined = fresh();
-  const out = noFailChecks(h.fails.length);
-  const firstMismatches: FailCheck[] = [];
-  const firstExcused: FailCheck[] = [];
-  const note = (c: FailCheck) => {
+  }
+
+  /** The op at position `p` of the history: applied to the model, counted in the live pages. */
+  advance(p: number): void {
+    const ops = this.h.ops;
+    if (this.a !== undefined) this.apply(this.a, p);
+    if (this.isAlloc[p]) this.countPages(ops[p]!, 1);
+    else if (this.target[p]! >= 0) this.countPages(ops[this.target[p]!]!, -1);
+  }
+
+  private note(c: FailCheck): void {
     if (c.verdict === 'mismatch') {
-      if (firstMismatches.length < MISMATCH_KEEP) firstMismatches.push(c);
-    } else if (firstExcused.length === 0) {
-      firstExcused.push(c);
+      if (this.firstMismatches.length < MISMATCH_KEEP) this.firstMismatches.push(c);
+    } else if (this.firstExcused.length === 0) {
+      this.firstExcused.push(c);
     }
-  };
-  // Isolation and relegation (slot 0 after a failed small request) exist in the 7.0 profile only.
-  const newestProfile = a.kernel === '7.0';
+  }
+
+  /** The probe changed the state: rebuild the model from ops order[0..k) without it, if the budget allows. */
+  private rebuild(k: number): void {
+    if (this.spent + k > this.budget) {
+      this.a = undefined;
+      return;
+    }
+    this.spent += k;
+    this.ptr.fill(NULL_PTR);
+    const a = this.fresh();
+    this.a = a;
+    for (let j = 0; j < k; j++) this.apply(a, this.order[j]!);
+  }
 
   /** The verdict on failed allocation `s` (entry `i` of the history's fails), the allocator holding ops order[0..k). */
-  const check = (i: number, k: number) => {
-    const s = h.fails[i]!;
+  check(i: number, k: number): void {
+    const { out, ev } = this;
+    const s = this.h.fails[i]!;
     out.checked++;
     out.verdicts[i] = FAIL_NOT_COMPARABLE;
-    if (a === undefined) {
+    if (this.a === undefined) {
       out.notComparable.budget++;
-      note({ seq: s, modelOff: -1, verdict: 'budget' });
+      this.note({ seq: s, modelOff: -1, verdict: 'budget' });
       return;
     }
     const size = ev.size[s]!;
-    const p = allocOrRefuse(a, size, ev.align[s]!, 0);
+    const p = allocOrRefuse(this.a, size, ev.align[s]!, 0);
     if (p === NULL_PTR) {
       out.agreed++;
       out.verdicts[i] = FAIL_AGREED;
       return;
     }
     const off = ptrOffset(p);
-    // The probe changed the state: rebuild it without the probe, if the budget allows.
-    if (spent + k > budget) {
-      a = undefined;
-    } else {
-      spent += k;
-      ptr.fill(NULL_PTR);
-      a = fresh();
-      for (let j = 0; j < k; j++) apply(a, order[j]!);
-    }
-    let verdict: FailCheck['verdict'] = 'mismatch';
-    const last = Math.min(nrPages, Math.ceil((off + size) / pageSize));
-    for (let pg = Math.floor(off / pageSize); pg < last; pg++) if (liveOnPage[pg] === 0) verdict = 'unpopulated';
-    if (verdict === 'mismatch' && newestProfile && emptyPages >= Math.floor(nrPages / 4)) verdict = 'isolated';
-    if (verdict === 'mismatch' && newestProfile && size < RELEGATION_BYTES && a !== undefined) {
-      const chunk = parsePercpuStats(a.formatStats(), '<model>').chunks[0];
-      if (chunk !== undefined && chunk.contigBytes < RELEGATION_BYTES) verdict = 'relegated';
-    }
+    this.rebuild(k);
+    const verdict = this.verdictOfRoom(off, size);
     if (verdict === 'mismatch') {
       out.mismatched++;
       out.verdicts[i] = FAIL_MISMATCH;
     } else {
       out.notComparable[verdict]++;
     }
-    note({ seq: s, modelOff: off, verdict });
-  };
-
-  const fails = h.fails;
-  let fi = 0;
-  for (let k = 0; k < m; k++) {
-    const p = order[k]!;
-    const s = ops[p]!;
-    while (fi < fails.length && fails[fi]! < s) check(fi++, k);
-    if (a !== undefined) apply(a, p);
-    if (isAlloc[p]) countPages(s, 1);
-    else if (target[p]! >= 0) countPages(ops[target[p]!]!, -1);
+    this.note({ seq: s, modelOff: off, verdict });
   }
-  while (fi < fails.length) check(fi++, m);
-  out.first = [...firstMismatches, ...firstExcused];
-  return out;
+
+  /** Room the model found at `off` for a request the kernel refused: a mismatch, unless the kernel may not have looked there or could not use it. */
+  private verdictOfRoom(off: number, size: number): 'mismatch' | FailExcuse {
+    const { pageSize, nrPages } = this;
+    let verdict: 'mismatch' | FailExcuse = 'mismatch';
+    const last = Math.min(nrPages, Math.ceil((off + size) / pageSize));
+    for (let pg = Math.floor(off / pageSize); pg < last; pg++) if (this.liveOnPage[pg] === 0) verdict = 'unpopulated';
+    if (verdict === 'mismatch' && this.newestProfile && this.emptyPages >= Math.floor(nrPages / 4)) verdict = 'isolated';
+    if (verdict === 'mismatch' && this.newestProfile && size < RELEGATION_BYTES && this.a !== undefined) {
+      const chunk = parsePercpuStats(this.a.formatStats(), '<model>').chunks[0];
+      if (chunk !== undefined && chunk.contigBytes < RELEGATION_BYTES) verdict = 'relegated';
+    }
+    return verdict;
+  }
+
+  /** The checks, with the first mismatches and the first excused case listed. */
+  done(): ChunkFailChecks {
+    this.out.first = [...this.firstMismatches, ...this.firstExcused];
+    return this.out;
+  }
 }
 
 /**

@@ -134,26 +134,47 @@ function unitsOf(size: number): number {
 
 /** Assigns every event of a trace to the chunk instance it concerns, and finds the events the trace lost. */
 export function indexChunks(trace: ParsedTrace): TraceChunks {
-  const ev = trace.events;
-  const n = ev.length;
-  const instanceOf = new Int32Array(n).fill(-1);
-  const freeTarget = new Int32Array(n).fill(-1);
-  const freedBy = new Int32Array(n).fill(-1);
-  const instances: ChunkInstance[] = [];
-  const owners: (UnitOwners | undefined)[] = [];
-  const anomalies: string[] = [];
-  const current = new Int32Array(trace.addrs.length).fill(-1);
-  const taskName = (seq: number) => `${trace.tasks[ev.task[seq]!]}-${ev.pid[seq]}`;
-  const fails: number[] = [];
+  const ix = new ChunkIndexer(trace);
+  for (let seq = 0; seq < ix.n; seq++) ix.indexEvent(seq);
+  return ix.finish();
+}
 
-  const begin = (addr: number, seq: number, created: boolean): number => {
-    const idx = instances.length;
-    instances.push({
+/** An index in progress: the instances so far, the one live at each address, and their unit owners. */
+class ChunkIndexer {
+  readonly n: number;
+  private readonly ev: ParsedTrace['events'];
+  private readonly instanceOf: Int32Array;
+  private readonly freeTarget: Int32Array;
+  private readonly freedBy: Int32Array;
+  private readonly instances: ChunkInstance[] = [];
+  private readonly owners: (UnitOwners | undefined)[] = [];
+  private readonly anomalies: string[] = [];
+  /** Per chunk address: the instance live there, -1 for none. */
+  private readonly current: Int32Array;
+  private readonly fails: number[] = [];
+
+  constructor(private readonly trace: ParsedTrace) {
+    this.ev = trace.events;
+    this.n = this.ev.length;
+    this.instanceOf = new Int32Array(this.n).fill(-1);
+    this.freeTarget = new Int32Array(this.n).fill(-1);
+    this.freedBy = new Int32Array(this.n).fill(-1);
+    this.current = new Int32Array(trace.addrs.length).fill(-1);
+  }
+
+  private taskName(seq: number): string {
+    return `${this.trace.tasks[this.ev.task[seq]!]}-${this.ev.pid[seq]}`;
+  }
+
+  /** A new instance at chunk address `addr`, first seen at `seq` (created there, or there before tracing). */
+  private begin(addr: number, seq: number, created: boolean): number {
+    const idx = this.instances.length;
+    this.instances.push({
       number: idx,
       addr,
-      base: trace.addrs[addr]!,
+      base: this.trace.addrs[addr]!,
       createdSeq: created ? seq : -1,
-      creator: created ? taskName(seq) : '',
+      creator: created ? this.taskName(seq) : '',
       destroyedSeq: -1,
       firstSeq: seq,
       lastSeq: seq,
@@ -166,84 +187,104 @@ export function indexChunks(trace: ParsedTrace): TraceChunks {
       liveAtDestroy: [],
       liveAtEnd: 0,
     });
-    owners.push(new UnitOwners());
-    current[addr] = idx;
+    this.owners.push(new UnitOwners());
+    this.current[addr] = idx;
     return idx;
-  };
+  }
 
-  for (let seq = 0; seq < n; seq++) {
+  /** Assigns event `seq` to its instance and keeps that instance's books. */
+  indexEvent(seq: number): void {
+    const ev = this.ev;
     const kind = ev.kind[seq]!;
     if (kind === TraceEventKind.AllocFail) {
-      fails.push(seq);
-      continue;
+      this.fails.push(seq);
+      return;
     }
     const addr = ev.addr[seq]!;
-    let inst = current[addr]!;
+    let inst = this.current[addr]!;
     if (kind === TraceEventKind.CreateChunk) {
-      if (inst >= 0) {
-        anomalies.push(
-          `line ${ev.line[seq]}: chunk ${trace.addrs[addr]} created again while chunk #${inst} with that address was never destroyed (a destroy event is missing)`,
-        );
-        closeInstance(instances[inst]!, owners[inst]!);
-        owners[inst] = undefined;
-      }
-      instanceOf[seq] = begin(addr, seq, true);
-      continue;
+      this.createChunk(addr, seq, inst);
+      return;
     }
-    if (inst < 0) inst = begin(addr, seq, false);
-    instanceOf[seq] = inst;
-    const ci = instances[inst]!;
+    if (inst < 0) inst = this.begin(addr, seq, false);
+    this.instanceOf[seq] = inst;
+    const ci = this.instances[inst]!;
     ci.lastSeq = seq;
-    const own = owners[inst]!;
-    if (kind === TraceEventKind.Alloc) {
-      ci.allocs++;
-      const from: number = offsetToBit(ev.off[seq]!);
-      const to = from + unitsOf(ev.size[seq]!);
-      if (to > MAX_UNITS) throw new ParseError(trace.name, ev.line[seq]!, `offset ${ev.off[seq]} + size ${ev.size[seq]} lies beyond any percpu chunk (1 GiB)`);
-      own.ensure(to);
-      for (let u = from; u < to; u++) {
-        const live = own.owner[u]!;
-        if (live < 0) continue;
-        // Bytes still owned by an object: its free event never made it into the trace.
-        ci.lostFrees.push({ allocSeq: seq, liveSeq: live });
-        release(own, ev, live, seq);
-      }
-      own.mark(from, to, seq);
-      own.live++;
-    } else if (kind === TraceEventKind.Free) {
-      ci.frees++;
-      const off = ev.off[seq]!;
-      const u: number = offsetToBit(off);
-      const live = u < own.owner.length ? own.owner[u]! : -1;
-      if (live >= 0 && ev.off[live] === off) {
-        freeTarget[seq] = live;
-        freedBy[live] = seq;
-        release(own, ev, live, seq);
-      } else if (ci.createdSeq < 0) {
-        ci.freesOfOlder++;
-      } else {
-        ci.unmatchedFrees.push(seq);
-        ci.lostAllocs.push({ freeSeq: seq, after: lostAllocBound(ci, own, u, live) });
-      }
-    } else {
+    const own = this.owners[inst]!;
+    if (kind === TraceEventKind.Alloc) this.noteAlloc(ci, own, seq);
+    else if (kind === TraceEventKind.Free) this.noteFree(ci, own, seq);
+    else {
       ci.destroyedSeq = seq;
       closeInstance(ci, own);
-      owners[inst] = undefined;
-      current[addr] = -1;
+      this.owners[inst] = undefined;
+      this.current[addr] = -1;
     }
   }
-  instances.forEach((ci, i) => {
-    const own = owners[i];
-    if (own) ci.liveAtEnd = own.live;
-  });
-  for (const ci of instances) {
-    if (ci.unmatchedFrees.length > 0) {
-      anomalies.push(
-        `chunk #${ci.number} (${ci.base}): ${ci.unmatchedFrees.length} free(s) of offsets with no live object, first at line ${ev.line[ci.unmatchedFrees[0]!]} (their alloc events are missing)`,
+
+  /** A chunk created at `addr`; `live` is the instance still there (a destroy event is missing), -1 for none. */
+  private createChunk(addr: number, seq: number, live: number): void {
+    if (live >= 0) {
+      this.anomalies.push(
+        `line ${this.ev.line[seq]}: chunk ${this.trace.addrs[addr]} created again while chunk #${live} with that address was never destroyed (a destroy event is missing)`,
       );
+      closeInstance(this.instances[live]!, this.owners[live]!);
+      this.owners[live] = undefined;
+    }
+    this.instanceOf[seq] = this.begin(addr, seq, true);
+  }
+
+  private noteAlloc(ci: ChunkInstance, own: UnitOwners, seq: number): void {
+    const ev = this.ev;
+    ci.allocs++;
+    const from: number = offsetToBit(ev.off[seq]!);
+    const to = from + unitsOf(ev.size[seq]!);
+    if (to > MAX_UNITS) throw new ParseError(this.trace.name, ev.line[seq]!, `offset ${ev.off[seq]} + size ${ev.size[seq]} lies beyond any percpu chunk (1 GiB)`);
+    own.ensure(to);
+    for (let u = from; u < to; u++) {
+      const live = own.owner[u]!;
+      if (live < 0) continue;
+      // Bytes still owned by an object: its free event never made it into the trace.
+      ci.lostFrees.push({ allocSeq: seq, liveSeq: live });
+      release(own, ev, live, seq);
+    }
+    own.mark(from, to, seq);
+    own.live++;
+  }
+
+  private noteFree(ci: ChunkInstance, own: UnitOwners, seq: number): void {
+    const ev = this.ev;
+    ci.frees++;
+    const off = ev.off[seq]!;
+    const u: number = offsetToBit(off);
+    const live = u < own.owner.length ? own.owner[u]! : -1;
+    if (live >= 0 && ev.off[live] === off) {
+      this.freeTarget[seq] = live;
+      this.freedBy[live] = seq;
+      release(own, ev, live, seq);
+    } else if (ci.createdSeq < 0) {
+      ci.freesOfOlder++;
+    } else {
+      ci.unmatchedFrees.push(seq);
+      ci.lostAllocs.push({ freeSeq: seq, after: lostAllocBound(ci, own, u, live) });
     }
   }
-  return { trace, instances, instanceOf, freeTarget, freedBy, anomalies, fails: Int32Array.from(fails) };
+
+  /** The index: objects still live at the end counted, frees with no live object reported. */
+  finish(): TraceChunks {
+    const { trace, instances, anomalies } = this;
+    instances.forEach((ci, i) => {
+      const own = this.owners[i];
+      if (own) ci.liveAtEnd = own.live;
+    });
+    for (const ci of instances) {
+      if (ci.unmatchedFrees.length > 0) {
+        anomalies.push(
+          `chunk #${ci.number} (${ci.base}): ${ci.unmatchedFrees.length} free(s) of offsets with no live object, first at line ${this.ev.line[ci.unmatchedFrees[0]!]} (their alloc events are missing)`,
+        );
+      }
+    }
+    return { trace, instances, instanceOf: this.instanceOf, freeTarget: this.freeTarget, freedBy: this.freedBy, anomalies, fails: Int32Array.from(this.fails) };
+  }
 }
 
 /**

@@ -262,56 +262,42 @@ function fillFirstChunk(sim: PercpuAllocator): number {
 
 /** Replays a whole trace through one simulated allocator of the given geometry and compares every placement with the kernel's. */
 export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): TraceReplayResult {
-  const ev = trace.events;
-  const n = ev.length;
-  const unitSize = options.geometry.unitSize;
-  const verification = options.verification ?? verifyParsedTrace(trace, {
-    unitSize,
+  const run = new TraceReplay(trace, options);
+  for (let k = 0; k < run.n; k++) run.replayEvent(run.order[k]!);
+  run.finish();
+  return run.r;
+}
+
+/** The per-chunk analysis the whole-trace replay applies (header): run now unless the caller did. */
+function perChunkAnalysis(trace: ParsedTrace, options: TraceReplayOptions): TraceVerification {
+  return options.verification ?? verifyParsedTrace(trace, {
+    unitSize: options.geometry.unitSize,
     pageSize: options.geometry.pageSize ?? 4096,
     ...(options.kernel ? { kernel: options.kernel } : {}),
     ...(options.windowUs !== undefined ? { windowUs: options.windowUs } : {}),
     ...(options.maxShift !== undefined ? { maxShift: options.maxShift } : {}),
   });
-  const tc = verification.chunks;
+}
 
-  const order = correctedOrder(verification, n);
-  const failVerdict = failVerdicts(verification);
-  const injectBefore = lostFreeInjections(verification);
-  const cutOf = new Int32Array(tc.instances.length).fill(-1);
-  for (const c of verification.verified) cutOf[c.instance.number] = c.history.cut;
-  let lostAllocCut = -1;
-  for (const c of verification.verified) for (const l of c.instance.lostAllocs) if (lostAllocCut < 0 || l.after < lostAllocCut) lostAllocCut = l.after;
+/** Per traced chunk instance: the seq its history was cut at (a lost free), -1 when never. */
+function historyCuts(v: TraceVerification): Int32Array {
+  const cutOf = new Int32Array(v.chunks.instances.length).fill(-1);
+  for (const c of v.verified) cutOf[c.instance.number] = c.history.cut;
+  return cutOf;
+}
 
-  let currentSeq = -1;
-  let setupDone = false;
-  const simCreated: TraceReplayResult['simCreated'] = [];
-  const simDestroyed: TraceReplayResult['simDestroyed'] = [];
-  const policy: BalancePolicy = options.balance ?? 'deferred';
-  const delayUs = options.balanceDelayUs ?? DEFAULT_BALANCE_DELAY_US;
-  const sim = createAllocator({
-    kernel: options.kernel ?? '7.0',
-    geometry: options.geometry,
-    backend: 'vm',
-    balance: policy === 'sync' ? 'sync' : 'none',
-    fixed: options.fixed ?? false,
-    onChunkEvent: (type, chunk) => {
-      if (!setupDone) return;
-      (type === 'create' ? simCreated : simDestroyed).push({ chunk, seq: currentSeq });
-    },
-  });
-  const bsim = sim instanceof BitmapAllocator ? sim : undefined;
-  const fillerAllocs = fillFirstChunk(sim);
-  const outsideStart = Math.max(0, options.outsideEmptyPages ?? 0);
-  const outsideEnd = Math.max(0, options.outsideEmptyPagesEnd ?? outsideStart);
-  let outsideNow = outsideStart;
-  if (outsideStart && bsim) bsim.addUnmodelledEmptyPages(outsideStart);
-  // The kernel was quiescent when tracing began: whatever the filler scheduled has run.
-  if (policy === 'deferred' && bsim) for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) bsim.runBalanceWork();
-  setupDone = true;
-  const placements = new Float64Array(n).fill(NULL_PTR);
+/** The earliest moment a lost alloc event may lie, anywhere (-1: none proven). */
+function earliestLostAlloc(v: TraceVerification): number {
+  let cut = -1;
+  for (const c of v.verified) for (const l of c.instance.lostAllocs) if (cut < 0 || l.after < cut) cut = l.after;
+  return cut;
+}
 
-  const r: TraceReplayResult = {
-    trace,
+/** A result with every count at zero, before the first event. */
+function emptyResult(run: TraceReplay, verification: TraceVerification, fillerAllocs: number, placements: Float64Array): TraceReplayResult {
+  const instances = run.tc.instances.length;
+  return {
+    trace: run.trace,
     verification,
     allocs: 0,
     compared: 0,
@@ -322,7 +308,7 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     unverifiableAfterLostAlloc: 0,
     unverifiableAtomicTiming: 0,
     atomicTimingNotes: [],
-    lostAllocCut: -1,
+    lostAllocCut: run.lostAllocCut,
     fails: 0,
     failsMatched: 0,
     failsNotCompared: 0,
@@ -332,75 +318,170 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
     finalPairs: new Map(),
     kernelCreated: 0,
     kernelDestroyed: 0,
-    simCreated,
-    simDestroyed,
+    simCreated: run.simCreated,
+    simDestroyed: run.simDestroyed,
     lifetimeDisagreements: [],
     lifetimeDifferences: 0,
     repairs: 0,
     setup: { fillerAllocs },
-    balance: policy,
-    balanceDelayUs: policy === 'deferred' ? delayUs : 0,
+    balance: run.policy,
+    balanceDelayUs: run.policy === 'deferred' ? run.delayUs : 0,
     balanceRuns: { 'kernel-balance-event': 0, 'atomic-after-failure': 0, 'atomic-needs-population': 0, 'alloc-into-isolated': 0, delay: 0, end: 0 },
     directedPopulation: [],
     atomicFailuresAtEnd: 0,
-    outsideEmptyPages: outsideStart,
-    outsideEmptyPagesEnd: outsideEnd,
-    simulation: sim,
-    chunkAllocs: new Int32Array(tc.instances.length),
-    chunkMatched: new Int32Array(tc.instances.length),
+    outsideEmptyPages: run.outsideStart,
+    outsideEmptyPagesEnd: run.outsideEnd,
+    simulation: run.sim,
+    chunkAllocs: new Int32Array(instances),
+    chunkMatched: new Int32Array(instances),
     placements,
   };
-  r.lostAllocCut = lostAllocCut;
-  const disagree = (seq: number, kind: MismatchKind, detail: string) => {
-    r.mismatched[kind]++;
-    if (r.firstDisagreements.length < KEEP) r.firstDisagreements.push({ seq, kind, detail });
-  };
+}
 
-  const simPtr = new Float64Array(n).fill(NULL_PTR);
-  const simOfKernel = new Map<number, number>();
-  const kernelOfSim = new Map<number, number>();
-  const simEverPaired = new Set<number>();
+/** Whether the event is the kernel's balance work running: a chunk destroyed, or created by a kworker (the allocation path creates them in the allocating task). */
+function isKernelBalanceEvent(trace: ParsedTrace, seq: number): boolean {
+  const kind = trace.events.kind[seq]!;
+  return kind === TraceEventKind.DestroyChunk || (kind === TraceEventKind.CreateChunk && trace.tasks[trace.events.task[seq]!]!.startsWith('kworker'));
+}
+
+/** One whole-trace replay in progress: the simulation, the chunk pairing, the deferred balance work's state and the counts. */
+class TraceReplay {
+  readonly ev: ParsedTrace['events'];
+  readonly n: number;
+  readonly tc: TraceVerification['chunks'];
+  /** Event seqs in corrected order. */
+  readonly order: Int32Array;
+  readonly lostAllocCut: number;
+  readonly policy: BalancePolicy;
+  readonly delayUs: number;
+  readonly sim: PercpuAllocator;
+  readonly bsim: BitmapAllocator | undefined;
+  readonly outsideStart: number;
+  readonly outsideEnd: number;
+  readonly r: TraceReplayResult;
+  readonly simCreated: TraceReplayResult['simCreated'] = [];
+  readonly simDestroyed: TraceReplayResult['simDestroyed'] = [];
+  private readonly failVerdict: ReturnType<typeof failVerdicts>;
+  private readonly injectBefore: Map<number, number[]>;
+  private readonly cutOf: Int32Array;
+  private readonly pageSize: number;
+  private currentSeq = -1;
+  private setupDone = false;
+  private outsideNow: number;
+  private readonly simPtr: Float64Array;
+  private readonly simOfKernel = new Map<number, number>();
+  private readonly kernelOfSim = new Map<number, number>();
+  private readonly simEverPaired = new Set<number>();
   // Live objects per chunk on each side: two empty chunks are interchangeable, so they may be (re)paired.
-  const kernelLive = new Int32Array(tc.instances.length);
-  const simLive = new Map<number, number>([[0, fillerAllocs]]);
-  const addSimLive = (chunk: number, d: number) => simLive.set(chunk, (simLive.get(chunk) ?? 0) + d);
-  const unpairKernel = (inst: number) => {
-    const sc = simOfKernel.get(inst);
+  private readonly kernelLive: Int32Array;
+  private readonly simLive: Map<number, number>;
+  private simDestroyedSeen = 0;
+  // Deferred balance work: when the simulation scheduled it (trace clock), and the kernel's atomic
+  // failures whose balance run (with `pcpu_atomic_alloc_failed` set) the trace has not shown yet.
+  private scheduledAt = -1;
+  private pendingAtomicFailures = 0;
+  private lastWasKernelBalanceEvent = false;
+
+  constructor(
+    readonly trace: ParsedTrace,
+    readonly options: TraceReplayOptions,
+  ) {
+    this.ev = trace.events;
+    this.n = this.ev.length;
+    const verification = perChunkAnalysis(trace, options);
+    this.tc = verification.chunks;
+    this.order = correctedOrder(verification, this.n);
+    this.failVerdict = failVerdicts(verification);
+    this.injectBefore = lostFreeInjections(verification);
+    this.cutOf = historyCuts(verification);
+    this.lostAllocCut = earliestLostAlloc(verification);
+    this.policy = options.balance ?? 'deferred';
+    this.delayUs = options.balanceDelayUs ?? DEFAULT_BALANCE_DELAY_US;
+    this.pageSize = options.geometry.pageSize ?? 4096;
+    this.sim = createAllocator({
+      kernel: options.kernel ?? '7.0',
+      geometry: options.geometry,
+      backend: 'vm',
+      balance: this.policy === 'sync' ? 'sync' : 'none',
+      fixed: options.fixed ?? false,
+      onChunkEvent: (type, chunk) => {
+        if (!this.setupDone) return;
+        (type === 'create' ? this.simCreated : this.simDestroyed).push({ chunk, seq: this.currentSeq });
+      },
+    });
+    this.bsim = this.sim instanceof BitmapAllocator ? this.sim : undefined;
+    this.outsideStart = Math.max(0, options.outsideEmptyPages ?? 0);
+    this.outsideEnd = Math.max(0, options.outsideEmptyPagesEnd ?? this.outsideStart);
+    this.outsideNow = this.outsideStart;
+    const fillerAllocs = this.setUp();
+    this.r = emptyResult(this, verification, fillerAllocs, new Float64Array(this.n).fill(NULL_PTR));
+    this.simPtr = new Float64Array(this.n).fill(NULL_PTR);
+    this.kernelLive = new Int32Array(this.tc.instances.length);
+    this.simLive = new Map<number, number>([[0, fillerAllocs]]);
+  }
+
+  /** The simulation's state before the first event: its first chunk full, the outside pages counted, the balance work quiet. */
+  private setUp(): number {
+    const bsim = this.bsim;
+    const fillerAllocs = fillFirstChunk(this.sim);
+    if (this.outsideStart && bsim) bsim.addUnmodelledEmptyPages(this.outsideStart);
+    // The kernel was quiescent when tracing began: whatever the filler scheduled has run.
+    if (this.policy === 'deferred' && bsim) for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) bsim.runBalanceWork();
+    this.setupDone = true;
+    return fillerAllocs;
+  }
+
+  private disagree(seq: number, kind: MismatchKind, detail: string): void {
+    this.r.mismatched[kind]++;
+    if (this.r.firstDisagreements.length < KEEP) this.r.firstDisagreements.push({ seq, kind, detail });
+  }
+
+  private addSimLive(chunk: number, d: number): void {
+    this.simLive.set(chunk, (this.simLive.get(chunk) ?? 0) + d);
+  }
+
+  private unpairKernel(inst: number): void {
+    const sc = this.simOfKernel.get(inst);
     if (sc === undefined) return;
-    simOfKernel.delete(inst);
-    kernelOfSim.delete(sc);
-  };
-  const unpairSim = (sc: number) => {
-    const inst = kernelOfSim.get(sc);
-    if (inst !== undefined) unpairKernel(inst);
-  };
-  const lifetime = (text: string) => {
-    r.lifetimeDifferences++;
-    if (r.lifetimeDisagreements.length < KEEP) r.lifetimeDisagreements.push(text);
-  };
-  const freeSim = (allocSeq: number) => {
-    const p = simPtr[allocSeq]!;
+    this.simOfKernel.delete(inst);
+    this.kernelOfSim.delete(sc);
+  }
+
+  private unpairSim(sc: number): void {
+    const inst = this.kernelOfSim.get(sc);
+    if (inst !== undefined) this.unpairKernel(inst);
+  }
+
+  private lifetime(text: string): void {
+    this.r.lifetimeDifferences++;
+    if (this.r.lifetimeDisagreements.length < KEEP) this.r.lifetimeDisagreements.push(text);
+  }
+
+  private freeSim(allocSeq: number): boolean {
+    const p = this.simPtr[allocSeq]!;
     if (p === NULL_PTR) return false;
-    sim.free(p);
-    addSimLive(ptrChunk(p), -1);
-    simPtr[allocSeq] = NULL_PTR;
+    this.sim.free(p);
+    this.addSimLive(ptrChunk(p), -1);
+    this.simPtr[allocSeq] = NULL_PTR;
     return true;
-  };
+  }
+
   /**
    * An atomic request goes only where pages are populated. When the kernel's target pages are
    * unpopulated in the simulation's partner chunk (or that chunk is isolated there), the two
    * differ in population — decided by balance work at moments the trace does not show — not in
    * placement: say why, instead of counting a disagreement.
    */
-  const atomicTiming = (inst: number, seq: number): string | undefined => {
-    const paired = simOfKernel.get(inst);
+  private atomicTiming(inst: number, seq: number): string | undefined {
+    const sim = this.sim;
+    const paired = this.simOfKernel.get(inst);
     if (paired === undefined || !(sim instanceof BitmapAllocator)) return undefined;
     const c = sim.getChunk(paired);
     if (c === undefined) return undefined;
     const pageSize = sim.geometry.pageSize;
-    const off = ev.off[seq]!;
-    const end = off + ((ev.size[seq]! + 3) & ~3);
-    const where = `kernel chunk #${tc.instances[inst]!.number} off ${off}`;
+    const off = this.ev.off[seq]!;
+    const end = off + ((this.ev.size[seq]! + 3) & ~3);
+    const where = `kernel chunk #${this.tc.instances[inst]!.number} off ${off}`;
     if (c.hdr[Hdr.Slot] === sim.toDepopulateSlot) return `atomic, ${where}: the simulation had isolated that chunk for depopulation (never searched); the kernel had not, or had reintegrated it`;
     if (c.hdr[Hdr.Slot] === sim.sidelinedSlot) {
       return `atomic, ${where}: the simulation had sidelined that chunk (searched after every size slot, so another chunk came first); the kernel had not, or had reintegrated it`;
@@ -411,42 +492,51 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
       }
     }
     return undefined;
-  };
-  let simDestroyedSeen = 0;
+  }
+
   /** Chunks the simulation destroyed during the last op: compare with the kernel, then forget the pairing. */
-  const noteSimDestroys = (seq: number) => {
-    for (; simDestroyedSeen < simDestroyed.length; simDestroyedSeen++) {
-      const d = simDestroyed[simDestroyedSeen]!;
-      const ki = kernelOfSim.get(d.chunk);
+  private noteSimDestroys(seq: number): void {
+    const ev = this.ev;
+    for (; this.simDestroyedSeen < this.simDestroyed.length; this.simDestroyedSeen++) {
+      const d = this.simDestroyed[this.simDestroyedSeen]!;
+      const ki = this.kernelOfSim.get(d.chunk);
       if (ki !== undefined) {
-        const ci = tc.instances[ki]!;
+        const ci = this.tc.instances[ki]!;
         if (ci.destroyedSeq < 0 || ci.destroyedSeq > seq) {
-          lifetime(
+          this.lifetime(
             `simulation destroyed chunk ${d.chunk} while replaying line ${ev.line[seq]}; the kernel ` +
               (ci.destroyedSeq < 0 ? `kept its chunk #${ci.number} to the end` : `destroyed its chunk #${ci.number} later (line ${ev.line[ci.destroyedSeq]})`),
           );
         }
       }
-      unpairSim(d.chunk);
+      this.unpairSim(d.chunk);
     }
-  };
+  }
 
-  // Deferred balance work: when the simulation scheduled it (trace clock), and the kernel's atomic
-  // failures whose balance run (with `pcpu_atomic_alloc_failed` set) the trace has not shown yet.
-  let scheduledAt = -1;
-  let pendingAtomicFailures = 0;
-  let lastWasKernelBalanceEvent = false;
-  const runBalance = (why: BalancePoint, seq: number) => {
-    if (!bsim) return;
-    bsim.runBalanceWork();
-    r.balanceRuns[why]++;
-    scheduledAt = -1;
-    noteSimDestroys(seq);
-  };
-  const noteScheduled = (seq: number) => {
-    if (policy === 'deferred' && scheduledAt < 0 && bsim?.balanceScheduled) scheduledAt = ev.time[seq]!;
-  };
-  const pageSize = options.geometry.pageSize ?? 4096;
+  private runBalance(why: BalancePoint, seq: number): void {
+    if (!this.bsim) return;
+    this.bsim.runBalanceWork();
+    this.r.balanceRuns[why]++;
+    this.scheduledAt = -1;
+    this.noteSimDestroys(seq);
+  }
+
+  private noteScheduled(seq: number): void {
+    if (this.policy === 'deferred' && this.scheduledAt < 0 && this.bsim?.balanceScheduled) this.scheduledAt = this.ev.time[seq]!;
+  }
+
+  /** The simulated chunk standing for traced chunk `inst`; an empty kernel chunk not yet paired stands for an empty simulated one (the newest unpaired). */
+  private partnerForAtomic(bsim: BitmapAllocator, inst: number, kernelWasEmpty: boolean): number | undefined {
+    let sc = this.simOfKernel.get(inst);
+    if (sc === undefined && kernelWasEmpty) {
+      for (const { chunk: c } of bsim.chunksInSlotOrder()) {
+        const id = c.hdr[Hdr.Id]!;
+        if (id !== 0 && c.hdr[Hdr.NrAlloc] === 0 && !this.kernelOfSim.has(id) && (sc === undefined || id > sc)) sc = id;
+      }
+    }
+    return sc;
+  }
+
   /**
    * Deferred policy, before the kernel's atomic allocation `seq` into traced chunk `inst`: if the
    * simulation's partner chunk lacks the population the kernel's placement shows, the kernel's
@@ -454,214 +544,254 @@ export function replayTrace(trace: ParsedTrace, options: TraceReplayOptions): Tr
    * another chunk) than the kernel's, populate the pages the placement proves populated, as the
    * populate step does (counted in `directedPopulation`).
    */
-  const beforeAtomic = (inst: number, seq: number, kernelWasEmpty: boolean) => {
+  private beforeAtomic(inst: number, seq: number, kernelWasEmpty: boolean): void {
+    const bsim = this.bsim;
     if (!bsim) return;
-    // An empty kernel chunk not yet paired stands for an empty simulated one (the newest unpaired).
-    let sc = simOfKernel.get(inst);
-    if (sc === undefined && kernelWasEmpty) {
-      for (const { chunk: c } of bsim.chunksInSlotOrder()) {
-        const id = c.hdr[Hdr.Id]!;
-        if (id !== 0 && c.hdr[Hdr.NrAlloc] === 0 && !kernelOfSim.has(id) && (sc === undefined || id > sc)) sc = id;
-      }
-    }
+    const sc = this.partnerForAtomic(bsim, inst, kernelWasEmpty);
     if (sc === undefined) return;
     const chunk = bsim.getChunk(sc)!;
-    const off = ev.off[seq]!;
-    const first = Math.floor(off / pageSize);
-    const last = Math.ceil((off + ((ev.size[seq]! + 3) & ~3)) / pageSize);
+    const off = this.ev.off[seq]!;
+    const first = Math.floor(off / this.pageSize);
+    const last = Math.ceil((off + ((this.ev.size[seq]! + 3) & ~3)) / this.pageSize);
     const missing = () => {
       for (let pg = first; pg < last; pg++) if (!testBit(chunk.populated, pg)) return true;
       return false;
     };
     if (!missing() && chunk.hdr[Hdr.Slot] !== bsim.toDepopulateSlot) return;
     let pages = 0;
-    if (pendingAtomicFailures > 0) {
+    if (this.pendingAtomicFailures > 0) {
       // After an atomic failure the kernel's populate step populates 4 pages (lowest runs first) in
       // the first chunk with holes, slot by slot; the placement shows it was this one. Each failure
       // ran it once; the simulation's other scheduled steps run too.
-      pendingAtomicFailures = 0;
-      r.balanceRuns['atomic-after-failure']++;
+      this.pendingAtomicFailures = 0;
+      this.r.balanceRuns['atomic-after-failure']++;
       for (let i = 0; i < 64 && missing(); i++) {
         const got = bsim.populatePagesAsBalance(sc, 0, chunk.nrPages, EMPTY_POP_PAGES_HIGH);
         if (got === 0) break;
         pages += got;
       }
-      if (bsim.balanceScheduled) runBalance('atomic-after-failure', seq);
-    } else if (bsim.balanceScheduled) runBalance('atomic-needs-population', seq);
+      if (bsim.balanceScheduled) this.runBalance('atomic-after-failure', seq);
+    } else if (bsim.balanceScheduled) this.runBalance('atomic-needs-population', seq);
     // Still short: the kernel had these pages populated (a populate step the trace does not show, or
     // a reclaim that stopped before them).
     if (missing()) pages += bsim.populatePagesAsBalance(sc, first, last);
-    if (pages > 0) r.directedPopulation.push({ seq, chunk: sc, pages });
-  };
+    if (pages > 0) this.r.directedPopulation.push({ seq, chunk: sc, pages });
+  }
 
-  for (let k = 0; k < n; k++) {
-    const seq = order[k]!;
-    currentSeq = seq;
-    const kind = ev.kind[seq]!;
-    if (outsideEnd !== outsideStart && bsim && n > 1) {
-      const t0 = ev.time[0]!;
-      const span = ev.time[n - 1]! - t0;
-      const want = Math.round(outsideStart + (outsideEnd - outsideStart) * (span > 0 ? (ev.time[seq]! - t0) / span : 1));
-      if (want !== outsideNow) {
-        bsim.addUnmodelledEmptyPages(want - outsideNow);
-        outsideNow = want;
-      }
-    }
-    if (policy === 'deferred' && bsim) {
-      // The workqueue has run the work once the trace's clock moved on far enough.
-      if (scheduledAt >= 0 && delayUs > 0 && (ev.time[seq]! - scheduledAt) * 1e6 > delayUs) runBalance('delay', seq);
-      // A chunk destroyed, or created by a kworker, is the balance work running (only it destroys
-      // chunks; the allocation path creates them in the allocating task).
-      const balanceEvent = kind === TraceEventKind.DestroyChunk || (kind === TraceEventKind.CreateChunk && trace.tasks[ev.task[seq]!]!.startsWith('kworker'));
-      if (balanceEvent && !lastWasKernelBalanceEvent) {
-        // If atomic requests failed since the last run, this run has the kernel's flag set.
-        if (pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
-        pendingAtomicFailures = 0;
-        runBalance('kernel-balance-event', seq);
-      }
-      lastWasKernelBalanceEvent = balanceEvent;
-    }
-    const lost = injectBefore.get(seq);
-    if (lost) {
-      for (const s of lost) {
-        kernelLive[tc.instanceOf[s]!]!--;
-        if (freeSim(s)) r.frees.injected++;
-      }
-      noteSimDestroys(seq);
-    }
-    const inst = tc.instanceOf[seq]!;
-    switch (kind) {
-      case TraceEventKind.Alloc: {
-        r.allocs++;
-        r.chunkAllocs[inst]!++;
-        const ci = tc.instances[inst]!;
-        if (ci.createdSeq < 0) {
-          r.unverifiablePreexisting++;
-          // An atomic success after failures: the kernel's balance work ran and populated pages, in
-          // a chunk outside the simulation as far as the trace shows (not simulated).
-          if (ev.flags[seq]! & 2) pendingAtomicFailures = 0;
-          break;
-        }
-        const kernelWasEmpty = kernelLive[inst] === 0;
-        kernelLive[inst]!++;
-        const flags = ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
-        if (policy === 'deferred' && bsim) {
-          const partner = simOfKernel.get(inst);
-          if (flags !== 0) beforeAtomic(inst, seq, kernelWasEmpty);
-          else if (partner !== undefined && bsim.getChunk(partner)?.hdr[Hdr.Slot] === bsim.toDepopulateSlot && bsim.balanceScheduled) {
-            // The kernel placed it in a chunk the simulation holds isolated (never searched): its reclaim had run.
-            runBalance('alloc-into-isolated', seq);
-          }
-        }
-        const p = allocOrRefuse(sim, ev.size[seq]!, ev.align[seq]!, flags);
-        simPtr[seq] = p;
-        placements[seq] = p;
-        const sc = p === NULL_PTR ? NULL_CHUNK_ID : ptrChunk(p);
-        const simWasEmpty = sc >= 0 && (simLive.get(sc) ?? 0) === 0;
-        if (sc >= 0) addSimLive(sc, 1);
-        const cut = cutOf[inst]!;
-        if (lostAllocCut >= 0 && seq > lostAllocCut) {
-          r.unverifiableAfterLostAlloc++;
-          break;
-        }
-        if (cut >= 0 && seq > cut) {
-          r.unverifiableAfterLostFree++;
-          break;
-        }
-        const timing = flags !== 0 && (p === NULL_PTR || simOfKernel.get(inst) !== sc) ? atomicTiming(inst, seq) : undefined;
-        if (timing !== undefined) {
-          r.unverifiableAtomicTiming++;
-          if (r.atomicTimingNotes.length < KEEP) r.atomicTimingNotes.push({ seq, detail: timing });
-          break;
-        }
-        r.compared++;
-        if (p === NULL_PTR) {
-          disagree(seq, 'refused', `the simulation refused it (kernel: chunk #${ci.number} off ${ev.off[seq]})`);
-          break;
-        }
-        const paired = simOfKernel.get(inst);
-        if (paired !== sc) {
-          if (!(kernelWasEmpty && simWasEmpty)) {
-            const owner = kernelOfSim.get(sc);
-            disagree(
-              seq,
-              'chunk',
-              `kernel chunk #${ci.number} (simulated chunk ${paired ?? 'none'}), simulation chunk ${sc}` +
-                `${owner !== undefined ? ` (kernel chunk #${tc.instances[owner]!.number})` : ''}`,
-            );
-            break;
-          }
-          // Both chunks were empty: they are interchangeable, whatever each side did with its older chunks.
-          if (simEverPaired.has(sc) || paired !== undefined) r.repairs++;
-          simEverPaired.add(sc);
-          unpairKernel(inst);
-          unpairSim(sc);
-          simOfKernel.set(inst, sc);
-          kernelOfSim.set(sc, inst);
-          r.pairs.push({ kernelChunk: inst, simChunk: sc, pairedAt: seq });
-        }
-        if (ptrOffset(p) === ev.off[seq]) {
-          r.matched++;
-          r.chunkMatched[inst]!++;
-        }
-        else disagree(seq, 'offset', `chunk #${ci.number}: kernel off ${ev.off[seq]}, simulation off ${ptrOffset(p)}`);
+  /** Replays the event `seq` (the next in corrected order). */
+  replayEvent(seq: number): void {
+    this.currentSeq = seq;
+    this.moveOutsidePages(seq);
+    this.balanceBefore(seq);
+    this.injectLostFrees(seq);
+    const inst = this.tc.instanceOf[seq]!;
+    switch (this.ev.kind[seq]!) {
+      case TraceEventKind.Alloc:
+        this.replayAlloc(seq, inst);
         break;
-      }
-      case TraceEventKind.AllocFail: {
-        r.fails++;
-        // An atomic failure sets `pcpu_atomic_alloc_failed` and schedules the balance work.
-        if (ev.flags[seq]! & 2 && bsim) {
-          if (policy === 'deferred') pendingAtomicFailures++;
-          else if (policy === 'sync') bsim.noteAtomicAllocFailure();
-        }
-        const v = failVerdict.get(seq);
-        if (v === undefined) r.failsNotCompared++;
-        else if (v.verdict === FAIL_AGREED) r.failsMatched++;
-        else if (v.verdict === FAIL_MISMATCH) disagree(seq, 'failed', `the kernel refused it; the per-chunk model finds room it must have seen in chunk #${v.chunk}${v.off >= 0 ? ` at off ${v.off}` : ''}`);
-        else r.failsNotCompared++;
+      case TraceEventKind.AllocFail:
+        this.replayFail(seq);
         break;
-      }
-      case TraceEventKind.Free: {
-        const a = tc.freeTarget[seq]!;
-        if (a < 0) r.frees.olderObjects++;
-        else {
-          kernelLive[inst]!--;
-          if (freeSim(a)) r.frees.replayed++;
-          else r.frees.unverifiableObjects++;
-        }
+      case TraceEventKind.Free:
+        this.replayFree(seq, inst);
         break;
-      }
       case TraceEventKind.CreateChunk:
-        r.kernelCreated++;
+        this.r.kernelCreated++;
         break;
-      case TraceEventKind.DestroyChunk: {
-        r.kernelDestroyed++;
-        const sc = simOfKernel.get(inst);
-        if (sc !== undefined) {
-          lifetime(`kernel destroyed chunk #${tc.instances[inst]!.number} at line ${ev.line[seq]}; its simulated chunk ${sc} is still alive then`);
-          unpairKernel(inst);
-        }
+      case TraceEventKind.DestroyChunk:
+        this.replayDestroy(seq, inst);
         break;
-      }
     }
-    noteSimDestroys(seq);
-    noteScheduled(seq);
-    options.afterEvent?.(seq, sim);
+    this.noteSimDestroys(seq);
+    this.noteScheduled(seq);
+    this.options.afterEvent?.(seq, this.sim);
   }
-  if (outsideNow !== outsideEnd && bsim) {
-    bsim.addUnmodelledEmptyPages(outsideEnd - outsideNow);
-    outsideNow = outsideEnd;
+
+  /** The outside chunks' empty pages, moved linearly in trace time towards their end value. */
+  private moveOutsidePages(seq: number): void {
+    const { ev, n, bsim, outsideStart, outsideEnd } = this;
+    if (outsideEnd === outsideStart || !bsim || n <= 1) return;
+    const t0 = ev.time[0]!;
+    const span = ev.time[n - 1]! - t0;
+    const want = Math.round(outsideStart + (outsideEnd - outsideStart) * (span > 0 ? (ev.time[seq]! - t0) / span : 1));
+    if (want !== this.outsideNow) {
+      bsim.addUnmodelledEmptyPages(want - this.outsideNow);
+      this.outsideNow = want;
+    }
   }
-  if (policy === 'deferred' && bsim) {
-    // Quiescence: the kernel's last scheduled work has run by the after-snapshot (the capture waits
-    // for the events to stop). Its last atomic failure, if no success followed, left the flag set.
-    r.atomicFailuresAtEnd = pendingAtomicFailures;
-    if (pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
-    const last = n > 0 ? order[n - 1]! : -1;
-    for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) runBalance('end', last);
+
+  /** Deferred policy: the balance work the trace shows to have run by this event (its delay passed, or the kernel's balance work ran). */
+  private balanceBefore(seq: number): void {
+    const bsim = this.bsim;
+    if (this.policy !== 'deferred' || !bsim) return;
+    // The workqueue has run the work once the trace's clock moved on far enough.
+    if (this.scheduledAt >= 0 && this.delayUs > 0 && (this.ev.time[seq]! - this.scheduledAt) * 1e6 > this.delayUs) this.runBalance('delay', seq);
+    const balanceEvent = isKernelBalanceEvent(this.trace, seq);
+    if (balanceEvent && !this.lastWasKernelBalanceEvent) {
+      // If atomic requests failed since the last run, this run has the kernel's flag set.
+      if (this.pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
+      this.pendingAtomicFailures = 0;
+      this.runBalance('kernel-balance-event', seq);
+    }
+    this.lastWasKernelBalanceEvent = balanceEvent;
   }
-  r.finalPairs = simOfKernel;
-  return r;
+
+  /** Objects whose free the trace lost, freed at the latest moment possible: right before this event. */
+  private injectLostFrees(seq: number): void {
+    const lost = this.injectBefore.get(seq);
+    if (!lost) return;
+    for (const s of lost) {
+      this.kernelLive[this.tc.instanceOf[s]!]!--;
+      if (this.freeSim(s)) this.r.frees.injected++;
+    }
+    this.noteSimDestroys(seq);
+  }
+
+  private replayAlloc(seq: number, inst: number): void {
+    const r = this.r;
+    r.allocs++;
+    r.chunkAllocs[inst]!++;
+    if (this.tc.instances[inst]!.createdSeq < 0) {
+      r.unverifiablePreexisting++;
+      // An atomic success after failures: the kernel's balance work ran and populated pages, in
+      // a chunk outside the simulation as far as the trace shows (not simulated).
+      if (this.ev.flags[seq]! & 2) this.pendingAtomicFailures = 0;
+      return;
+    }
+    const kernelWasEmpty = this.kernelLive[inst] === 0;
+    this.kernelLive[inst]!++;
+    const flags = this.ev.flags[seq]! & 2 ? ALLOC_ATOMIC : 0;
+    this.balanceBeforeAlloc(seq, inst, flags, kernelWasEmpty);
+    const p = allocOrRefuse(this.sim, this.ev.size[seq]!, this.ev.align[seq]!, flags);
+    this.simPtr[seq] = p;
+    r.placements[seq] = p;
+    const sc = p === NULL_PTR ? NULL_CHUNK_ID : ptrChunk(p);
+    const simWasEmpty = sc >= 0 && (this.simLive.get(sc) ?? 0) === 0;
+    if (sc >= 0) this.addSimLive(sc, 1);
+    if (this.notCompared(seq, inst, flags, p, sc)) return;
+    r.compared++;
+    if (p === NULL_PTR) {
+      this.disagree(seq, 'refused', `the simulation refused it (kernel: chunk #${this.tc.instances[inst]!.number} off ${this.ev.off[seq]})`);
+      return;
+    }
+    if (!this.pairedOrPairs(seq, inst, sc, kernelWasEmpty && simWasEmpty)) return;
+    if (ptrOffset(p) === this.ev.off[seq]) {
+      r.matched++;
+      r.chunkMatched[inst]!++;
+    }
+    else this.disagree(seq, 'offset', `chunk #${this.tc.instances[inst]!.number}: kernel off ${this.ev.off[seq]}, simulation off ${ptrOffset(p)}`);
+  }
+
+  /** Deferred policy, before an allocation into traced chunk `inst`: the balance work the kernel's placement shows to have run. */
+  private balanceBeforeAlloc(seq: number, inst: number, flags: number, kernelWasEmpty: boolean): void {
+    const bsim = this.bsim;
+    if (this.policy !== 'deferred' || !bsim) return;
+    const partner = this.simOfKernel.get(inst);
+    if (flags !== 0) this.beforeAtomic(inst, seq, kernelWasEmpty);
+    else if (partner !== undefined && bsim.getChunk(partner)?.hdr[Hdr.Slot] === bsim.toDepopulateSlot && bsim.balanceScheduled) {
+      // The kernel placed it in a chunk the simulation holds isolated (never searched): its reclaim had run.
+      this.runBalance('alloc-into-isolated', seq);
+    }
+  }
+
+  /** Whether a simulated allocation is left uncompared (counted with its reason): after a lost alloc or free, or decided by population timing. */
+  private notCompared(seq: number, inst: number, flags: number, p: number, sc: number): boolean {
+    const r = this.r;
+    const cut = this.cutOf[inst]!;
+    if (this.lostAllocCut >= 0 && seq > this.lostAllocCut) {
+      r.unverifiableAfterLostAlloc++;
+      return true;
+    }
+    if (cut >= 0 && seq > cut) {
+      r.unverifiableAfterLostFree++;
+      return true;
+    }
+    const timing = flags !== 0 && (p === NULL_PTR || this.simOfKernel.get(inst) !== sc) ? this.atomicTiming(inst, seq) : undefined;
+    if (timing === undefined) return false;
+    r.unverifiableAtomicTiming++;
+    if (r.atomicTimingNotes.length < KEEP) r.atomicTimingNotes.push({ seq, detail: timing });
+    return true;
+  }
+
+  /**
+   * Whether kernel chunk `inst` and simulated chunk `sc` stand for each other, pairing them when
+   * both were empty (interchangeable, whatever each side did with its older chunks); otherwise a
+   * chunk disagreement.
+   */
+  private pairedOrPairs(seq: number, inst: number, sc: number, bothWereEmpty: boolean): boolean {
+    const paired = this.simOfKernel.get(inst);
+    if (paired === sc) return true;
+    if (!bothWereEmpty) {
+      const owner = this.kernelOfSim.get(sc);
+      this.disagree(
+        seq,
+        'chunk',
+        `kernel chunk #${this.tc.instances[inst]!.number} (simulated chunk ${paired ?? 'none'}), simulation chunk ${sc}` +
+          `${owner !== undefined ? ` (kernel chunk #${this.tc.instances[owner]!.number})` : ''}`,
+      );
+      return false;
+    }
+    if (this.simEverPaired.has(sc) || paired !== undefined) this.r.repairs++;
+    this.simEverPaired.add(sc);
+    this.unpairKernel(inst);
+    this.unpairSim(sc);
+    this.simOfKernel.set(inst, sc);
+    this.kernelOfSim.set(sc, inst);
+    this.r.pairs.push({ kernelChunk: inst, simChunk: sc, pairedAt: seq });
+    return true;
+  }
+
+  private replayFail(seq: number): void {
+    const r = this.r;
+    r.fails++;
+    // An atomic failure sets `pcpu_atomic_alloc_failed` and schedules the balance work.
+    if (this.ev.flags[seq]! & 2 && this.bsim) {
+      if (this.policy === 'deferred') this.pendingAtomicFailures++;
+      else if (this.policy === 'sync') this.bsim.noteAtomicAllocFailure();
+    }
+    const v = this.failVerdict.get(seq);
+    if (v === undefined) r.failsNotCompared++;
+    else if (v.verdict === FAIL_AGREED) r.failsMatched++;
+    else if (v.verdict === FAIL_MISMATCH) this.disagree(seq, 'failed', `the kernel refused it; the per-chunk model finds room it must have seen in chunk #${v.chunk}${v.off >= 0 ? ` at off ${v.off}` : ''}`);
+    else r.failsNotCompared++;
+  }
+
+  private replayFree(seq: number, inst: number): void {
+    const a = this.tc.freeTarget[seq]!;
+    if (a < 0) {
+      this.r.frees.olderObjects++;
+      return;
+    }
+    this.kernelLive[inst]!--;
+    if (this.freeSim(a)) this.r.frees.replayed++;
+    else this.r.frees.unverifiableObjects++;
+  }
+
+  private replayDestroy(seq: number, inst: number): void {
+    this.r.kernelDestroyed++;
+    const sc = this.simOfKernel.get(inst);
+    if (sc === undefined) return;
+    this.lifetime(`kernel destroyed chunk #${this.tc.instances[inst]!.number} at line ${this.ev.line[seq]}; its simulated chunk ${sc} is still alive then`);
+    this.unpairKernel(inst);
+  }
+
+  /** After the last event: the outside pages at their end value and, deferred, the balance work run to quiescence. */
+  finish(): void {
+    const bsim = this.bsim;
+    if (this.outsideNow !== this.outsideEnd && bsim) {
+      bsim.addUnmodelledEmptyPages(this.outsideEnd - this.outsideNow);
+      this.outsideNow = this.outsideEnd;
+    }
+    if (this.policy === 'deferred' && bsim) {
+      // Quiescence: the kernel's last scheduled work has run by the after-snapshot (the capture waits
+      // for the events to stop). Its last atomic failure, if no success followed, left the flag set.
+      this.r.atomicFailuresAtEnd = this.pendingAtomicFailures;
+      if (this.pendingAtomicFailures > 0) bsim.noteAtomicAllocFailure();
+      const last = this.n > 0 ? this.order[this.n - 1]! : -1;
+      for (let i = 0; i < FIXED_POINT_RUNS && bsim.balanceScheduled; i++) this.runBalance('end', last);
+    }
+    this.r.finalPairs = this.simOfKernel;
+  }
 }
 
 /** Per failed allocation: the worst per-chunk verdict (a mismatch beats not comparable beats agreed), with the chunk. */
@@ -711,11 +841,20 @@ function lostFreeInjections(v: TraceVerification): Map<number, number[]> {
 
 /** A whole-trace replay's report, as `percpu replay` prints it (one line per entry). */
 export function formatTraceReplay(r: TraceReplayResult, geometryText: string): string[] {
-  const t = r.trace;
-  const ev = t.events;
+  return [
+    `replay ${r.verification.workload}: simulated allocator, ${geometryText}`,
+    ...setupLines(r),
+    ...allocationLines(r),
+    ...freeAndChunkLines(r),
+    ...balanceLines(r),
+    ...disagreementLines(r),
+  ];
+}
+
+/** The report's assumptions: the chunks that existed before tracing and the empty pages they hold. */
+function setupLines(r: TraceReplayResult): string[] {
   const tc = r.verification.chunks;
   const out: string[] = [];
-  out.push(`replay ${r.verification.workload}: simulated allocator, ${geometryText}`);
   const pre = tc.instances.filter((c) => c.createdSeq < 0);
   out.push(
     `  ${pre.length} chunk(s) existed before tracing began (${pre.map((c) => `#${c.number} ${c.base}`).join(', ') || 'none'}): their contents are unknown, ` +
@@ -729,6 +868,13 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   } else if (r.outsideEmptyPages > 0) {
     out.push(`  assumed: the chunks that existed before tracing hold ${r.outsideEmptyPages} empty populated page(s) throughout, counted in the simulation's global empty-page count`);
   }
+  return out;
+}
+
+/** Allocations: unverifiable by reason, compared and matched, failed ones. */
+function allocationLines(r: TraceReplayResult): string[] {
+  const ev = r.trace.events;
+  const out: string[] = [];
   out.push(`allocations: ${r.allocs}`);
   out.push(`  unverifiable: ${r.unverifiablePreexisting} placed by the kernel in chunks that existed before tracing (not simulated)`);
   if (r.unverifiableAfterLostFree > 0) {
@@ -757,6 +903,12 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
         `room the kernel must have seen ${r.mismatched.failed}, not comparable ${r.failsNotCompared}`,
     );
   }
+  return out;
+}
+
+/** Frees, trace-order corrections, chunks created and destroyed on each side, lifetime differences. */
+function freeAndChunkLines(r: TraceReplayResult): string[] {
+  const out: string[] = [];
   const f = r.frees;
   out.push(
     `frees: ${f.replayed} replayed, ${f.olderObjects} of objects allocated before tracing (skipped), ${f.unverifiableObjects} of objects not simulated (skipped)` +
@@ -773,6 +925,12 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
   }
   for (const l of r.lifetimeDisagreements) out.push(`    ${l}`);
   if (r.lifetimeDifferences > r.lifetimeDisagreements.length) out.push(`    … ${r.lifetimeDifferences - r.lifetimeDisagreements.length} more`);
+  return out;
+}
+
+/** Deferred policy: when the balance work ran, the population it was directed to, atomic failures left at the end. */
+function balanceLines(r: TraceReplayResult): string[] {
+  const out: string[] = [];
   if (r.balance === 'deferred') {
     const runs = BALANCE_POINTS.filter((p) => r.balanceRuns[p] > 0).map((p) => `${r.balanceRuns[p]} ${BALANCE_POINT_TEXT[p]}`);
     out.push(
@@ -790,6 +948,13 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
       out.push(`  the trace ends with ${r.atomicFailuresAtEnd} atomic failure(s) no success followed: the last run populated 4 pages in the simulation's fullest chunk with holes (the kernel's may have been one that existed before tracing)`);
     }
   }
+  return out;
+}
+
+/** Re-pairings, the first disagreements, and the placement total. */
+function disagreementLines(r: TraceReplayResult): string[] {
+  const ev = r.trace.events;
+  const out: string[] = [];
   if (r.repairs > 0) {
     out.push(
       `  ${r.repairs} time(s) a simulated chunk that had stood for another kernel chunk was paired with a new one: both were empty at that moment, so interchangeable for placement`,
@@ -802,3 +967,4 @@ export function formatTraceReplay(r: TraceReplayResult, geometryText: string): s
       `${r.unverifiableAtomicTiming > 0 ? `, ${r.unverifiableAtomicTiming} atomic ones decided by population timing` : ''})`);
   return out;
 }
+

@@ -38,25 +38,14 @@
 import type { PercpuAllocator } from '../allocator.js';
 import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
-import { parsePercpuStats, type PercpuStatsFile, type StatsChunk, type StatsChunkKind } from './stats-parse.js';
+import { parsePercpuStats, type PercpuStatsFile, type StatsChunk } from './stats-parse.js';
+import { CHUNK_FIELD_KEYS, CHUNK_HEADER, STATS_LAYOUTS, type StatsChunkField } from '../stats/format.js';
 import type { TraceReplayResult } from './replay.js';
 import type { TraceVerification } from './verify-trace.js';
 
-/** Fields of a chunk section, in the file's order after the header. */
-export const CHUNK_FIELDS = [
-  'nr_alloc',
-  'max_alloc_size',
-  'empty_pop_pages',
-  'first_bit',
-  'free_bytes',
-  'contig_bytes',
-  'sum_frag',
-  'max_frag',
-  'cur_min_alloc',
-  'cur_med_alloc',
-  'cur_max_alloc',
-] as const;
-export type ChunkField = 'header' | (typeof CHUNK_FIELDS)[number];
+/** Fields of a chunk section, in the file's order after the header (the format's, `stats/format.ts`). */
+export const CHUNK_FIELDS = Object.keys(CHUNK_FIELD_KEYS) as readonly StatsChunkField[];
+export type ChunkField = 'header' | StatsChunkField;
 
 /** Fields the allocation map alone determines: how a traced chunk is recognised in the snapshot. */
 const IDENTITY: readonly ChunkField[] = ['nr_alloc', 'free_bytes', 'first_bit', 'sum_frag', 'max_frag', 'cur_min_alloc', 'cur_med_alloc', 'cur_max_alloc'];
@@ -64,29 +53,10 @@ const IDENTITY: readonly ChunkField[] = ['nr_alloc', 'free_bytes', 'first_bit', 
 /** Fields decided by population and the balance work (isolation, depopulation, sidelining). */
 const BALANCE_FIELDS: ReadonlySet<ChunkField> = new Set(['header', 'empty_pop_pages']);
 
-const HEADER_TEXT: Record<StatsChunkKind, string> = {
-  reserved: 'Chunk: <- Reserved Chunk',
-  first: 'Chunk: <- First Chunk',
-  chunk: 'Chunk:',
-  to_depopulate: 'Chunk (to_depopulate)',
-  sidelined: 'Chunk (sidelined):',
-};
-
 export function fieldValue(c: StatsChunk, f: ChunkField): string | number {
-  switch (f) {
-    case 'header': return HEADER_TEXT[c.kind];
-    case 'nr_alloc': return c.nrAlloc;
-    case 'max_alloc_size': return c.maxAllocSize;
-    case 'empty_pop_pages': return c.emptyPopPages ?? -1;
-    case 'first_bit': return c.firstBit ?? -1;
-    case 'free_bytes': return c.freeBytes;
-    case 'contig_bytes': return c.contigBytes;
-    case 'sum_frag': return c.sumFrag;
-    case 'max_frag': return c.maxFrag;
-    case 'cur_min_alloc': return c.curMinAlloc;
-    case 'cur_med_alloc': return c.curMedAlloc;
-    case 'cur_max_alloc': return c.curMaxAlloc;
-  }
+  if (f === 'header') return CHUNK_HEADER[c.kind];
+  // A field the layout lacks (4.13's empty_pop_pages, first_bit) reads as -1.
+  return c[CHUNK_FIELD_KEYS[f]] ?? -1;
 }
 
 const ALL_FIELDS: readonly ChunkField[] = ['header', ...CHUNK_FIELDS];
@@ -256,133 +226,173 @@ export function outsideFromSnapshots(v: TraceVerification, before: PercpuStatsFi
 const GLOBAL_REASON = 'counts chunks that existed before tracing, whose state the trace does not show';
 const MAP_FIELDS: readonly ChunkField[] = ALL_FIELDS.filter((f) => !BALANCE_FIELDS.has(f));
 
+/** What every chunk's comparison with the snapshot reads: the replay, the simulation's sections, the snapshot sections already matched. */
+interface SnapshotComparison {
+  r: TraceReplayResult;
+  after: PercpuStatsFile;
+  sections: Map<number, StatsChunk>;
+  preexisting: number;
+  depopulating: boolean;
+  used: Set<StatsChunk>;
+  /** Simulated chunks standing for a kernel chunk (a spare empty one joins when picked). */
+  pairedSim: Set<number>;
+  out: StatsComparison;
+}
+
+/** Compares each replayed chunk's section with the after-snapshot's, field by field; the global fields are listed as not comparable. */
 export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile, source: string): StatsComparison {
-  const tc = r.verification.chunks;
-  const sections = simulatedSections(r.simulation);
-  const preexisting = tc.instances.filter((c) => c.createdSeq < 0).length;
-  const depopulating = !(r.simulation instanceof BitmapAllocator) || r.simulation.profile.depopulation;
-  const used = new Set<StatsChunk>();
-  // Empty chunks are interchangeable: a kernel chunk empty at the end whose simulated partner is gone
-  // stands for an empty simulated chunk no kernel chunk is paired with (the newest first).
-  const pairedSim = new Set(r.finalPairs.values());
-  const spareEmpty = (): number | undefined => {
-    let pick: number | undefined;
-    for (const [id, sec] of sections) if (!pairedSim.has(id) && id !== 0 && sec.nrAlloc === 0 && (pick === undefined || id > pick)) pick = id;
-    if (pick !== undefined) pairedSim.add(pick);
-    return pick;
+  const x: SnapshotComparison = {
+    r,
+    after,
+    sections: simulatedSections(r.simulation),
+    preexisting: r.verification.chunks.instances.filter((c) => c.createdSeq < 0).length,
+    depopulating: !(r.simulation instanceof BitmapAllocator) || r.simulation.profile.depopulation,
+    used: new Set<StatsChunk>(),
+    pairedSim: new Set(r.finalPairs.values()),
+    out: { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0, partial: 0 },
   };
-  const out: StatsComparison = { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0, partial: 0 };
   for (const cv of r.verification.verified) {
-    const ci = cv.instance;
-    if (ci.destroyedSeq >= 0) continue;
-    const skip = (reason: string) => out.notCompared.push({ chunk: ci.number, base: ci.base, reason });
-    if (cv.history.cut >= 0) {
-      skip('its history was cut at a lost event, so its state at the end is unknown');
-      continue;
-    }
-    let model = cv.result.finalSection;
-    let modelNote: string | undefined;
-    const diverged = cv.result.mismatches > 0 || cv.result.atomicCut !== undefined;
-    if (model !== undefined && diverged) {
-      // The per-chunk replay places atomic requests as normal ones (it has no population); when the
-      // whole-trace replay placed every allocation of this chunk where the kernel did, its chunk
-      // holds the kernel's allocation map and stands for it.
-      const sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
-      const all = r.chunkAllocs[ci.number]!;
-      const sim = sc === undefined ? undefined : sections.get(sc);
-      if (sim !== undefined && all > 0 && r.chunkMatched[ci.number] === all) {
-        model = sim;
-        modelNote =
-          `its per-chunk replay ${cv.result.mismatches > 0 ? `disagrees with ${cv.result.mismatches} placement(s)` : 'stopped comparing at an atomic request'} (it has no population, so it cannot place atomic requests as the kernel does); ` +
-          `the whole-trace replay placed all ${all} of its allocations where the kernel did, so its chunk stands for it in every field`;
-      }
-    }
-    if (model === undefined || (diverged && modelNote === undefined)) {
-      const why = model === undefined ? 'left no chunk' : cv.result.mismatches > 0 ? `disagrees with ${cv.result.mismatches} placement(s)` : 'stopped comparing at an atomic request it cannot place without population';
-      skip(`its per-chunk replay ${why}, so its state at the end is not the kernel's`);
-      continue;
-    }
-    // Population and balance fields come from the simulation, when its chunk holds the same allocation map.
-    let sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
-    const spare = sc === undefined && r.lostAllocCut < 0 && model.nrAlloc === 0;
-    if (spare) sc = spareEmpty();
-    const simSection = sc === undefined ? undefined : sections.get(sc);
-    let balanceUnknown: string | undefined;
-    if (r.lostAllocCut >= 0) balanceUnknown = 'a lost alloc event leaves the simulation with room the kernel had not, so its population no longer stands for the kernel\'s';
-    else if (simSection === undefined) balanceUnknown = 'no simulated chunk stands for it at the end (the simulation destroyed or re-paired its chunk: lifetimes differ, see replay)';
-    else if (!agreesOn(simSection, model, spare ? IDENTITY : MAP_FIELDS)) balanceUnknown = `the simulation placed some of its allocations in another chunk (its chunk ${sc} holds another map), so its population stands for another history`;
-    const mine: StatsChunk = simSection !== undefined && balanceUnknown === undefined ? { ...model, kind: simSection.kind, emptyPopPages: simSection.emptyPopPages } : model;
-    let best: StatsChunk | undefined;
-    let bestScore = -1;
-    for (const k of after.chunks) {
-      if (used.has(k) || k.kind === 'reserved' || k.kind === 'first' || !agreesOn(k, mine, IDENTITY)) continue;
-      const score = countEqual(k, mine);
-      if (score > bestScore) {
-        best = k;
-        bestScore = score;
-      }
-    }
-    const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown, modelNote };
-    if (best === undefined) {
-      // No section holds this allocation map: show the nearest one; every difference is a real one.
-      for (const k of after.chunks) {
-        if (used.has(k) || k.kind === 'reserved' || k.kind === 'first') continue;
-        const score = countEqual(k, mine);
-        if (score > bestScore) {
-          best = k;
-          bestScore = score;
-        }
-      }
-      if (best === undefined) {
-        skip('the snapshot has no chunk section left to compare it with');
-        continue;
-      }
-    } else {
-      used.add(best);
-      cmp.kernelLine = best.line;
-    }
-    for (const f of ALL_FIELDS) {
-      const kv = fieldValue(best, f);
-      const rv = fieldValue(mine, f);
-      if (BALANCE_FIELDS.has(f) && balanceUnknown !== undefined) {
-        cmp.differences.push({ field: f, kernel: kv, replay: '?', verdict: 'not comparable', reason: balanceUnknown });
-        continue;
-      }
-      if (kv === rv) {
-        cmp.equal++;
-        continue;
-      }
-      const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
-      if (f === 'header' && !depopulating && (best.kind === 'sidelined' || best.kind === 'to_depopulate')) {
-        // Not timing: the profile replayed has no isolation at all.
-        d.reason = `the ${r.simulation.kernel} profile has no chunk isolation or sidelining (added in 5.14), the snapshot's kernel has: it is newer than the profile`;
-      } else if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
-        d.verdict = 'timing';
-        const why = timingReasons(f, best, mine, r, preexisting);
-        d.reason = why.text;
-        d.reasons = why.codes;
-      }
-      cmp.differences.push(d);
-    }
-    if (cmp.differences.some((d) => d.verdict === 'differs')) out.differing++;
-    else if (cmp.differences.some((d) => d.verdict === 'timing')) out.timingOnly++;
-    else if (cmp.differences.length > 0) out.partial++;
-    out.compared.push(cmp);
+    if (cv.instance.destroyedSeq >= 0) continue;
+    const skipped = compareChunk(x, cv);
+    if (skipped !== undefined) x.out.notCompared.push({ chunk: cv.instance.number, base: cv.instance.base, reason: skipped });
   }
+  x.out.globalNotComparable.push(...globalFields(after, r.simulation));
+  return x.out;
+}
+
+/**
+ * Empty chunks are interchangeable: a kernel chunk empty at the end whose simulated partner is gone
+ * stands for an empty simulated chunk no kernel chunk is paired with (the newest first).
+ */
+function spareEmpty(x: SnapshotComparison): number | undefined {
+  let pick: number | undefined;
+  for (const [id, sec] of x.sections) if (!x.pairedSim.has(id) && id !== 0 && sec.nrAlloc === 0 && (pick === undefined || id > pick)) pick = id;
+  if (pick !== undefined) x.pairedSim.add(pick);
+  return pick;
+}
+
+/** Compares one traced chunk alive at the end; returns why it was not compared, if it was not. */
+function compareChunk(x: SnapshotComparison, cv: TraceVerification['verified'][number]): string | undefined {
+  const ci = cv.instance;
+  if (cv.history.cut >= 0) return 'its history was cut at a lost event, so its state at the end is unknown';
+  const m = modelSection(x, cv);
+  if (typeof m === 'string') return m;
+  const { mine, sc, balanceUnknown } = withSimulatedBalance(x, ci.number, m.model);
+  const cmp: ChunkStatsComparison = { chunk: ci.number, base: ci.base, simChunk: sc ?? -1, kernelLine: -1, equal: 0, differences: [], balanceUnknown, modelNote: m.modelNote };
+  let best = bestSection(x, mine, true);
+  if (best === undefined) {
+    // No section holds this allocation map: show the nearest one; every difference is a real one.
+    best = bestSection(x, mine, false);
+    if (best === undefined) return 'the snapshot has no chunk section left to compare it with';
+  } else {
+    x.used.add(best);
+    cmp.kernelLine = best.line;
+  }
+  compareFields(x, cmp, best, mine);
+  const out = x.out;
+  if (cmp.differences.some((d) => d.verdict === 'differs')) out.differing++;
+  else if (cmp.differences.some((d) => d.verdict === 'timing')) out.timingOnly++;
+  else if (cmp.differences.length > 0) out.partial++;
+  out.compared.push(cmp);
+  return undefined;
+}
+
+/** The section that stands for the kernel's chunk at the end: the per-chunk replay's, or the whole-trace replay's where that one placed everything (or why neither does). */
+function modelSection(x: SnapshotComparison, cv: TraceVerification['verified'][number]): { model: StatsChunk; modelNote: string | undefined } | string {
+  const { r } = x;
+  const ci = cv.instance;
+  let model = cv.result.finalSection;
+  let modelNote: string | undefined;
+  const diverged = cv.result.mismatches > 0 || cv.result.atomicCut !== undefined;
+  if (model !== undefined && diverged) {
+    // The per-chunk replay places atomic requests as normal ones (it has no population); when the
+    // whole-trace replay placed every allocation of this chunk where the kernel did, its chunk
+    // holds the kernel's allocation map and stands for it.
+    const sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(ci.number);
+    const all = r.chunkAllocs[ci.number]!;
+    const sim = sc === undefined ? undefined : x.sections.get(sc);
+    if (sim !== undefined && all > 0 && r.chunkMatched[ci.number] === all) {
+      model = sim;
+      modelNote =
+        `its per-chunk replay ${cv.result.mismatches > 0 ? `disagrees with ${cv.result.mismatches} placement(s)` : 'stopped comparing at an atomic request'} (it has no population, so it cannot place atomic requests as the kernel does); ` +
+        `the whole-trace replay placed all ${all} of its allocations where the kernel did, so its chunk stands for it in every field`;
+    }
+  }
+  if (model === undefined || (diverged && modelNote === undefined)) {
+    const why = model === undefined ? 'left no chunk' : cv.result.mismatches > 0 ? `disagrees with ${cv.result.mismatches} placement(s)` : 'stopped comparing at an atomic request it cannot place without population';
+    return `its per-chunk replay ${why}, so its state at the end is not the kernel's`;
+  }
+  return { model, modelNote };
+}
+
+/** Population and balance fields come from the simulation, when its chunk holds the same allocation map; otherwise why they are unknown. */
+function withSimulatedBalance(x: SnapshotComparison, chunk: number, model: StatsChunk): { mine: StatsChunk; sc: number | undefined; balanceUnknown: string | undefined } {
+  const { r } = x;
+  let sc = r.lostAllocCut >= 0 ? undefined : r.finalPairs.get(chunk);
+  const spare = sc === undefined && r.lostAllocCut < 0 && model.nrAlloc === 0;
+  if (spare) sc = spareEmpty(x);
+  const simSection = sc === undefined ? undefined : x.sections.get(sc);
+  let balanceUnknown: string | undefined;
+  if (r.lostAllocCut >= 0) balanceUnknown = 'a lost alloc event leaves the simulation with room the kernel had not, so its population no longer stands for the kernel\'s';
+  else if (simSection === undefined) balanceUnknown = 'no simulated chunk stands for it at the end (the simulation destroyed or re-paired its chunk: lifetimes differ, see replay)';
+  else if (!agreesOn(simSection, model, spare ? IDENTITY : MAP_FIELDS)) balanceUnknown = `the simulation placed some of its allocations in another chunk (its chunk ${sc} holds another map), so its population stands for another history`;
+  const mine: StatsChunk = simSection !== undefined && balanceUnknown === undefined ? { ...model, kind: simSection.kind, emptyPopPages: simSection.emptyPopPages } : model;
+  return { mine, sc, balanceUnknown };
+}
+
+/** The snapshot's dynamic chunk section (not yet matched) with the most fields equal to `mine`; `sameMap`: only those holding its allocation map. */
+function bestSection(x: SnapshotComparison, mine: StatsChunk, sameMap: boolean): StatsChunk | undefined {
+  let best: StatsChunk | undefined;
+  let bestScore = -1;
+  for (const k of x.after.chunks) {
+    if (x.used.has(k) || k.kind === 'reserved' || k.kind === 'first' || (sameMap && !agreesOn(k, mine, IDENTITY))) continue;
+    const score = countEqual(k, mine);
+    if (score > bestScore) {
+      best = k;
+      bestScore = score;
+    }
+  }
+  return best;
+}
+
+/** Field by field: equal, differing, depending on timing the trace cannot show, or not comparable. */
+function compareFields(x: SnapshotComparison, cmp: ChunkStatsComparison, best: StatsChunk, mine: StatsChunk): void {
+  const { balanceUnknown } = cmp;
+  for (const f of ALL_FIELDS) {
+    const kv = fieldValue(best, f);
+    const rv = fieldValue(mine, f);
+    if (BALANCE_FIELDS.has(f) && balanceUnknown !== undefined) {
+      cmp.differences.push({ field: f, kernel: kv, replay: '?', verdict: 'not comparable', reason: balanceUnknown });
+      continue;
+    }
+    if (kv === rv) {
+      cmp.equal++;
+      continue;
+    }
+    const d: FieldDifference = { field: f, kernel: kv, replay: rv, verdict: 'differs' };
+    if (f === 'header' && !x.depopulating && (best.kind === 'sidelined' || best.kind === 'to_depopulate')) {
+      // Not timing: the profile replayed has no isolation at all.
+      d.reason = `the ${x.r.simulation.kernel} profile has no chunk isolation or sidelining (added in 5.14), the snapshot's kernel has: it is newer than the profile`;
+    } else if (BALANCE_FIELDS.has(f) && cmp.kernelLine >= 0) {
+      d.verdict = 'timing';
+      const why = timingReasons(f, best, mine, x.r, x.preexisting);
+      d.reason = why.text;
+      d.reasons = why.codes;
+    }
+    cmp.differences.push(d);
+  }
+}
+
+/** The global section, kernel next to replay, in the format's order (fields both sides print): never comparable (see GLOBAL_REASON). */
+function globalFields(after: PercpuStatsFile, sim: PercpuAllocator): StatsComparison['globalNotComparable'] {
   const g = after.global;
-  const s = parsePercpuStats(r.simulation.formatStats(), '<simulation>').global;
-  const globals: [string, number, number][] = [
-    ['nr_alloc', g.nrAlloc, s.nrAlloc],
-    ['nr_dealloc', g.nrDealloc, s.nrDealloc],
-    ['nr_cur_alloc', g.nrCurAlloc, s.nrCurAlloc],
-    ['nr_max_alloc', g.nrMaxAlloc, s.nrMaxAlloc],
-    ['nr_chunks', g.nrChunks, s.nrChunks],
-    ['nr_max_chunks', g.nrMaxChunks, s.nrMaxChunks],
-    ['min_alloc_size', g.minAllocSize, s.minAllocSize],
-    ['max_alloc_size', g.maxAllocSize, s.maxAllocSize],
-  ];
-  if (g.emptyPopPages !== undefined && s.emptyPopPages !== undefined) globals.push(['empty_pop_pages', g.emptyPopPages, s.emptyPopPages]);
-  for (const [field, kernel, replay] of globals) out.globalNotComparable.push({ field, kernel, replay, reason: GLOBAL_REASON });
+  const s = parsePercpuStats(sim.formatStats(), '<simulation>').global;
+  const out: StatsComparison['globalNotComparable'] = [];
+  for (const f of STATS_LAYOUTS[after.layout].globalFields) {
+    const kernel = g[f.key];
+    const replay = s[f.key];
+    if (kernel !== undefined && replay !== undefined) out.push({ field: f.name, kernel, replay, reason: GLOBAL_REASON });
+  }
   return out;
 }
 

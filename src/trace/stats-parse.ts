@@ -1,104 +1,45 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
- * Parser (and printer) of the `percpu_stats` debugfs file (spec §6.1) in both
- * layouts the kernel has used:
+ * Parser of the `percpu_stats` debugfs file (spec §6.1) in both layouts the
+ * kernel has used (4.13; 4.14 … 7.0), read with the format's own tables
+ * (`stats/format.ts`: field names and order, widths, headers, what each layout
+ * has), so it reads exactly what the one writer prints.
  *
- *   4.14 … 7.0   `"  %-20s: %12lld"`; chunks print empty_pop_pages, first_bit,
- *                free_bytes, contig_bytes (and 5.9–5.13 memcg_aware); the global
- *                section ends with empty_pop_pages; 7.0 adds the
- *                `Chunk (to_depopulate)` and `Chunk (sidelined):` headers.
- *   4.13         `"  %-24s: %8lld"` (info, chunks) and `"  %-18s: %14llu"`
- *                (global); chunks print free_size and contig_hint instead, no
- *                empty_pop_pages / first_bit, and the global section has no
- *                empty_pop_pages.
- *
- * What this module owns: the typed view of one snapshot (`PercpuStatsFile`),
- * used by `percpu stats --live`, `percpu doctor`, the trace tools (geometry,
- * event-count cross-checks) and tests that compare formatted stats with real
- * files. Invariant: `formatPercpuStats(parsePercpuStats(text))` reproduces a
- * kernel-written file byte for byte; anything the kernel would not print
- * (unknown field, missing field, field out of order, bad header) is a
- * `ParseError` naming the line.
+ * What this module owns: reading one snapshot into its typed view
+ * (`PercpuStatsFile`), used by `percpu stats --live`, `percpu doctor`, the
+ * trace tools (geometry, event-count cross-checks) and tests that compare
+ * formatted stats with real files. Invariant: `formatPercpuStats(parsePercpuStats(text))`
+ * reproduces a kernel-written file byte for byte; anything the kernel would
+ * not print (unknown field, missing field, field out of order, bad header) is
+ * a `ParseError` naming the line.
  */
 import { excerpt, ParseError } from '../errors.js';
 import type { GeometryInput } from '../engine/geometry.js';
-import type { GlobalStats } from '../engine/bitmap-allocator.js';
+import {
+  CHUNK_HEADER,
+  INFO_FIELDS,
+  STATS_DASHES,
+  STATS_LAYOUTS,
+  STATS_SECTIONS,
+  STATS_TITLE,
+  writePercpuStats,
+  type PercpuStatsFile,
+  type StatsChunk,
+  type StatsChunkKind,
+  type StatsField,
+  type StatsLayout,
+} from '../stats/format.js';
 
-/** The two layouts of the file: 4.13 (area map) and 4.14 onwards (bitmap). */
-export type StatsLayout = '4.13' | '4.14';
+export type { PercpuStatsFile, StatsAllocInfo, StatsChunk, StatsChunkKind, StatsGlobal, StatsLayout } from '../stats/format.js';
 
-/** The `Allocation Info` section: the first chunk's layout. */
-export interface StatsAllocInfo {
-  unitSize: number;
-  staticSize: number;
-  reservedSize: number;
-  dynSize: number;
-  atomSize: number;
-  allocSize: number;
-}
+const HEADERS: ReadonlyMap<string, StatsChunkKind> = new Map(
+  (Object.keys(CHUNK_HEADER) as StatsChunkKind[]).map((k) => [CHUNK_HEADER[k], k]),
+);
 
-/** The global section: the engine's counters, plus what the file adds. */
-export interface StatsGlobal extends GlobalStats {
-  /** `pcpu_nr_empty_pop_pages`; absent in the 4.13 layout. */
-  emptyPopPages: number | undefined;
-}
-
-/** Which list a chunk was printed from, by its header line. */
-export type StatsChunkKind = 'reserved' | 'first' | 'chunk' | 'to_depopulate' | 'sidelined';
-
-/** One chunk section of the file. */
-export interface StatsChunk {
-  kind: StatsChunkKind;
-  /** 1-based line of the chunk's header. */
-  line: number;
-  nrAlloc: number;
-  maxAllocSize: number;
-  /** Absent in the 4.13 layout. */
-  emptyPopPages: number | undefined;
-  /** Absent in the 4.13 layout. */
-  firstBit: number | undefined;
-  /** `free_bytes` (4.14+) or `free_size` (4.13). */
-  freeBytes: number;
-  /** `contig_bytes` (4.14+) or `contig_hint` (4.13), in bytes either way. */
-  contigBytes: number;
-  /** 5.9–5.13 with memcg kmem accounting only. */
-  memcgAware: number | undefined;
-  sumFrag: number;
-  maxFrag: number;
-  curMinAlloc: number;
-  curMedAlloc: number;
-  curMaxAlloc: number;
-}
-
-/** A parsed `percpu_stats` file. */
-export interface PercpuStatsFile {
-  layout: StatsLayout;
-  allocInfo: StatsAllocInfo;
-  global: StatsGlobal;
-  chunks: StatsChunk[];
-}
-
-const DASHES = '-'.repeat(40);
-const HEADERS: ReadonlyMap<string, StatsChunkKind> = new Map([
-  ['Chunk: <- Reserved Chunk', 'reserved'],
-  ['Chunk: <- First Chunk', 'first'],
-  ['Chunk:', 'chunk'],
-  ['Chunk (to_depopulate)', 'to_depopulate'],
-  ['Chunk (sidelined):', 'sidelined'],
-]);
-const HEADER_OF: Readonly<Record<StatsChunkKind, string>> = {
-  reserved: 'Chunk: <- Reserved Chunk',
-  first: 'Chunk: <- First Chunk',
-  chunk: 'Chunk:',
-  to_depopulate: 'Chunk (to_depopulate)',
-  sidelined: 'Chunk (sidelined):',
-};
-
-const INFO_FIELDS = ['unit_size', 'static_size', 'reserved_size', 'dyn_size', 'atom_size', 'alloc_size'] as const;
-const GLOBAL_FIELDS = ['nr_alloc', 'nr_dealloc', 'nr_cur_alloc', 'nr_max_alloc', 'nr_chunks', 'nr_max_chunks', 'min_alloc_size', 'max_alloc_size'] as const;
-const CHUNK_FIELDS_414 = ['nr_alloc', 'max_alloc_size', 'empty_pop_pages', 'first_bit', 'free_bytes', 'contig_bytes'] as const;
-const CHUNK_FIELDS_413 = ['nr_alloc', 'max_alloc_size', 'free_size', 'contig_hint'] as const;
-const CHUNK_FRAG_FIELDS = ['sum_frag', 'max_frag', 'cur_min_alloc', 'cur_med_alloc', 'cur_max_alloc'] as const;
+/** The layout whose allocation-info lines put the colon at this (0-based) column. */
+const LAYOUT_OF_COLON: ReadonlyMap<number, StatsLayout> = new Map(
+  (Object.keys(STATS_LAYOUTS) as StatsLayout[]).map((l) => [2 + STATS_LAYOUTS[l].info.name, l]),
+);
 
 const VALUE_LINE = /^  ([a-z_]+)( *): +(-?\d+)$/;
 
@@ -137,6 +78,11 @@ class Lines {
     const l = this.next();
     if (l !== text) this.fail(`expected "${text}", got "${excerpt(l)}"`);
   }
+  /** A section heading and its dashes. */
+  section(title: string): void {
+    this.expect(title);
+    this.expect(STATS_DASHES);
+  }
   /** The next value line, which must name `name`; returns its value and the column of its colon. */
   value(name: string): { value: number; colon: number } {
     const l = this.next();
@@ -152,75 +98,60 @@ class Lines {
     const l = this.peek();
     return l === undefined ? undefined : VALUE_LINE.exec(l)?.[1];
   }
+  /** A section's value lines into `into`, in the order `fields` gives (an optional one only when named next). */
+  fields<T>(fields: readonly StatsField<T>[], into: T): void {
+    for (const f of fields) {
+      if (f.optional && this.peekField() !== f.name) continue;
+      (into as Record<string, number>)[f.key] = this.value(f.name).value;
+    }
+  }
 }
 
 /** Parses `percpu_stats` text of either layout; throws `ParseError` with the line for anything else. */
 export function parsePercpuStats(text: string, source = '<percpu_stats>'): PercpuStatsFile {
   const r = new Lines(text, source);
-  r.expect('Percpu Memory Statistics');
-  r.expect('Allocation Info:');
-  r.expect(DASHES);
-  const info: number[] = [];
+  r.expect(STATS_TITLE);
+  r.section(STATS_SECTIONS.info);
+  const { layout, allocInfo } = parseAllocInfo(r);
+  r.expect('');
+  r.section(STATS_SECTIONS.global);
+  const global: PercpuStatsFile['global'] = { nrAlloc: 0, nrDealloc: 0, nrCurAlloc: 0, nrMaxAlloc: 0, nrChunks: 0, nrMaxChunks: 0, minAllocSize: 0, maxAllocSize: 0, emptyPopPages: undefined };
+  r.fields(STATS_LAYOUTS[layout].globalFields, global);
+  r.expect('');
+  r.section(STATS_SECTIONS.chunks);
+  const chunks: StatsChunk[] = [];
+  while (!r.done) chunks.push(parseChunk(r, layout));
+  return { layout, allocInfo, global, chunks };
+}
+
+/** The allocation-info lines, and the layout their padding shows. */
+function parseAllocInfo(r: Lines): Pick<PercpuStatsFile, 'layout' | 'allocInfo'> {
+  const allocInfo: PercpuStatsFile['allocInfo'] = { unitSize: 0, staticSize: 0, reservedSize: 0, dynSize: 0, atomSize: 0, allocSize: 0 };
   let layout: StatsLayout | undefined;
   for (const f of INFO_FIELDS) {
-    const v = r.value(f);
+    const v = r.value(f.name);
     // The colon sits after a 20-column name from 4.14 on, after 24 columns in 4.13.
-    const l: StatsLayout | undefined = v.colon === 22 ? '4.14' : v.colon === 26 ? '4.13' : undefined;
-    if (l === undefined) r.fail(`field ${f} is not padded as any kernel prints it (colon at column ${v.colon + 1})`);
-    if (layout !== undefined && l !== layout) r.fail(`field ${f} is padded for the ${l} layout, the lines above for ${layout}`);
+    const l = LAYOUT_OF_COLON.get(v.colon);
+    if (l === undefined) r.fail(`field ${f.name} is not padded as any kernel prints it (colon at column ${v.colon + 1})`);
+    if (layout !== undefined && l !== layout) r.fail(`field ${f.name} is padded for the ${l} layout, the lines above for ${layout}`);
     layout = l;
-    info.push(v.value);
+    allocInfo[f.key] = v.value;
   }
-  const lay = layout!;
-  r.expect('');
-  r.expect('Global Stats:');
-  r.expect(DASHES);
-  const g: number[] = [];
-  for (const f of GLOBAL_FIELDS) g.push(r.value(f).value);
-  let emptyPopPages: number | undefined;
-  if (lay === '4.14') emptyPopPages = r.value('empty_pop_pages').value;
-  r.expect('');
-  r.expect('Per Chunk Stats:');
-  r.expect(DASHES);
-  const chunks: StatsChunk[] = [];
-  while (!r.done) chunks.push(parseChunk(r, lay));
-  return {
-    layout: lay,
-    allocInfo: {
-      unitSize: info[0]!,
-      staticSize: info[1]!,
-      reservedSize: info[2]!,
-      dynSize: info[3]!,
-      atomSize: info[4]!,
-      allocSize: info[5]!,
-    },
-    global: {
-      nrAlloc: g[0]!,
-      nrDealloc: g[1]!,
-      nrCurAlloc: g[2]!,
-      nrMaxAlloc: g[3]!,
-      nrChunks: g[4]!,
-      nrMaxChunks: g[5]!,
-      minAllocSize: g[6]!,
-      maxAllocSize: g[7]!,
-      emptyPopPages,
-    },
-    chunks,
-  };
+  return { layout: layout!, allocInfo };
 }
 
 function parseChunk(r: Lines, layout: StatsLayout): StatsChunk {
   const header = r.next();
   const line = r.lineNo;
   const kind = HEADERS.get(header);
+  const L = STATS_LAYOUTS[layout];
   if (kind === undefined) r.fail(`expected a chunk header ("Chunk:", "Chunk: <- First Chunk", …), got "${excerpt(header)}"`);
-  if (layout === '4.13' && (kind === 'to_depopulate' || kind === 'sidelined')) r.fail(`"${header}" does not exist in the 4.13 layout`);
-  const v = (name: string) => r.value(name).value;
+  if (!L.kinds.includes(kind)) r.fail(`"${header}" does not exist in the ${layout} layout`);
   const c: StatsChunk = {
     kind,
     line,
-    nrAlloc: v('nr_alloc'),
-    maxAllocSize: v('max_alloc_size'),
+    nrAlloc: 0,
+    maxAllocSize: 0,
     emptyPopPages: undefined,
     firstBit: undefined,
     freeBytes: 0,
@@ -232,69 +163,13 @@ function parseChunk(r: Lines, layout: StatsLayout): StatsChunk {
     curMedAlloc: 0,
     curMaxAlloc: 0,
   };
-  if (layout === '4.14') {
-    c.emptyPopPages = v('empty_pop_pages');
-    c.firstBit = v('first_bit');
-    c.freeBytes = v('free_bytes');
-    c.contigBytes = v('contig_bytes');
-    if (r.peekField() === 'memcg_aware') c.memcgAware = v('memcg_aware');
-  } else {
-    c.freeBytes = v('free_size');
-    c.contigBytes = v('contig_hint');
-  }
-  c.sumFrag = v('sum_frag');
-  c.maxFrag = v('max_frag');
-  c.curMinAlloc = v('cur_min_alloc');
-  c.curMedAlloc = v('cur_med_alloc');
-  c.curMaxAlloc = v('cur_max_alloc');
+  r.fields(L.chunkFields, c);
   r.expect('');
   return c;
 }
 
-// ---------------------------------------------------------------------------
-// Printing, in the layout the snapshot came from.
-
-function line414(name: string, value: number): string {
-  return `  ${name.padEnd(20)}: ${String(value).padStart(12)}\n`;
-}
-function line413(name: string, value: number): string {
-  return `  ${name.padEnd(24)}: ${String(value).padStart(8)}\n`;
-}
-function line413Global(name: string, value: number): string {
-  return `  ${name.padEnd(18)}: ${String(value).padStart(14)}\n`;
-}
-
-/** A parsed file written back as the kernel prints it (byte for byte for what `parsePercpuStats` read). */
-export function formatPercpuStats(s: PercpuStatsFile): string {
-  const is413 = s.layout === '4.13';
-  const P = is413 ? line413 : line414;
-  const PU = is413 ? line413Global : line414;
-  const i = s.allocInfo;
-  const g = s.global;
-  let out = `Percpu Memory Statistics\nAllocation Info:\n${DASHES}\n`;
-  const infoValues = [i.unitSize, i.staticSize, i.reservedSize, i.dynSize, i.atomSize, i.allocSize];
-  INFO_FIELDS.forEach((f, k) => (out += P(f, infoValues[k]!)));
-  out += `\nGlobal Stats:\n${DASHES}\n`;
-  const globalValues = [g.nrAlloc, g.nrDealloc, g.nrCurAlloc, g.nrMaxAlloc, g.nrChunks, g.nrMaxChunks, g.minAllocSize, g.maxAllocSize];
-  GLOBAL_FIELDS.forEach((f, k) => (out += PU(f, globalValues[k]!)));
-  if (!is413) out += P('empty_pop_pages', g.emptyPopPages ?? 0);
-  out += `\nPer Chunk Stats:\n${DASHES}\n`;
-  for (const c of s.chunks) {
-    out += HEADER_OF[c.kind] + '\n';
-    if (is413) {
-      const vals = [c.nrAlloc, c.maxAllocSize, c.freeBytes, c.contigBytes];
-      CHUNK_FIELDS_413.forEach((f, k) => (out += P(f, vals[k]!)));
-    } else {
-      const vals = [c.nrAlloc, c.maxAllocSize, c.emptyPopPages ?? 0, c.firstBit ?? 0, c.freeBytes, c.contigBytes];
-      CHUNK_FIELDS_414.forEach((f, k) => (out += P(f, vals[k]!)));
-      if (c.memcgAware !== undefined) out += P('memcg_aware', c.memcgAware);
-    }
-    const frag = [c.sumFrag, c.maxFrag, c.curMinAlloc, c.curMedAlloc, c.curMaxAlloc];
-    CHUNK_FRAG_FIELDS.forEach((f, k) => (out += P(f, frag[k]!)));
-    out += '\n';
-  }
-  return out;
-}
+/** A parsed file written back as the kernel prints it (byte for byte for what `parsePercpuStats` read): the one writer. */
+export const formatPercpuStats: (s: PercpuStatsFile) => string = writePercpuStats;
 
 // ---------------------------------------------------------------------------
 // Uses of a snapshot.
@@ -325,7 +200,7 @@ export function statsInconsistencies(s: PercpuStatsFile): string[] {
   const out: string[] = [];
   const unit = s.allocInfo.unitSize;
   s.chunks.forEach((c, k) => {
-    const where = `chunk #${k + 1} (${HEADER_OF[c.kind]}, line ${c.line})`;
+    const where = `chunk #${k + 1} (${CHUNK_HEADER[c.kind]}, line ${c.line})`;
     // 4.13's contig_hint is only an upper bound, refreshed lazily; from 4.14 on it is the largest free run.
     if (s.layout === '4.14') {
       if (c.freeBytes >= 4 && c.contigBytes === 0) out.push(`${where}: free_bytes ${c.freeBytes} but contig_bytes 0 (free space with no free run)`);

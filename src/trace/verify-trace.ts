@@ -175,49 +175,67 @@ function failNotes(v: TraceVerification, c: ChunkVerification): string[] {
 export function formatTraceVerification(v: TraceVerification, options: { quiet?: boolean } = {}): string[] {
   const out: string[] = [];
   const t = v.trace;
-  const ev = t.events;
-  const line = (seq: number) => ev.line[seq]!;
   for (const w of lostEventWarnings(t)) out.push(`WARNING ${t.name}: ${w}`);
   for (const a of v.chunks.anomalies) out.push(`WARNING ${t.name}: ${a}`);
   if (v.beyondUnit > 0) out.push(`WARNING ${t.name}: ${v.beyondUnit} allocation(s) end beyond the unit size ${v.unitSize}: is the unit size right?`);
   for (const c of v.verified) {
-    const { instance: ci, history: h, result: r } = c;
+    const r = c.result;
     const ok = r.mismatches === 0 && r.fails.mismatched === 0;
-    const life = `created line ${line(ci.createdSeq)} by ${ci.creator}, ${ci.destroyedSeq >= 0 ? `destroyed line ${line(ci.destroyedSeq)}` : 'alive at the end'}`;
-    const notes: string[] = [];
-    for (const ro of r.reorders) {
-      const k = (s: number) => (ev.kind[s] === TraceEventKind.Alloc ? 'alloc' : 'free');
-      notes.push(
-        `  corrected order: ${k(ro.seq)} seq ${ro.seq} (line ${line(ro.seq)}, CPU ${ev.cpu[ro.seq]}) replayed before ${k(ro.beforeSeq)} seq ${ro.beforeSeq} ` +
-          `(line ${line(ro.beforeSeq)}, CPU ${ev.cpu[ro.beforeSeq]}), recorded ${us(Math.abs(ro.gapUs))} apart: the alloc event fires after the allocator's lock is released`,
-      );
-    }
-    if (h.cut >= 0) notes.push(...cutNotes(v, c));
-    if (h.unmatchedFrees > 0) notes.push(`  ${h.unmatchedFrees} free(s) of offsets with no live object left out (their alloc events are missing)`);
-    notes.push(...failNotes(v, c));
-    for (const mm of r.firstMismatches) {
-      notes.push(`  mismatch at seq ${mm.seq} (line ${line(mm.seq)}): kernel placed it at off ${mm.kernelOff}, the model at ${mm.modelOff < 0 ? 'nothing (refused)' : `off ${mm.modelOff}`}`);
-    }
-    if (r.mismatches > r.firstMismatches.length) notes.push(`  … ${r.mismatches - r.firstMismatches.length} more mismatch(es)`);
-    if (r.correctionsStopped === 'diverged' && r.atomicCut === undefined) notes.push(`  no trace-order swap explains the first mismatch; later placements in this chunk are compared against a model that has already diverged`);
-    if (r.correctionsStopped === 'budget') notes.push(`  correction search stopped after its budget of attempts`);
-    if (r.atomicAllocs > 0) {
-      notes.push(`  ${r.atomicAllocs} atomic allocation(s) replayed as normal ones (as if every page were populated: this per-chunk model has no population)`);
-    }
-    if (r.atomicCut !== undefined) {
-      const s = r.atomicCut.seq;
-      notes.push(
-        `  not compared from seq ${s} (line ${line(s)}) on: the kernel put this atomic request at off ${ev.off[s]}, in pages it had populated, ` +
-          `and which pages are populated is the balance work's choice, which this per-chunk model does not have; ${r.atomicCut.allocsNotChecked} allocation(s) not checked here. ` +
-          '`percpu replay` models population and compares them (docs/ENGINE.md, "When the balance work runs")',
-      );
-    }
+    const notes = chunkNotes(v, c);
     if (options.quiet && ok) continue;
-    out.push(
-      `${ok ? 'ok' : 'FAIL'} ${v.workload} chunk ${ci.number} (base ${ci.base}, ${life}): ${r.matched}/${r.placements} placements, ${r.frees} frees`,
-    );
-    out.push(...notes);
+    out.push(chunkHeadline(v, c, ok), ...notes);
   }
+  out.push(...traceSummary(v));
+  return out;
+}
+
+/** One replayed chunk's first line: ok or FAIL, its life, placements matched. */
+function chunkHeadline(v: TraceVerification, c: ChunkVerification, ok: boolean): string {
+  const line = (seq: number) => v.trace.events.line[seq]!;
+  const { instance: ci, result: r } = c;
+  const life = `created line ${line(ci.createdSeq)} by ${ci.creator}, ${ci.destroyedSeq >= 0 ? `destroyed line ${line(ci.destroyedSeq)}` : 'alive at the end'}`;
+  return `${ok ? 'ok' : 'FAIL'} ${v.workload} chunk ${ci.number} (base ${ci.base}, ${life}): ${r.matched}/${r.placements} placements, ${r.frees} frees`;
+}
+
+/** What the report says under a replayed chunk's headline: corrections, cuts, failed allocations, mismatches, atomic requests. */
+function chunkNotes(v: TraceVerification, c: ChunkVerification): string[] {
+  const ev = v.trace.events;
+  const line = (seq: number) => ev.line[seq]!;
+  const { history: h, result: r } = c;
+  const notes: string[] = [];
+  for (const ro of r.reorders) {
+    const k = (s: number) => (ev.kind[s] === TraceEventKind.Alloc ? 'alloc' : 'free');
+    notes.push(
+      `  corrected order: ${k(ro.seq)} seq ${ro.seq} (line ${line(ro.seq)}, CPU ${ev.cpu[ro.seq]}) replayed before ${k(ro.beforeSeq)} seq ${ro.beforeSeq} ` +
+        `(line ${line(ro.beforeSeq)}, CPU ${ev.cpu[ro.beforeSeq]}), recorded ${us(Math.abs(ro.gapUs))} apart: the alloc event fires after the allocator's lock is released`,
+    );
+  }
+  if (h.cut >= 0) notes.push(...cutNotes(v, c));
+  if (h.unmatchedFrees > 0) notes.push(`  ${h.unmatchedFrees} free(s) of offsets with no live object left out (their alloc events are missing)`);
+  notes.push(...failNotes(v, c));
+  for (const mm of r.firstMismatches) {
+    notes.push(`  mismatch at seq ${mm.seq} (line ${line(mm.seq)}): kernel placed it at off ${mm.kernelOff}, the model at ${mm.modelOff < 0 ? 'nothing (refused)' : `off ${mm.modelOff}`}`);
+  }
+  if (r.mismatches > r.firstMismatches.length) notes.push(`  … ${r.mismatches - r.firstMismatches.length} more mismatch(es)`);
+  if (r.correctionsStopped === 'diverged' && r.atomicCut === undefined) notes.push(`  no trace-order swap explains the first mismatch; later placements in this chunk are compared against a model that has already diverged`);
+  if (r.correctionsStopped === 'budget') notes.push(`  correction search stopped after its budget of attempts`);
+  if (r.atomicAllocs > 0) {
+    notes.push(`  ${r.atomicAllocs} atomic allocation(s) replayed as normal ones (as if every page were populated: this per-chunk model has no population)`);
+  }
+  if (r.atomicCut !== undefined) {
+    const s = r.atomicCut.seq;
+    notes.push(
+      `  not compared from seq ${s} (line ${line(s)}) on: the kernel put this atomic request at off ${ev.off[s]}, in pages it had populated, ` +
+        `and which pages are populated is the balance work's choice, which this per-chunk model does not have; ${r.atomicCut.allocsNotChecked} allocation(s) not checked here. ` +
+        '`percpu replay` models population and compares them (docs/ENGINE.md, "When the balance work runs")',
+    );
+  }
+  return notes;
+}
+
+/** The report's closing lines: chunks that existed before tracing, the totals, the failed allocations. */
+function traceSummary(v: TraceVerification): string[] {
+  const out: string[] = [];
   const pre = v.chunks.instances.filter((c) => c.createdSeq < 0);
   if (pre.length > 0) {
     const allocs = pre.reduce((a, c) => a + c.allocs, 0);
