@@ -95,6 +95,40 @@ test('new memory is zero in every unit: reused offsets, destroyed chunks and reu
   assert.deepEqual(percpu.check(), []);
 });
 
+test("thisCpu's cached pointer misses once its chunk is destroyed, and throws even after the memory slot is reused", () => {
+  const fill = (pc: SharedPercpu) => Array.from({ length: 40 }, () => pc.allocOrThrow(12 << 10, 8));
+  // A dry run finds an allocation whose chunk the frees destroy (placement is deterministic).
+  const dry = SharedPercpu.create({ nrUnits: 2, unitSize: 64 << 10 });
+  const dryPtrs = fill(dry);
+  dry.freeMany(dryPtrs);
+  const k = dryPtrs.findIndex((p) => {
+    try {
+      dry.perCpu(0).getInt32(p);
+      return false;
+    } catch (e) {
+      return e instanceof InvalidFreeError;
+    }
+  });
+  assert.ok(k >= 0, 'some chunk was destroyed');
+
+  const percpu = SharedPercpu.create({ nrUnits: 2, unitSize: 64 << 10, unit: 0 });
+  const me = percpu.thisCpu;
+  const big = fill(percpu);
+  const stale = big[k]!;
+  assert.equal(stale, dryPtrs[k]);
+  for (let i = 0; i < 1000; i++) me.addInt32(stale, 1); // warm: every call after the first is a cache hit
+  assert.equal(me.getInt32(stale), 1000);
+  percpu.freeMany(big);
+  assert.ok(percpu.stats().slotsFree > 0, 'chunks were destroyed and gave their memory slots back');
+  assert.throws(() => me.addInt32(stale, 1), InvalidFreeError, 'the chunk is gone');
+  const again: number[] = [];
+  for (let i = 0; i < 40; i++) again.push(percpu.allocOrThrow(12 << 10, 8));
+  assert.ok(Math.max(...again.map((x) => Math.floor(x / 2 ** 32))) > Math.floor(stale / 2 ** 32), 'new chunk ids: the slots went to new chunks');
+  assert.throws(() => me.addInt32(stale, 1), InvalidFreeError, 'a reused slot does not revive the stale pointer');
+  assert.ok(again.every((p) => percpu.perCpu(0).getInt32(p) === 0), 'no new allocation was written');
+  percpu.freeMany(again);
+});
+
 test('a full memory reservation gives NULL like the kernel, and allocOrThrow a typed error', () => {
   const percpu = SharedPercpu.create({ nrUnits: 2, unitSize: 32 << 10, maxBytes: 3 * 2 * (32 << 10) });
   let n = 0;

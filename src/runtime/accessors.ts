@@ -31,7 +31,7 @@
  * Byte copies are byte-atomic only (each byte is tear-free, the whole copy is
  * not): use the typed accessors for fields read while they change.
  */
-import type { PercpuMemory } from './memory.js';
+import { Rt, type PercpuMemory } from './memory.js';
 import { DestroyedError } from './errors.js';
 
 const PTR_STRIDE = 0x1_0000_0000;
@@ -76,26 +76,28 @@ export interface UnitAccessor {
 export class ThisCpuAccessor implements UnitAccessor {
   /**
    * One-entry cache of the last pointer resolved: its byte address in this
-   * unit, the bytes from there to the unit's end, and its chunk's slot entry
-   * (a freed chunk whose slot was reused shows as a different entry). A hit
+   * unit, the bytes from there to the unit's end, and the chunk epoch read
+   * before it was resolved (any chunk giving its memory slot back bumps the
+   * epoch, so a pointer into a chunk freed since then misses and throws). A hit
    * costs a few compares instead of decoding the pointer and finding its slot.
    * The views are the memory's as of the miss: a view is re-made only longer
    * and an old one stays valid (the buffers never shrink), and the views of a
-   * miss cover the chunk's whole memory slot and its chunk id — so a hit needs
-   * no look at the memory object. Detaching empties the cache (`invalidate`),
+   * miss cover the chunk's whole memory slot — so a hit needs no look at the
+   * memory object, and the liveness check is one word at a fixed place (the
+   * epoch) instead of the chunk's slot entry in a second, re-made view. Detaching empties the cache (`invalidate`),
    * so a hit also needs no look at `closed`.
    */
   declare private cPtr: number;
   declare private cBase: number;
   declare private cRoom: number;
-  declare private cChunk: number;
-  declare private cSlot: number;
+  declare private cEpoch: number;
   /** Access widths (1, 2, 4, 8 as bits) that fit, aligned, at offset 0 of the cached pointer. */
   declare private cFits: number;
   /** The cached pointer's Int32 index, and the pointer again where a 4-byte access at offset 0 fits (else NaN). */
   declare private cI4: number;
   declare private cPtr4: number;
-  declare private cIds: Int32Array;
+  /** The control words (`Rt`), for the chunk epoch: assigned once, so V8 may treat it as a constant. */
+  declare private readonly ctl: Int32Array;
   declare private cI32: Int32Array;
   declare private cU32: Uint32Array;
   // Declared, not defined: V8 keeps a field's type from its first assignment (see RUNTIME.md, fast paths).
@@ -108,12 +110,11 @@ export class ThisCpuAccessor implements UnitAccessor {
     this.cPtr = Number.NaN;
     this.cBase = 0;
     this.cRoom = 0;
-    this.cChunk = 0;
-    this.cSlot = 0;
+    this.cEpoch = 0;
     this.cFits = 0;
     this.cI4 = 0;
     this.cPtr4 = Number.NaN;
-    this.cIds = m.chunkSlots;
+    this.ctl = m.control;
     this.cI32 = m.i32;
     this.cU32 = m.u32;
   }
@@ -125,7 +126,7 @@ export class ThisCpuAccessor implements UnitAccessor {
   }
 
   private at(ptr: number, off: number, width: number): number {
-    if (ptr === this.cPtr && this.cIds[this.cChunk] === this.cSlot) {
+    if (ptr === this.cPtr && this.ctl[Rt.ChunkEpoch] === this.cEpoch) {
       // The usual call has no offset: one precomputed test of width and alignment.
       if (off === 0) {
         if ((this.cFits & width) !== 0) return this.cBase;
@@ -143,11 +144,13 @@ export class ThisCpuAccessor implements UnitAccessor {
    * kept as a boxed double (a load and a conversion on every access).
    */
   private at4(ptr: number, off: number): number {
-    if (ptr === this.cPtr4 && off === 0 && this.cIds[this.cChunk] === this.cSlot) return this.cI4;
+    if (ptr === this.cPtr4 && off === 0 && this.ctl[Rt.ChunkEpoch] === this.cEpoch) return this.cI4;
     return this.at(ptr, off, 4) >>> 2;
   }
 
   private miss(ptr: number, off: number, width: number): number {
+    // The epoch before the resolve: a chunk freed after this read bumps it, and the next access misses.
+    const epoch = Atomics.load(this.ctl, Rt.ChunkEpoch);
     const addr = this.m.address(ptr, this.unit, off, width);
     const hi = Math.floor(ptr / PTR_STRIDE);
     const offset = ptr - hi * PTR_STRIDE;
@@ -155,14 +158,12 @@ export class ThisCpuAccessor implements UnitAccessor {
     this.cBase = addr - off;
     // Small integers, kept as such (`| 0`): see `at4`.
     this.cRoom = (this.m.unitSize - offset) | 0;
-    this.cChunk = (hi - 1) | 0;
-    this.cSlot = this.m.chunkSlots[hi - 1]! | 0;
+    this.cEpoch = epoch;
     let fits = 0;
     for (let w = 1; w <= 8; w *= 2) if ((this.cBase & (w - 1)) === 0 && w <= this.cRoom) fits |= w;
     this.cFits = fits;
     this.cI4 = Math.floor(this.cBase / 4) | 0;
     this.cPtr4 = (fits & 4) !== 0 ? ptr : Number.NaN;
-    this.cIds = this.m.chunkSlots;
     this.cI32 = this.m.i32;
     this.cU32 = this.m.u32;
     return addr;

@@ -62,6 +62,7 @@ export interface PercpuCounterHandle {
 
 const MAX_BATCH = 0x3fffffff;
 const TWO32 = 0x1_0000_0000;
+const HALF = 0x8000_0000;
 const CELL_BYTES = 16;
 /** High words of counts whose magnitude stays below 2^52: exact as Numbers with room for any int32 add. */
 const NUMBER_HIGH = 1 << 20;
@@ -93,9 +94,18 @@ export class PercpuCounter {
   declare private readonly stride: number;
   /** Int32 index of this thread's cell, -1 without a unit. */
   declare private readonly own: number;
-  /** The fast path's window for the new low word, exclusive (thread-local: only this thread writes its cell). */
+  /**
+   * The fast path's window: the values the cell's low word, read as a signed
+   * Int32, may take after a plain add, inclusive (thread-local: only this thread
+   * writes its cell). Both bounds are int32 so V8 keeps them as small integers
+   * (a bound of 2^32 was a boxed double: a load and a conversion per add).
+   */
   declare private lo: number;
   declare private hi: number;
+  /** `totalIndex(entry)`, and ±batch as BigInts: a report of exactly ±batch (the usual one) converts nothing. */
+  declare private readonly totalAt: number;
+  declare private readonly batchBig: bigint;
+  declare private readonly negBatchBig: bigint;
   declare private removeHook: (() => void) | undefined;
 
   /** `percpu_counter_init`: allocate the per-unit cells (zeroed) and register the counter. */
@@ -140,6 +150,9 @@ export class PercpuCounter {
     this.bases = new BigInt64Array(b.counters, 0, entryEnd(h.entry) / 8);
     this.totals = new BigInt64Array(b.counterTotals);
     this.genAt = genWord(h.entry);
+    this.totalAt = totalIndex(h.entry);
+    this.batchBig = BigInt(h.batch);
+    this.negBatchBig = -this.batchBig;
     this.gen = h.gen;
     this.checkLive();
     const m = percpu.memory;
@@ -173,15 +186,33 @@ export class PercpuCounter {
   /** The fast path's window given this unit's count and reported part. */
   private window(count: bigint, reported: bigint): void {
     const high = Number(count >> 32n) * TWO32;
-    let lo = -1;
-    let hi = TWO32;
+    this.openWindow(Number(BigInt.asUintN(32, count)), Number(reported) - high);
+  }
+
+  /**
+   * Open the fast path's window for the low word `low` (unsigned) given the
+   * reported part relative to the current high word, `r` (batched mode). The
+   * window stays in `low`'s half of the 32-bit range — no carry into the high
+   * word, and no wrap of the signed view the fast path adds in — and, batched,
+   * strictly within ±batch of `r`; then it is shifted into the signed view.
+   */
+  private openWindow(low: number, r: number): void {
+    const upper = low >= HALF;
+    let lo = upper ? HALF : 0;
+    let hi = lo + (HALF - 1);
     if (this.mode === 'batched') {
-      const r = Number(reported) - high;
-      lo = Math.max(lo, r - this.batch);
-      hi = Math.min(hi, r + this.batch);
+      lo = Math.max(lo, r - this.batch + 1);
+      hi = Math.min(hi, r + this.batch - 1);
     }
-    this.lo = lo;
-    this.hi = hi;
+    if (lo > hi) {
+      lo = 0;
+      hi = -1;
+    } else if (upper) {
+      lo -= TWO32;
+      hi -= TWO32;
+    }
+    this.lo = lo | 0;
+    this.hi = hi | 0;
   }
 
   private checkLive(): void {
@@ -192,9 +223,10 @@ export class PercpuCounter {
   /** `percpu_counter_add`: add to this unit's cell; the shared total only at ±batch (batched mode). */
   add(amount: number): void {
     const i = this.own;
-    const v = this.u32[i]! + amount;
-    if (v < this.hi && v > this.lo && (amount | 0) === amount && this.gens[this.genAt] === this.gen) {
-      this.u32[i] = v;
+    // The signed view: the window's bounds are int32, and so is the compare.
+    const v = this.i32[i]! + amount;
+    if (v <= this.hi && v >= this.lo && (amount | 0) === amount && this.gens[this.genAt] === this.gen) {
+      this.i32[i] = v;
       return;
     }
     this.addSlow(amount);
@@ -266,23 +298,10 @@ export class PercpuCounter {
         if (rHigh === high) u32[i + 2] = low;
         else Atomics.store(this.i64, (i >>> 1) + 1, BigInt.asIntN(64, BigInt(count)));
         reported = count;
-        Atomics.add(this.totals, totalIndex(this.h.entry), BigInt(d));
+        Atomics.add(this.totals, this.totalAt, d === this.batch ? this.batchBig : d === -this.batch ? this.negBatchBig : BigInt(d));
       }
     }
-    this.windowNumber(high, reported);
-  }
-
-  /** `window` in Numbers (`reported` exact: below 2^53 in magnitude). */
-  private windowNumber(high: number, reported: number): void {
-    let lo = -1;
-    let hi = TWO32;
-    if (this.mode === 'batched') {
-      const r = reported - high * TWO32;
-      lo = Math.max(lo, r - this.batch);
-      hi = Math.min(hi, r + this.batch);
-    }
-    this.lo = lo;
-    this.hi = hi;
+    this.openWindow(low, reported - high * TWO32);
   }
 
   private addExact(amount: bigint, batch = this.batch): void {

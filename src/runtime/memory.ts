@@ -46,6 +46,12 @@ export const enum Rt {
   /** Unit being reaped while `Intent` is `Intent.Reap`, and its holder's token. */
   IntentUnit = 4,
   IntentHolder = 5,
+  /**
+   * Bumped after a chunk gives its memory slot back (and after a roll-back):
+   * a thread that cached a pointer's address at epoch e may reuse it while the
+   * epoch is still e — the accessors' one-word liveness check. Only grows.
+   */
+  ChunkEpoch = 6,
   /** First word of the free-slot stack; the dirty tops follow it. */
   Stack = 8,
 }
@@ -235,6 +241,7 @@ export class PercpuMemory {
     if (slot1 === 0) return;
     Atomics.store(this.chunkSlots, id, 0);
     const c = this.control;
+    Atomics.add(c, Rt.ChunkEpoch, 1);
     const depth = c[Rt.FreeSlots]!;
     c[Rt.Stack + depth] = slot1 - 1;
     c[Rt.FreeSlots] = depth + 1;
@@ -293,6 +300,11 @@ export class PercpuMemory {
   dirtyTops(): Int32Array {
     const from = this.dirtyTopIndex(0);
     return this.control.slice(from, from + this.maxSlots);
+  }
+
+  /** After a roll-back: the chunk epoch moves on from `before` (the image holds an older one, and caches taken since must miss). */
+  passChunkEpoch(before: number): void {
+    Atomics.store(this.control, Rt.ChunkEpoch, (before + 1) | 0);
   }
 
   raiseDirtyTops(tops: Int32Array): void {

@@ -420,10 +420,12 @@ export class SharedPercpu {
     if (intent === Intent.Mutating) {
       const lockWord = Atomics.load(c, Rt.Lock);
       const tops = this.memory.dirtyTops();
+      const epoch = Atomics.load(c, Rt.ChunkEpoch);
       const gen = this.allocCtl[Ctl.Generation]!;
       this.undo.restore();
       Atomics.store(c, Rt.Lock, lockWord);
       this.memory.raiseDirtyTops(tops);
+      this.memory.passChunkEpoch(epoch);
       // Every thread re-syncs its chunk views with the restored state.
       this.allocCtl[Ctl.Generation] = gen + 1;
     } else if (intent === Intent.Reap) {

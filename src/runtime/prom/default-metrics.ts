@@ -21,13 +21,22 @@ import { getHeapSpaceStatistics, getHeapStatistics } from 'node:v8';
 import { isMainThread } from 'node:worker_threads';
 import { Counter, Gauge, Histogram, globalRegistry, type Registry } from './metrics.js';
 
+/**
+ * Options of `collectDefaultMetrics`, as prom-client's (`register`, `prefix`,
+ * `eventLoopMonitoringPrecision`, `gcDurationBuckets`) plus `intervalMs`: each
+ * thread samples its own figures on that timer instead of at scrape time (a
+ * scrape never waits on a worker). prom-client's `labels` option is not taken.
+ */
 export interface DefaultMetricsOptions {
+  /** The registry the default metrics register in. Default the global `register`. */
   register?: Registry;
+  /** Prefix of every default metric's name. Default ''. */
   prefix?: string;
   /** Milliseconds between samples. Default 1000. */
   intervalMs?: number;
   /** Resolution of the event-loop delay monitor, ms. Default 10 (prom-client's). */
   eventLoopMonitoringPrecision?: number;
+  /** Upper bounds (seconds) of the GC duration histogram. Default prom-client's [0.001, 0.01, 0.1, 1, 2, 5]. */
   gcDurationBuckets?: number[];
 }
 

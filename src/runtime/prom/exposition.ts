@@ -23,6 +23,7 @@
 export const PROMETHEUS_CONTENT_TYPE = 'text/plain; version=0.0.4; charset=utf-8';
 export const OPENMETRICS_CONTENT_TYPE = 'application/openmetrics-text; version=1.0.0; charset=utf-8';
 
+/** Label names to values of one sample, as prom-client's `LabelValues` in its `get()` output. */
 export type LabelMap = Record<string, string | number>;
 
 /** One sample as prom-client's metrics hand them to a registry. */
@@ -33,10 +34,17 @@ export interface MetricValue {
   sharedLabels?: LabelMap;
 }
 
+/**
+ * A metric as `get()` returns it and a registry prints it — prom-client's
+ * `MetricObjectWithValues` shape, so our metrics and prom-client's register in
+ * each other's registries. `values` are already aggregated over the workers.
+ */
 export interface MetricObject {
   name: string;
   help: string;
+  /** 'counter', 'gauge', 'histogram' or 'summary'. */
   type: string;
+  /** How the workers' values were combined (`Aggregator`). */
   aggregator: string;
   values: MetricValue[];
 }

@@ -15,6 +15,11 @@ import { RuntimeArgumentError } from '../errors.js';
 import { globalRegistry, type Collectable, type Registry } from './metrics.js';
 import type { LabelMap, MetricObject, MetricValue } from './exposition.js';
 
+/**
+ * What `HashMapMetric` exports: the map and its allocator, the metric's name,
+ * help and type, how a key becomes label values and where the number sits in
+ * each unit's value. No prom-client counterpart.
+ */
 export interface HashMapMetricConfiguration {
   name: string;
   help: string;
@@ -44,6 +49,15 @@ function defaultKeyLabels(key: Uint8Array): string[] {
   return [Array.from(key, (b) => b.toString(16).padStart(2, '0')).join('')];
 }
 
+/**
+ * A `PercpuHashMap` exported as a metric family: one series per key, the
+ * key turned into label values, the value summed over units at scrape time
+ * (`aggregator: 'sum'`) or one series per unit (`'perWorker'`). The map is read
+ * as it is at the scrape, so values that workers update lock-free appear in
+ * `/metrics` with no copy. It registers like any metric (global `register` by
+ * default) and has the `get()` shape of a prom-client
+ * metric; it has no write methods — the map is written directly.
+ */
 export class HashMapMetric implements Collectable {
   readonly name: string;
   readonly help: string;

@@ -190,9 +190,22 @@ export function resetMetricsContextForTests(): void {
 // ---------------------------------------------------------------------------
 // Configuration as prom-client takes it
 
+/** Label names to values for a write or a lookup, as prom-client's `LabelValues`. */
 export type LabelValues<T extends string = string> = Partial<Record<T, string | number>>;
+/**
+ * How a scrape combines the workers' values of a series: prom-client's
+ * cluster aggregators (`sum`, `first`, `min`, `max`, `average`, `omit`) — here
+ * applied to worker threads at every scrape, not by an `AggregatorRegistry` —
+ * plus `perWorker`: one series per worker, labelled by `workerLabel`.
+ */
 export type Aggregator = 'sum' | 'first' | 'min' | 'max' | 'average' | 'omit' | 'perWorker';
 
+/**
+ * A metric's options, as prom-client's `MetricConfiguration` plus `maxSeries`
+ * and `workerLabel`. `aggregator` defaults to `sum` for every type (prom-client's
+ * default too); `enableExemplars: true` throws (no exemplars); `collect` runs
+ * only in the thread that scrapes and constructed the metric.
+ */
 export interface MetricConfiguration<T extends string = string> {
   name: string;
   help: string;
@@ -207,10 +220,16 @@ export interface MetricConfiguration<T extends string = string> {
   enableExemplars?: boolean;
 }
 
+/** A histogram's options: `buckets` (upper bounds), default prom-client's [0.005 … 10]. */
 export interface HistogramConfiguration<T extends string = string> extends MetricConfiguration<T> {
   buckets?: number[];
 }
 
+/**
+ * A summary's options, as prom-client's plus `sketch`. Quantiles come from a
+ * mergeable sketch (sketch.ts), not a t-digest; `compressCount` and
+ * `pruneAgedBuckets` are accepted and ignored; `ageBuckets` is at most 8.
+ */
 export interface SummaryConfiguration<T extends string = string> extends MetricConfiguration<T> {
   percentiles?: number[];
   maxAgeSeconds?: number;
@@ -225,6 +244,12 @@ const METRIC_NAME = /^[a-zA-Z_:][a-zA-Z0-9_:]*$/;
 const LABEL_NAME = /^[a-zA-Z_][a-zA-Z0-9_]*$/;
 const DEFAULT_MAX_SERIES = 10_000;
 const AGGREGATORS: readonly Aggregator[] = ['sum', 'first', 'min', 'max', 'average', 'omit', 'perWorker'];
+/**
+ * The label value of a metric's overflow series: the writes of label sets that
+ * could not get a series of their own (the metric's `maxSeries` or the store
+ * full, label values too long) land there instead of throwing. No prom-client
+ * counterpart (prom-client grows without bound).
+ */
 export const OVERFLOW_LABEL = 'overflow';
 const NO_LABELS: Readonly<Record<string, string | number>> = Object.freeze({});
 /** The label values of an overflow child (a stale one goes back to the overflow series, not to the empty label set). */
@@ -307,6 +332,13 @@ interface SeriesRead {
   labels: LabelMap;
 }
 
+/**
+ * What `Counter`, `Gauge`, `Histogram` and `Summary` share: the metric's
+ * shared description (created by the first thread to construct the name,
+ * checked by every later one), the per-thread children of its label sets, and
+ * the scrape that reads every unit. prom-client's base class is not exported;
+ * this one is, for `instanceof` and for typing code that takes any metric.
+ */
 export abstract class SharedMetric<T extends string = string> {
   readonly name: string;
   readonly help: string;
@@ -680,6 +712,12 @@ function readCounter(i64: BigInt64Array, i32: Int32Array, at: number): number {
   }
 }
 
+/**
+ * prom-client's `Counter` over percpu memory: `inc()` adds to this thread's
+ * own unit (a plain 32-bit add for small integer steps, no lock, no shared
+ * write) and a scrape sums the units. Same API and errors as prom-client's
+ * (a negative `inc` throws); no exemplars.
+ */
 export class Counter<T extends string = string> extends SharedMetric<T> {
   readonly type = 'counter' as const;
 
@@ -765,6 +803,12 @@ class GaugeChild extends Child {
   }
 }
 
+/**
+ * prom-client's `Gauge` over percpu memory. `inc`/`dec` change this thread's
+ * share; `set` sets this thread's share, and the exported value aggregates the
+ * shares (`aggregator`, default `sum`) — for a "last value wins" gauge written
+ * from several threads use `max`, `first` or `perWorker`.
+ */
 export class Gauge<T extends string = string> extends SharedMetric<T> {
   readonly type = 'gauge' as const;
 
@@ -855,6 +899,12 @@ class HistogramChild extends Child {
   }
 }
 
+/**
+ * prom-client's `Histogram` over percpu memory: `observe` bumps this thread's
+ * own bucket count and sum; a scrape adds the units' buckets. Differs from
+ * prom-client in `zero(labels)`, which creates an absent series and leaves an
+ * existing one as it is (prom-client resets it).
+ */
 export class Histogram<T extends string = string> extends SharedMetric<T> {
   readonly type = 'histogram' as const;
   readonly upperBounds: readonly number[];
@@ -962,6 +1012,14 @@ class SummaryChild extends Child {
   }
 }
 
+/**
+ * prom-client's `Summary` over percpu memory. Each thread counts observations
+ * into its own unit's sketch buckets (sketch.ts); a scrape adds the sketches
+ * and reads the quantiles off the sum, each within a relative error α of the
+ * exact quantile over all workers — prom-client's per-process t-digest states
+ * no bound and cannot be merged across threads. Age windows
+ * (`maxAgeSeconds`, `ageBuckets` ≤ 8) rotate as prom-client's.
+ */
 export class Summary<T extends string = string> extends SharedMetric<T> {
   readonly type = 'summary' as const;
   readonly percentiles: readonly number[];
@@ -1267,6 +1325,7 @@ class RemoteMetric implements Collectable {
   }
 }
 
+/** The two exposition formats a `Registry` prints: Prometheus text 0.0.4 or OpenMetrics 1.0.0, as prom-client's. */
 export type RegistryContentType = typeof PROMETHEUS_CONTENT_TYPE | typeof OPENMETRICS_CONTENT_TYPE;
 
 /**
@@ -1403,9 +1462,17 @@ export class Registry {
 /** prom-client's global registry (`register`). */
 export const globalRegistry = new Registry();
 globalRegistry.shared = true;
+/**
+ * prom-client's global registry: every metric created with the default
+ * `registers` in any thread of the shared store, so one scrape from any
+ * thread shows every worker's values.
+ */
 export const register = globalRegistry;
+/** The Prometheus text format's content type, as prom-client exports it (the global registry's default). */
 export const contentType = PROMETHEUS_CONTENT_TYPE;
+/** Content type of the Prometheus text format 0.0.4 (`Registry.PROMETHEUS_CONTENT_TYPE`). */
 export const prometheusContentType = PROMETHEUS_CONTENT_TYPE;
+/** Content type of OpenMetrics 1.0.0 (`Registry.OPENMETRICS_CONTENT_TYPE`), for `setContentType`. */
 export const openMetricsContentType = OPENMETRICS_CONTENT_TYPE;
 
 /** prom-client's bucket generators. */
@@ -1414,6 +1481,7 @@ export function linearBuckets(start: number, width: number, count: number): numb
   return Array.from({ length: count }, (_, i) => start + i * width);
 }
 
+/** prom-client's `exponentialBuckets`: `count` upper bounds `start`, `start × factor`, …; the same errors for bad arguments. */
 export function exponentialBuckets(start: number, factor: number, count: number): number[] {
   if (start <= 0) throw new Error('Exponential buckets needs a positive start');
   if (count < 1) throw new Error('Exponential buckets needs a positive count');

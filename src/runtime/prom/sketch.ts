@@ -23,6 +23,11 @@
  */
 import { RuntimeArgumentError } from '../errors.js';
 
+/**
+ * The quantile sketch of a `Summary` (its `sketch` option): relative accuracy
+ * and the range of magnitudes it holds to that accuracy. prom-client's
+ * t-digest takes no such options and states no error bound.
+ */
 export interface SketchOptions {
   /** α: the relative error of every reported quantile. Default 0.01. */
   relativeAccuracy?: number;
@@ -32,6 +37,13 @@ export interface SketchOptions {
   maxValue?: number;
 }
 
+/**
+ * The bucket layout of a DDSketch-style quantile sketch for given options:
+ * which count slot a value falls in and the value a slot reports, within a
+ * relative error α of every value in it. Sketches of one layout merge by
+ * adding counts — which is how each worker keeps its own counts in its own
+ * unit and a scrape adds them up. Exported for tools that read the counts.
+ */
 export class SketchLayout {
   readonly relativeAccuracy: number;
   readonly minValue: number;

@@ -60,6 +60,13 @@ export interface MetricsContextHandle {
   droppedPtr: number;
 }
 
+/**
+ * Sizes of the shared metrics store (`setupMetrics`, or the store made on
+ * first use): how many threads write, how many series and metrics it holds,
+ * and the percpu allocator under it. prom-client has no such limits; here the
+ * store is shared memory reserved up front, and what does not fit goes to a
+ * metric's `overflow` series instead of throwing.
+ */
 export interface MetricsContextOptions {
   /** Threads that will write besides the creating one (workers). Default 16. */
   workers?: number;
