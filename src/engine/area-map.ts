@@ -27,16 +27,17 @@
  *   `slot` field names.
  * A call that throws has changed nothing: validation happens before the first write.
  */
-import { GeometryError, InvalidFreeError, NoReservedChunkError } from '../errors.js';
-import { ALLOC_ATOMIC, ALLOC_RESERVED, type AllocatorOptions, type BufferFactory, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type HintProblem, type PercpuAllocator } from './api.js';
+import { GeometryError, InvalidFreeError } from '../errors.js';
+import { type AllocatorOptions, type BufferFactory, type HintProblem, type PercpuAllocator } from './api.js';
 import { findNextBit, findNextZeroBit, setRange, clearRange } from './bitmap.js';
 import { plainBuffer } from './chunk.js';
-import { EMPTY_POP_PAGES_HIGH, EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
-import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
-import { localSlotLists } from './slots.js';
+import { EMPTY_POP_PAGES_LOW, sizeToSlotRaw } from './constants.js';
+import { accountAlloc, accountFree, misalignedFree } from './request.js';
+import { PercpuChunkAllocator, RETRY_WALK } from './skeleton.js';
+import { LocalStore } from './store.js';
 import { resolveGeometry } from './geometry.js';
-import { makePtr, NULL_PTR, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
-import type { Ptr } from './units.js';
+import { ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import type { Bytes } from './units.js';
 import { statsSnapshot, summarizePieces } from './stats.js';
 import { writePercpuStats, type StatsChunkKind, type StatsChunkValues } from '../stats/format.js';
 
@@ -111,100 +112,41 @@ export class AreaChunk {
 export type AreaMapAllocatorOptions = Omit<AllocatorOptions, 'kernel'> & { kernel?: string };
 
 /** The Linux 4.13 area-map allocator (the design 4.14 replaced), behind the common interface. */
-export class AreaMapAllocator implements PercpuAllocator {
+export class AreaMapAllocator extends PercpuChunkAllocator<AreaChunk> implements PercpuAllocator {
   readonly kernel = '4.13' as const;
-  readonly geometry: Geometry;
-  readonly mode: 'allocator' | 'chunk';
-  readonly backend: 'vm' | 'km';
-  readonly balance: 'sync' | 'none';
-  readonly nrSlots: number;
-  /** The last slot holds fully free chunks. */
-  readonly freeSlot: number;
-  readonly stats: GlobalStats;
 
-  /** Chunks by id; destroyed ids stay `undefined` (ids are never reused). */
-  private readonly chunks: (AreaChunk | undefined)[] = [];
-  private reservedChunk: AreaChunk | undefined;
-  private firstChunk: AreaChunk | undefined;
-  private readonly slots: ReturnType<typeof localSlotLists>;
   /** `pcpu_map_extend_chunks`, in queue order. */
   private extendQueue: AreaChunk[] = [];
-  /** `pcpu_nr_empty_pop_pages` (the reserved chunk does not count). */
-  private nrEmptyPopPages = 0;
-  private atomicAllocFailed = false;
-  private balancePending = false;
-  private inBalanceWork = false;
-  private readonly unitSize: number;
-  private readonly pageSize: number;
   private readonly unitPages: number;
   private readonly makeBuffer: BufferFactory;
-  private readonly maxChunks: number;
-  private readonly listener: ChunkEventListener | undefined;
   /** Out-parameter of `allocArea`: pages the new area occupies (`occ_pages`). */
   private occPages = 0;
 
   constructor(options: AreaMapAllocatorOptions) {
-    this.mode = options.mode ?? 'allocator';
-    this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
-    this.backend = options.backend ?? 'vm';
-    this.balance = options.balance ?? 'sync';
+    const mode = options.mode ?? 'allocator';
+    const geometry = resolveGeometry(options.geometry, { chunkOnly: mode === 'chunk' });
+    if (geometry.unitSize > MAX_UNIT_SIZE) throw new GeometryError(`the 4.13 area map keeps offsets in ints: unit size must be <= ${MAX_UNIT_SIZE}, got ${geometry.unitSize}`);
+    // Slots by size class, then the free slot.
+    const nrSlots = sizeToSlotRaw(geometry.unitSize) + 2;
+    super({
+      mode,
+      geometry,
+      backend: options.backend ?? 'vm',
+      balance: options.balance ?? 'sync',
+      maxChunks: options.maxChunks ?? Number.POSITIVE_INFINITY,
+      listener: options.onChunkEvent,
+      granule: AREA_GRANULE,
+      nrSlots,
+      freeSlot: nrSlots - 1,
+      store: new LocalStore(nrSlots),
+    });
     this.makeBuffer = options.buffer ?? plainBuffer;
-    this.maxChunks = options.maxChunks ?? Number.POSITIVE_INFINITY;
-    this.listener = options.onChunkEvent;
-    this.unitSize = this.geometry.unitSize;
-    this.pageSize = this.geometry.pageSize;
     this.unitPages = this.geometry.unitPages;
-    if (this.unitSize > MAX_UNIT_SIZE) throw new GeometryError(`the 4.13 area map keeps offsets in ints: unit size must be <= ${MAX_UNIT_SIZE}, got ${this.unitSize}`);
-    this.nrSlots = sizeToSlotRaw(this.unitSize) + 2;
-    this.freeSlot = this.nrSlots - 1;
-    this.slots = localSlotLists(this.nrSlots);
-    this.stats = { nrAlloc: 0, nrDealloc: 0, nrCurAlloc: 0, nrMaxAlloc: 0, nrChunks: 0, nrMaxChunks: 0, minAllocSize: this.unitSize, maxAllocSize: 0 };
-    if (this.mode === 'chunk') {
-      const chunk = this.newChunk();
-      this.relocate(chunk, -1);
-      this.stats.nrChunks = this.stats.nrMaxChunks = 1;
-    } else {
-      this.setupFirstChunk();
-    }
+    this.boot();
   }
 
   // -------------------------------------------------------------------------
-  // Public API
-
-  /**
-   * Allocate `size` bytes aligned to `align` (`pcpu_alloc`). Returns a percpu
-   * pointer, or `NULL_PTR` where the kernel returns NULL. Throws
-   * `InvalidRequestError` for what 4.13 rejects (size 0 or > 32 KiB, align not a
-   * power of two after raising it to 2, or above the page size) and
-   * `NoReservedChunkError` for a reserved request without a reserved region.
-   */
-  alloc(size: number, align: number, flags = 0): Ptr {
-    const reserved = (flags & ALLOC_RESERVED) !== 0;
-    const atomic = (flags & ALLOC_ATOMIC) !== 0;
-    const roundedSize = validateRequest(size, align, AREA_GRANULE, this.pageSize, flags);
-    const roundedAlign = raiseAlign(align, AREA_GRANULE);
-    if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
-    const ptr = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, atomic);
-    this.runPendingBalance();
-    return ptr;
-  }
-
-  /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
-  allocOrThrow(size: number, align: number, flags = 0): number {
-    return nonNull(this.alloc(size, align, flags), size, align, flags);
-  }
-
-  /**
-   * Free a percpu pointer (`free_percpu`). Throws `InvalidFreeError`, touching
-   * nothing, unless the pointer is the start of a live allocation (the kernel
-   * would BUG or silently free the static region).
-   */
-  free(ptr: number): void {
-    const chunk = this.lookupChunk(ptr);
-    const index = this.liveAreaIndex(chunk, ptrOffset(ptr));
-    this.freeInner(chunk, index);
-    this.runPendingBalance();
-  }
+  // Public API beyond the skeleton's
 
   /** 4.13 first-chunk offsets already count from the unit start, like every other chunk's. */
   unitOffset(ptr: number): number {
@@ -215,7 +157,7 @@ export class AreaMapAllocator implements PercpuAllocator {
   /** Size of the live area at `ptr`: the request rounded to 2, plus an absorbed tail. */
   allocationSize(ptr: number): number {
     const chunk = this.lookupChunk(ptr);
-    const i = this.liveAreaIndex(chunk, ptrOffset(ptr));
+    const i = this.validateFree(chunk, ptrOffset(ptr));
     return (chunk.map[i + 1]! & ~IN_USE) - (chunk.map[i]! & ~IN_USE);
   }
 
@@ -227,29 +169,9 @@ export class AreaMapAllocator implements PercpuAllocator {
     return checkAreaMapAllocator(this);
   }
 
-  /** Live chunks: the reserved (static) chunk first if any, then the others by id. */
-  liveChunks(): AreaChunk[] {
-    const out: AreaChunk[] = [];
-    if (this.reservedChunk) out.push(this.reservedChunk);
-    for (const c of this.chunks) if (c) out.push(c);
-    return out;
-  }
-
-  getChunk(id: number): AreaChunk | undefined {
-    return id === RESERVED_CHUNK_ID ? this.reservedChunk : this.chunks[id];
-  }
-
-  get reserved(): AreaChunk | undefined {
-    return this.reservedChunk;
-  }
-
-  get first(): AreaChunk | undefined {
-    return this.firstChunk;
-  }
-
-  /** `pcpu_nr_empty_pop_pages`. */
-  get emptyPopPages(): number {
-    return this.nrEmptyPopPages;
+  /** The area map has no bitmap chunks to show. */
+  bitmapView(): undefined {
+    return undefined;
   }
 
   /** The map entries `[0, mapUsed]` of a chunk (sentinel included), as a plain array. */
@@ -258,49 +180,16 @@ export class AreaMapAllocator implements PercpuAllocator {
     return c === undefined ? [] : Array.from(c.map.subarray(0, c.mapUsed + 1));
   }
 
-  /** Chunks in list order: slot 0 to the last, head to tail (the order percpu_stats prints). */
-  chunksInSlotOrder(): { chunk: AreaChunk; slot: number }[] {
-    const out: { chunk: AreaChunk; slot: number }[] = [];
-    for (let s = 0; s < this.nrSlots; s++) {
-      for (let id = this.slots.head[s]!; id !== -1; id = this.slots.next[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
-    }
-    return out;
-  }
-
-  /** The slot a chunk would be filed under now (`pcpu_chunk_slot`). */
-  computedSlot(chunk: AreaChunk): number {
-    return this.chunkSlot(chunk);
-  }
-
-  get balanceScheduled(): boolean {
-    return this.balancePending;
-  }
-
   /** Chunks queued for async map extension, in queue order. */
   get extendQueueIds(): number[] {
     return this.extendQueue.map((c) => c.id);
   }
 
-  /** Run the balance work now (with `balance: 'none'`, to step it by hand). */
-  runBalanceWork(): void {
-    this.balancePending = false;
-    this.inBalanceWork = true;
-    try {
-      this.balanceWork();
-    } finally {
-      this.inBalanceWork = false;
-    }
-  }
-
   // -------------------------------------------------------------------------
   // Validation (before any write)
 
-  private lookupChunk(ptr: number): AreaChunk {
-    return chunkOfPointer(ptr, (id) => this.getChunk(id));
-  }
-
   /** Map index of the in-use area starting at `off`, or a thrown `InvalidFreeError`. */
-  private liveAreaIndex(chunk: AreaChunk, off: number): number {
+  protected validateFree(chunk: AreaChunk, off: number): number {
     if (off % AREA_GRANULE !== 0) throw new InvalidFreeError(chunk.id, off, misalignedFree(off, AREA_GRANULE, chunk.id));
     const i = findArea(chunk.map, chunk.mapUsed, off | IN_USE);
     if (i < 0) throw new InvalidFreeError(chunk.id, off, `offset ${off} of chunk ${chunk.id} is not the start of a live allocation (double free, interior pointer or never allocated)`);
@@ -309,36 +198,25 @@ export class AreaMapAllocator implements PercpuAllocator {
   }
 
   // -------------------------------------------------------------------------
-  // Slots and lists (§1.1, §3.7)
-
-  private sizeToSlot(size: number): number {
-    return size === this.unitSize ? this.freeSlot : sizeToSlotRaw(size);
-  }
+  // Slots (§1.1, §3.7)
 
   /** 4.13 buckets chunks by free bytes; a chunk with < 4 free or contiguous bytes sits in slot 0. */
-  private chunkSlot(chunk: AreaChunk): number {
+  protected chunkSlot(chunk: AreaChunk): number {
     if (chunk.freeSize < SMALL_PIECE || chunk.contigHint < SMALL_PIECE) return 0;
     return this.sizeToSlot(chunk.freeSize);
   }
 
-  private listRemove(chunk: AreaChunk): void {
-    if (chunk.slot < 0) return;
-    this.slots.remove(chunk.id, chunk.slot);
-    chunk.slot = -1;
+  protected slotOf(chunk: AreaChunk): number {
+    return chunk.slot;
   }
 
-  /** `list_move` (front) / `list_move_tail` onto `slot`. */
-  private listMove(chunk: AreaChunk, slot: number, front: boolean): void {
-    this.listRemove(chunk);
-    this.slots.insert(chunk.id, slot, front);
+  protected setSlotOf(chunk: AreaChunk, slot: number): void {
     chunk.slot = slot;
   }
 
-  /** `pcpu_chunk_relocate`: head of the new slot if the chunk got emptier, tail if fuller. */
-  private relocate(chunk: AreaChunk, oslot: number): void {
-    if (chunk === this.reservedChunk) return;
-    const nslot = this.chunkSlot(chunk);
-    if (oslot !== nslot) this.listMove(chunk, nslot, oslot < nslot);
+  /** 4.13 never isolates a chunk. */
+  protected isIsolated(_chunk: AreaChunk): boolean {
+    return false;
   }
 
   // -------------------------------------------------------------------------
@@ -349,39 +227,22 @@ export class AreaMapAllocator implements PercpuAllocator {
   }
 
   /** `pcpu_alloc_chunk`: one free area covering the unit. */
-  private newChunk(): AreaChunk {
-    const id = this.chunks.length;
+  protected newChunk(): AreaChunk {
+    const id = this.nextChunkId();
     const map = this.newMap(DFL_MAP_ALLOC);
     map[0] = 0;
     map[1] = this.unitSize | IN_USE;
     const chunk = new AreaChunk(id, this.unitPages, map, 1, this.unitSize, false, false);
-    this.chunks.push(chunk);
-    this.slots.ensureIds(id + 1);
+    this.addChunk(id, chunk, id);
     return chunk;
   }
 
-  private emitChunkEvent(type: ChunkEventType, id: number): void {
-    accountChunk(this.stats, type === 'create');
-    this.listener?.(type, id, this.inBalanceWork);
-  }
-
-  /** `pcpu_create_chunk`: the km backend populates the whole chunk at once. */
-  private createChunk(): AreaChunk | undefined {
-    if (this.chunks.length - 1 >= this.maxChunks) return undefined;
-    const chunk = this.newChunk();
-    if (this.backend === 'km') this.chunkPopulated(chunk, 0, chunk.nrPages);
-    this.emitChunkEvent('create', chunk.id);
-    return chunk;
-  }
-
-  private destroyChunk(chunk: AreaChunk): void {
-    this.listRemove(chunk);
+  /** A dying chunk leaves the async map-extension queue. */
+  protected releaseChunk(chunk: AreaChunk): void {
     if (chunk.onExtendList) {
       chunk.onExtendList = false;
       this.extendQueue = this.extendQueue.filter((c) => c !== chunk);
     }
-    this.chunks[chunk.id] = undefined;
-    this.emitChunkEvent('destroy', chunk.id);
   }
 
   /**
@@ -390,7 +251,7 @@ export class AreaMapAllocator implements PercpuAllocator {
    * the dynamic area; with a reserved area a second chunk maps `[static + reserved
    * (in use), dynamic area, end]`. Both count offsets from the unit start.
    */
-  private setupFirstChunk(): void {
+  protected setupFirstChunk(): void {
     const g = this.geometry;
     if (g.staticSize <= 0) throw new GeometryError('kernel 4.13 needs a static region (static_size > 0): its area map marks it as the first, in-use area');
     if (g.staticSize % AREA_GRANULE !== 0 || g.dynSize % AREA_GRANULE !== 0) {
@@ -406,7 +267,6 @@ export class AreaMapAllocator implements PercpuAllocator {
       this.reservedChunk = staticChunk;
       first = this.firstChunkPiece(0, g.staticSize + g.reservedSize, g.dynSize);
     }
-    this.firstChunk = first;
     this.nrEmptyPopPages += this.countOccupiedPages(first, 1);
     this.relocate(first, -1);
     this.emitChunkEvent('create', 0);
@@ -420,38 +280,28 @@ export class AreaMapAllocator implements PercpuAllocator {
     const chunk = new AreaChunk(id, this.unitPages, map, 2, size, true, true);
     setRange(chunk.populated, 0, this.unitPages);
     chunk.nrPopulated = this.unitPages;
-    if (id !== RESERVED_CHUNK_ID) {
-      this.chunks.push(chunk);
-      this.slots.ensureIds(id + 1);
-    }
+    if (id !== RESERVED_CHUNK_ID) this.addChunk(this.nextChunkId(), chunk, id);
     return chunk;
   }
 
-  /** `pcpu_chunk_populated`: 4.13 counts every newly populated page as empty. */
-  private chunkPopulated(chunk: AreaChunk, pageStart: number, pageEnd: number): void {
+  /** `pcpu_chunk_populated`: 4.13 counts every newly populated page as empty, for an allocation too (`allocDone` takes the area's pages off). */
+  protected chunkPopulated(chunk: AreaChunk, pageStart: number, pageEnd: number, _forAlloc: boolean): void {
     const nr = pageEnd - pageStart;
     setRange(chunk.populated, pageStart, nr);
     chunk.nrPopulated += nr;
     this.nrEmptyPopPages += nr;
   }
 
-  private chunkDepopulated(chunk: AreaChunk, pageStart: number, pageEnd: number): void {
+  protected chunkDepopulated(chunk: AreaChunk, pageStart: number, pageEnd: number): void {
     const nr = pageEnd - pageStart;
     clearRange(chunk.populated, pageStart, nr);
     chunk.nrPopulated -= nr;
     this.nrEmptyPopPages -= nr;
   }
 
-  /** Populate every unpopulated run in pages [pageStart, pageEnd), lowest first. */
-  private populateRange(chunk: AreaChunk, pageStart: number, pageEnd: number): void {
-    let rs = pageStart;
-    for (;;) {
-      rs = findNextZeroBit(chunk.populated, pageEnd, rs);
-      if (rs >= pageEnd) return;
-      const re = findNextBit(chunk.populated, pageEnd, rs + 1);
-      this.chunkPopulated(chunk, rs, re);
-      rs = re + 1;
-    }
+  /** A fully free area-map chunk has nothing allocated, so each of its populated pages is empty. */
+  protected freeChunkEmptyPages(chunk: AreaChunk): number {
+    return chunk.nrPopulated;
   }
 
   /**
@@ -513,81 +363,32 @@ export class AreaMapAllocator implements PercpuAllocator {
   // -------------------------------------------------------------------------
   // Allocation (§3.1, §9.2)
 
-  /** FORMAT.md chunk mode: the contig-hint test, a non-atomic map extension, the area search. */
-  private allocChunkMode(size: number, align: number): Ptr {
-    const chunk = this.chunks[0]!;
-    if (size > chunk.contigHint) return NULL_PTR;
-    const newAlloc = this.needToExtend(chunk, false);
-    if (newAlloc) this.extendAreaMap(chunk, newAlloc);
-    const off = this.allocArea(chunk, size, align, false);
-    if (off < 0) return NULL_PTR;
-    this.statsAreaAlloc(chunk, size);
-    return makePtr(0, off);
+  /**
+   * One chunk of the slot walk: the contig-hint test, the map extension the
+   * request needs (an atomic request skips a chunk that would need one; a
+   * non-atomic one extends and walks the slots again, as the kernel does
+   * after dropping its lock), then the area search.
+   */
+  protected allocFromChunk(chunk: AreaChunk, size: Bytes, align: Bytes, atomic: boolean, _slot: number): number {
+    if (size > chunk.contigHint) return -1;
+    const newAlloc = this.needToExtend(chunk, atomic);
+    if (newAlloc) {
+      if (atomic) return -1;
+      this.extendAreaMap(chunk, newAlloc);
+      return RETRY_WALK;
+    }
+    return this.allocArea(chunk, size, align, atomic);
   }
 
-  /** `pcpu_alloc` after validation. */
-  private allocInner(size: number, align: number, reserved: boolean, atomic: boolean): Ptr {
-    let chunk: AreaChunk | undefined;
-    let off = -1;
-    if (reserved) {
-      chunk = this.reservedChunk!;
-      if (size > chunk.contigHint) return this.allocFailed(atomic);
-      for (let newAlloc = this.needToExtend(chunk, atomic); newAlloc !== 0; newAlloc = this.needToExtend(chunk, atomic)) {
-        if (atomic) return this.allocFailed(atomic);
-        this.extendAreaMap(chunk, newAlloc);
-      }
-      off = this.allocArea(chunk, size, align, atomic);
-      if (off < 0) return this.allocFailed(atomic);
-    } else {
-      restart: for (;;) {
-        for (let slot = this.sizeToSlot(size); slot < this.nrSlots; slot++) {
-          let id = this.slots.head[slot]!;
-          while (id !== -1) {
-            const c = this.chunks[id]!;
-            // The kernel follows the list from the chunk itself; a chunk that a failed
-            // search relegated to slot 0 would lead it astray, so keep the old next.
-            const next = this.slots.next[id]!;
-            id = next;
-            if (size > c.contigHint) continue;
-            const newAlloc = this.needToExtend(c, atomic);
-            if (newAlloc) {
-              if (atomic) continue;
-              // The kernel drops the lock to extend, so it walks the slots again.
-              this.extendAreaMap(c, newAlloc);
-              continue restart;
-            }
-            off = this.allocArea(c, size, align, atomic);
-            if (off >= 0) {
-              chunk = c;
-              break restart;
-            }
-          }
-        }
-        if (atomic) return this.allocFailed(atomic);
-        if (this.slots.head[this.freeSlot] === -1) {
-          const fresh = this.createChunk();
-          if (fresh === undefined) return this.allocFailed(atomic);
-          this.relocate(fresh, -1);
-        }
-      }
-    }
+  /** 4.13 populates first, then takes the area's occupied pages off the empty count, then tests it. */
+  protected allocDone(chunk: AreaChunk, off: number, size: Bytes, atomic: boolean): void {
     const occPages = this.occPages;
-    this.statsAreaAlloc(chunk, size);
     if (!atomic) this.populateRange(chunk, Math.floor(off / this.pageSize), Math.ceil((off + size) / this.pageSize));
     if (chunk !== this.reservedChunk) this.nrEmptyPopPages -= occPages;
     if (this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
-    return makePtr(chunk.id, off);
   }
 
-  private allocFailed(atomic: boolean): Ptr {
-    if (atomic) {
-      this.atomicAllocFailed = true;
-      this.balancePending = true;
-    }
-    return NULL_PTR;
-  }
-
-  private statsAreaAlloc(chunk: AreaChunk, size: number): void {
+  protected statsAreaAlloc(chunk: AreaChunk, size: number): void {
     accountAlloc(this.stats, size);
     chunk.nrAlloc++;
     if (size > chunk.maxAllocSize) chunk.maxAllocSize = size;
@@ -693,22 +494,12 @@ export class AreaMapAllocator implements PercpuAllocator {
   // -------------------------------------------------------------------------
   // Free (§9.3)
 
-  private freeInner(chunk: AreaChunk, index: number): void {
-    const occPages = this.freeArea(chunk, index);
-    if (this.mode === 'chunk') return;
-    if (chunk !== this.reservedChunk) this.nrEmptyPopPages += occPages;
-    if (chunk.freeSize === this.unitSize) {
-      for (let id = this.slots.head[this.freeSlot]!; id !== -1; id = this.slots.next[id]!) {
-        if (id !== chunk.id) {
-          this.balancePending = true;
-          break;
-        }
-      }
-    }
+  protected wholeChunkFree(chunk: AreaChunk): boolean {
+    return chunk.freeSize === this.unitSize;
   }
 
-  /** `pcpu_free_area`: mark area `i` free, merge with free neighbours in one memmove. Returns its occupied pages. */
-  private freeArea(chunk: AreaChunk, i: number): number {
+  /** `pcpu_free_area`: mark area `i` free, merge with free neighbours in one memmove; its occupied pages become empty. */
+  protected freeArea(chunk: AreaChunk, i: number): void {
     accountFree(this.stats);
     chunk.nrAlloc--;
     const oslot = this.chunkSlot(chunk);
@@ -732,45 +523,21 @@ export class AreaMapAllocator implements PercpuAllocator {
     const merged = map[i + 1]! - map[i]! - IN_USE;
     if (merged > chunk.contigHint) chunk.contigHint = merged;
     this.relocate(chunk, oslot);
-    return occPages;
+    if (this.mode !== 'chunk' && chunk !== this.reservedChunk) this.nrEmptyPopPages += occPages;
   }
 
   // -------------------------------------------------------------------------
   // Balance work (4.13 `pcpu_balance_workfn`)
-
-  private runPendingBalance(): void {
-    if (this.balancePending && this.balance === 'sync' && this.mode === 'allocator') this.runBalanceWork();
-  }
 
   /**
    * Destroy every fully free chunk but the head of the free slot, extend the maps
    * queued by atomic requests, then keep EMPTY_POP_PAGES_HIGH empty populated
    * pages: populate the fullest chunks with holes first, else create a chunk.
    */
-  private balanceWork(): void {
-    this.destroyFreeChunks();
+  protected balanceWork(): void {
+    this.balanceFree(false);
     this.serviceMapExtensions();
-    this.populateForAtomic();
-  }
-
-  private destroyFreeChunks(): void {
-    const doomed: AreaChunk[] = [];
-    const head = this.slots.head[this.freeSlot]!;
-    for (let id = head; id !== -1; id = this.slots.next[id]!) if (id !== head) doomed.push(this.chunks[id]!);
-    // The kernel moves each to the head of a private list, so they die in reverse order.
-    for (let k = doomed.length - 1; k >= 0; k--) {
-      const c = doomed[k]!;
-      this.listRemove(c);
-      let rs = 0;
-      for (;;) {
-        rs = findNextBit(c.populated, c.nrPages, rs);
-        if (rs >= c.nrPages) break;
-        const re = findNextZeroBit(c.populated, c.nrPages, rs + 1);
-        this.chunkDepopulated(c, rs, re);
-        rs = re + 1;
-      }
-      this.destroyChunk(c);
-    }
+    this.balancePopulated();
   }
 
   private serviceMapExtensions(): void {
@@ -779,43 +546,6 @@ export class AreaMapAllocator implements PercpuAllocator {
       chunk.onExtendList = false;
       const newAlloc = this.needToExtend(chunk, false);
       if (newAlloc) this.extendAreaMap(chunk, newAlloc);
-    }
-  }
-
-  private populateForAtomic(): void {
-    for (;;) {
-      let nrToPop: number;
-      if (this.atomicAllocFailed) {
-        nrToPop = EMPTY_POP_PAGES_HIGH;
-        this.atomicAllocFailed = false;
-      } else {
-        nrToPop = Math.min(Math.max(EMPTY_POP_PAGES_HIGH - this.nrEmptyPopPages, 0), EMPTY_POP_PAGES_HIGH);
-      }
-      for (let slot = this.sizeToSlot(this.pageSize); slot < this.nrSlots && nrToPop > 0; slot++) {
-        let target: AreaChunk | undefined;
-        for (let id = this.slots.head[slot]!; id !== -1; id = this.slots.next[id]!) {
-          const c = this.chunks[id]!;
-          if (this.unitPages - c.nrPopulated > 0) {
-            target = c;
-            break;
-          }
-        }
-        if (target === undefined) continue;
-        let rs = 0;
-        while (nrToPop > 0) {
-          rs = findNextZeroBit(target.populated, this.unitPages, rs);
-          if (rs >= this.unitPages) break;
-          const re = findNextBit(target.populated, this.unitPages, rs + 1);
-          const nr = Math.min(re - rs, nrToPop);
-          this.chunkPopulated(target, rs, rs + nr);
-          nrToPop -= nr;
-          rs = re + 1;
-        }
-      }
-      if (nrToPop === 0) return;
-      const fresh = this.createChunk();
-      if (fresh === undefined) return;
-      this.relocate(fresh, -1);
     }
   }
 }
