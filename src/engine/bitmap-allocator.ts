@@ -25,7 +25,7 @@
  * - a request that throws leaves every array and counter untouched: validation
  *   happens before the first write.
  */
-import { InvalidFreeError, NoReservedChunkError, GeometryError } from '../errors.js';
+import { InvalidFreeError, GeometryError } from '../errors.js';
 import {
   alignUp,
   clearBit,
@@ -40,89 +40,39 @@ import {
   weight,
 } from './bitmap.js';
 import { Chunk } from './chunk.js';
-import { LocalStore, SharedStore, type SharedStoreLimits, type StateStore } from './store.js';
+import { LocalStore, SharedStore, type StateStore } from './store.js';
 import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
   MIN_ALLOC_SIZE,
-  MIN_UNIT_SIZE,
   SLOT_FAIL_THRESHOLD,
   sizeToSlotRaw,
 } from './constants.js';
-import { resolveGeometry, type GeometryInput } from './geometry.js';
-import { NULL_PTR, PTR_STRIDE, PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { resolveGeometry } from './geometry.js';
+import { ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile } from './profile.js';
-import { bytesToBits, bitsToBytes, offsetToBit, type Bits, type Bytes, type Ptr } from './units.js';
-import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
-import { SlotLists } from './slots.js';
-import { ALLOC_RESERVED, ALLOC_ATOMIC, KNOWN_ALLOC_FLAGS, type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type SharedStateHandle } from './api.js';
-import { Md, MD_STRIDE, Hdr, Ctl, Counter } from './layout.js';
+import { bytesToBits, bitsToBytes, offsetToBit, type Bits, type Bytes } from './units.js';
+import { accountAlloc, accountFree, misalignedFree } from './request.js';
+import { PercpuChunkAllocator } from './skeleton.js';
+import { type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type Geometry, type SharedStateHandle } from './api.js';
+import { Md, MD_STRIDE, Hdr, Ctl } from './layout.js';
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { ALLOC_RESERVED, ALLOC_ATOMIC } from './api.js';
 export type { ChunkEventType, ChunkEventListener, BitmapAllocatorOptions, AllocatorHandle, GlobalStats } from './api.js';
 
-/** The global counters as fields, stored in the state's `counters` array. */
-class GlobalCounters implements GlobalStats {
-  constructor(private readonly c: Float64Array) {}
-  get nrAlloc() { return this.c[Counter.NrAlloc]!; }
-  set nrAlloc(v: number) { this.c[Counter.NrAlloc] = v; }
-  get nrDealloc() { return this.c[Counter.NrDealloc]!; }
-  set nrDealloc(v: number) { this.c[Counter.NrDealloc] = v; }
-  get nrCurAlloc() { return this.c[Counter.NrCurAlloc]!; }
-  set nrCurAlloc(v: number) { this.c[Counter.NrCurAlloc] = v; }
-  get nrMaxAlloc() { return this.c[Counter.NrMaxAlloc]!; }
-  set nrMaxAlloc(v: number) { this.c[Counter.NrMaxAlloc] = v; }
-  get nrChunks() { return this.c[Counter.NrChunks]!; }
-  set nrChunks(v: number) { this.c[Counter.NrChunks] = v; }
-  get nrMaxChunks() { return this.c[Counter.NrMaxChunks]!; }
-  set nrMaxChunks(v: number) { this.c[Counter.NrMaxChunks] = v; }
-  get minAllocSize() { return this.c[Counter.MinAllocSize]!; }
-  set minAllocSize(v: number) { this.c[Counter.MinAllocSize] = v; }
-  get maxAllocSize() { return this.c[Counter.MaxAllocSize]!; }
-  set maxAllocSize(v: number) { this.c[Counter.MaxAllocSize] = v; }
-  toJSON(): GlobalStats {
-    const { nrAlloc, nrDealloc, nrCurAlloc, nrMaxAlloc, nrChunks, nrMaxChunks, minAllocSize, maxAllocSize } = this;
-    return { nrAlloc, nrDealloc, nrCurAlloc, nrMaxAlloc, nrChunks, nrMaxChunks, minAllocSize, maxAllocSize };
-  }
-}
-
 /** The hinted bitmap allocator of 4.14 and 7.0 (`mm/percpu.c`): chunks, slot lists, population and balance work in typed arrays, optionally shared between threads. Most callers want `createAllocator`, which wraps it in `PercpuAllocator`. */
-export class BitmapAllocator {
+export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   readonly profile: BitmapProfile;
-  readonly geometry: Geometry;
-  readonly mode: 'allocator' | 'chunk';
-  readonly backend: 'vm' | 'km';
-  readonly balance: 'sync' | 'none';
-  /** Slots: 1..sidelined-1 by size class, then (7.0) sidelined, free, to-depopulate; 4.14's last slot is the free slot. */
-  readonly nrSlots: number;
-  readonly freeSlot: number;
+  /** 7.0: the slot of sidelined chunks (searched after every size slot); -1 in 4.14. */
   readonly sidelinedSlot: number;
+  /** 7.0: the slot of isolated chunks waiting for the balance work to depopulate them; -1 in 4.14. */
   readonly toDepopulateSlot: number;
-  readonly stats: GlobalStats;
 
-  private readonly store: StateStore;
-  private readonly ctl: Int32Array;
-  /** This thread's views of the chunks, by id; destroyed ids stay `undefined` (ids are never reused). */
-  private readonly chunks: (Chunk | undefined)[] = [];
-  private reservedChunk: Chunk | undefined;
-  /** The store's generation these views were last synced with (shared state only). */
-  private seenGeneration = -1;
-  private readonly slots: SlotLists;
-  private inBalanceWork = false;
   private readonly blockBits: number;
   private readonly blockShift: number;
-  private readonly unitSize: number;
-  private readonly maxChunks: number;
-  private readonly listener: ChunkEventListener | undefined;
   private readonly config: AllocatorHandle['config'];
   /** The per-allocation percpu_stats counters are kept (the `stats` option). */
   private readonly keepStats: boolean;
-  /** `store.shared`, read on every op (a field of this class keeps the load monomorphic). */
-  private readonly sharedState: boolean;
-  private readonly pageSize: number;
-  private readonly pageShift: number;
-  /** Chunk id of the last successful `allocOffset` (an out-parameter, so no result object). */
-  private allocChunkId = 0;
 
   // Out-parameters of the region walks, kept as fields so the hot path allocates nothing.
   private regionOff = 0;
@@ -130,31 +80,12 @@ export class BitmapAllocator {
   private largestOff = 0;
   private largestBits = 0;
 
-  /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
-  private get nrEmptyPopPages(): number {
-    return this.ctl[Ctl.EmptyPopPages]!;
-  }
-  private set nrEmptyPopPages(v: number) {
-    this.ctl[Ctl.EmptyPopPages] = v;
-  }
   /** `pcpu_nr_populated` (7.0 meminfo "Percpu:" source). */
   private get nrPopulatedPages(): number {
     return this.ctl[Ctl.PopulatedPages]!;
   }
   private set nrPopulatedPages(v: number) {
     this.ctl[Ctl.PopulatedPages] = v;
-  }
-  private get atomicAllocFailed(): boolean {
-    return this.ctl[Ctl.AtomicAllocFailed] !== 0;
-  }
-  private set atomicAllocFailed(v: boolean) {
-    this.ctl[Ctl.AtomicAllocFailed] = v ? 1 : 0;
-  }
-  private get balancePending(): boolean {
-    return this.ctl[Ctl.BalancePending] !== 0;
-  }
-  private set balancePending(v: boolean) {
-    this.ctl[Ctl.BalancePending] = v ? 1 : 0;
   }
 
   /** Attach to a shared allocator another thread created (see `handle()`). */
@@ -163,6 +94,23 @@ export class BitmapAllocator {
   }
 
   constructor(options: BitmapAllocatorOptions, attachTo?: SharedStateHandle) {
+    const profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false, ...(options.rules !== undefined ? { rules: options.rules } : {}) });
+    const mode = options.mode ?? 'allocator';
+    const geometry = resolveGeometry(options.geometry, { chunkOnly: mode === 'chunk' });
+    const maxChunks = options.maxChunks ?? Number.POSITIVE_INFINITY;
+    const layout = slotLayout(geometry.unitSize, profile.depopulation);
+    super({
+      mode,
+      geometry,
+      backend: options.backend ?? 'vm',
+      balance: options.balance ?? 'sync',
+      maxChunks,
+      listener: options.onChunkEvent,
+      granule: MIN_ALLOC_SIZE,
+      nrSlots: layout.nrSlots,
+      freeSlot: layout.freeSlot,
+      store: makeStore(layout.nrSlots, geometry, maxChunks, options.shared, attachTo),
+    });
     this.config = {
       kernel: options.kernel,
       geometry: options.geometry,
@@ -175,64 +123,13 @@ export class BitmapAllocator {
       ...(options.rules !== undefined ? { rules: { ...options.rules } } : {}),
     };
     this.keepStats = options.stats ?? true;
-    this.profile = bitmapProfile(options.kernel, { fixed: options.fixed ?? false, ...(options.rules !== undefined ? { rules: options.rules } : {}) });
-    this.mode = options.mode ?? 'allocator';
-    this.geometry = resolveGeometry(options.geometry, { chunkOnly: this.mode === 'chunk' });
-    this.backend = options.backend ?? 'vm';
-    this.balance = options.balance ?? 'sync';
-    this.maxChunks = options.maxChunks ?? Number.POSITIVE_INFINITY;
-    this.listener = options.onChunkEvent;
+    this.profile = profile;
+    this.sidelinedSlot = layout.sidelinedSlot;
+    this.toDepopulateSlot = layout.toDepopulateSlot;
     this.blockBits = this.geometry.blockBits;
     this.blockShift = 31 - Math.clz32(this.blockBits);
-    this.unitSize = this.geometry.unitSize;
-    this.pageSize = this.geometry.pageSize;
-    this.pageShift = 31 - Math.clz32(this.pageSize);
-    const rawTop = sizeToSlotRaw(this.unitSize);
-    if (this.profile.depopulation) {
-      this.sidelinedSlot = rawTop + 1;
-      this.freeSlot = this.sidelinedSlot + 1;
-      this.toDepopulateSlot = this.freeSlot + 1;
-      this.nrSlots = this.toDepopulateSlot + 1;
-    } else {
-      this.nrSlots = rawTop + 2;
-      this.freeSlot = this.nrSlots - 1;
-      this.sidelinedSlot = -1;
-      this.toDepopulateSlot = -1;
-    }
-    if (attachTo) {
-      this.store = SharedStore.attach(attachTo);
-    } else if (options.shared) {
-      const limits = options.shared === true ? {} : options.shared;
-      const chunkBytes = Chunk.bytesFor(this.geometry.unitPages, this.blockBits);
-      const maxChunks = Number.isFinite(this.maxChunks) ? this.maxChunks : 1024;
-      this.store = SharedStore.create(this.nrSlots, {
-        maxChunkIds: limits.maxChunkIds ?? 1 << 20,
-        maxArenaBytes: limits.maxArenaBytes ?? Math.min(2 ** 32 - 1, (maxChunks + 3) * (chunkBytes + 64)),
-      });
-    } else {
-      this.store = new LocalStore(this.nrSlots);
-    }
-    this.ctl = this.store.ctl;
-    this.sharedState = this.store.shared;
-    this.slots = new SlotLists(
-      this.ctl.subarray(Ctl.Slots, Ctl.Slots + this.nrSlots),
-      this.ctl.subarray(Ctl.Slots + this.nrSlots, Ctl.Slots + 2 * this.nrSlots),
-      this.store.listNext,
-      this.store.listPrev,
-    );
-    this.stats = new GlobalCounters(this.store.counters);
-    if (attachTo) {
-      this.sync();
-      return;
-    }
-    this.stats.minAllocSize = this.unitSize;
-    if (this.mode === 'chunk') {
-      const chunk = this.newChunk();
-      this.relocate(chunk, -1);
-      this.stats.nrChunks = this.stats.nrMaxChunks = 1;
-    } else {
-      this.setupFirstChunk();
-    }
+    if (attachTo) this.sync();
+    else this.boot();
   }
 
   // -------------------------------------------------------------------------
@@ -254,7 +151,7 @@ export class BitmapAllocator {
    * threads created or destroyed). Public calls do it themselves; a caller that
    * reads chunk arrays directly after another thread's change calls it first.
    */
-  sync(): void {
+  override sync(): void {
     if (!this.store.shared) return;
     const gen = this.ctl[Ctl.Generation]!;
     if (gen === this.seenGeneration) return;
@@ -279,93 +176,6 @@ export class BitmapAllocator {
     return new Chunk(r.buffer, r.byteOffset, loc, this.blockBits);
   }
 
-  /**
-   * Allocate `size` bytes aligned to `align` in every unit (`__alloc_percpu`).
-   * Returns a percpu pointer (see `pointer.ts`), or `NULL_PTR` when the kernel
-   * would return NULL (atomic request with no populated space, reserved region
-   * full, chunk limit reached). Throws `InvalidRequestError` for a size or
-   * alignment the kernel rejects, `NoReservedChunkError` for a reserved request
-   * without a reserved region; the state is then untouched.
-   */
-  alloc(size: number, align: number, flags = 0): Ptr {
-    // Kept small so that it inlines into the caller's loop: the pointer (a
-    // double >= 2^32) is then built where it is stored and never boxed.
-    // Branch-free: a failed request leaves chunk id -1 and offset -1, which
-    // encode to NULL_PTR (-1); the reserved chunk's id -1 encodes to the bare
-    // offset. (A conditional here made V8 box the result even when inlined.)
-    const off = this.allocOffset(size, align, flags);
-    // `as Ptr`, not makePtr: this line is the pointer's encoding on the hot path (see above).
-    return ((this.allocChunkId + 1) * PTR_STRIDE + off) as Ptr;
-  }
-
-  /** `alloc` without the pointer: the byte offset (chunk id in `allocChunkId`), or -1 for NULL (chunk id -1 then too). */
-  private allocOffset(size: number, align: number, flags: number): number {
-    let roundedSize: Bytes;
-    let roundedAlign: Bytes;
-    // The common request in one test: integer size 1..PCPU_MIN_UNIT_SIZE, power-of-two
-    // integer align up to a page, known flags. Anything else takes the full
-    // validation, which accepts or throws exactly as before.
-    if (
-      (size | 0) === size && size > 0 && size <= MIN_UNIT_SIZE &&
-      (align | 0) === align && align >= 0 && (align & (align - 1)) === 0 && align <= this.pageSize &&
-      (flags & KNOWN_ALLOC_FLAGS) === flags
-    ) {
-      // Casts, not converters: this is the inlined fast path of the checks validateRequest makes.
-      roundedSize = ((size + MIN_ALLOC_SIZE - 1) & -MIN_ALLOC_SIZE) as Bytes;
-      roundedAlign = (align < MIN_ALLOC_SIZE ? MIN_ALLOC_SIZE : align) as Bytes;
-    } else {
-      roundedSize = validateRequest(size, align, MIN_ALLOC_SIZE, this.geometry.pageSize, flags);
-      roundedAlign = raiseAlign(align, MIN_ALLOC_SIZE);
-    }
-    if (this.sharedState) this.sync();
-    const reserved = (flags & ALLOC_RESERVED) !== 0;
-    if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
-    const off = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, (flags & ALLOC_ATOMIC) !== 0);
-    if (off < 0) this.allocChunkId = -1;
-    if (this.balancePending) this.runPendingBalance();
-    return off;
-  }
-
-  /** Like `alloc`, but a NULL result throws `AllocationFailedError`. */
-  allocOrThrow(size: number, align: number, flags = 0): number {
-    return nonNull(this.alloc(size, align, flags), size, align, flags);
-  }
-
-  /**
-   * Free a percpu pointer (`free_percpu`). Throws `InvalidFreeError`, touching
-   * nothing, when the pointer is not the start of a live allocation: a double
-   * free, an interior pointer, an offset never allocated, a hidden region.
-   */
-  free(ptr: number): void {
-    // Decoded without a division, a closure or an object (small, so it inlines
-    // into the caller and the double argument stays unboxed): for a pointer
-    // (chunk + 1) * 2^32 + off, the product below is exact and truncates to
-    // chunk + 1. Anything that is not a live chunk's pointer (NaN, negative,
-    // fractional, a string, a chunk that is gone) fails one of the tests and
-    // takes the slow path, which throws the precise error.
-    if (this.sharedState) this.sync();
-    const hi = (ptr * PTR_STRIDE_INV) | 0;
-    const rest = ptr - hi * PTR_STRIDE;
-    // An int32 offset, not the double `rest`: a double passed on to a call is boxed.
-    const off = rest | 0;
-    const chunk = hi === 0 ? this.reservedChunk : this.chunks[hi - 1];
-    if (chunk === undefined || off !== rest || off < 0 || typeof ptr !== 'number') this.throwInvalidPointer(ptr);
-    else this.freeAt(chunk, off);
-  }
-
-  /** `free_percpu` of a decoded pointer: validate (nothing written on failure), free, balance. */
-  private freeAt(chunk: Chunk, off: number): void {
-    this.validateFree(chunk, off);
-    this.freeInner(chunk, off);
-    if (this.balancePending) this.runPendingBalance();
-  }
-
-  /** The error of a pointer the fast decode in `free` refused. */
-  private throwInvalidPointer(ptr: number): never {
-    this.validateFree(this.lookupChunk(ptr), ptrOffset(ptr));
-    throw new InvalidFreeError(NaN, NaN, `not a percpu pointer: ${ptr}`);
-  }
-
   /** Byte offset of a pointer from the start of its unit (golden files' offsets). */
   unitOffset(ptr: number): number {
     return this.lookupChunk(ptr).hdr[Hdr.BaseOffset]! + ptrOffset(ptr);
@@ -380,35 +190,8 @@ export class BitmapAllocator {
     return bitsToBytes(findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1) - bitOff);
   }
 
-  /** Live chunks: the reserved chunk (if any) first, then the others in id order. */
-  liveChunks(): Chunk[] {
-    this.sync();
-    const out: Chunk[] = [];
-    if (this.reservedChunk) out.push(this.reservedChunk);
-    for (const c of this.chunks) if (c) out.push(c);
-    return out;
-  }
-
-  getChunk(id: number): Chunk | undefined {
-    this.sync();
-    return id === RESERVED_CHUNK_ID ? this.reservedChunk : this.chunks[id];
-  }
-
-  get reserved(): Chunk | undefined {
-    return this.reservedChunk;
-  }
-
-  get first(): Chunk | undefined {
-    return this.mode === 'allocator' ? this.chunks[0] : undefined;
-  }
-
   private get firstChunk(): Chunk | undefined {
     return this.mode === 'allocator' ? this.chunks[0] : undefined;
-  }
-
-  /** `pcpu_nr_empty_pop_pages`. */
-  get emptyPopPages(): number {
-    return this.nrEmptyPopPages;
   }
 
   /** `pcpu_nr_populated`: populated pages per unit over all chunks. */
@@ -416,36 +199,9 @@ export class BitmapAllocator {
     return this.nrPopulatedPages;
   }
 
-  /** Chunks in the order `percpu_stats` lists them: slot 0 to the last, head to tail. */
-  chunksInSlotOrder(): { chunk: Chunk; slot: number }[] {
-    this.sync();
-    const out: { chunk: Chunk; slot: number }[] = [];
-    for (let s = 0; s < this.nrSlots; s++) {
-      for (let id = this.slots.head[s]!; id !== -1; id = this.slots.next[id]!) out.push({ chunk: this.chunks[id]!, slot: s });
-    }
-    return out;
-  }
-
-  /** The slot a chunk would be filed under now (`pcpu_chunk_slot`). */
-  computedSlot(chunk: Chunk): number {
-    return this.chunkSlot(chunk);
-  }
-
-  /** Run the balance work now if an op scheduled it (useful with `balance: 'none'` to step it by hand). */
-  runBalanceWork(): void {
-    this.sync();
-    this.balancePending = false;
-    this.inBalanceWork = true;
-    try {
-      if (this.profile.depopulation) this.balanceWork70();
-      else this.balanceWork414();
-    } finally {
-      this.inBalanceWork = false;
-    }
-  }
-
-  get balanceScheduled(): boolean {
-    return this.balancePending;
+  /** The bitmap chunks, slots and counters, for the tools that draw and compare them. */
+  bitmapView(): this {
+    return this;
   }
 
   /**
@@ -502,11 +258,8 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Validation (before any write)
 
-  private lookupChunk(ptr: number): Chunk {
-    return chunkOfPointer(ptr, (id) => this.getChunk(id));
-  }
-
-  private validateFree(chunk: Chunk, off: number): void {
+  /** Returns `off` (what `freeArea` takes) when it starts a live allocation. */
+  protected validateFree(chunk: Chunk, off: number): number {
     // A live allocation's first bit is set in both maps; its interior bits are
     // clear in the bound map; a freed one is clear in the alloc map. One test
     // here, the messages out of line: with the throws inline, V8 made garbage
@@ -516,6 +269,7 @@ export class BitmapAllocator {
     if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! || !testBit(chunk.allocMap, bit) || !testBit(chunk.boundMap, bit)) {
       this.invalidFree(chunk, off);
     }
+    return off;
   }
 
   /** The precise `InvalidFreeError` of an offset `validateFree` refused. */
@@ -533,92 +287,45 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Slots and lists (§1.1, §3.7)
 
-  private sizeToSlot(size: number): number {
-    if (size === this.unitSize) return this.freeSlot;
-    return sizeToSlotRaw(size);
-  }
-
-  private chunkSlot(chunk: Chunk): number {
+  protected chunkSlot(chunk: Chunk): number {
     const freeBytes = chunk.hdr[Hdr.FreeBytes]!;
     const contig = chunk.md[chunk.chunkMd + Md.Contig]!;
     if (freeBytes < MIN_ALLOC_SIZE || contig === 0) return 0;
     return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
   }
 
-
-  private listRemove(chunk: Chunk): void {
-    const h = chunk.hdr;
-    const slot = h[Hdr.Slot]!;
-    if (slot < 0) return;
-    this.slots.remove(h[Hdr.Id]!, slot);
-    h[Hdr.Slot] = -1;
+  protected slotOf(chunk: Chunk): number {
+    return chunk.hdr[Hdr.Slot]!;
   }
 
-  /** `list_move` (front) / `list_move_tail` onto `slot`. */
-  private listMove(chunk: Chunk, slot: number, front: boolean): void {
-    this.listRemove(chunk);
-    this.slots.insert(chunk.hdr[Hdr.Id]!, slot, front);
+  protected setSlotOf(chunk: Chunk, slot: number): void {
     chunk.hdr[Hdr.Slot] = slot;
   }
 
-  /** `pcpu_chunk_relocate`: head of the new slot if the chunk got emptier, tail if fuller. */
-  private relocate(chunk: Chunk, oslot: number): void {
-    if (chunk === this.reservedChunk) return;
-    if (chunk.hdr[Hdr.Isolated]) return;
-    const nslot = this.chunkSlot(chunk);
-    if (oslot !== nslot) this.listMove(chunk, nslot, oslot < nslot);
+  /** An isolated chunk (7.0) sits on the to-depopulate or sidelined list until reintegrated. */
+  protected isIsolated(chunk: Chunk): boolean {
+    return chunk.hdr[Hdr.Isolated] !== 0;
   }
 
   // -------------------------------------------------------------------------
   // Chunk creation, first chunk (§3.8, §5)
 
   /** A fresh chunk with the next id, its region from the store, known to every thread. */
-  private newChunk(nrPages = this.geometry.unitPages): Chunk {
-    const id = this.ctl[Ctl.NextChunkId]!;
-    this.store.ensureIds(id + 1);
-    this.slots.next = this.store.listNext;
-    this.slots.prev = this.store.listPrev;
+  protected newChunk(nrPages: number = this.geometry.unitPages): Chunk {
+    const id = this.nextChunkId();
     const region = this.store.allocRegion(Chunk.bytesFor(nrPages, this.blockBits));
     const chunk = new Chunk(region.buffer, region.byteOffset, region.loc, this.blockBits, { id, nrPages });
-    this.ctl[Ctl.NextChunkId] = id + 1;
-    this.store.chunkLoc[id] = region.loc;
-    this.chunks[id] = chunk;
-    this.bumpGeneration();
+    this.addChunk(id, chunk, region.loc);
     return chunk;
   }
 
-  private bumpGeneration(): void {
-    const gen = (this.ctl[Ctl.Generation]! + 1) | 0;
-    this.ctl[Ctl.Generation] = gen;
-    this.seenGeneration = gen;
-  }
-
-  private emitChunkEvent(type: ChunkEventType, id: number): void {
-    accountChunk(this.stats, type === 'create');
-    this.listener?.(type, id, this.inBalanceWork);
-  }
-
-  /** `pcpu_create_chunk`: a fresh dynamic chunk, populated at once by the km backend. */
-  private createChunk(): Chunk | undefined {
-    if (this.stats.nrChunks - 1 >= this.maxChunks) return undefined;
-    const chunk = this.newChunk();
-    if (this.backend === 'km') this.chunkPopulated(chunk, 0, chunk.nrPages, false);
-    this.emitChunkEvent('create', chunk.hdr[Hdr.Id]!);
-    return chunk;
-  }
-
-  private destroyChunk(chunk: Chunk): void {
-    this.listRemove(chunk);
-    const id = chunk.hdr[Hdr.Id]!;
-    this.chunks[id] = undefined;
-    this.store.chunkLoc[id] = -1;
+  /** A destroyed chunk's region goes back to the store (the shared arena reuses it). */
+  protected releaseChunk(chunk: Chunk): void {
     this.store.freeRegion(chunk.loc, chunk.metadataBytes);
-    this.bumpGeneration();
-    this.emitChunkEvent('destroy', id);
   }
 
   /** `pcpu_setup_first_chunk` + `pcpu_alloc_first_chunk` (§5.2, §5.3). */
-  private setupFirstChunk(): void {
+  protected setupFirstChunk(): void {
     const g = this.geometry;
     const staticAligned = alignUp(g.staticSize, MIN_ALLOC_SIZE);
     const dynSize = g.dynSize - (staticAligned - g.staticSize);
@@ -689,7 +396,7 @@ export class BitmapAllocator {
   // Population (§3.8)
 
   /** `pcpu_chunk_populated`. 4.14 leaves the empty counters alone for pages populated for an allocation. */
-  private chunkPopulated(chunk: Chunk, pageStart: number, pageEnd: number, forAlloc: boolean): void {
+  protected chunkPopulated(chunk: Chunk, pageStart: number, pageEnd: number, forAlloc: boolean): void {
     const nr = pageEnd - pageStart;
     setRange(chunk.populated, pageStart, nr);
     chunk.hdr[Hdr.NrPopulated] = chunk.hdr[Hdr.NrPopulated]! + nr;
@@ -697,7 +404,7 @@ export class BitmapAllocator {
     if (this.profile.emptyPagesInHints || !forAlloc) this.updateEmptyPages(chunk, nr);
   }
 
-  private chunkDepopulated(chunk: Chunk, pageStart: number, pageEnd: number): void {
+  protected chunkDepopulated(chunk: Chunk, pageStart: number, pageEnd: number): void {
     const nr = pageEnd - pageStart;
     clearRange(chunk.populated, pageStart, nr);
     chunk.hdr[Hdr.NrPopulated] = chunk.hdr[Hdr.NrPopulated]! - nr;
@@ -709,20 +416,6 @@ export class BitmapAllocator {
   private updateEmptyPages(chunk: Chunk, nr: number): void {
     chunk.hdr[Hdr.NrEmptyPopPages] = chunk.hdr[Hdr.NrEmptyPopPages]! + nr;
     if (chunk !== this.reservedChunk && !chunk.hdr[Hdr.Isolated]) this.nrEmptyPopPages += nr;
-  }
-
-  /** Populate every unpopulated run in pages [pageStart, pageEnd), lowest first. */
-  private populateRange(chunk: Chunk, pageStart: number, pageEnd: number): void {
-    // A fully populated chunk (always so under km) has no run to populate.
-    if (chunk.hdr[Hdr.NrPopulated] === chunk.nrPages) return;
-    let rs = pageStart;
-    for (;;) {
-      rs = findNextZeroBit(chunk.populated, pageEnd, rs);
-      if (rs >= pageEnd) return;
-      const re = findNextBit(chunk.populated, pageEnd, rs + 1);
-      this.chunkPopulated(chunk, rs, re, true);
-      rs = re + 1;
-    }
   }
 
   /** `pcpu_cnt_pop_pages`: populated pages lying entirely inside [bitOff, bitOff + bits). */
@@ -738,61 +431,27 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Allocation (§3.1)
 
-  /** `size` and `align` in bytes (checked and rounded); the search and the maps speak bits. */
-  private allocChunkMode(size: Bytes, align: Bytes): number {
-    const chunk = this.chunks[0]!;
+  /**
+   * One chunk of the slot walk (`size` and `align` in bytes, checked and
+   * rounded; the search and the maps speak bits): the hint-guided search,
+   * then the claim. A chunk of a low slot that fails is relegated to slot 0
+   * (rule `relegateOnFail`); a chunk that takes the request leaves isolation.
+   */
+  protected allocFromChunk(chunk: Chunk, size: Bytes, align: Bytes, atomic: boolean, slot: number): number {
     const bits: Bits = bytesToBits(size);
     const bitAlign: Bits = bytesToBits(align);
-    let off = this.findBlockFit(chunk, bits, bitAlign, false);
-    if (off < 0) return -1;
-    off = this.allocArea(chunk, bits, bitAlign, off);
-    if (off < 0) return -1;
-    this.statsAreaAlloc(chunk, size);
-    this.allocChunkId = 0;
+    const fit = this.findBlockFit(chunk, bits, bitAlign, atomic);
+    if (fit < 0) {
+      if (this.profile.relegateOnFail && slot >= 0 && slot < SLOT_FAIL_THRESHOLD) this.listMove(chunk, 0, true);
+      return -1;
+    }
+    const off = this.allocArea(chunk, bits, bitAlign, fit);
+    if (off >= 0 && this.profile.depopulation) this.reintegrateChunk(chunk);
     return off;
   }
 
-  /** `size` and `align` in bytes (checked and rounded); the search and the maps speak bits. */
-  private allocInner(size: Bytes, align: Bytes, reserved: boolean, atomic: boolean): number {
-    const bits: Bits = bytesToBits(size);
-    const bitAlign: Bits = bytesToBits(align);
-    let chunk: Chunk | undefined;
-    let off = -1;
-    if (reserved) {
-      chunk = this.reservedChunk!;
-      off = this.findBlockFit(chunk, bits, bitAlign, atomic);
-      if (off >= 0) off = this.allocArea(chunk, bits, bitAlign, off);
-      if (off < 0) return this.allocFailed(atomic);
-    } else {
-      search: for (;;) {
-        for (let slot = this.sizeToSlot(size); slot <= this.freeSlot; slot++) {
-          let id = this.slots.head[slot]!;
-          while (id !== -1) {
-            const next = this.slots.next[id]!;
-            const c = this.chunks[id]!;
-            const fit = this.findBlockFit(c, bits, bitAlign, atomic);
-            if (fit < 0) {
-              if (this.profile.relegateOnFail && slot < SLOT_FAIL_THRESHOLD) this.listMove(c, 0, true);
-            } else {
-              off = this.allocArea(c, bits, bitAlign, fit);
-              if (off >= 0) {
-                if (this.profile.depopulation) this.reintegrateChunk(c);
-                chunk = c;
-                break search;
-              }
-            }
-            id = next;
-          }
-        }
-        if (atomic) return this.allocFailed(atomic);
-        if (this.slots.head[this.freeSlot] === -1) {
-          const fresh = this.createChunk();
-          if (fresh === undefined) return this.allocFailed(atomic);
-          this.relocate(fresh, -1);
-        }
-      }
-    }
-    this.statsAreaAlloc(chunk, size);
+  /** The balance test, then the populate step for a non-atomic request. */
+  protected allocDone(chunk: Chunk, off: number, size: Bytes, atomic: boolean): void {
     // Tested before the populate step: with hint-kept empty pages it counts
     // the pages it populates as empty, which the kernel's test does not see;
     // without, populating for an allocation leaves the count alone, so the
@@ -801,19 +460,9 @@ export class BitmapAllocator {
     if (!atomic && chunk.hdr[Hdr.NrPopulated] !== chunk.nrPages) {
       this.populateRange(chunk, off >>> this.pageShift, (off + size + this.pageSize - 1) >>> this.pageShift);
     }
-    this.allocChunkId = chunk.hdr[Hdr.Id]!;
-    return off;
   }
 
-  private allocFailed(atomic: boolean): number {
-    if (atomic) {
-      this.atomicAllocFailed = true;
-      this.balancePending = true;
-    }
-    return -1;
-  }
-
-  private statsAreaAlloc(chunk: Chunk, size: number): void {
+  protected statsAreaAlloc(chunk: Chunk, size: number): void {
     if (!this.keepStats) return;
     accountAlloc(this.stats, size);
     const h = chunk.hdr;
@@ -1380,25 +1029,21 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Free (§4)
 
-  private freeInner(chunk: Chunk, off: number): void {
-    this.freeArea(chunk, off);
-    if (this.mode === 'chunk') return;
+  protected wholeChunkFree(chunk: Chunk): boolean {
     const h = chunk.hdr;
-    if (!h[Hdr.Isolated] && h[Hdr.FreeBytes] === this.unitSize) {
-      for (let id = this.slots.head[this.freeSlot]!; id !== -1; id = this.slots.next[id]!) {
-        if (id !== h[Hdr.Id]) {
-          this.balancePending = true;
-          break;
-        }
-      }
-    } else if (this.profile.depopulation && this.shouldReclaimChunk(chunk)) {
+    return !h[Hdr.Isolated] && h[Hdr.FreeBytes] === this.unitSize;
+  }
+
+  /** 7.0: a free that leaves a quarter of the chunk's pages empty (and enough elsewhere) isolates it for reclaim. */
+  protected override afterFree(chunk: Chunk): void {
+    if (this.profile.depopulation && this.shouldReclaimChunk(chunk)) {
       this.isolateChunk(chunk);
       this.balancePending = true;
     }
   }
 
   /** `pcpu_free_area` (validation already done by the caller). */
-  private freeArea(chunk: Chunk, off: number): void {
+  protected freeArea(chunk: Chunk, off: number): void {
     const h = chunk.hdr;
     if (this.keepStats) {
       accountFree(this.stats);
@@ -1500,72 +1145,13 @@ export class BitmapAllocator {
   // -------------------------------------------------------------------------
   // Balance work (§4.3, §4.4)
 
-  private runPendingBalance(): void {
-    if (this.balancePending && this.balance === 'sync' && this.mode === 'allocator') this.runBalanceWork();
+  protected balanceWork(): void {
+    if (this.profile.depopulation) this.balanceWork70();
+    else this.balanceWork414();
   }
 
-  /** Destroy every chunk of the free slot but its head (7.0 `emptyOnly`: only those with no empty populated pages). */
-  private balanceFree(emptyOnly: boolean): void {
-    const doomed: Chunk[] = [];
-    const head = this.slots.head[this.freeSlot]!;
-    for (let id = head; id !== -1; id = this.slots.next[id]!) {
-      if (id === head) continue;
-      const c = this.chunks[id]!;
-      if (!emptyOnly || c.hdr[Hdr.NrEmptyPopPages] === 0) doomed.push(c);
-    }
-    // The kernel moves each to the head of a private list, so they die in reverse order.
-    for (let k = doomed.length - 1; k >= 0; k--) {
-      const c = doomed[k]!;
-      this.listRemove(c);
-      let rs = 0;
-      for (;;) {
-        rs = findNextBit(c.populated, c.nrPages, rs);
-        if (rs >= c.nrPages) break;
-        const re = findNextZeroBit(c.populated, c.nrPages, rs + 1);
-        this.chunkDepopulated(c, rs, re);
-        rs = re + 1;
-      }
-      this.destroyChunk(c);
-    }
-  }
-
-  /** Keep EMPTY_POP_PAGES_HIGH empty populated pages: populate the fullest chunks with holes, else create one. */
-  private balancePopulated(): void {
-    const lastSlot = this.profile.depopulation ? this.freeSlot : this.nrSlots - 1;
-    for (;;) {
-      let nrToPop: number;
-      if (this.atomicAllocFailed) {
-        nrToPop = EMPTY_POP_PAGES_HIGH;
-        this.atomicAllocFailed = false;
-      } else {
-        nrToPop = Math.min(Math.max(EMPTY_POP_PAGES_HIGH - this.nrEmptyPopPages, 0), EMPTY_POP_PAGES_HIGH);
-      }
-      for (let slot = this.sizeToSlot(this.geometry.pageSize); slot <= lastSlot && nrToPop > 0; slot++) {
-        let target: Chunk | undefined;
-        for (let id = this.slots.head[slot]!; id !== -1; id = this.slots.next[id]!) {
-          const c = this.chunks[id]!;
-          if (c.nrPages - c.hdr[Hdr.NrPopulated]! > 0) {
-            target = c;
-            break;
-          }
-        }
-        if (target === undefined) continue;
-        let rs = 0;
-        while (nrToPop > 0) {
-          rs = findNextZeroBit(target.populated, target.nrPages, rs);
-          if (rs >= target.nrPages) break;
-          const re = findNextBit(target.populated, target.nrPages, rs + 1);
-          const nr = Math.min(re - rs, nrToPop);
-          this.chunkPopulated(target, rs, rs + nr, false);
-          nrToPop -= nr;
-          rs = rs + nr;
-        }
-      }
-      if (nrToPop === 0) return;
-      const fresh = this.createChunk();
-      if (fresh === undefined) return;
-      this.relocate(fresh, -1);
-    }
+  protected freeChunkEmptyPages(chunk: Chunk): number {
+    return chunk.hdr[Hdr.NrEmptyPopPages]!;
   }
 
   private balanceWork414(): void {
@@ -1640,4 +1226,27 @@ export class BitmapAllocator {
 /** `pcpu_region_overlap`: do [a, b) and [x, y) intersect? */
 function overlaps(a: number, b: number, x: number, y: number): boolean {
   return a < y && x < b;
+}
+
+/** The slot layout of a profile: size classes, then (with depopulation) sidelined, free and to-depopulate; 4.14's last slot is the free slot. */
+function slotLayout(unitSize: number, depopulation: boolean): { nrSlots: number; freeSlot: number; sidelinedSlot: number; toDepopulateSlot: number } {
+  const rawTop = sizeToSlotRaw(unitSize);
+  if (depopulation) {
+    const sidelinedSlot = rawTop + 1;
+    return { sidelinedSlot, freeSlot: sidelinedSlot + 1, toDepopulateSlot: sidelinedSlot + 2, nrSlots: sidelinedSlot + 3 };
+  }
+  return { nrSlots: rawTop + 2, freeSlot: rawTop + 1, sidelinedSlot: -1, toDepopulateSlot: -1 };
+}
+
+/** Where the state lives: another thread's shared state, new shared state within the limits, or private buffers. */
+function makeStore(nrSlots: number, geometry: Geometry, maxChunks: number, shared: BitmapAllocatorOptions['shared'], attachTo: SharedStateHandle | undefined): StateStore {
+  if (attachTo) return SharedStore.attach(attachTo);
+  if (!shared) return new LocalStore(nrSlots);
+  const limits = shared === true ? {} : shared;
+  const chunkBytes = Chunk.bytesFor(geometry.unitPages, geometry.blockBits);
+  const bound = Number.isFinite(maxChunks) ? maxChunks : 1024;
+  return SharedStore.create(nrSlots, {
+    maxChunkIds: limits.maxChunkIds ?? 1 << 20,
+    maxArenaBytes: limits.maxArenaBytes ?? Math.min(2 ** 32 - 1, (bound + 3) * (chunkBytes + 64)),
+  });
 }
