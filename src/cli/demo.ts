@@ -21,7 +21,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
-import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
+import { ALLOC_ATOMIC } from '../engine/bitmap-allocator.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../engine/pointer.js';
 import { TRACE_FLAG_ATOMIC, TraceEventKind, parseTraceFile, type ParsedTrace, type TraceEvents } from '../trace/parse.js';
 import { replayTrace, type TraceReplayResult } from '../trace/replay.js';
@@ -230,7 +230,8 @@ function replayProfile(trace: ParsedTrace, geometry: Geometry, p: Profile, peak:
       if (seq !== peak) return;
       statsAtPeak = sim.formatStats();
       chunksAtPeak = (statsAtPeak.match(/^Chunk/gm) ?? []).length;
-      if (sim instanceof BitmapAllocator) snapshot = snapshotChunks(sim);
+      const view = sim.bitmapView();
+      if (view !== undefined) snapshot = snapshotChunks(view);
     },
   });
   // The allocations past the cut went to chunks older than the trace: unverifiable, as a whole replay counts them.

@@ -8,7 +8,6 @@
 import { GoldenParser } from '../golden/format.js';
 import { GoldenReplay } from '../golden/replay.js';
 import { UnsupportedError, UsageError } from '../errors.js';
-import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import type { PercpuAllocator } from '../allocator.js';
 import { traceDefects, TraceParser, type ParsedTrace } from '../trace/parse.js';
 import { replayTrace } from '../trace/replay.js';
@@ -42,7 +41,8 @@ export interface StateAt {
 }
 
 function capture(a: PercpuAllocator, kernel: string, replayed: number, workload = ''): StateAt {
-  return { statsText: a.formatStats(), chunks: a instanceof BitmapAllocator ? snapshotChunks(a) : undefined, kernel, replayed, warnings: [], workload };
+  const view = a.bitmapView();
+  return { statsText: a.formatStats(), chunks: view ? snapshotChunks(view) : undefined, kernel, replayed, warnings: [], workload };
 }
 
 function pastTheEnd(name: string, at: number, total: number, what: string): UsageError {

@@ -57,6 +57,65 @@ export interface PercpuAllocator {
   formatStats(): string;
   /** Recompute every hint by brute force; report what the kernel's documented staleness does not allow. */
   check(): HintProblem[];
+  /**
+   * The hinted bitmap's chunks, slots and balance controls, for the tools that
+   * draw, compare or steer them (maps, percpu_stats comparisons, a trace
+   * replay's deferred balance work); undefined for the 4.13 area map, whose
+   * chunks are area maps. Tools ask this instead of testing the class.
+   */
+  bitmapView(): BitmapAllocatorView | undefined;
+}
+
+/** One hinted-bitmap chunk as the tools read it: its typed arrays (`chunk.ts` has the layout) and sizes. */
+export interface BitmapChunkView {
+  /** The chunk's id (`RESERVED_CHUNK_ID` for the reserved chunk). */
+  readonly id: number;
+  /** Scalar fields: `hdr[Hdr.X]`. */
+  readonly hdr: Int32Array;
+  /** Metadata records, one per block then the chunk's own: `md[record * MD_STRIDE + Md.X]`. */
+  readonly md: Int32Array;
+  /** One bit per allocation unit (4 bytes): allocated. */
+  readonly allocMap: Uint32Array;
+  /** First bit of each allocation and the bit after it. */
+  readonly boundMap: Uint32Array;
+  /** One bit per page: populated. */
+  readonly populated: Uint32Array;
+  readonly nrPages: number;
+  /** Bits of the allocation map. */
+  readonly mapBits: number;
+  /** The buffer the arrays view, and where the chunk's region starts in the store (`hdr.byteOffset` is its byte offset). */
+  readonly buffer: ArrayBuffer | SharedArrayBuffer;
+  readonly loc: number;
+  /** Bytes of the region. */
+  readonly metadataBytes: number;
+}
+
+/** What a hinted-bitmap profile shows the tools beyond `PercpuAllocator` (`PercpuAllocator.bitmapView`). */
+export interface BitmapAllocatorView {
+  readonly profile: BitmapProfile;
+  readonly geometry: Geometry;
+  readonly mode: 'allocator' | 'chunk';
+  /** 7.0: the slot of sidelined chunks; -1 without depopulation. */
+  readonly sidelinedSlot: number;
+  /** 7.0: the slot of chunks isolated for depopulation; -1 without depopulation. */
+  readonly toDepopulateSlot: number;
+  /** An op scheduled the balance work and it has not run. */
+  readonly balanceScheduled: boolean;
+  /** `pcpu_nr_empty_pop_pages`. */
+  readonly emptyPopPages: number;
+  /** The reserved chunk first (if any), then the others by id. */
+  liveChunks(): BitmapChunkView[];
+  getChunk(id: number): BitmapChunkView | undefined;
+  /** Slot 0 to the last, head to tail: the order percpu_stats prints. */
+  chunksInSlotOrder(): { chunk: BitmapChunkView; slot: number }[];
+  /** Run the balance work now. */
+  runBalanceWork(): void;
+  /** Count empty populated pages of chunks the allocator does not hold (a trace's pre-existing chunks). */
+  addUnmodelledEmptyPages(pages: number): void;
+  /** The kernel's failure path of an atomic request, without trying it. */
+  noteAtomicAllocFailure(): void;
+  /** Populate pages of a chunk as the balance work's populate step does; returns how many. */
+  populatePagesAsBalance(chunkId: number, pageStart: number, pageEnd: number, maxPages?: number): number;
 }
 
 /** Options of `createAllocator`. */

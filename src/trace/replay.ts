@@ -67,7 +67,7 @@
  * reason); every failed allocation once, as agreed, mismatched or not compared.
  */
 import { createAllocator, type PercpuAllocator } from '../allocator.js';
-import { ALLOC_ATOMIC, BitmapAllocator } from '../engine/bitmap-allocator.js';
+import { ALLOC_ATOMIC, type BitmapAllocatorView } from '../engine/api.js';
 import { testBit } from '../engine/bitmap.js';
 import { EMPTY_POP_PAGES_HIGH } from '../engine/constants.js';
 import { Hdr } from '../engine/chunk.js';
@@ -355,7 +355,7 @@ class TraceReplay {
   readonly policy: BalancePolicy;
   readonly delayUs: number;
   readonly sim: PercpuAllocator;
-  readonly bsim: BitmapAllocator | undefined;
+  readonly bsim: BitmapAllocatorView | undefined;
   readonly outsideStart: number;
   readonly outsideEnd: number;
   readonly r: TraceReplayResult;
@@ -409,7 +409,7 @@ class TraceReplay {
         (type === 'create' ? this.simCreated : this.simDestroyed).push({ chunk, seq: this.currentSeq });
       },
     });
-    this.bsim = this.sim instanceof BitmapAllocator ? this.sim : undefined;
+    this.bsim = this.sim.bitmapView();
     this.outsideStart = Math.max(0, options.outsideEmptyPages ?? 0);
     this.outsideEnd = Math.max(0, options.outsideEmptyPagesEnd ?? this.outsideStart);
     this.outsideNow = this.outsideStart;
@@ -473,9 +473,9 @@ class TraceReplay {
    * placement: say why, instead of counting a disagreement.
    */
   private atomicTiming(inst: number, seq: number): string | undefined {
-    const sim = this.sim;
+    const sim = this.bsim;
     const paired = this.simOfKernel.get(inst);
-    if (paired === undefined || !(sim instanceof BitmapAllocator)) return undefined;
+    if (paired === undefined || sim === undefined) return undefined;
     const c = sim.getChunk(paired);
     if (c === undefined) return undefined;
     const pageSize = sim.geometry.pageSize;
@@ -526,7 +526,7 @@ class TraceReplay {
   }
 
   /** The simulated chunk standing for traced chunk `inst`; an empty kernel chunk not yet paired stands for an empty simulated one (the newest unpaired). */
-  private partnerForAtomic(bsim: BitmapAllocator, inst: number, kernelWasEmpty: boolean): number | undefined {
+  private partnerForAtomic(bsim: BitmapAllocatorView, inst: number, kernelWasEmpty: boolean): number | undefined {
     let sc = this.simOfKernel.get(inst);
     if (sc === undefined && kernelWasEmpty) {
       for (const { chunk: c } of bsim.chunksInSlotOrder()) {

@@ -36,7 +36,6 @@
  * not comparable.
  */
 import type { PercpuAllocator } from '../allocator.js';
-import { BitmapAllocator } from '../engine/bitmap-allocator.js';
 import { Hdr } from '../engine/chunk.js';
 import { parsePercpuStats, type PercpuStatsFile, type StatsChunk } from './stats-parse.js';
 import { CHUNK_FIELD_KEYS, CHUNK_HEADER, STATS_LAYOUTS, type StatsChunkField } from '../stats/format.js';
@@ -106,9 +105,10 @@ export interface StatsComparison {
 /** The simulation's chunk sections by chunk id, as `percpu_stats` prints them. */
 export function simulatedSections(sim: PercpuAllocator): Map<number, StatsChunk> {
   const out = new Map<number, StatsChunk>();
-  if (!(sim instanceof BitmapAllocator)) return out;
+  const view = sim.bitmapView();
+  if (view === undefined) return out;
   const parsed = parsePercpuStats(sim.formatStats(), '<simulation>');
-  const order = sim.chunksInSlotOrder().map((x) => x.chunk.hdr[Hdr.Id]!);
+  const order = view.chunksInSlotOrder().map((x) => x.chunk.hdr[Hdr.Id]!);
   const sections = parsed.chunks.filter((c) => c.kind !== 'reserved');
   order.forEach((id, i) => out.set(id, sections[i]!));
   return out;
@@ -149,7 +149,7 @@ function timingReasons(field: ChunkField, kernel: StatsChunk, replay: StatsChunk
             `and ${kIso ? 'the simulation' : 'the kernel'} did not, or reintegrated it (fewer than 4 empty pages elsewhere during reclaim, a full chunk after reclaim, or an allocation into it)`
         : 'both isolated it, but only one side\'s balance work had sidelined it by the end',
     );
-  } else if (r.simulation instanceof BitmapAllocator && !r.simulation.profile.depopulation) {
+  } else if (r.simulation.bitmapView()?.profile.depopulation === false) {
     parts.push(
       `which pages are populated is the balance work's: ${r.simulation.kernel} never depopulates a live chunk, its populate step tops the global count up to 4 in the fullest chunks with holes, ` +
         'and it recounts a chunk\'s empty pages only when a free refreshes the whole chunk (spec §3.8, §4.3)',
@@ -246,7 +246,7 @@ export function compareWithSnapshot(r: TraceReplayResult, after: PercpuStatsFile
     after,
     sections: simulatedSections(r.simulation),
     preexisting: r.verification.chunks.instances.filter((c) => c.createdSeq < 0).length,
-    depopulating: !(r.simulation instanceof BitmapAllocator) || r.simulation.profile.depopulation,
+    depopulating: r.simulation.bitmapView()?.profile.depopulation !== false,
     used: new Set<StatsChunk>(),
     pairedSim: new Set(r.finalPairs.values()),
     out: { source, compared: [], notCompared: [], globalNotComparable: [], differing: 0, timingOnly: 0, partial: 0 },

@@ -9,7 +9,7 @@
  * and -1 the reserved one; a chunk-mode history has one ordinary chunk, and
  * no population to show.
  */
-import { BitmapAllocator } from '../engine/bitmap-allocator.js';
+import type { BitmapAllocatorView } from '../engine/api.js';
 import { Chunk } from '../engine/chunk.js';
 import { UnsupportedError } from '../errors.js';
 import { diffRanges, legendSvg, renderChunkMap, type ChunkMapOptions } from './chunk-map.js';
@@ -70,8 +70,8 @@ export interface ChunkSnapshot {
   scanHint?: boolean;
 }
 
-/** A copy of every live chunk of a bitmap allocator, to draw after the allocator has moved on. */
-export function snapshotChunks(a: BitmapAllocator): ChunkSnapshot {
+/** A copy of every live chunk of a bitmap allocator (`PercpuAllocator.bitmapView()`), to draw after the allocator has moved on. */
+export function snapshotChunks(a: BitmapAllocatorView): ChunkSnapshot {
   const chunks = a.liveChunks().map((c) => {
     const bytes = c.metadataBytes;
     const copy = new ArrayBuffer(bytes);
@@ -81,8 +81,12 @@ export function snapshotChunks(a: BitmapAllocator): ChunkSnapshot {
   return { blockBits: a.geometry.blockBits, chunks, mode: a.mode, scanHint: a.profile.blockScanHint };
 }
 
-function asSnapshot(a: BitmapAllocator | ChunkSnapshot): ChunkSnapshot {
-  return a instanceof BitmapAllocator ? { blockBits: a.geometry.blockBits, chunks: a.liveChunks(), mode: a.mode, scanHint: a.profile.blockScanHint } : a;
+/** A live allocator's chunks as views over its own buffers (no copy), or a snapshot as it is; only an allocator view has a profile. */
+function asSnapshot(a: BitmapAllocatorView | ChunkSnapshot): ChunkSnapshot {
+  if (!('profile' in a)) return a;
+  const blockBits = a.geometry.blockBits;
+  const chunks = a.liveChunks().map((c) => new Chunk(c.buffer, c.hdr.byteOffset, c.loc, blockBits));
+  return { blockBits, chunks, mode: a.mode, scanHint: a.profile.blockScanHint };
 }
 
 /** What heads a map: a caption (what, when, from which file) and the legend. */
@@ -99,7 +103,7 @@ function heading(h: MapHeading, width: number, legend: Parameters<typeof legendS
   return rows;
 }
 
-export function chunksOf(source: BitmapAllocator | ChunkSnapshot, only?: number): Chunk[] {
+export function chunksOf(source: BitmapAllocatorView | ChunkSnapshot, only?: number): Chunk[] {
   const all = asSnapshot(source).chunks;
   if (only === undefined) return all;
   const c = all.find((x) => x.id === only);
@@ -108,7 +112,7 @@ export function chunksOf(source: BitmapAllocator | ChunkSnapshot, only?: number)
 }
 
 /** Every chunk (or one) of an allocator, stacked under a caption and legend. */
-export function renderAllocatorMap(a: BitmapAllocator | ChunkSnapshot, options: ChunkMapOptions & MapHeading & { chunk?: number; label?: string } = {}): string {
+export function renderAllocatorMap(a: BitmapAllocatorView | ChunkSnapshot, options: ChunkMapOptions & MapHeading & { chunk?: number; label?: string } = {}): string {
   const snap = asSnapshot(a);
   const population = options.population ?? snap.mode === 'allocator';
   const rows = chunksOf(a, options.chunk).map((c) => [renderChunkMap(c, snap.blockBits, { ...options, population, title: describe(c, options.label ?? '', snap.mode) }, false)]);
@@ -117,8 +121,8 @@ export function renderAllocatorMap(a: BitmapAllocator | ChunkSnapshot, options: 
 
 /** Two allocators side by side, chunk by chunk (matched by id), differences outlined in both. */
 export function renderDiffMap(
-  leftSource: BitmapAllocator | ChunkSnapshot,
-  rightSource: BitmapAllocator | ChunkSnapshot,
+  leftSource: BitmapAllocatorView | ChunkSnapshot,
+  rightSource: BitmapAllocatorView | ChunkSnapshot,
   labels: [string, string],
   options: ChunkMapOptions & MapHeading & { chunk?: number } = {},
 ): { svg: string; differingBits: number } {
