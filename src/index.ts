@@ -7,6 +7,8 @@
  */
 export { createAllocator, isImplemented, registerAllocator, HintedBitmapAllocator } from './allocator.js';
 export { BitmapAllocator } from './engine/bitmap-allocator.js';
+export { PercpuChunkAllocator, GlobalCounters, RETRY_WALK } from './engine/skeleton.js';
+export type { SkeletonChunk } from './engine/skeleton.js';
 export { Chunk } from './engine/chunk.js';
 export { makePtr, ptrChunk, ptrOffset, formatPtr, isNullPtr, NULL_PTR, RESERVED_CHUNK_ID, NULL_CHUNK_ID } from './engine/pointer.js';
 // Every engine type, allocation flag, state layout and kernel constant (src/engine/api.ts).

@@ -2,9 +2,12 @@
 /**
  * The Linux 4.13 percpu allocator: the *area map* (spec §9), placement-exact.
  *
- * This module owns the whole 4.13 allocator state: every chunk's area map, the
- * slot lists, the global empty-populated-page counter, the async map-extension
- * list and the balance work. It is the slow baseline the hinted bitmap replaced,
+ * This module owns what is 4.13's own: every chunk's area map and its search,
+ * split and merge, the async map-extension list, the 4.13 slot rule (by free
+ * bytes) and population counting. The request entry, the slot walk and lists,
+ * chunk lifetime and the shared balance steps are the skeleton's
+ * (`skeleton.ts`, `PercpuChunkAllocator`), whose hooks this class fills. It is
+ * the slow baseline the hinted bitmap replaced,
  * and it keeps the kernel's cost shape: a chunk is one `Int32Array` of area
  * starts that grows by doubling, allocation scans areas from `first_free`, and
  * every split or merge is one `copyWithin` (the kernel's memmove) of the rest of
@@ -383,7 +386,8 @@ export class AreaMapAllocator extends PercpuChunkAllocator<AreaChunk> implements
   /** 4.13 populates first, then takes the area's occupied pages off the empty count, then tests it. */
   protected allocDone(chunk: AreaChunk, off: number, size: Bytes, atomic: boolean): void {
     const occPages = this.occPages;
-    if (!atomic) this.populateRange(chunk, Math.floor(off / this.pageSize), Math.ceil((off + size) / this.pageSize));
+    // A fully populated chunk (always so under km) has no run to populate.
+    if (!atomic && chunk.nrPopulated !== chunk.nrPages) this.populateRange(chunk, Math.floor(off / this.pageSize), Math.ceil((off + size) / this.pageSize));
     if (chunk !== this.reservedChunk) this.nrEmptyPopPages -= occPages;
     if (this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
   }

@@ -5,8 +5,13 @@
  * returns the same offsets as the kernel's `mm/percpu.c`, stale hints and the
  * upstream free-path slips included (spec §3, §4).
  *
- * This module owns the allocator's state: the chunks (each in typed arrays, see
- * `chunk.ts`), the slot lists, the global counters and the balance work. Every
+ * This module owns the bitmap's per-chunk work: the hint-guided area search,
+ * the claim and free of an area in the alloc and bound maps, the block and
+ * chunk hints, the slot rule of each profile, population counting, 7.0's
+ * isolation and reclaim, and shared state. The request entry, the slot walk
+ * and lists, chunk lifetime and the balance steps both designs share are the
+ * skeleton's (`skeleton.ts`, `PercpuChunkAllocator`), whose hooks this class
+ * fills. Every
  * behavioural difference between 4.14 and 7.0 is one rule of `BitmapProfile`
  * (`BitmapRules`, `profile.ts`), read only where that rule acts; the code below
  * tells the versions apart by those rules only.
@@ -188,10 +193,6 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     this.validateFree(chunk, off);
     const bitOff = offsetToBit(off);
     return bitsToBytes(findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1) - bitOff);
-  }
-
-  private get firstChunk(): Chunk | undefined {
-    return this.mode === 'allocator' ? this.chunks[0] : undefined;
   }
 
   /** `pcpu_nr_populated`: populated pages per unit over all chunks. */
@@ -1169,7 +1170,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   /** `pcpu_should_reclaim_chunk` (vm backend only). */
   private shouldReclaimChunk(chunk: Chunk): boolean {
     if (this.backend !== 'vm') return false;
-    if (chunk === this.firstChunk || chunk === this.reservedChunk) return false;
+    if (chunk === this.first || chunk === this.reservedChunk) return false;
     const h = chunk.hdr;
     const empty = h[Hdr.NrEmptyPopPages]!;
     return (h[Hdr.Isolated] !== 0 && empty !== 0) || (this.nrEmptyPopPages > EMPTY_POP_PAGES_HIGH + empty && empty >= Math.floor(chunk.nrPages / 4));

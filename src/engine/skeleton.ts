@@ -82,7 +82,10 @@ export class GlobalCounters implements GlobalStats {
   }
 }
 
-/** What a profile hands the skeleton's constructor: the resolved options, its slot layout and its store. */
+/**
+ * What a profile hands the skeleton's constructor: the resolved options, its slot layout and its store.
+ * @internal
+ */
 export interface SkeletonSetup {
   mode: 'allocator' | 'chunk';
   geometry: Geometry;
@@ -112,11 +115,14 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   readonly freeSlot: number;
   readonly stats: GlobalStats;
 
+  /** @internal */
   protected readonly store: StateStore;
+  /** @internal */
   protected readonly ctl: Int32Array;
   /** This thread's chunk objects by id; destroyed ids stay `undefined` (ids are never reused). */
   protected readonly chunks: (C | undefined)[] = [];
   protected reservedChunk: C | undefined;
+  /** @internal */
   protected readonly slots: SlotLists;
   protected inBalanceWork = false;
   /** The store's generation this thread's chunk objects were last synced with (shared state only). */
@@ -131,6 +137,8 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   protected readonly sharedState: boolean;
   /** Chunk id of the last successful `allocOffset` (an out-parameter, so no result object). */
   protected allocChunkId = 0;
+  /** The chunk the last successful walk or reserved request placed in (an out-parameter of `allocWalk`). */
+  private allocChunk: C | undefined = undefined;
 
   /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
   protected get nrEmptyPopPages(): number {
@@ -152,6 +160,7 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     this.ctl[Ctl.BalancePending] = v ? 1 : 0;
   }
 
+  /** @internal */
   protected constructor(s: SkeletonSetup) {
     this.mode = s.mode;
     this.geometry = s.geometry;
@@ -491,48 +500,63 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   }
 
   /**
-   * `pcpu_alloc` after validation: the reserved chunk, or the slot walk from the
-   * request's slot to the free slot, creating a chunk when no list had room
-   * and none is free, until a chunk takes it or the request fails.
+   * `pcpu_alloc` after validation: the reserved chunk, or the slot walk from
+   * the request's slot to the free slot, creating a chunk when no list had
+   * room and none is free, until a chunk takes it or the request fails; then
+   * the chunk's accounting and population.
    */
   private allocInner(size: Bytes, align: Bytes, reserved: boolean, atomic: boolean): number {
-    let chunk: C | undefined;
-    let off = -1;
-    if (reserved) {
-      chunk = this.reservedChunk!;
-      do off = this.allocFromChunk(chunk, size, align, atomic, -1);
-      while (off === RETRY_WALK);
-      if (off < 0) return this.allocFailed(atomic);
-    } else {
-      search: for (;;) {
-        for (let slot = this.sizeToSlot(size); slot <= this.freeSlot; slot++) {
-          let id = this.slots.head[slot]!;
-          while (id !== -1) {
-            // The kernel follows the list from the chunk itself; a chunk that a failed
-            // search relegated to slot 0 would lead it astray, so keep the old next.
-            const next = this.slots.next[id]!;
-            const c = this.chunks[id]!;
-            off = this.allocFromChunk(c, size, align, atomic, slot);
-            if (off >= 0) {
-              chunk = c;
-              break search;
-            }
-            if (off === RETRY_WALK) continue search;
-            id = next;
+    if (reserved) return this.allocDoneIn(this.allocReserved(size, align, atomic), size, atomic);
+    search: for (;;) {
+      for (let slot = this.sizeToSlot(size); slot <= this.freeSlot; slot++) {
+        let id = this.slots.head[slot]!;
+        while (id !== -1) {
+          // The kernel follows the list from the chunk itself; a chunk that a failed
+          // search relegated to slot 0 would lead it astray, so keep the old next.
+          const next = this.slots.next[id]!;
+          const c = this.chunks[id]!;
+          const off = this.allocFromChunk(c, size, align, atomic, slot);
+          if (off >= 0) {
+            this.statsAreaAlloc(c, size);
+            this.allocDone(c, off, size, atomic);
+            this.allocChunkId = c.id;
+            return off;
           }
-        }
-        if (atomic) return this.allocFailed(atomic);
-        if (this.slots.head[this.freeSlot] === -1) {
-          const fresh = this.createChunk();
-          if (fresh === undefined) return this.allocFailed(atomic);
-          this.relocate(fresh, -1);
+          if (off === RETRY_WALK) continue search;
+          id = next;
         }
       }
+      if (atomic || !this.ensureFreeChunk()) return this.allocFailed(atomic);
     }
+  }
+
+  /** The accounting and population of a reserved allocation at `off` (in `allocChunk`), or the failure path. */
+  private allocDoneIn(off: number, size: Bytes, atomic: boolean): number {
+    if (off < 0) return this.allocFailed(atomic);
+    const chunk = this.allocChunk!;
     this.statsAreaAlloc(chunk, size);
     this.allocDone(chunk, off, size, atomic);
     this.allocChunkId = chunk.id;
     return off;
+  }
+
+  /** The reserved chunk's part of `pcpu_alloc`: the offset (chunk in `allocChunk`) or -1. */
+  private allocReserved(size: Bytes, align: Bytes, atomic: boolean): number {
+    const chunk = this.reservedChunk!;
+    let off: number;
+    do off = this.allocFromChunk(chunk, size, align, atomic, -1);
+    while (off === RETRY_WALK);
+    this.allocChunk = chunk;
+    return off;
+  }
+
+  /** Before walking again: a chunk in the free slot, created if there is none; false past the chunk limit. */
+  private ensureFreeChunk(): boolean {
+    if (this.slots.head[this.freeSlot] !== -1) return true;
+    const fresh = this.createChunk();
+    if (fresh === undefined) return false;
+    this.relocate(fresh, -1);
+    return true;
   }
 
   private allocFailed(atomic: boolean): number {

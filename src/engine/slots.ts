@@ -53,22 +53,3 @@ export class SlotLists {
     for (let id = this.head[slot]!; id !== -1; id = this.next[id]!) yield id;
   }
 }
-
-/** Slot lists with private id tables that grow by doubling (one thread). */
-export function localSlotLists(nrSlots: number, initialIds = 16): SlotLists & { ensureIds(n: number): void } {
-  const lists = new SlotLists(new Int32Array(nrSlots).fill(-1), new Int32Array(nrSlots).fill(-1), new Int32Array(initialIds).fill(-1), new Int32Array(initialIds).fill(-1));
-  return Object.assign(lists, {
-    ensureIds(n: number): void {
-      if (n <= lists.next.length) return;
-      let cap = lists.next.length;
-      while (cap < n) cap *= 2;
-      const grow = (a: Int32Array) => {
-        const b = new Int32Array(cap).fill(-1);
-        b.set(a);
-        return b;
-      };
-      lists.next = grow(lists.next);
-      lists.prev = grow(lists.prev);
-    },
-  });
-}
