@@ -31,8 +31,13 @@
  * - a request that throws has written nothing: validation comes first.
  *
  * Hot paths: the hooks are methods of a subclass, so in a process running one
- * profile every call site here sees one receiver and V8 inlines them; the walk
- * allocates nothing and returns offsets through the `allocChunkId` field.
+ * profile every call site here sees one receiver, and V8 inlines them as far
+ * as its inlining budget goes. `alloc` inlines into the caller (so the pointer
+ * is never boxed) and takes the validation and the walk with it; the rare
+ * steps (the reserved chunk, creating a chunk, the failure path) are methods
+ * of their own so that they do not spend that budget. Nothing on the alloc or
+ * free path allocates: results leave through fields (`allocChunkId`,
+ * `allocChunk`).
  */
 import { InvalidFreeError, NoReservedChunkError } from '../errors.js';
 import { findNextBit, findNextZeroBit } from './bitmap.js';
