@@ -386,8 +386,9 @@ export class AreaMapAllocator extends PercpuChunkAllocator<AreaChunk> implements
   /** 4.13 populates first, then takes the area's occupied pages off the empty count, then tests it. */
   protected allocDone(chunk: AreaChunk, off: number, size: Bytes, atomic: boolean): void {
     const occPages = this.occPages;
+    this.statsAreaAlloc(chunk, size);
     // A fully populated chunk (always so under km) has no run to populate.
-    if (!atomic && chunk.nrPopulated !== chunk.nrPages) this.populateRange(chunk, Math.floor(off / this.pageSize), Math.ceil((off + size) / this.pageSize));
+    if (!atomic && chunk.nrPopulated !== chunk.nrPages) this.populateRange(chunk, off >>> this.pageShift, (off + size + this.pageSize - 1) >>> this.pageShift);
     if (chunk !== this.reservedChunk) this.nrEmptyPopPages -= occPages;
     if (this.nrEmptyPopPages < EMPTY_POP_PAGES_LOW) this.balancePending = true;
   }

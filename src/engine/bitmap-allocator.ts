@@ -453,6 +453,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
 
   /** The balance test, then the populate step for a non-atomic request. */
   protected allocDone(chunk: Chunk, off: number, size: Bytes, atomic: boolean): void {
+    this.statsAreaAlloc(chunk, size);
     // Tested before the populate step: with hint-kept empty pages it counts
     // the pages it populates as empty, which the kernel's test does not see;
     // without, populating for an allocation leaves the count alone, so the

@@ -142,7 +142,7 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   protected readonly sharedState: boolean;
   /** Chunk id of the last successful `allocOffset` (an out-parameter, so no result object). */
   protected allocChunkId = 0;
-  /** The chunk the last successful walk or reserved request placed in (an out-parameter of `allocWalk`). */
+  /** The reserved chunk, once `allocReserved` placed in it (an out-parameter). */
   private allocChunk: C | undefined = undefined;
 
   /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
@@ -228,7 +228,7 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   protected abstract allocFromChunk(chunk: C, size: Bytes, align: Bytes, atomic: boolean, slot: number): number;
   /** `pcpu_stats_area_alloc`. */
   protected abstract statsAreaAlloc(chunk: C, size: number): void;
-  /** After a successful allocation in allocator mode: population and the balance test. */
+  /** After a successful allocation in allocator mode: `statsAreaAlloc`, population and the balance test (one hook, not three: each call V8 does not inline costs). */
   protected abstract allocDone(chunk: C, off: number, size: Bytes, atomic: boolean): void;
   /** Throw `InvalidFreeError` (nothing written) unless `off` starts a live allocation; returns what `freeArea` takes. */
   protected abstract validateFree(chunk: C, off: number): number;
@@ -522,7 +522,6 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
           const c = this.chunks[id]!;
           const off = this.allocFromChunk(c, size, align, atomic, slot);
           if (off >= 0) {
-            this.statsAreaAlloc(c, size);
             this.allocDone(c, off, size, atomic);
             this.allocChunkId = c.id;
             return off;
@@ -539,7 +538,6 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   private allocDoneIn(off: number, size: Bytes, atomic: boolean): number {
     if (off < 0) return this.allocFailed(atomic);
     const chunk = this.allocChunk!;
-    this.statsAreaAlloc(chunk, size);
     this.allocDone(chunk, off, size, atomic);
     this.allocChunkId = chunk.id;
     return off;
