@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildAllocInfo, defaultDynSize, resolveGeometry } from '../src/engine/geometry.js';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { Hdr } from '../src/engine/chunk.js';
 
 test('the dynamic region grows to a page boundary (the golden geometries G1, G2, G1R)', () => {
