@@ -55,3 +55,11 @@ test('first chunk: offsets of the hidden head and tail, and where the reserved c
   assert.equal(f.hdr[Hdr.FreeBytes], 32760);
   assert.equal(a.unitOffset(a.alloc(4, 4)), 24584);
 });
+
+test('a JavaScript caller that omits the geometry gets a GeometryError naming it, for every profile', async () => {
+  const { createAllocator, GeometryError } = await import('../src/index.js');
+  for (const kernel of ['4.13', '4.14', '7.0']) {
+    assert.throws(() => createAllocator({ kernel } as never), (e: unknown) => e instanceof GeometryError && /geometry is required/.test(e.message), kernel);
+    assert.throws(() => createAllocator({ kernel, geometry: null } as never), (e: unknown) => e instanceof GeometryError && /got null/.test(e.message), kernel);
+  }
+});
