@@ -25,7 +25,7 @@
  * typed-array bytes are reported beside it.
  */
 import { MemPool } from '@thi.ng/malloc';
-import { createAllocator, type PercpuAllocator } from '../src/allocator.js';
+import { createAllocator, type PercpuAllocator } from '../src/engine/allocator.js';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
 import { AreaMapAllocator } from '../src/engine/area-map.js';
 import { NULL_PTR } from '../src/engine/pointer.js';

@@ -33,7 +33,7 @@ import { join, resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { PerformanceObserver, performance } from 'node:perf_hooks';
 import { excerpt, InputError, UsageError } from '../src/errors.js';
-import { createAllocator, type PercpuAllocator } from '../src/allocator.js';
+import { createAllocator, type PercpuAllocator } from '../src/engine/allocator.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
 import { machineFacts } from './common.js';
 import { buildWorkload, G1, OP_ALLOC, runAllocs, runFrees, timedPhases, type OpStream } from './workloads.js';

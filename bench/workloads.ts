@@ -19,7 +19,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { OpKind, parseGolden } from '../src/golden/format.js';
+import { OpKind, parseGolden } from '../src/formats/golden.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
 
 export const OP_ALLOC = 0;

@@ -5,7 +5,7 @@
  * Public entry point: the allocator factory and classes, pointers, geometry,
  * stats, the hint checker, golden-file replay and the typed errors.
  */
-export { createAllocator, isImplemented, registerAllocator, HintedBitmapAllocator } from './allocator.js';
+export { createAllocator, isImplemented, registerAllocator, HintedBitmapAllocator } from './engine/allocator.js';
 export { BitmapAllocator } from './engine/bitmap-allocator.js';
 export { PercpuChunkAllocator, GlobalCounters, RETRY_WALK } from './engine/skeleton.js';
 export type { SkeletonChunk } from './engine/skeleton.js';
@@ -20,10 +20,10 @@ export type { DefineProfileOptions } from './engine/profile.js';
 export { formatBitmapStats, chunkFragStats, statLine } from './engine/stats.js';
 export type { ChunkFragStats } from './engine/stats.js';
 export { checkBitmapAllocator, checkChunk, formatProblem } from './engine/checker.js';
-export { parseGolden, OpKind } from './golden/format.js';
-export type { GoldenFile, GoldenHeader, GoldenOps } from './golden/format.js';
-export { replayGolden, formatReplayResult } from './golden/replay.js';
-export type { ReplayOptions, ReplayResult, Mismatch } from './golden/replay.js';
+export { parseGolden, OpKind } from './formats/golden.js';
+export type { GoldenFile, GoldenHeader, GoldenOps } from './formats/golden.js';
+export { replayGolden, formatReplayResult } from './tools/replay/golden.js';
+export type { ReplayOptions, ReplayResult, Mismatch } from './tools/replay/golden.js';
 export * from './errors.js';
 export { AreaMapAllocator, AreaChunk, formatAreaMapStats, areaFragStats, checkAreaMapAllocator, checkAreaChunk } from './engine/area-map.js';
 export type { AreaMapAllocatorOptions } from './engine/area-map.js';

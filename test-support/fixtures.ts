@@ -6,7 +6,7 @@ import { readdirSync, readFileSync, statSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { parseGolden, type GoldenFile } from '../src/golden/format.js';
+import { parseGolden, type GoldenFile } from '../src/formats/golden.js';
 
 /** Project root (tests run from dist/, fixtures live beside package.json). */
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');

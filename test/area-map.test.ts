@@ -8,12 +8,12 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import fc from 'fast-check';
-import { createAllocator } from '../src/allocator.js';
+import { createAllocator } from '../src/engine/allocator.js';
 import { AreaMapAllocator } from '../src/engine/area-map.js';
 import { ALLOC_ATOMIC, ALLOC_RESERVED } from '../src/engine/bitmap-allocator.js';
 import { formatProblem } from '../src/engine/checker.js';
 import { makePtr, NULL_PTR, ptrChunk, ptrOffset } from '../src/engine/pointer.js';
-import { replayGolden } from '../src/golden/replay.js';
+import { replayGolden } from '../src/tools/replay/golden.js';
 import { GeometryError, InvalidFreeError, InvalidRequestError, NoReservedChunkError } from '../src/errors.js';
 import { fixturePath, listFixtures, loadGolden } from '../test-support/fixtures.js';
 

@@ -6,7 +6,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { ALLOC_ATOMIC } from '../src/engine/bitmap-allocator.js';
 import { Hdr } from '../src/engine/chunk.js';
 import { NULL_PTR, ptrChunk } from '../src/engine/pointer.js';

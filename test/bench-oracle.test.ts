@@ -119,7 +119,7 @@ test('bench --c-oracle: a line that is not the format is exit 2 and one line; a 
 });
 
 test('stats: false (a kernel without PERCPU_STATS) changes no placement, keeps chunk counts, leaves the allocation counters at 0', async () => {
-  const { createAllocator } = await import('../src/allocator.js');
+  const { createAllocator } = await import('../src/engine/allocator.js');
   const { buildWorkload, G1, OP_ALLOC } = await import('../bench/workloads.js');
   const { prefixStream } = await import('../bench/suite.js');
   const s = prefixStream(buildWorkload('W8'), 60_000);

@@ -20,7 +20,7 @@ import {
   wWorkload,
   type OpStream,
 } from '../bench/workloads.js';
-import { createAllocator } from '../src/allocator.js';
+import { createAllocator } from '../src/engine/allocator.js';
 import { NULL_PTR, ptrChunk } from '../src/engine/pointer.js';
 
 const N = 1_048_576;

@@ -5,11 +5,11 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { Md, Hdr, type Chunk } from '../src/engine/chunk.js';
 import { formatProblem } from '../src/engine/checker.js';
 import { listFixtures, loadGolden } from '../test-support/fixtures.js';
-import { replayGolden } from '../src/golden/replay.js';
+import { replayGolden } from '../src/tools/replay/golden.js';
 
 function busyChunk(kernel: '4.14' | '7.0') {
   const a = new HintedBitmapAllocator({ kernel, geometry: { unitSize: 4096 * 8 }, mode: 'chunk' });

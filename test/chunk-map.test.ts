@@ -6,10 +6,10 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HintedBitmapAllocator } from '../src/allocator.js';
-import { diffRanges, renderChunkMap, rowRuns } from '../src/viz/chunk-map.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
+import { diffRanges, renderChunkMap, rowRuns } from '../src/tools/viz/chunk-map.js';
 import { mapFromGolden } from '../src/cli/map.js';
-import { renderAllocatorMap } from '../src/viz/allocator-map.js';
+import { renderAllocatorMap } from '../src/tools/viz/allocator-map.js';
 import { fixturePath } from '../test-support/fixtures.js';
 
 test('rows are runs: hidden head, allocations (split at their bounds), free space', () => {

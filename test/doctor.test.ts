@@ -10,13 +10,13 @@ import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { diagnoseHistory, largestFreeRun } from '../src/doctor.js';
+import { diagnoseHistory, largestFreeRun } from '../src/tools/doctor.js';
 import { runDoctor } from '../src/cli/doctor.js';
-import { readLiveStats } from '../src/trace/live.js';
+import { readLiveStats } from '../src/tools/capture/live-stats.js';
 import { stateAt } from '../src/cli/stats.js';
 import { mapFromGolden } from '../src/cli/map.js';
 import { fixturePath, loadGolden } from '../test-support/fixtures.js';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { PercpuError } from '../src/errors.js';
 
 async function doctor(paths: string[], options = {}): Promise<{ findings: number; out: string }> {

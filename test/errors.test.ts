@@ -4,7 +4,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { HintedBitmapAllocator, createAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator, createAllocator } from '../src/engine/allocator.js';
 import { ALLOC_ATOMIC, ALLOC_RESERVED } from '../src/engine/bitmap-allocator.js';
 import { makePtr, ptrOffset, ptrChunk, NULL_PTR } from '../src/engine/pointer.js';
 import { InvalidFlagsError, InvalidFreeError, InvalidRequestError, NoReservedChunkError, PercpuError, GeometryError } from '../src/errors.js';

@@ -1,8 +1,8 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
  * The trace and golden pipelines stay small functions named for their steps:
- * no function, method, accessor or arrow function in src/trace, src/golden or
- * src/cli has a body over `MAX_LINES` lines, nested functions included (a long
+ * no function, method, accessor or arrow function in src/formats,
+ * src/tools/replay, src/tools/capture or src/cli has a body over `MAX_LINES` lines, nested functions included (a long
  * function full of closures is still a long function). Bodies are measured
  * from the sources with the TypeScript compiler, brace line to brace line.
  */
@@ -14,7 +14,7 @@ import ts from 'typescript';
 import { ROOT } from '../test-support/fixtures.js';
 
 const MAX_LINES = 60;
-const FOLDERS = ['src/trace', 'src/golden', 'src/cli'];
+const FOLDERS = ['src/formats', 'src/tools/replay', 'src/tools/capture', 'src/cli'];
 
 function sources(dir: string): string[] {
   return readdirSync(dir, { withFileTypes: true }).flatMap((e) => {

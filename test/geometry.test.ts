@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { buildAllocInfo, defaultDynSize, resolveGeometry } from '../src/engine/geometry.js';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { Hdr } from '../src/engine/chunk.js';
 
 test('the dynamic region grows to a page boundary (the golden geometries G1, G2, G1R)', () => {
@@ -54,4 +54,12 @@ test('first chunk: offsets of the hidden head and tail, and where the reserved c
   assert.deepEqual([f.hdr[Hdr.BaseOffset], f.hdr[Hdr.StartOffset], f.nrPages, f.hdr[Hdr.EndOffset]], [24576, 8, 8, 0]);
   assert.equal(f.hdr[Hdr.FreeBytes], 32760);
   assert.equal(a.unitOffset(a.alloc(4, 4)), 24584);
+});
+
+test('a JavaScript caller that omits the geometry gets a GeometryError naming it, for every profile', async () => {
+  const { createAllocator, GeometryError } = await import('../src/index.js');
+  for (const kernel of ['4.13', '4.14', '7.0']) {
+    assert.throws(() => createAllocator({ kernel } as never), (e: unknown) => e instanceof GeometryError && /geometry is required/.test(e.message), kernel);
+    assert.throws(() => createAllocator({ kernel, geometry: null } as never), (e: unknown) => e instanceof GeometryError && /got null/.test(e.message), kernel);
+  }
 });

@@ -6,7 +6,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { listFixtures, loadGolden } from '../test-support/fixtures.js';
-import { replayGolden, formatReplayResult } from '../src/golden/replay.js';
+import { replayGolden, formatReplayResult } from '../src/tools/replay/golden.js';
 
 function assertAllMatch(paths: string[], options: { fixed?: boolean } = {}): { placements: number; events: number } {
   let placements = 0;

@@ -108,13 +108,13 @@ function cliStartup(): { modules: string[]; packages: string[] } {
   return { modules: [...seen].map((f) => relative(join(ROOT, 'dist'), f)).sort(), packages: [...packages].sort() };
 }
 
-test('the CLI loads a subcommand\'s code only when it runs: main.js statically loads no command module, no trace, golden, viz, top or bench code', () => {
+test('the CLI loads a subcommand\'s code only when it runs: main.js statically loads no command module, no format parser, no tools (replay, capture, doctor, viz, top) and no bench code', () => {
   const { modules, packages } = cliStartup();
   assert.ok(modules.includes('src/cli/exit.js'), modules.join('\n'));
   const eager = modules.filter((m) =>
-    /^src\/cli\/(verify|stats|map|doctor|demo|bench|trace-tools)\.js$/.test(m) || /^src\/(trace|golden|viz)\//.test(m) || m.startsWith('bench/') ||
-    // percpu top's option choices (sort keys, site groupings) come from src/top/sites.js and view.js; its engine does not.
-    (m.startsWith('src/top/') && !/^src\/top\/(sites|view|leaks)\.js$/.test(m)));
+    /^src\/cli\/(verify|stats|map|doctor|demo|bench|trace-tools)\.js$/.test(m) || /^src\/formats\/(trace|golden|stats-parse|files)\.js$/.test(m) || m.startsWith('bench/') ||
+    // percpu top's option choices (sort keys, site groupings) come from src/tools/top/sites.js and view.js; its engine does not.
+    (m.startsWith('src/tools/') && !/^src\/tools\/top\/(sites|view|leaks)\.js$/.test(m)));
   assert.deepEqual(eager, [], 'loaded at CLI start-up');
   assert.deepEqual(packages, ['commander'], 'packages loaded at CLI start-up');
 });

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
- * The one input reader (src/io.ts): every compression, line ends, standard
+ * The one input reader (src/formats/input.ts): every compression, line ends, standard
  * input, how far a damaged file got, and memory that does not grow with the
  * file.
  */
@@ -12,9 +12,9 @@ import { createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import { once } from 'node:events';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { readLines, MAX_LINE_BYTES } from '../src/io.js';
+import { readLines, MAX_LINE_BYTES } from '../src/formats/input.js';
 import { InputError } from '../src/errors.js';
-import { parseGoldenFile } from '../src/inputs.js';
+import { parseGoldenFile } from '../src/formats/files.js';
 import { ROOT, fixturePath } from '../test-support/fixtures.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'percpu-io-'));
@@ -64,7 +64,7 @@ test('a line over MAX_LINE_BYTES is refused with its number, not buffered', asyn
 });
 
 test('standard input (-) streams too, gzip included', () => {
-  const script = `import { readLines } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'io.js'))}; let n = 0; await readLines('-', () => n++); console.log(n);`;
+  const script = `import { readLines } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'formats', 'input.js'))}; let n = 0; await readLines('-', () => n++); console.log(n);`;
   const r = spawnSync(process.execPath, ['--input-type=module', '-e', script], { input: gzipSync(Buffer.from('a\nb\r\nc')) });
   assert.equal(r.stdout.toString().trim(), '3', r.stderr.toString());
 });
@@ -80,7 +80,7 @@ test('memory stays bounded: 256 MiB of text through a 48 MiB heap', async () => 
   for (let i = 0; i < blocks; i++) if (!gz.write(block)) await once(gz, 'drain');
   gz.end();
   await once(out, 'close');
-  const script = `import { readLines } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'io.js'))};
+  const script = `import { readLines } from ${JSON.stringify(join(ROOT, 'dist', 'src', 'formats', 'input.js'))};
     let n = 0; await readLines(${JSON.stringify(p)}, () => n++);
     console.log(JSON.stringify({ n, rss: process.resourceUsage().maxRSS * 1024 }));`;
   const r = spawnSync(process.execPath, ['--max-old-space-size=48', '--input-type=module', '-e', script], { encoding: 'utf8' });

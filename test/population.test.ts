@@ -14,7 +14,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { ALLOC_ATOMIC } from '../src/engine/bitmap-allocator.js';
 import { testBit } from '../src/engine/bitmap.js';
 import { Hdr, type Chunk } from '../src/engine/chunk.js';

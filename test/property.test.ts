@@ -8,7 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { ALLOC_ATOMIC } from '../src/engine/bitmap-allocator.js';
 import { formatProblem } from '../src/engine/checker.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../src/engine/pointer.js';

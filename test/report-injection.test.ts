@@ -17,8 +17,8 @@ import { gunzipSync, gzipSync } from 'node:zlib';
 import type { BrowserContext } from 'playwright-core';
 import { runDemo } from '../src/cli/demo.js';
 import { mapFromGolden } from '../src/cli/map.js';
-import { renderReport } from '../src/viz/report.js';
-import { escapeText, html } from '../src/viz/markup.js';
+import { renderReport } from '../src/tools/viz/report.js';
+import { escapeText, html } from '../src/tools/viz/markup.js';
 import { fixturePath } from '../test-support/fixtures.js';
 import { browserSkip, launchChromium } from '../test-support/browser.js';
 

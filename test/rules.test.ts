@@ -10,7 +10,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { createAllocator, defineProfile, profileRules, RULE_NAMES, RULE_REQUIRES, PROFILE_4_14, PROFILE_7_0, RuleConflictError, UnsupportedError, ALLOC_ATOMIC, NULL_PTR, formatProblem, type BitmapRules, type RuleName } from '../src/index.js';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 
 type Op = { kind: 'a'; size: number; align: number; atomic: boolean } | { kind: 'f'; pick: number };
 

@@ -5,7 +5,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { compareStats, statsColumnsMarkup } from '../src/viz/stats-compare.js';
+import { compareStats, statsColumnsMarkup } from '../src/tools/viz/stats-compare.js';
 
 test('identical texts form one column; an extra line and a changed value are the only lines marked', () => {
   const base = ['Global Stats:', '  nr_alloc   :   10', '  nr_chunks  :    2', 'Chunk:', '  free_bytes :  100'];

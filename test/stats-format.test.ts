@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
- * The one percpu_stats format (src/stats/format.ts): random snapshots of both
+ * The one percpu_stats format (src/formats/stats.ts): random snapshots of both
  * layouts written by the one writer and read back by the parser give the same
  * numbers and the same text; the engine's allocators write through it; the
  * parser accepts exactly the headers each layout has.
@@ -8,9 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { CHUNK_HEADER, STATS_LAYOUTS, writePercpuStats, type PercpuStatsData, type StatsChunkKind, type StatsChunkValues, type StatsLayout } from '../src/stats/format.js';
-import { parsePercpuStats } from '../src/trace/stats-parse.js';
-import { createAllocator } from '../src/allocator.js';
+import { CHUNK_HEADER, STATS_LAYOUTS, writePercpuStats, type PercpuStatsData, type StatsChunkKind, type StatsChunkValues, type StatsLayout } from '../src/formats/stats.js';
+import { parsePercpuStats } from '../src/formats/stats-parse.js';
+import { createAllocator } from '../src/engine/allocator.js';
 import '../src/engine/area-map.js';
 import { ParseError } from '../src/errors.js';
 

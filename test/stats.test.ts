@@ -7,9 +7,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { HintedBitmapAllocator } from '../src/allocator.js';
+import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { fixturePath, listFixtures, loadGolden } from '../test-support/fixtures.js';
-import { replayGolden } from '../src/golden/replay.js';
+import { replayGolden } from '../src/tools/replay/golden.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
 import { Md } from '../src/engine/chunk.js';
 

@@ -13,8 +13,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ROOT } from '../test-support/fixtures.js';
 import { alloc, create, free, traceText } from '../test-support/synthetic-trace.js';
-import { colorWanted, makeStyle } from '../src/top/view.js';
-import { clipVisible } from '../src/top/run.js';
+import { colorWanted, makeStyle } from '../src/tools/top/view.js';
+import { clipVisible } from '../src/tools/top/run.js';
 import { inCI } from '../test-support/ci.js';
 
 const CLI = join(ROOT, 'dist', 'src', 'cli', 'main.js');

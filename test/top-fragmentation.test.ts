@@ -8,10 +8,10 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
-import { BatchReader, readTraceBatch } from '../src/top/feed.js';
-import { analyzeFragmentation, compactBytes } from '../src/top/fragmentation.js';
-import { SiteLedger } from '../src/top/ledger.js';
-import { SiteNamer } from '../src/top/sites.js';
+import { BatchReader, readTraceBatch } from '../src/tools/top/feed.js';
+import { analyzeFragmentation, compactBytes } from '../src/tools/top/fragmentation.js';
+import { SiteLedger } from '../src/tools/top/ledger.js';
+import { SiteNamer } from '../src/tools/top/sites.js';
 import { fixturePath } from '../test-support/fixtures.js';
 import { alloc, create, destroy, free, traceText } from '../test-support/synthetic-trace.js';
 

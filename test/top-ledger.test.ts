@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BatchReader, TraceAccumulator } from '../src/top/feed.js';
-import { SiteLedger } from '../src/top/ledger.js';
-import { bucketBounds, findLeaks } from '../src/top/leaks.js';
-import { functionOf, KernelSymbols, SiteNamer } from '../src/top/sites.js';
-import { parseTraceText } from '../src/trace/parse.js';
+import { BatchReader, TraceAccumulator } from '../src/tools/top/feed.js';
+import { SiteLedger } from '../src/tools/top/ledger.js';
+import { bucketBounds, findLeaks } from '../src/tools/top/leaks.js';
+import { functionOf, KernelSymbols, SiteNamer } from '../src/tools/top/sites.js';
+import { parseTraceText } from '../src/formats/trace.js';
 import { ParseError } from '../src/errors.js';
 import { alloc, create, destroy, fail618, free, traceText } from '../test-support/synthetic-trace.js';
 

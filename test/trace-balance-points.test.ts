@@ -13,9 +13,9 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
 import { Hdr } from '../src/engine/chunk.js';
-import { parseTraceText } from '../src/trace/parse.js';
-import { replayTrace, type BalancePolicy, type TraceReplayResult } from '../src/trace/replay.js';
-import { simulatedSections } from '../src/trace/stats-compare.js';
+import { parseTraceText } from '../src/formats/trace.js';
+import { replayTrace, type BalancePolicy, type TraceReplayResult } from '../src/tools/replay/trace.js';
+import { simulatedSections } from '../src/tools/replay/stats-compare.js';
 import { alloc, create, destroy, fail618, free, traceText } from '../test-support/synthetic-trace.js';
 
 const GEOMETRY = { unitSize: 32768, pageSize: 4096, nrUnits: 1 };

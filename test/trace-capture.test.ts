@@ -12,8 +12,8 @@ import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, 
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
-import { capture, CaptureError, restorableValue, SettingsJournal, type CaptureOptions } from '../src/trace/capture.js';
-import { TRACE_EVENT_NAMES, parseTraceText } from '../src/trace/parse.js';
+import { capture, CaptureError, restorableValue, SettingsJournal, type CaptureOptions } from '../src/tools/capture/capture.js';
+import { TRACE_EVENT_NAMES, parseTraceText } from '../src/formats/trace.js';
 import { fixturePath } from '../test-support/fixtures.js';
 
 const ORIGINAL: Record<string, string> = {

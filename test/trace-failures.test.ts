@@ -15,9 +15,9 @@ import { gunzipSync } from 'node:zlib';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { spawnSync } from 'node:child_process';
-import { parseTraceText } from '../src/trace/parse.js';
-import { formatTraceVerification, verifyParsedTrace } from '../src/trace/verify-trace.js';
-import { replayTrace } from '../src/trace/replay.js';
+import { parseTraceText } from '../src/formats/trace.js';
+import { formatTraceVerification, verifyParsedTrace } from '../src/tools/replay/verify-trace.js';
+import { replayTrace } from '../src/tools/replay/trace.js';
 import { ROOT } from '../test-support/fixtures.js';
 
 const BASE = '00000000c0ffee00';

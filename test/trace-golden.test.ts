@@ -7,7 +7,7 @@
  */
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
-import { replayGolden } from '../src/golden/replay.js';
+import { replayGolden } from '../src/tools/replay/golden.js';
 import { listFixtures, loadGolden } from '../test-support/fixtures.js';
 
 test('every per-chunk history of the real traces replays with all placements matching', () => {

@@ -11,7 +11,7 @@ import { readFileSync } from 'node:fs';
 import { gunzipSync } from 'node:zlib';
 import fc from 'fast-check';
 import { ParseError } from '../src/errors.js';
-import { lostEventWarnings, parseTraceFile, parseTraceText, TraceEventKind, TraceParser, type ParsedTrace } from '../src/trace/parse.js';
+import { lostEventWarnings, parseTraceFile, parseTraceText, TraceEventKind, TraceParser, type ParsedTrace } from '../src/formats/trace.js';
 import { fixturePath } from '../test-support/fixtures.js';
 
 const EXCERPT = fixturePath('traces', 'raw', 'a_phash_v1024.chunk2.excerpt.trace.gz');

@@ -14,11 +14,11 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
-import { parseTraceFile } from '../src/trace/parse.js';
-import { replayTrace, type BalancePolicy } from '../src/trace/replay.js';
-import { compareWithSnapshot, outsideFromSnapshots, statsDiffer, type StatsComparison } from '../src/trace/stats-compare.js';
-import { verifyParsedTrace } from '../src/trace/verify-trace.js';
-import { formatPercpuStats, geometryFromStats, parsePercpuStats, type PercpuStatsFile } from '../src/trace/stats-parse.js';
+import { parseTraceFile } from '../src/formats/trace.js';
+import { replayTrace, type BalancePolicy } from '../src/tools/replay/trace.js';
+import { compareWithSnapshot, outsideFromSnapshots, statsDiffer, type StatsComparison } from '../src/tools/replay/stats-compare.js';
+import { verifyParsedTrace } from '../src/tools/replay/verify-trace.js';
+import { formatPercpuStats, geometryFromStats, parsePercpuStats, type PercpuStatsFile } from '../src/formats/stats-parse.js';
 import { fixturePath } from '../test-support/fixtures.js';
 
 const TRACES: { name: string; trace: string[]; before: string[]; after: string[]; alive: number }[] = [

@@ -9,10 +9,10 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { readFileSync } from 'node:fs';
 import { basename } from 'node:path';
-import { createAllocator } from '../src/allocator.js';
+import { createAllocator } from '../src/engine/allocator.js';
 import '../src/engine/area-map.js';
 import { ParseError } from '../src/errors.js';
-import { formatPercpuStats, geometryFromStats, parsePercpuStats, statsInconsistencies } from '../src/trace/stats-parse.js';
+import { formatPercpuStats, geometryFromStats, parsePercpuStats, statsInconsistencies } from '../src/formats/stats-parse.js';
 import { fixturePath, listFixtures } from '../test-support/fixtures.js';
 
 const STATS = listFixtures('traces', 'stats').filter((p) => /percpu_stats/.test(p));

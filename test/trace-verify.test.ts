@@ -14,12 +14,12 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gunzipSync } from 'node:zlib';
 import { spawnSync } from 'node:child_process';
-import { OpKind, parseGolden, type GoldenFile } from '../src/golden/format.js';
-import { replayGolden } from '../src/golden/replay.js';
-import { parseTraceText, TraceEventKind } from '../src/trace/parse.js';
-import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../src/trace/verify-trace.js';
-import { replayTrace } from '../src/trace/replay.js';
-import { geometryFromStats, parsePercpuStats } from '../src/trace/stats-parse.js';
+import { OpKind, parseGolden, type GoldenFile } from '../src/formats/golden.js';
+import { replayGolden } from '../src/tools/replay/golden.js';
+import { parseTraceText, TraceEventKind } from '../src/formats/trace.js';
+import { formatChunkGolden, formatTraceVerification, verifyParsedTrace } from '../src/tools/replay/verify-trace.js';
+import { replayTrace } from '../src/tools/replay/trace.js';
+import { geometryFromStats, parsePercpuStats } from '../src/formats/stats-parse.js';
 import { fixturePath, ROOT } from '../test-support/fixtures.js';
 import { alloc, create, traceText } from '../test-support/synthetic-trace.js';
 

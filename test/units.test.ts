@@ -12,7 +12,7 @@ import {
   pageOfBit, pageToBit, pagesToBytes, asBytes, type Bits, type Bytes, type ChunkId, type Ptr,
 } from '../src/engine/units.js';
 import { makePtr, ptrChunk, ptrOffset, isNullPtr, formatPtr, NULL_PTR, NULL_CHUNK_ID, RESERVED_CHUNK_ID } from '../src/engine/pointer.js';
-import { createAllocator } from '../src/allocator.js';
+import { createAllocator } from '../src/engine/allocator.js';
 import * as p from '../src/index.js';
 
 test('bytes and bits convert by the allocation granularity (4 bytes a bit)', () => {

@@ -9,13 +9,13 @@
 import { existsSync } from 'node:fs';
 import { join } from 'node:path';
 import { InputError, UsageError } from '../errors.js';
-import { assertWritable, makeOutputDir, readSmallText, writeOutput } from '../io.js';
+import { assertWritable, makeOutputDir, readSmallText, writeOutput } from '../formats/input.js';
 import { progress } from './progress.js';
 import { defaultOptions, runSuite, suiteSteps, type SuiteFile, type SuiteOptions } from '../../bench/suite.js';
 import { formatSuite } from '../../bench/suite-format.js';
 import { ALL_ALLOCATORS, type AllocatorName } from '../../bench/allocators.js';
 import { ALL_WORKLOADS, goldenWorkloadPath } from '../../bench/workloads.js';
-import { benchSvgFiles } from '../viz/bench-charts.js';
+import { benchSvgFiles } from '../tools/viz/bench-charts.js';
 import { formatOracle, ORACLE_VERSIONS, ORACLE_WORKLOADS, runOracle, type OracleFile, type OracleOptions } from '../../bench/c-oracle.js';
 
 export interface BenchCommandOptions {

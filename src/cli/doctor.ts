@@ -2,18 +2,18 @@
 /**
  * `percpu doctor FILE…`: percpu_stats snapshots (saved or `--live`), golden
  * chunk histories and tracefs traces, each checked for what a consistent
- * allocator cannot show, with explanations (see src/doctor.ts). Each input is
+ * allocator cannot show, with explanations (see src/tools/doctor.ts). Each input is
  * read once, as a stream; its first line says which kind it is.
  */
-import { GoldenCollector, GoldenParser, parseGolden, type GoldenFile } from '../golden/format.js';
-import { diagnoseHistory, explainInconsistency, formatDiagnosis } from '../doctor.js';
-import { parsePercpuStats, statsInconsistencies, geometryFromStats } from '../trace/stats-parse.js';
-import { readPercpuStatsFile } from '../inputs.js';
-import { traceDefects, TraceParser, type ParsedTrace } from '../trace/parse.js';
-import { verifyParsedTrace, formatChunkGolden } from '../trace/verify-trace.js';
-import { readLiveStats } from '../trace/live.js';
+import { GoldenCollector, GoldenParser, parseGolden, type GoldenFile } from '../formats/golden.js';
+import { diagnoseHistory, explainInconsistency, formatDiagnosis } from '../tools/doctor.js';
+import { parsePercpuStats, statsInconsistencies, geometryFromStats } from '../formats/stats-parse.js';
+import { readPercpuStatsFile } from '../formats/files.js';
+import { traceDefects, TraceParser, type ParsedTrace } from '../formats/trace.js';
+import { verifyParsedTrace, formatChunkGolden } from '../tools/replay/verify-trace.js';
+import { readLiveStats } from '../tools/capture/live-stats.js';
 import { UsageError } from '../errors.js';
-import { displayName, readLinesBy } from '../io.js';
+import { displayName, readLinesBy } from '../formats/input.js';
 import { EXIT_DIFFERS, EXIT_OK } from './exit.js';
 import { toJson } from './json.js';
 

@@ -17,8 +17,8 @@
  */
 import { CommanderError } from 'commander';
 import { PercpuError, UsageError } from '../errors.js';
-import { cannotWrite, errnoWords, unreadable } from '../io.js';
-import { isImplemented } from '../allocator.js';
+import { cannotWrite, errnoWords, unreadable } from '../formats/input.js';
+import { isImplemented } from '../engine/allocator.js';
 import { KERNEL_ALIASES } from '../engine/profile.js';
 
 export const EXIT_OK = 0;

@@ -5,10 +5,10 @@
  * one definition each. Every document carries `command` and `schema` (bumped
  * on any incompatible change); counts are plain numbers, absent values null.
  */
-import type { ParsedTrace } from '../trace/parse.js';
-import { lostEventWarnings, traceDefects, TraceEventKind } from '../trace/parse.js';
-import type { TraceVerification } from '../trace/verify-trace.js';
-import type { TraceReplayResult } from '../trace/replay.js';
+import type { ParsedTrace } from '../formats/trace.js';
+import { lostEventWarnings, traceDefects, TraceEventKind } from '../formats/trace.js';
+import type { TraceVerification } from '../tools/replay/verify-trace.js';
+import type { TraceReplayResult } from '../tools/replay/trace.js';
 
 /** What every trace document says about its input. */
 export function traceJson(t: ParsedTrace): Record<string, unknown> {

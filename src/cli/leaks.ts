@@ -20,7 +20,7 @@ export function registerLeaksCommand(program: Command): void {
       return n;
     }, 0.5)
     .action(async (trace: string | undefined, f: TopFlags) => {
-      const { runTop } = await import('../top/run.js');
+      const { runTop } = await import('../tools/top/run.js');
       process.exitCode = await runTop(topOptions(trace, { ...f, sort: 'bytes' }, 'leaks'));
     });
 }

@@ -14,7 +14,7 @@ import { registerTraceCommands } from './trace-commands.js';
 import { registerTopCommand } from './top.js';
 import { registerLeaksCommand } from './leaks.js';
 import { EXIT_CODES_HELP, intOption, kernelOption, reportError } from './exit.js';
-import { assertWritable } from '../io.js';
+import { assertWritable } from '../formats/input.js';
 import { UsageError } from '../errors.js';
 
 // A reader that stops early (`| head`) is not an error.

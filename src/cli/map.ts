@@ -5,8 +5,8 @@
  * two side by side.
  */
 import { UnsupportedError, UsageError } from '../errors.js';
-import { renderAllocatorMap, renderDiffMap, type ChunkSnapshot } from '../viz/allocator-map.js';
-import { assertWritable, displayName, writeOutput } from '../io.js';
+import { renderAllocatorMap, renderDiffMap, type ChunkSnapshot } from '../tools/viz/allocator-map.js';
+import { assertWritable, displayName, writeOutput } from '../formats/input.js';
 import { stateAt } from './stats.js';
 import { EXIT_DIFFERS, EXIT_OK, kernelOption } from './exit.js';
 import { toJson } from './json.js';

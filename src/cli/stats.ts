@@ -5,17 +5,17 @@
  * whole-allocator model) — as percpu_stats text or as chunk snapshots for maps.
  * The file is read once, as a stream; its first line says which kind it is.
  */
-import { GoldenParser } from '../golden/format.js';
-import { GoldenReplay } from '../golden/replay.js';
+import { GoldenParser } from '../formats/golden.js';
+import { GoldenReplay } from '../tools/replay/golden.js';
 import { UnsupportedError, UsageError } from '../errors.js';
-import type { PercpuAllocator } from '../allocator.js';
-import { traceDefects, TraceParser, type ParsedTrace } from '../trace/parse.js';
-import { replayTrace } from '../trace/replay.js';
-import { formatPercpuStats, geometryFromStats, parsePercpuStats } from '../trace/stats-parse.js';
-import { readPercpuStatsFile } from '../inputs.js';
-import { snapshotChunks, type ChunkSnapshot } from '../viz/allocator-map.js';
-import { readLiveStats } from '../trace/live.js';
-import { displayName, readLinesBy } from '../io.js';
+import type { PercpuAllocator } from '../engine/allocator.js';
+import { traceDefects, TraceParser, type ParsedTrace } from '../formats/trace.js';
+import { replayTrace } from '../tools/replay/trace.js';
+import { formatPercpuStats, geometryFromStats, parsePercpuStats } from '../formats/stats-parse.js';
+import { readPercpuStatsFile } from '../formats/files.js';
+import { snapshotChunks, type ChunkSnapshot } from '../tools/viz/allocator-map.js';
+import { readLiveStats } from '../tools/capture/live-stats.js';
+import { displayName, readLinesBy } from '../formats/input.js';
 import { EXIT_DIFFERS, EXIT_OK } from './exit.js';
 import { toJson } from './json.js';
 

@@ -1,13 +1,13 @@
 // SPDX-License-Identifier: GPL-2.0-only
 /**
  * `percpu top` and `percpu leaks` on the command line: flags → TopOptions, exit
- * codes. The work is in src/top/.
+ * codes. The work is in src/tools/top/.
  */
 import { Option, type Command } from 'commander';
 import { PercpuError } from '../errors.js';
-import type { TopOptions } from '../top/run.js';
-import { SITE_GROUPINGS, type SiteGrouping } from '../top/sites.js';
-import { SORT_KEYS, type SortKey } from '../top/view.js';
+import type { TopOptions } from '../tools/top/run.js';
+import { SITE_GROUPINGS, type SiteGrouping } from '../tools/top/sites.js';
+import { SORT_KEYS, type SortKey } from '../tools/top/view.js';
 
 function positive(flag: string): (v: string) => number {
   return (v: string) => {
@@ -106,7 +106,7 @@ export function registerTopCommand(program: Command): void {
     .option('--sparse <bytes>', 'a page with at most this many live bytes is pinned by a few small objects (default page-size / 4)', integer('--sparse', 4))
     .option('--older <s>', 'the leaks view: age threshold in seconds', positive('--older'), 0.5)
     .action(async (trace: string | undefined, f: TopFlags) => {
-      const { runTop } = await import('../top/run.js');
+      const { runTop } = await import('../tools/top/run.js');
       process.exitCode = await runTop(topOptions(trace, f, 'top'));
     });
 }

@@ -7,17 +7,17 @@
  *   capture -- COMMAND…   record a trace (root, tracefs) around a command
  *
  * This module only turns flags into options and results into output and exit
- * codes; the work is in `src/trace/`.
+ * codes; the work is in `src/tools/replay/` and `src/formats/`.
  */
 import { join } from 'node:path';
 import { Option, type Command } from 'commander';
 import { PercpuError } from '../errors.js';
-import { makeOutputDir, writeOutput } from '../io.js';
-import type { ParsedTrace } from '../trace/parse.js';
-import type { PercpuStatsFile } from '../trace/stats-parse.js';
+import { makeOutputDir, writeOutput } from '../formats/input.js';
+import type { ParsedTrace } from '../formats/trace.js';
+import type { PercpuStatsFile } from '../formats/stats-parse.js';
 import { kernelOption } from './exit.js';
-import type { BalancePolicy } from '../trace/replay.js';
-import type { TraceVerification } from '../trace/verify-trace.js';
+import type { BalancePolicy } from '../tools/replay/trace.js';
+import type { TraceVerification } from '../tools/replay/verify-trace.js';
 import type { GeometryInput } from '../engine/geometry.js';
 import type * as TraceTools from './trace-tools.js';
 

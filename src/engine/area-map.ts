@@ -42,7 +42,7 @@ import { resolveGeometry } from './geometry.js';
 import { ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import type { Bytes } from './units.js';
 import { statsSnapshot, summarizePieces } from './stats.js';
-import { writePercpuStats, type StatsChunkKind, type StatsChunkValues } from '../stats/format.js';
+import { writePercpuStats, type StatsChunkKind, type StatsChunkValues } from '../formats/stats.js';
 
 /** Bit 0 of a map entry: the area is in use. */
 const IN_USE = 1;

@@ -34,6 +34,10 @@ function integerField(name: string, v: unknown, min: number, max = Number.MAX_SA
 
 /** Fills in a geometry's defaults and checks it as `pcpu_setup_first_chunk` does; throws `GeometryError` naming the field. `chunkOnly`: no first chunk (chunk-mode golden files). */
 export function resolveGeometry(input: GeometryInput, options: { chunkOnly?: boolean } = {}): Geometry {
+  // JavaScript callers can omit the field the types require; say which one instead of a TypeError.
+  if (typeof input !== 'object' || input === null) {
+    throw new GeometryError(`geometry is required: pass { unitSize, nrUnits?, pageSize?, ... } (got ${input === null ? 'null' : typeof input})`);
+  }
   const pageSize = integerField('page size', input.pageSize ?? 4096, 4096, 1 << 30);
   if (!isPowerOfTwo(pageSize)) throw new GeometryError(`page size must be a power of two >= 4096, got ${pageSize}`);
   const nrUnits = integerField('number of units', input.nrUnits ?? 1, 1, MAX_UNITS);

@@ -4,7 +4,7 @@
  * allocators: the fragment statistics shared by every version, the 4.14 / 7.0
  * chunk sections of the bitmap allocator, and the allocation-info / global
  * sections every profile shares. The text itself is written by the one writer,
- * `writePercpuStats` (`stats/format.ts`); the 4.13 area map hands it its own
+ * `writePercpuStats` (`src/formats/stats.ts`); the 4.13 area map hands it its own
  * chunk numbers from `area-map.ts`.
  */
 import { findLastBitIn, findNextBit, testBit } from './bitmap.js';
@@ -12,7 +12,7 @@ import type { BitmapAllocator, GlobalStats } from './bitmap-allocator.js';
 import type { Geometry } from './geometry.js';
 import { Hdr, Md, type Chunk } from './chunk.js';
 import { MIN_ALLOC_SIZE } from './constants.js';
-import { formatStatsLine, STATS_LAYOUTS, writePercpuStats, type PercpuStatsData, type StatsAllocInfo, type StatsChunkKind, type StatsChunkValues, type StatsLayout } from '../stats/format.js';
+import { formatStatsLine, STATS_LAYOUTS, writePercpuStats, type PercpuStatsData, type StatsAllocInfo, type StatsChunkKind, type StatsChunkValues, type StatsLayout } from '../formats/stats.js';
 import { bytesToBits, offsetToBit } from './units.js';
 
 /** One value line of the 4.14+ layout: two spaces, the name in 20 columns, ": ", the value in 12. */
