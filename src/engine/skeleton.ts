@@ -32,12 +32,13 @@
  *
  * Hot paths: the hooks are methods of a subclass, so in a process running one
  * profile every call site here sees one receiver, and V8 inlines them as far
- * as its inlining budget goes. `alloc` inlines into the caller (so the pointer
- * is never boxed) and takes the validation and the walk with it; the rare
- * steps (the reserved chunk, creating a chunk, the failure path) are methods
- * of their own so that they do not spend that budget. Nothing on the alloc or
- * free path allocates: results leave through fields (`allocChunkId`,
- * `allocChunk`).
+ * as its inlining budget goes. `alloc` is small and inlines into the caller
+ * (so the pointer is never boxed); `allocOffset`, validation and walk in one,
+ * is too big to be inlined and is optimised as a unit with the hooks inlined
+ * into it; the rare steps (the reserved chunk, creating a chunk, the failure
+ * path) are methods of their own so that they do not spend that budget.
+ * Nothing on the alloc or free path allocates: results leave through fields
+ * (`allocChunkId`).
  */
 import { InvalidFreeError, NoReservedChunkError } from '../errors.js';
 import { findNextBit, findNextZeroBit } from './bitmap.js';
@@ -142,8 +143,6 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   protected readonly sharedState: boolean;
   /** Chunk id of the last successful `allocOffset` (an out-parameter, so no result object). */
   protected allocChunkId = 0;
-  /** The reserved chunk, once `allocReserved` placed in it (an out-parameter). */
-  private allocChunk: C | undefined = undefined;
 
   /** `pcpu_nr_empty_pop_pages`: empty populated pages outside the reserved chunk and isolated chunks. */
   protected get nrEmptyPopPages(): number {
@@ -273,7 +272,22 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     return ((this.allocChunkId + 1) * PTR_STRIDE + off) as Ptr;
   }
 
-  /** `alloc` without the pointer: the byte offset (chunk id in `allocChunkId`), or -1 for NULL (chunk id -1 then too). */
+  /**
+   * `pcpu_alloc` without the pointer: the byte offset (chunk id in
+   * `allocChunkId`), or -1 for NULL (chunk id -1 then too). Validation, the
+   * reserved chunk or the slot walk from the request's slot to the free slot
+   * (creating a chunk when no list had room and none is free), the
+   * accounting, the balance work.
+   *
+   * One method on purpose, walk included: its bytecode is over V8's
+   * per-function inlining limit, so it is never inlined into the caller but
+   * optimised as a unit of its own, with the whole inlining budget for the
+   * profile's hooks, while the caller inlines `alloc`, which builds the
+   * pointer where it is stored. (With the walk in a smaller method of its
+   * own, V8 inlined it into the caller's loop, ran out of budget for the
+   * hooks — 4.13 allocations 15 % slower — and at times left `alloc` itself a
+   * call, boxing every pointer: 16 B of garbage per allocation, measured.)
+   */
   private allocOffset(size: number, align: number, flags: number): number {
     let roundedSize: Bytes;
     let roundedAlign: Bytes;
@@ -288,7 +302,7 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     ) {
       // Casts, not converters: this is the inlined fast path of the checks validateRequest makes.
       roundedSize = ((size + g - 1) & -g) as Bytes;
-      roundedAlign = (align < g ? g : align) as Bytes;
+      roundedAlign = ((align < g ? g : align) | 0) as Bytes;
     } else {
       roundedSize = validateRequest(size, align, g, this.pageSize, flags);
       roundedAlign = raiseAlign(align, g);
@@ -296,7 +310,35 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     if (this.sharedState) this.sync();
     const reserved = (flags & ALLOC_RESERVED) !== 0;
     if (reserved && this.reservedChunk === undefined) throw new NoReservedChunkError();
-    const off = this.mode === 'chunk' ? this.allocChunkMode(roundedSize, roundedAlign) : this.allocInner(roundedSize, roundedAlign, reserved, (flags & ALLOC_ATOMIC) !== 0);
+    const atomic = (flags & ALLOC_ATOMIC) !== 0;
+    let off = -1;
+    if (this.mode === 'chunk') off = this.allocChunkMode(roundedSize, roundedAlign);
+    else if (reserved) off = this.allocReservedDone(roundedSize, roundedAlign, atomic);
+    else {
+      search: for (;;) {
+        for (let slot = this.sizeToSlot(roundedSize); slot <= this.freeSlot; slot++) {
+          let id = this.slots.head[slot]!;
+          while (id !== -1) {
+            // The kernel follows the list from the chunk itself; a chunk that a failed
+            // search relegated to slot 0 would lead it astray, so keep the old next.
+            const next = this.slots.next[id]!;
+            const c = this.chunks[id]!;
+            off = this.allocFromChunk(c, roundedSize, roundedAlign, atomic, slot);
+            if (off >= 0) {
+              this.allocDone(c, off, roundedSize, atomic);
+              this.allocChunkId = c.id;
+              break search;
+            }
+            if (off === RETRY_WALK) continue search;
+            id = next;
+          }
+        }
+        if (atomic || !this.ensureFreeChunk()) {
+          off = this.allocFailed(atomic);
+          break;
+        }
+      }
+    }
     if (off < 0) this.allocChunkId = -1;
     if (this.balancePending) this.runPendingBalance();
     return off;
@@ -504,52 +546,15 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     return off;
   }
 
-  /**
-   * `pcpu_alloc` after validation: the reserved chunk, or the slot walk from
-   * the request's slot to the free slot, creating a chunk when no list had
-   * room and none is free, until a chunk takes it or the request fails; then
-   * the chunk's accounting and population.
-   */
-  private allocInner(size: Bytes, align: Bytes, reserved: boolean, atomic: boolean): number {
-    if (reserved) return this.allocDoneIn(this.allocReserved(size, align, atomic), size, atomic);
-    search: for (;;) {
-      for (let slot = this.sizeToSlot(size); slot <= this.freeSlot; slot++) {
-        let id = this.slots.head[slot]!;
-        while (id !== -1) {
-          // The kernel follows the list from the chunk itself; a chunk that a failed
-          // search relegated to slot 0 would lead it astray, so keep the old next.
-          const next = this.slots.next[id]!;
-          const c = this.chunks[id]!;
-          const off = this.allocFromChunk(c, size, align, atomic, slot);
-          if (off >= 0) {
-            this.allocDone(c, off, size, atomic);
-            this.allocChunkId = c.id;
-            return off;
-          }
-          if (off === RETRY_WALK) continue search;
-          id = next;
-        }
-      }
-      if (atomic || !this.ensureFreeChunk()) return this.allocFailed(atomic);
-    }
-  }
-
-  /** The accounting and population of a reserved allocation at `off` (in `allocChunk`), or the failure path. */
-  private allocDoneIn(off: number, size: Bytes, atomic: boolean): number {
-    if (off < 0) return this.allocFailed(atomic);
-    const chunk = this.allocChunk!;
-    this.allocDone(chunk, off, size, atomic);
-    this.allocChunkId = chunk.id;
-    return off;
-  }
-
-  /** The reserved chunk's part of `pcpu_alloc`: the offset (chunk in `allocChunk`) or -1. */
-  private allocReserved(size: Bytes, align: Bytes, atomic: boolean): number {
+  /** The reserved chunk's part of `pcpu_alloc`: the offset, accounted, or the failure path's -1. */
+  private allocReservedDone(size: Bytes, align: Bytes, atomic: boolean): number {
     const chunk = this.reservedChunk!;
     let off: number;
     do off = this.allocFromChunk(chunk, size, align, atomic, -1);
     while (off === RETRY_WALK);
-    this.allocChunk = chunk;
+    if (off < 0) return this.allocFailed(atomic);
+    this.allocDone(chunk, off, size, atomic);
+    this.allocChunkId = chunk.id;
     return off;
   }
 
