@@ -97,13 +97,19 @@ function sabMapHome(key: number): number {
   return Math.imul(key + 1, 0x9e3779b1) >>> 20;
 }
 
-/** The 40-line map a developer would write: linear probing, insert by compareExchange, one value column per worker. */
-function sabMapAdd(keys: Int32Array, vals: Int32Array, workers: number, w: number, key: number): void {
+/**
+ * The 40-line map a developer would write: linear probing, insert by
+ * compareExchange, one value column per worker — worker w's values contiguous
+ * at `w × SAB_CAP`, so that two workers never write one cache line (values of
+ * one key side by side would have them share lines, and lose to false sharing
+ * what the map is meant to show).
+ */
+function sabMapAdd(keys: Int32Array, vals: Int32Array, w: number, key: number): void {
   const k1 = key + 1;
   for (let i = sabMapHome(key); ; i = (i + 1) & (SAB_CAP - 1)) {
     const k = keys[i]!;
     if (k === k1 || (k === 0 && (Atomics.compareExchange(keys, i, 0, k1) === 0 || keys[i] === k1))) {
-      const at = i * workers + w;
+      const at = w * SAB_CAP + i;
       vals[at] = vals[at]! + 1;
       return;
     }
@@ -117,7 +123,7 @@ function sabMapSum(keys: Int32Array, vals: Int32Array, workers: number, key: num
     if (k === 0) return 0;
     if (k === k1) {
       let s = 0;
-      for (let u = 0, at = i * workers; u < workers; u++, at++) s += Atomics.load(vals, at);
+      for (let u = 0, at = i; u < workers; u++, at += SAB_CAP) s += Atomics.load(vals, at);
       return s;
     }
   }
@@ -184,7 +190,7 @@ function workerMain(job: WorkerJob): void {
     sabMap: (n) => {
       let k = key;
       for (let i = 0; i < n; i++) {
-        sabMapAdd(keys, vals, workers, unit, k);
+        sabMapAdd(keys, vals, unit, k);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
       }
       key = k;
@@ -255,7 +261,7 @@ async function rateOnce(kind: Kind, workers: number, durationMs: number): Promis
   const skeys = new Int32Array(sabMap, 0, SAB_CAP);
   const svals = new Int32Array(sabMap, 4 * SAB_CAP, SAB_CAP * workers);
   for (let k = 0; k < MAP_KEYS; k++) {
-    sabMapAdd(skeys, svals, workers, 0, k);
+    sabMapAdd(skeys, svals, 0, k);
     svals.fill(0);
   }
   const ptr = percpu.alloc(4, 4);
@@ -352,6 +358,9 @@ interface MicroResult {
   accessor: number;
   counter: number;
   counterExact: number;
+  /** One update of a key (1024 keys, round robin), 4 units. */
+  mapAdd: number;
+  sabMapAdd: number;
   /** Summed read of one key at 4 units. */
   mapSum4: number;
   sabMapSum4: number;
@@ -390,7 +399,7 @@ function micro(rounds: number): MicroResult {
   const sab = new SharedArrayBuffer(4 * SAB_CAP * 5);
   const skeys = new Int32Array(sab, 0, SAB_CAP);
   const svals = new Int32Array(sab, 4 * SAB_CAP, SAB_CAP * 4);
-  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < 4; u++) sabMapAdd(skeys, svals, 4, u, k);
+  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < 4; u++) sabMapAdd(skeys, svals, u, k);
   const N = 2_000_000;
   const R = 200_000;
   let sink = 0;
@@ -417,6 +426,12 @@ function micro(rounds: number): MicroResult {
     counterExact: (n) => {
       for (let i = 0; i < n; i++) exact.add(1);
     },
+    mapAdd: (n) => {
+      for (let i = 0; i < n; i++) map.addInt32(i & (MAP_KEYS - 1), 1);
+    },
+    sabMapAdd: (n) => {
+      for (let i = 0; i < n; i++) sabMapAdd(skeys, svals, 0, i & (MAP_KEYS - 1));
+    },
     mapSum4: (n) => {
       for (let i = 0; i < n; i++) sink += map.sumInt32(i & (MAP_KEYS - 1))!;
     },
@@ -430,7 +445,7 @@ function micro(rounds: number): MicroResult {
   const best = {} as MicroResult;
   for (let r = 0; r < rounds; r++) {
     for (const [k, f] of entries) {
-      const n = k === 'mapSum4' || k === 'sabMapSum4' ? R : N;
+      const n = k === 'mapSum4' || k === 'sabMapSum4' || k === 'mapAdd' || k === 'sabMapAdd' ? R : N;
       const t = performance.now();
       f(n);
       const ns = ((performance.now() - t) * 1e6) / n;
@@ -568,6 +583,7 @@ async function main(): Promise<void> {
     accessorOverRawField: m.accessor / m.rawField,
     counterOverRawField: m.counter / m.rawField,
     counterExactOverRawField: m.counterExact / m.rawField,
+    mapAddOverSabMapAdd: m.mapAdd / m.sabMapAdd,
     mapSum4OverSabMapSum4: m.mapSum4 / m.sabMapSum4,
   };
   if (values.json) {
