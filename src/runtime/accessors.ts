@@ -329,6 +329,7 @@ export class Int32Ref {
   /** The chunk epoch at which the pointer was last found live. */
   declare private epoch: number;
 
+  /** @internal Made by `SharedPercpu.thisCpuInt32`: resolves `ptr` (+ `off`) in `unit` now, throwing as the accessors do. */
   constructor(m: PercpuMemory, ptr: number, unit: number, off: number) {
     this.m = m;
     this.ptr = ptr;
