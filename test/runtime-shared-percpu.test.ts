@@ -8,6 +8,7 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SharedPercpu } from '../src/runtime/shared-percpu.js';
+import { Rt } from '../src/runtime/memory.js';
 import { FutexLock, threadToken } from '../src/runtime/futex.js';
 import { DestroyedError, NoUnitError, RuntimeArgumentError } from '../src/runtime/errors.js';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
@@ -157,6 +158,12 @@ test('thisCpuInt32: a bound reference adds in place, survives other chunks going
   });
   assert.ok(gone.length > 0, 'a reference into a destroyed chunk throws');
   assert.equal(keepRef.add(1), 1, 'a reference into a live chunk re-checks once and goes on');
+  const other = SharedPercpu.attach(percpu.handle(), 1);
+  const epoch = Atomics.load(percpu.memory.control, Rt.ChunkEpoch);
+  other.detach();
+  assert.ok(Atomics.load(percpu.memory.control, Rt.ChunkEpoch) > epoch, 'the release moved the epoch');
+  assert.equal(keepRef.add(1), 2, "another unit's release moves the epoch: re-checked, still live");
+  assert.equal(percpu.thisCpu.getInt32(keep, 4), 2);
   const again = fill(percpu);
   for (const r of gone) assert.throws(() => r.add(1), InvalidFreeError, 'a reused slot does not revive it');
   assert.ok(again.every((p) => percpu.perCpu(0).getInt32(p) === 0), 'no new allocation was written');
