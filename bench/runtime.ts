@@ -533,6 +533,17 @@ function table(results: RateResult[], kinds: readonly Kind[], counts: number[]):
   }
 }
 
+const USAGE = `node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick] [--only map|count|micro]
+
+  --duration MS   time per worker case and round (default 300, --quick 100)
+  --runs N        interleaved rounds of the worker cases, reported as medians (default 3, --quick 1);
+                  the one-thread cases take the best of 9 interleaved rounds (3 with --quick)
+  --quick         short runs, no 1,000,000-entry map timing
+  --only SECTION  one section: count (worker increments), map (worker map updates) or micro (one thread)
+  --json          everything as JSON, ratios included
+
+Only ratios between cases of one run mean anything; record them with the load average printed.`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -541,8 +552,13 @@ async function main(): Promise<void> {
       json: { type: 'boolean' },
       quick: { type: 'boolean' },
       only: { type: 'string' },
+      help: { type: 'boolean' },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const only = values.only;
   if (only !== undefined && only !== 'map' && only !== 'count' && only !== 'micro') throw new Error(`--only takes map, count or micro, not ${only}`);
   const quick = values.quick === true;
