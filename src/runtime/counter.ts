@@ -102,8 +102,8 @@ export class PercpuCounter {
    * double: a load and a conversion per add), and the test is one unsigned
    * compare, `(v − lo) >>> 0 < room`, on the wrapped 32-bit sum — sound because
    * the window lies in one half of the 32-bit range and holds the current low
-   * word: an int32 add then lands at most 2^31 away, and a sum outside the
-   * window never wraps into it (see `openWindow`).
+   * word (or sits just above it): an int32 add then lands at most 2^31 away, and
+   * a sum outside the window never wraps into it (see `openWindow`).
    */
   declare private lo: number;
   declare private room: number;
@@ -203,11 +203,11 @@ export class PercpuCounter {
    * `r`; then it is shifted into the signed view.
    *
    * Why the fast path's wrapped compare cannot pass a sum outside the window:
-   * the current low word `a` is in [lo, lo + room) (the window is opened around
-   * it, and only this thread moves it), an int32 amount moves it by less than
-   * 2^31, so the true sum minus `lo` lies in [−2^31, room + 2^31), and taken
-   * modulo 2^32 it falls in [0, room) only when it was there already
-   * (room < 2^31).
+   * the current low word `a` is in [lo, lo + room] (the window is opened around
+   * it — `a` sits one past it only at the very top of its half — and only this
+   * thread moves it), an int32 amount moves it by at most 2^31, so the true sum
+   * minus `lo` lies in [−2^31, room + 2^31), and taken modulo 2^32 it falls in
+   * [0, room) only when it was there already (room < 2^31).
    */
   private openWindow(low: number, r: number): void {
     const upper = low >= HALF;
