@@ -44,19 +44,28 @@ import { LocalStore, SharedStore, type SharedStoreLimits, type StateStore } from
 import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
-  MIN_ALLOC_SIZE,
+  MIN_ALLOC_SIZE as IMPORTED_MIN_ALLOC_SIZE,
   MIN_UNIT_SIZE,
   SLOT_FAIL_THRESHOLD,
   sizeToSlotRaw,
 } from './constants.js';
 import { resolveGeometry, type GeometryInput } from './geometry.js';
-import { NULL_PTR, PTR_STRIDE, PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import { NULL_PTR, PTR_STRIDE as IMPORTED_PTR_STRIDE, PTR_STRIDE_INV as IMPORTED_PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile } from './profile.js';
 import { bytesToBits, bitsToBytes, offsetToBit, type Bits, type Bytes, type Ptr } from './units.js';
 import { accountAlloc, accountChunk, accountFree, chunkOfPointer, misalignedFree, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
 import { ALLOC_RESERVED, ALLOC_ATOMIC, KNOWN_ALLOC_FLAGS, type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats, type SharedStateHandle } from './api.js';
-import { Md, MD_STRIDE, Hdr, Ctl, Counter } from './layout.js';
+import { Md, MD_STRIDE as IMPORTED_MD_STRIDE, Hdr, Ctl, Counter } from './layout.js';
+
+// Module-own copies of the imported constants the hot paths use. In optimised
+// code V8 reads an imported binding through its module cell, with a check for
+// the temporal dead zone, at every use; a module's own `const` folds to its
+// value. (Measured on 2^20 frees of 4 B, 4.14, CPU time: 6–8 % of a free.)
+const MIN_ALLOC_SIZE = IMPORTED_MIN_ALLOC_SIZE;
+const MD_STRIDE = IMPORTED_MD_STRIDE;
+const PTR_STRIDE = IMPORTED_PTR_STRIDE;
+const PTR_STRIDE_INV = IMPORTED_PTR_STRIDE_INV;
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { ALLOC_RESERVED, ALLOC_ATOMIC } from './api.js';
 export type { ChunkEventType, ChunkEventListener, BitmapAllocatorOptions, AllocatorHandle, GlobalStats } from './api.js';
@@ -1510,11 +1519,13 @@ export class BitmapAllocator {
     let nrEmptyPages = 0;
     const sEnd = sIndex === eIndex ? runEnd : blockBits;
     if (start === 0) {
+      // setBit / clearBit of the summary, inline: this runs on most frees.
+      const sw = sIndex >>> 5;
       if (sEnd === blockBits) {
         nrEmptyPages++;
-        setBit(summary, sIndex);
+        summary[sw] = summary[sw]! | (1 << (sIndex & 31));
       } else {
-        clearBit(summary, sIndex);
+        summary[sw] = summary[sw]! & ~(1 << (sIndex & 31));
       }
     }
     this.blockUpdate(md, sAt, start, sEnd);
