@@ -364,7 +364,7 @@ export class BitmapAllocator {
 
   /** `free_percpu` of a decoded pointer: validate (nothing written on failure), free, balance. */
   private freeAt(chunk: Chunk, off: number): void {
-    this.validateFree(chunk, off);
+    // Validated in `freeArea`, before its first write (the tests of `validateFree`).
     this.freeInner(chunk, off);
     if (this.balancePending) this.runPendingBalance();
   }
@@ -1407,8 +1407,8 @@ export class BitmapAllocator {
   }
 
   /**
-   * `pcpu_free_area` and, written into it, `pcpu_block_update_hint_free`
-   * (validation already done by the caller).
+   * `pcpu_free_area` and, written into it, `pcpu_block_update_hint_free`;
+   * first the free's validation (throws `InvalidFreeError`, nothing written).
    *
    * One method on purpose. A free is ~20 ns of the kernel's work, so each call
    * that V8 does not inline is a large share of it; and a method this size is
@@ -1428,23 +1428,33 @@ export class BitmapAllocator {
     const map = chunk.allocMap;
     const cm = chunk.chunkMd;
     const p = this.profile;
+    const bound = chunk.boundMap;
+    const mapBits = chunk.mapBits;
+    const bitOff = offsetToBit(off);
+    // `validateFree`'s tests, here so that they share this method's loads (the
+    // kernel makes none: a bad pointer corrupts its maps). Nothing is written
+    // before them; the range test comes before the map reads, as there.
+    if (
+      (off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! ||
+      (map[bitOff >>> 5]! & (1 << (bitOff & 31))) === 0 || (bound[bitOff >>> 5]! & (1 << (bitOff & 31))) === 0
+    ) {
+      this.invalidFree(chunk, off);
+    }
     if (this.keepStats) {
       accountFree(this.stats);
       h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
     }
     const oslot = this.slotOf(h[Hdr.FreeBytes]!, md[cm + Md.Contig]!);
-    const bitOff = offsetToBit(off);
 
     // The allocation ends at the next set bit of the bound map (`find_next_bit`).
-    const mapBits = chunk.mapBits;
     const from = bitOff + 1;
-    const bw = chunk.boundMap[from >>> 5]! & (-1 << (from & 31));
+    const bw = bound[from >>> 5]! & (-1 << (from & 31));
     let end: number;
     if (bw !== 0) {
       end = (from & ~31) + 31 - Math.clz32(bw & -bw);
       if (end > mapBits) end = mapBits;
     } else {
-      end = findNextBit(chunk.boundMap, mapBits, from);
+      end = findNextBit(bound, mapBits, from);
     }
     const bits = end - bitOff;
 
