@@ -853,7 +853,8 @@ export class BitmapAllocator {
     const md = chunk.md;
     const cm = chunk.chunkMd;
     const contigStart = md[cm + Md.ContigStart]!;
-    const pad = alignUp(contigStart, align) - contigStart;
+    // alignUp, written out: V8 declined to inline it on this path (its own calls were 6 % of W8's time).
+    const pad = ((contigStart + align - 1) & -align) - contigStart;
     if (pad + allocBits > md[cm + Md.Contig]!) return -1;
     let bitOff = this.profile.chunkScanHint ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
     const mapBits = chunk.mapBits;
@@ -911,7 +912,7 @@ export class BitmapAllocator {
       }
       const contig = md[at + Md.Contig]!;
       const contigStart = md[at + Md.ContigStart]!;
-      const pad = alignUp(contigStart, align) - contigStart;
+      const pad = ((contigStart + align - 1) & -align) - contigStart;
       if (contig !== 0 && contigStart >= blockOff && contig >= pad + allocBits) {
         const first = scanForward ? this.nextHint(md, at, allocBits) : md[at + Md.FirstFree]!;
         this.regionBits = pad + allocBits + contigStart - first;
@@ -919,7 +920,7 @@ export class BitmapAllocator {
         return;
       }
       blockOff = 0;
-      const edge = alignUp(blockBits - md[at + Md.RightFree]!, align);
+      const edge = (blockBits - md[at + Md.RightFree]! + align - 1) & -align;
       bits = blockBits - edge;
       bitOff = i * blockBits + edge;
       if (bits >= allocBits) {
