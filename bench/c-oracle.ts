@@ -338,6 +338,9 @@ async function steadyGc(ver: OracleVersion, stats: boolean, live: number): Promi
   return { live, frees: live, allocs: live, gcDuringFrees: counts[0]!, gcDuringAllocs: counts[1]!, gcDuringPairs: counts[2]! };
 }
 
+/** Warm-up runs of our side before its timed run (each a fresh allocator). */
+const WARM_UPS = 3;
+
 async function childMain(argv: string[]): Promise<void> {
   const get = (k: string) => {
     const i = argv.indexOf(k);
@@ -353,13 +356,15 @@ async function childMain(argv: string[]): Promise<void> {
   }
   const workload = get('--workload')!;
   const s = buildWorkload(workload);
-  // Let the JIT see every path first (the C is compiled ahead of time): a
-  // quarter-size stream of the same workload, enough to create and destroy
-  // chunks as the full one does (W7 and W8, short, run whole; W1x, whose
-  // allocations grow quadratically, small).
+  // Let the JIT reach steady state first (the C is compiled ahead of time):
+  // WARM_UPS runs of a quarter-size stream of the same workload, enough to
+  // create and destroy chunks as the full one does (W7 and W8, short, run whole;
+  // W1x, whose allocations grow quadratically, small). One run left the timed
+  // run partly in unoptimised code (measured: W1a frees 3.4x the C after one,
+  // 2.35x after three; docs/BENCHMARKS.md).
   const warmN = workload === 'W1x' ? 1 << 14 : workload === 'W6b' ? 25_000 : 1 << 18;
   const warm = /^W[78]$/.test(workload) ? s : buildWorkload(workload, { n: warmN });
-  await timeOurs(oracleAllocator(ver, stats), warm);
+  for (let i = 0; i < WARM_UPS; i++) await timeOurs(oracleAllocator(ver, stats), warm);
   const t = await timeOurs(oracleAllocator(ver, stats), s);
   process.stdout.write(JSON.stringify(t) + '\n');
 }

@@ -19,8 +19,13 @@
  *    a plain open-addressing SharedArrayBuffer map with one value column per
  *    worker, and a per-worker `Map` aggregated by postMessage at the end.
  * 3. One thread, ns per operation (best of rounds): own-unit accessors and
- *    counter adds against a raw Int32Array increment; the summed read of one
- *    key at 4 units against the plain map's.
+ *    counter adds against a raw Int32Array increment — at a constant address
+ *    (`raw`, what V8 makes of a closure's array and index) and through an
+ *    object's fields (`rawField`) — and the summed read of one key at 4 units
+ *    against the plain map's.
+ *
+ * Every case, worker or one-thread, is warmed the same way before it is timed
+ * (WARM_CALLS short calls, so that V8 compiles it on entry, not only on-stack).
  * 4. Creation and destruction of a 1,000,000-entry `PercpuHashMap` beside the
  *    allocator engine alone and the kernel's PERCPU_HASH figures.
  *
@@ -84,18 +89,27 @@ const PAD_BASE = 32;
 const PAD = 16;
 /** Increments between two looks at the stop flag. */
 const SLICE = 1 << 16;
+/** The warm-up of every case (worker and one-thread alike): WARM_CALLS calls of WARM_N operations. */
+const WARM_CALLS = 2000;
+const WARM_N = 256;
 
 function sabMapHome(key: number): number {
   return Math.imul(key + 1, 0x9e3779b1) >>> 20;
 }
 
-/** The 40-line map a developer would write: linear probing, insert by compareExchange, one value column per worker. */
-function sabMapAdd(keys: Int32Array, vals: Int32Array, workers: number, w: number, key: number): void {
+/**
+ * The 40-line map a developer would write: linear probing, insert by
+ * compareExchange, one value column per worker — worker w's values contiguous
+ * at `w × SAB_CAP`, so that two workers never write one cache line (values of
+ * one key side by side would have them share lines, and lose to false sharing
+ * what the map is meant to show).
+ */
+function sabMapAdd(keys: Int32Array, vals: Int32Array, w: number, key: number): void {
   const k1 = key + 1;
   for (let i = sabMapHome(key); ; i = (i + 1) & (SAB_CAP - 1)) {
     const k = keys[i]!;
     if (k === k1 || (k === 0 && (Atomics.compareExchange(keys, i, 0, k1) === 0 || keys[i] === k1))) {
-      const at = i * workers + w;
+      const at = w * SAB_CAP + i;
       vals[at] = vals[at]! + 1;
       return;
     }
@@ -109,7 +123,7 @@ function sabMapSum(keys: Int32Array, vals: Int32Array, workers: number, key: num
     if (k === 0) return 0;
     if (k === k1) {
       let s = 0;
-      for (let u = 0, at = i * workers; u < workers; u++, at++) s += Atomics.load(vals, at);
+      for (let u = 0, at = i; u < workers; u++, at += SAB_CAP) s += Atomics.load(vals, at);
       return s;
     }
   }
@@ -138,52 +152,52 @@ function workerMain(job: WorkerJob): void {
   const unit = job.unit;
   // One function per case, each with its own locals (a closure variable updated in the
   // loop would be a memory access per increment and blur every case alike).
-  const slices: Record<Kind, () => void> = {
-    atomic: () => {
-      for (let i = 0; i < SLICE; i++) Atomics.add(ctl, SHARED_WORD, 1);
+  const slices: Record<Kind, (n: number) => void> = {
+    atomic: (n) => {
+      for (let i = 0; i < n; i++) Atomics.add(ctl, SHARED_WORD, 1);
     },
-    paddedAtomic: () => {
-      for (let i = 0; i < SLICE; i++) Atomics.add(ctl, pad, 1);
+    paddedAtomic: (n) => {
+      for (let i = 0; i < n; i++) Atomics.add(ctl, pad, 1);
     },
-    paddedPlain: () => {
-      for (let i = 0; i < SLICE; i++) ctl[pad] = ctl[pad]! + 1;
+    paddedPlain: (n) => {
+      for (let i = 0; i < n; i++) ctl[pad] = ctl[pad]! + 1;
     },
-    local: () => {
+    local: (n) => {
       let l = local;
-      for (let i = 0; i < SLICE; i++) l++;
+      for (let i = 0; i < n; i++) l++;
       local = l;
     },
-    counter: () => {
-      for (let i = 0; i < SLICE; i++) counter.add(1);
+    counter: (n) => {
+      for (let i = 0; i < n; i++) counter.add(1);
     },
-    counterExact: () => {
-      for (let i = 0; i < SLICE; i++) exact.add(1);
+    counterExact: (n) => {
+      for (let i = 0; i < n; i++) exact.add(1);
     },
-    ref: () => {
-      for (let i = 0; i < SLICE; i++) ref.add(1);
+    ref: (n) => {
+      for (let i = 0; i < n; i++) ref.add(1);
     },
-    accessor: () => {
-      for (let i = 0; i < SLICE; i++) me.addInt32(ptr, 1);
+    accessor: (n) => {
+      for (let i = 0; i < n; i++) me.addInt32(ptr, 1);
     },
-    map: () => {
+    map: (n) => {
       let k = key;
-      for (let i = 0; i < SLICE; i++) {
+      for (let i = 0; i < n; i++) {
         map.addInt32(k, 1);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
       }
       key = k;
     },
-    sabMap: () => {
+    sabMap: (n) => {
       let k = key;
-      for (let i = 0; i < SLICE; i++) {
-        sabMapAdd(keys, vals, workers, unit, k);
+      for (let i = 0; i < n; i++) {
+        sabMapAdd(keys, vals, unit, k);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
       }
       key = k;
     },
-    jsMap: () => {
+    jsMap: (n) => {
       let k = key;
-      for (let i = 0; i < SLICE; i++) {
+      for (let i = 0; i < n; i++) {
         jsMap.set(k, (jsMap.get(k) ?? 0) + 1);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
       }
@@ -192,10 +206,16 @@ function workerMain(job: WorkerJob): void {
   };
   const slice = slices[job.kind];
   const step = (): void => {
-    slice();
+    slice(SLICE);
     ops += SLICE;
   };
-  step(); // warm up the JIT before the clock starts
+  // Warm-up, the same for every case: many short calls first, so that V8 optimises the
+  // slice function on entry (by call count) rather than only by on-stack replacement of
+  // one long first call — the two compile the same loop differently, and a case would
+  // otherwise be timed in whichever code its first call happened to get.
+  for (let w = 0; w < WARM_CALLS; w++) slice(WARM_N);
+  ops += WARM_CALLS * WARM_N;
+  step();
   const warm = ops;
   Atomics.add(ctl, 0, 1);
   Atomics.notify(ctl, 0);
@@ -241,7 +261,7 @@ async function rateOnce(kind: Kind, workers: number, durationMs: number): Promis
   const skeys = new Int32Array(sabMap, 0, SAB_CAP);
   const svals = new Int32Array(sabMap, 4 * SAB_CAP, SAB_CAP * workers);
   for (let k = 0; k < MAP_KEYS; k++) {
-    sabMapAdd(skeys, svals, workers, 0, k);
+    sabMapAdd(skeys, svals, 0, k);
     svals.fill(0);
   }
   const ptr = percpu.alloc(4, 4);
@@ -332,21 +352,44 @@ async function rates(kinds: readonly Kind[], workerCounts: number[], durationMs:
 interface MicroResult {
   /** Best ns per operation over the rounds. */
   raw: number;
+  /** The same increment with the array and index read from a mutable object's fields (see `micro`). */
+  rawField: number;
   ref: number;
   accessor: number;
   counter: number;
   counterExact: number;
+  /** One update of a key (1024 keys, round robin), 4 units. */
+  mapAdd: number;
+  sabMapAdd: number;
   /** Summed read of one key at 4 units. */
   mapSum4: number;
   sabMapSum4: number;
 }
 
-/** One thread: the per-operation costs (best of interleaved rounds). */
+/** What `rawField` reads its array and index from: fields V8 cannot fold to constants. */
+interface RawSlot {
+  a: Int32Array;
+  i: number;
+}
+
+/**
+ * One thread: the per-operation costs, best of interleaved rounds. Every case is
+ * a closure over constants of this function, called the same way (warm-up, then
+ * rounds), so V8 may fold the same things in each: in `raw` it folds the array and
+ * index to a constant address — the increment then chains through memory at the
+ * CPU's best store-to-load latency, which no access through a cached or computed
+ * address gets. `rawField` is the same increment with both read from a mutable
+ * object (as in any code that keeps its array in an object): the baseline for an
+ * access whose address is not a compile-time constant.
+ */
 function micro(rounds: number): MicroResult {
   const percpu = SharedPercpu.create({ nrUnits: 4, unit: 0 });
   const ptr = percpu.alloc(4, 4);
   const raw = percpu.memory.i32;
   const ri = percpu.memory.address(ptr, 0, 0, 4) >>> 2;
+  const slot: RawSlot = { a: raw, i: 0 };
+  // Written once more after creation: a field V8 tracks as mutable, never folded.
+  slot.i = ri;
   const ref = percpu.thisCpuInt32(ptr);
   const me = percpu.thisCpu;
   const counter = PercpuCounter.create(percpu);
@@ -356,45 +399,55 @@ function micro(rounds: number): MicroResult {
   const sab = new SharedArrayBuffer(4 * SAB_CAP * 5);
   const skeys = new Int32Array(sab, 0, SAB_CAP);
   const svals = new Int32Array(sab, 4 * SAB_CAP, SAB_CAP * 4);
-  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < 4; u++) sabMapAdd(skeys, svals, 4, u, k);
+  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < 4; u++) sabMapAdd(skeys, svals, u, k);
   const N = 2_000_000;
   const R = 200_000;
   let sink = 0;
-  const cases: Record<keyof MicroResult, () => number> = {
-    raw: () => {
-      for (let i = 0; i < N; i++) raw[ri] = raw[ri]! + 1;
-      return N;
+  const cases: Record<keyof MicroResult, (n: number) => void> = {
+    raw: (n) => {
+      for (let i = 0; i < n; i++) raw[ri] = raw[ri]! + 1;
     },
-    ref: () => {
-      for (let i = 0; i < N; i++) ref.add(1);
-      return N;
+    rawField: (n) => {
+      for (let i = 0; i < n; i++) {
+        const a = slot.a;
+        const j = slot.i;
+        a[j] = a[j]! + 1;
+      }
     },
-    accessor: () => {
-      for (let i = 0; i < N; i++) me.addInt32(ptr, 1);
-      return N;
+    ref: (n) => {
+      for (let i = 0; i < n; i++) ref.add(1);
     },
-    counter: () => {
-      for (let i = 0; i < N; i++) counter.add(1);
-      return N;
+    accessor: (n) => {
+      for (let i = 0; i < n; i++) me.addInt32(ptr, 1);
     },
-    counterExact: () => {
-      for (let i = 0; i < N; i++) exact.add(1);
-      return N;
+    counter: (n) => {
+      for (let i = 0; i < n; i++) counter.add(1);
     },
-    mapSum4: () => {
-      for (let i = 0; i < R; i++) sink += map.sumInt32(i & (MAP_KEYS - 1))!;
-      return R;
+    counterExact: (n) => {
+      for (let i = 0; i < n; i++) exact.add(1);
     },
-    sabMapSum4: () => {
-      for (let i = 0; i < R; i++) sink += sabMapSum(skeys, svals, 4, i & (MAP_KEYS - 1));
-      return R;
+    mapAdd: (n) => {
+      for (let i = 0; i < n; i++) map.addInt32(i & (MAP_KEYS - 1), 1);
+    },
+    sabMapAdd: (n) => {
+      for (let i = 0; i < n; i++) sabMapAdd(skeys, svals, 0, i & (MAP_KEYS - 1));
+    },
+    mapSum4: (n) => {
+      for (let i = 0; i < n; i++) sink += map.sumInt32(i & (MAP_KEYS - 1))!;
+    },
+    sabMapSum4: (n) => {
+      for (let i = 0; i < n; i++) sink += sabMapSum(skeys, svals, 4, i & (MAP_KEYS - 1));
     },
   };
+  const entries = Object.entries(cases) as [keyof MicroResult, (n: number) => void][];
+  // The same warm-up as the workers' (see workerMain), then interleaved rounds.
+  for (let w = 0; w < WARM_CALLS; w++) for (const [, f] of entries) f(WARM_N);
   const best = {} as MicroResult;
   for (let r = 0; r < rounds; r++) {
-    for (const [k, f] of Object.entries(cases) as [keyof MicroResult, () => number][]) {
+    for (const [k, f] of entries) {
+      const n = k === 'mapSum4' || k === 'sabMapSum4' || k === 'mapAdd' || k === 'sabMapAdd' ? R : N;
       const t = performance.now();
-      const n = f();
+      f(n);
       const ns = ((performance.now() - t) * 1e6) / n;
       best[k] = Math.min(best[k] ?? Infinity, ns);
     }
@@ -480,6 +533,17 @@ function table(results: RateResult[], kinds: readonly Kind[], counts: number[]):
   }
 }
 
+const USAGE = `node dist/bench/runtime.js [--duration MS] [--runs N] [--json] [--quick] [--only map|count|micro]
+
+  --duration MS   time per worker case and round (default 300, --quick 100)
+  --runs N        interleaved rounds of the worker cases, reported as medians (default 3, --quick 1);
+                  the one-thread cases take the best of 9 interleaved rounds (3 with --quick)
+  --quick         short runs, no 1,000,000-entry map timing
+  --only SECTION  one section: count (worker increments), map (worker map updates) or micro (one thread)
+  --json          everything as JSON, ratios included
+
+Only ratios between cases of one run mean anything; record them with the load average printed.`;
+
 async function main(): Promise<void> {
   const { values } = parseArgs({
     options: {
@@ -488,8 +552,13 @@ async function main(): Promise<void> {
       json: { type: 'boolean' },
       quick: { type: 'boolean' },
       only: { type: 'string' },
+      help: { type: 'boolean' },
     },
   });
+  if (values.help) {
+    console.log(USAGE);
+    return;
+  }
   const only = values.only;
   if (only !== undefined && only !== 'map' && only !== 'count' && only !== 'micro') throw new Error(`--only takes map, count or micro, not ${only}`);
   const quick = values.quick === true;
@@ -526,6 +595,11 @@ async function main(): Promise<void> {
     accessorOverRaw: m.accessor / m.raw,
     counterOverRaw: m.counter / m.raw,
     counterExactOverRaw: m.counterExact / m.raw,
+    rawFieldOverRaw: m.rawField / m.raw,
+    accessorOverRawField: m.accessor / m.rawField,
+    counterOverRawField: m.counter / m.rawField,
+    counterExactOverRawField: m.counterExact / m.rawField,
+    mapAddOverSabMapAdd: m.mapAdd / m.sabMapAdd,
     mapSum4OverSabMapSum4: m.mapSum4 / m.sabMapSum4,
   };
   if (values.json) {

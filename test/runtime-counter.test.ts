@@ -73,6 +73,32 @@ test('counts past 2^32 per unit and past 2^53 in total stay exact (carry into th
   assert.equal(c.readBigInt(), c.sumBigInt(), 'a big add reports at once');
 });
 
+test('any int32 amounts, both modes: the sum stays exact and read() within the bound (the fast path\'s wrapped window test)', () => {
+  // Amounts near ±2^31 and small ones, so that low words cross the half boundaries, wrap
+  // and carry while the fast path decides on the 32-bit wrapped sum.
+  const amount = fc.oneof(
+    fc.integer({ min: -(2 ** 31), max: 2 ** 31 - 1 }),
+    fc.integer({ min: -40, max: 40 }),
+    fc.constantFrom(2 ** 31 - 1, -(2 ** 31), 2 ** 30, -(2 ** 30), 1, -1),
+  );
+  fc.assert(
+    fc.property(fc.constantFrom('batched' as const, 'exact' as const), fc.array(fc.tuple(fc.nat(2), amount), { minLength: 1, maxLength: 120 }), (mode, steps) => {
+      const main = SharedPercpu.create({ nrUnits: 3, unitSize: 64 << 10, maxBytes: 12 * (64 << 10) });
+      const c = PercpuCounter.create(main, { batch: 32, mode });
+      const views = Array.from({ length: 3 }, (_, u) => PercpuCounter.attach(SharedPercpu.attach(main.handle(), u), c.handle()));
+      let want = 0n;
+      for (const [u, d] of steps) {
+        views[u]!.add(d);
+        want += BigInt(d);
+        assert.equal(c.sumBigInt(), want);
+        const off = c.readBigInt() - want;
+        assert.ok(off <= BigInt(c.errorBound) && -off <= BigInt(c.errorBound), `read() off by ${off}`);
+      }
+    }),
+    { numRuns: 150 },
+  );
+});
+
 test('use after destroy throws DestroyedError in every thread, on the fast path too', () => {
   const { main, c, views } = units(2, 1000);
   views[0]!.add(1);

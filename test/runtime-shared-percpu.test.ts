@@ -8,8 +8,9 @@
 import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import { SharedPercpu } from '../src/runtime/shared-percpu.js';
+import { Rt } from '../src/runtime/memory.js';
 import { FutexLock, threadToken } from '../src/runtime/futex.js';
-import { NoUnitError, RuntimeArgumentError } from '../src/runtime/errors.js';
+import { DestroyedError, NoUnitError, RuntimeArgumentError } from '../src/runtime/errors.js';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
 import { AllocationFailedError, InvalidFreeError, InvalidRequestError } from '../src/errors.js';
@@ -127,6 +128,48 @@ test("thisCpu's cached pointer misses once its chunk is destroyed, and throws ev
   assert.throws(() => me.addInt32(stale, 1), InvalidFreeError, 'a reused slot does not revive the stale pointer');
   assert.ok(again.every((p) => percpu.perCpu(0).getInt32(p) === 0), 'no new allocation was written');
   percpu.freeMany(again);
+});
+
+test('thisCpuInt32: a bound reference adds in place, survives other chunks going, throws once its own chunk is gone or after detach', () => {
+  const fill = (pc: SharedPercpu) => Array.from({ length: 40 }, () => pc.allocOrThrow(12 << 10, 8));
+  const percpu = SharedPercpu.create({ nrUnits: 2, unitSize: 64 << 10, unit: 0 });
+  const keep = percpu.allocOrThrow(8, 8);
+  const big = fill(percpu);
+  const keepRef = percpu.thisCpuInt32(keep, 4);
+  const refs = big.map((p) => percpu.thisCpuInt32(p));
+  for (let i = 0; i < 1000; i++) keepRef.add(1);
+  keepRef.add(-3);
+  assert.equal(keepRef.get(), 997);
+  assert.equal(percpu.thisCpu.getInt32(keep, 4), 997, 'the same word as the accessor reads');
+  assert.equal(percpu.perCpu(1).getInt32(keep, 4), 0, 'no other unit touched');
+  keepRef.set(-1);
+  assert.equal(keepRef.add(1), 0, 'wraps like an int32 and returns the new value');
+  for (const r of refs) r.add(7);
+  percpu.freeMany(big);
+  assert.ok(percpu.stats().slotsFree > 0, 'chunks were destroyed');
+  const gone = refs.filter((r) => {
+    try {
+      r.add(1);
+      return false;
+    } catch (e) {
+      assert.ok(e instanceof InvalidFreeError, String(e));
+      return true;
+    }
+  });
+  assert.ok(gone.length > 0, 'a reference into a destroyed chunk throws');
+  assert.equal(keepRef.add(1), 1, 'a reference into a live chunk re-checks once and goes on');
+  const other = SharedPercpu.attach(percpu.handle(), 1);
+  const epoch = Atomics.load(percpu.memory.control, Rt.ChunkEpoch);
+  other.detach();
+  assert.ok(Atomics.load(percpu.memory.control, Rt.ChunkEpoch) > epoch, 'the release moved the epoch');
+  assert.equal(keepRef.add(1), 2, "another unit's release moves the epoch: re-checked, still live");
+  assert.equal(percpu.thisCpu.getInt32(keep, 4), 2);
+  const again = fill(percpu);
+  for (const r of gone) assert.throws(() => r.add(1), InvalidFreeError, 'a reused slot does not revive it');
+  assert.ok(again.every((p) => percpu.perCpu(0).getInt32(p) === 0), 'no new allocation was written');
+  percpu.detach();
+  assert.throws(() => keepRef.add(1), DestroyedError);
+  assert.throws(() => keepRef.get(), DestroyedError);
 });
 
 test('a full memory reservation gives NULL like the kernel, and allocOrThrow a typed error', () => {

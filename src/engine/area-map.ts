@@ -209,11 +209,11 @@ export class AreaMapAllocator extends PercpuChunkAllocator<AreaChunk> implements
     return this.sizeToSlot(chunk.freeSize);
   }
 
-  protected slotOf(chunk: AreaChunk): number {
+  protected listedSlot(chunk: AreaChunk): number {
     return chunk.slot;
   }
 
-  protected setSlotOf(chunk: AreaChunk, slot: number): void {
+  protected setListedSlot(chunk: AreaChunk, slot: number): void {
     chunk.slot = slot;
   }
 
@@ -503,14 +503,15 @@ export class AreaMapAllocator extends PercpuChunkAllocator<AreaChunk> implements
     return chunk.freeSize === this.unitSize;
   }
 
-  /** `pcpu_free_area`: mark area `i` free, merge with free neighbours in one memmove; its occupied pages become empty. */
-  protected freeArea(chunk: AreaChunk, i: number): void {
+  /** `pcpu_free_area` of the area at `off` (validated first): mark it free, merge with free neighbours in one memmove; its occupied pages become empty. */
+  protected freeArea(chunk: AreaChunk, off: number): void {
+    let i = this.validateFree(chunk, off);
     accountFree(this.stats);
     chunk.nrAlloc--;
     const oslot = this.chunkSlot(chunk);
     const map = chunk.map;
     if (i < chunk.firstFree) chunk.firstFree = i;
-    const off = map[i]! & ~IN_USE;
+    // The validated area starts at `off`: clear its in-use bit.
     map[i] = off;
     chunk.freeSize += (map[i + 1]! & ~IN_USE) - off;
     const occPages = this.countOccupiedPages(chunk, i);

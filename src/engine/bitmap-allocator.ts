@@ -31,36 +31,49 @@
  *   happens before the first write.
  */
 import { InvalidFreeError, GeometryError } from '../errors.js';
-import {
-  alignUp,
-  clearBit,
-  clearRange,
-  ffs,
-  findLastBitIn,
-  findNextBit,
-  findNextZeroBit,
-  setBit,
-  setRange,
-  testBit,
-  weight,
-} from './bitmap.js';
+import * as bitmap from './bitmap.js';
 import { Chunk } from './chunk.js';
 import { LocalStore, SharedStore, type StateStore } from './store.js';
 import {
   EMPTY_POP_PAGES_HIGH,
   EMPTY_POP_PAGES_LOW,
-  MIN_ALLOC_SIZE,
+  MIN_ALLOC_SIZE as IMPORTED_MIN_ALLOC_SIZE,
   SLOT_FAIL_THRESHOLD,
-  sizeToSlotRaw,
+  sizeToSlotRaw as importedSizeToSlotRaw,
 } from './constants.js';
 import { resolveGeometry } from './geometry.js';
 import { ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
 import { bitmapProfile } from './profile.js';
-import { bytesToBits, bitsToBytes, offsetToBit, type Bits, type Bytes } from './units.js';
+import * as units from './units.js';
+import type { Bits, Bytes } from './units.js';
 import { accountAlloc, accountFree, misalignedFree } from './request.js';
 import { PercpuChunkAllocator } from './skeleton.js';
 import { type AllocatorHandle, type BitmapAllocatorOptions, type BitmapProfile, type ChunkEventListener, type Geometry, type SharedStateHandle } from './api.js';
-import { Md, MD_STRIDE, Hdr, Ctl } from './layout.js';
+import { Md, MD_STRIDE as IMPORTED_MD_STRIDE, Hdr, Ctl } from './layout.js';
+
+// Module-own copies of the imported constants and functions the hot paths use.
+// In optimised code V8 reads an imported binding through its module cell, with
+// a check for the temporal dead zone, at every use (and, for a function, checks
+// the call target before inlining it); a module's own `const` folds to its
+// value. Measured (CPU time, 2^20 ops): the constants 6–8 % of a 4 B free
+// (4.14), the functions another 2–3 % of frees and of allocations.
+const MIN_ALLOC_SIZE = IMPORTED_MIN_ALLOC_SIZE;
+const MD_STRIDE = IMPORTED_MD_STRIDE;
+const alignUp = bitmap.alignUp;
+const clearBit = bitmap.clearBit;
+const clearRange = bitmap.clearRange;
+const ffs = bitmap.ffs;
+const findLastBitIn = bitmap.findLastBitIn;
+const findNextBit = bitmap.findNextBit;
+const findNextZeroBit = bitmap.findNextZeroBit;
+const setBit = bitmap.setBit;
+const setRange = bitmap.setRange;
+const testBit = bitmap.testBit;
+const weight = bitmap.weight;
+const bytesToBits = units.bytesToBits;
+const bitsToBytes = units.bitsToBytes;
+const offsetToBit = units.offsetToBit;
+const sizeToSlotRaw = importedSizeToSlotRaw;
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { ALLOC_RESERVED, ALLOC_ATOMIC } from './api.js';
 export type { ChunkEventType, ChunkEventListener, BitmapAllocatorOptions, AllocatorHandle, GlobalStats } from './api.js';
@@ -295,11 +308,11 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
   }
 
-  protected slotOf(chunk: Chunk): number {
+  protected listedSlot(chunk: Chunk): number {
     return chunk.hdr[Hdr.Slot]!;
   }
 
-  protected setSlotOf(chunk: Chunk, slot: number): void {
+  protected setListedSlot(chunk: Chunk, slot: number): void {
     chunk.hdr[Hdr.Slot] = slot;
   }
 
@@ -489,7 +502,8 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const md = chunk.md;
     const cm = chunk.chunkMd;
     const contigStart = md[cm + Md.ContigStart]!;
-    const pad = alignUp(contigStart, align) - contigStart;
+    // alignUp, written out: V8 declined to inline it on this path (its own calls were 6 % of W8's time).
+    const pad = ((contigStart + align - 1) & -align) - contigStart;
     if (pad + allocBits > md[cm + Md.Contig]!) return -1;
     let bitOff = this.profile.chunkScanHint ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
     const mapBits = chunk.mapBits;
@@ -547,7 +561,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       }
       const contig = md[at + Md.Contig]!;
       const contigStart = md[at + Md.ContigStart]!;
-      const pad = alignUp(contigStart, align) - contigStart;
+      const pad = ((contigStart + align - 1) & -align) - contigStart;
       if (contig !== 0 && contigStart >= blockOff && contig >= pad + allocBits) {
         const first = scanForward ? this.nextHint(md, at, allocBits) : md[at + Md.FirstFree]!;
         this.regionBits = pad + allocBits + contigStart - first;
@@ -555,7 +569,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
         return;
       }
       blockOff = 0;
-      const edge = alignUp(blockBits - md[at + Md.RightFree]!, align);
+      const edge = (blockBits - md[at + Md.RightFree]! + align - 1) & -align;
       bits = blockBits - edge;
       bitOff = i * blockBits + edge;
       if (bits >= allocBits) {
@@ -1044,75 +1058,147 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
   }
 
-  /** `pcpu_free_area` (validation already done by the caller). */
+  /**
+   * `pcpu_free_area` and, written into it, `pcpu_block_update_hint_free`;
+   * first the free's validation (throws `InvalidFreeError`, nothing written).
+   *
+   * One method on purpose. A free is ~20 ns of the kernel's work, so each call
+   * that V8 does not inline is a large share of it; and a method this size is
+   * never inlined (its bytecode is over V8's per-function inlining limit), which
+   * keeps the optimised code of `free` (skeleton.ts) small enough to be inlined into the
+   * caller's loop, where the pointer argument stays an unboxed double. (With
+   * this work split over several inlinable methods, `free`'s own optimised code
+   * carried them all; a caller then declined to inline it, and every free
+   * boxed its pointer: 16 B of garbage, measured.) The common short cases of
+   * the bitmap scans are inline word operations; longer ones call the
+   * primitives of bitmap.ts. The chunk's slot before and after is computed
+   * here, and `relocate` is called only when it changes (it does nothing else).
+   */
   protected freeArea(chunk: Chunk, off: number): void {
     const h = chunk.hdr;
+    const md = chunk.md;
+    const map = chunk.allocMap;
+    const cm = chunk.chunkMd;
+    const p = this.profile;
+    const bound = chunk.boundMap;
+    const mapBits = chunk.mapBits;
+    const bitOff = offsetToBit(off);
+    // `validateFree`'s tests, here so that they share this method's loads (the
+    // kernel makes none: a bad pointer corrupts its maps). Nothing is written
+    // before them; the range test comes before the map reads, as there.
+    if (
+      (off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! ||
+      (map[bitOff >>> 5]! & (1 << (bitOff & 31))) === 0 || (bound[bitOff >>> 5]! & (1 << (bitOff & 31))) === 0
+    ) {
+      this.invalidFree(chunk, off);
+    }
     if (this.keepStats) {
       accountFree(this.stats);
       h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
     }
-    const oslot = this.chunkSlot(chunk);
-    const bitOff = offsetToBit(off);
-    const end = findNextBit(chunk.boundMap, chunk.mapBits, bitOff + 1);
-    const bits = end - bitOff;
-    clearRange(chunk.allocMap, bitOff, bits);
-    h[Hdr.FreeBytes] = h[Hdr.FreeBytes]! + bits * MIN_ALLOC_SIZE;
-    const ff = chunk.chunkMd + Md.FirstFree;
-    if (bitOff < chunk.md[ff]!) chunk.md[ff] = bitOff;
-    this.blockUpdateHintFree(chunk, bitOff, bits);
-    this.relocate(chunk, oslot);
-  }
+    const oslot = this.slotOf(h[Hdr.FreeBytes]!, md[cm + Md.Contig]!);
 
-  /** `pcpu_block_update_hint_free`: merge the freed run with its neighbours in the hints. */
-  private blockUpdateHintFree(chunk: Chunk, bitOff: number, bits: number): void {
-    const md = chunk.md;
-    const map = chunk.allocMap;
+    // The allocation ends at the next set bit of the bound map (`find_next_bit`).
+    const from = bitOff + 1;
+    const bw = bound[from >>> 5]! & (-1 << (from & 31));
+    let end: number;
+    if (bw !== 0) {
+      end = (from & ~31) + 31 - Math.clz32(bw & -bw);
+      if (end > mapBits) end = mapBits;
+    } else {
+      end = findNextBit(bound, mapBits, from);
+    }
+    const bits = end - bitOff;
+
+    // `bitmap_clear` of the allocation: one word's mask in the common case.
+    const last = end - 1;
+    if (bitOff >>> 5 === last >>> 5) {
+      map[bitOff >>> 5] = map[bitOff >>> 5]! & ~((-1 >>> (31 - (last & 31))) & (-1 << (bitOff & 31)));
+    } else {
+      clearRange(map, bitOff, bits);
+    }
+    h[Hdr.FreeBytes] = h[Hdr.FreeBytes]! + bits * MIN_ALLOC_SIZE;
+    if (bitOff < md[cm + Md.FirstFree]!) md[cm + Md.FirstFree] = bitOff;
+
+    // ---- pcpu_block_update_hint_free: merge the freed run with its neighbours in the hints.
     const blockBits = this.blockBits;
     const shift = this.blockShift;
     const sIndex = bitOff >>> shift;
-    const eIndex = (bitOff + bits - 1) >>> shift;
+    const eIndex = last >>> shift;
     const sOff = bitOff & (blockBits - 1);
-    const eOffIn = ((bitOff + bits - 1) & (blockBits - 1)) + 1;
+    const eOffIn = (last & (blockBits - 1)) + 1;
     const sAt = sIndex * MD_STRIDE;
     const eAt = eIndex * MD_STRIDE;
     const sBase = sIndex * blockBits;
     const eBase = eIndex * blockBits;
 
-    // Extent of the merged free run: where the block hints already know it, else by scanning.
+    // Extent of the merged free run: where the block hints already know it,
+    // else by scanning (`find_last_bit` back to the block start, `find_next_bit`
+    // up to its end; the first word inline).
     let start: number;
     if (sOff === md[sAt + Md.Contig]! + md[sAt + Md.ContigStart]!) {
       start = md[sAt + Md.ContigStart]!;
+    } else if (sOff === 0) {
+      start = 0;
     } else {
-      const last = findLastBitIn(map, sBase, sBase + sOff);
-      start = last < 0 ? 0 : last - sBase + 1;
+      const to = sBase + sOff;
+      const lw = (to - 1) >>> 5;
+      const word = map[lw]! & (-1 >>> (31 - ((to - 1) & 31)));
+      let at: number;
+      if (word !== 0) {
+        at = (lw << 5) + 31 - Math.clz32(word);
+        if (at < sBase) at = -1;
+      } else {
+        at = findLastBitIn(map, sBase, to);
+      }
+      start = at < 0 ? 0 : at - sBase + 1;
     }
-    let end: number;
-    if (eOffIn === md[eAt + Md.ContigStart]) end = md[eAt + Md.ContigStart]! + md[eAt + Md.Contig]!;
-    else end = findNextBit(map, eBase + blockBits, eBase + eOffIn) - eBase;
+    let runEnd: number;
+    if (eOffIn === md[eAt + Md.ContigStart]) {
+      runEnd = md[eAt + Md.ContigStart]! + md[eAt + Md.Contig]!;
+    } else {
+      const lim = eBase + blockBits;
+      const f = eBase + eOffIn;
+      if (f >= lim) {
+        runEnd = blockBits;
+      } else {
+        const word = map[f >>> 5]! & (-1 << (f & 31));
+        let at: number;
+        if (word !== 0) {
+          at = (f & ~31) + 31 - Math.clz32(word & -word);
+          if (at > lim) at = lim;
+        } else {
+          at = findNextBit(map, lim, f);
+        }
+        runEnd = at - eBase;
+      }
+    }
 
     // The free-block summary mirrors `LeftFree === blockBits`, and `blockUpdate`
     // writes `LeftFree` only for a run starting at the block's bit 0: the
     // summary bits change there (and in the middle blocks) and nowhere else.
     const summary = chunk.freeBlocks;
     let nrEmptyPages = 0;
-    const sEnd = sIndex === eIndex ? end : blockBits;
+    const sEnd = sIndex === eIndex ? runEnd : blockBits;
     if (start === 0) {
+      // setBit / clearBit of the summary, inline: this runs on most frees.
+      const sw = sIndex >>> 5;
       if (sEnd === blockBits) {
         nrEmptyPages++;
-        setBit(summary, sIndex);
+        summary[sw] = summary[sw]! | (1 << (sIndex & 31));
       } else {
-        clearBit(summary, sIndex);
+        summary[sw] = summary[sw]! & ~(1 << (sIndex & 31));
       }
     }
     this.blockUpdate(md, sAt, start, sEnd);
     if (sIndex !== eIndex) {
-      if (end === blockBits) {
+      if (runEnd === blockBits) {
         nrEmptyPages++;
         setBit(summary, eIndex);
       } else {
         clearBit(summary, eIndex);
       }
-      this.blockUpdate(md, eAt, 0, end);
+      this.blockUpdate(md, eAt, 0, runEnd);
       nrEmptyPages += eIndex - sIndex - 1;
       for (let b = sIndex + 1; b < eIndex; b++) {
         const at = b * MD_STRIDE;
@@ -1125,25 +1211,43 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       }
       setRange(summary, sIndex + 1, eIndex - sIndex - 1);
     }
-    const cm = chunk.chunkMd;
-    const p = this.profile;
     if (nrEmptyPages && p.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
     // A whole free page or a run across blocks: rebuild the chunk hints (7.0
     // writes the one-block case as `end - start >= blockBits`, the same test).
-    if ((start === 0 && end === blockBits) || sIndex !== eIndex) {
+    if ((start === 0 && runEnd === blockBits) || sIndex !== eIndex) {
       this.chunkRefreshHint(chunk, true);
     } else if (p.chunkHintsAsBlock) {
       // Upstream slip (spec §4.2): a chunk-relative start with a block-relative
       // end. In blocks >= 1 the length is negative and only first_free moves.
-      this.blockUpdate(md, cm, sBase + start, p.fixFreeCoordinates ? sBase + end : end);
+      const cStart = sBase + start;
+      const cEnd = p.fixFreeCoordinates ? sBase + runEnd : runEnd;
+      const len = cEnd - cStart;
+      // That case without the call: a length below the contig and scan hints
+      // matches none of the contig rule's branches, and a start off 0 and an end
+      // off the map's end touch neither edge, so `blockUpdate` would write
+      // first_free alone. (Most 7.0 frees; the call did not fit this method's
+      // inlining budget, 7–9 % of a small free.)
+      if (len < 0 && len < md[cm + Md.Contig]! && len < md[cm + Md.ScanHint]! && cStart !== 0 && cEnd !== md[cm + Md.NrBits]) {
+        if (cStart < md[cm + Md.FirstFree]!) md[cm + Md.FirstFree] = cStart;
+      } else {
+        this.blockUpdate(md, cm, cStart, cEnd);
+      }
     } else {
       // Upstream slip (spec §4.1): 4.14 passes the block's contig size, not the
       // length of the run just merged (fixed in 5.2: `correctFreeRegion`).
-      const len = p.correctFreeRegion ? end - start : md[sAt + Md.Contig]!;
+      const len = p.correctFreeRegion ? runEnd - start : md[sAt + Md.Contig]!;
       this.updateContig(md, cm, Md.Contig, Md.ContigStart, sBase + start, len);
     }
+    // ---- end of pcpu_block_update_hint_free
+
+    if (this.slotOf(h[Hdr.FreeBytes]!, md[cm + Md.Contig]!) !== oslot) this.relocate(chunk, oslot);
   }
 
+  /** `pcpu_chunk_slot` of a chunk with these free bytes and chunk contig hint (bits). */
+  private slotOf(freeBytes: number, contig: number): number {
+    if (freeBytes < MIN_ALLOC_SIZE || contig === 0) return 0;
+    return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
+  }
   // -------------------------------------------------------------------------
   // Balance work (§4.3, §4.4)
 

@@ -41,15 +41,32 @@
  * (`allocChunkId`).
  */
 import { InvalidFreeError, NoReservedChunkError } from '../errors.js';
-import { findNextBit, findNextZeroBit } from './bitmap.js';
-import { EMPTY_POP_PAGES_HIGH, MIN_UNIT_SIZE, sizeToSlotRaw } from './constants.js';
-import { ALLOC_ATOMIC, ALLOC_RESERVED, KNOWN_ALLOC_FLAGS, type ChunkEventListener, type ChunkEventType, type Geometry, type GlobalStats } from './api.js';
+import * as bitmap from './bitmap.js';
+import * as constants from './constants.js';
+import * as api from './api.js';
+import type { ChunkEventListener, ChunkEventType, Geometry, GlobalStats } from './api.js';
 import { Counter, Ctl } from './layout.js';
-import { PTR_STRIDE, PTR_STRIDE_INV, ptrOffset, RESERVED_CHUNK_ID } from './pointer.js';
+import * as pointer from './pointer.js';
 import { accountChunk, chunkOfPointer, nonNull, raiseAlign, validateRequest } from './request.js';
 import { SlotLists } from './slots.js';
 import type { StateStore } from './store.js';
 import type { Bytes, Ptr } from './units.js';
+
+// Module-own copies of the imported constants and functions the hot paths use
+// (an imported binding is read through its module cell on every use in
+// optimised code; see bitmap-allocator.ts for the measurement).
+const findNextBit = bitmap.findNextBit;
+const findNextZeroBit = bitmap.findNextZeroBit;
+const sizeToSlotRaw = constants.sizeToSlotRaw;
+const EMPTY_POP_PAGES_HIGH = constants.EMPTY_POP_PAGES_HIGH;
+const MIN_UNIT_SIZE = constants.MIN_UNIT_SIZE;
+const ALLOC_ATOMIC = api.ALLOC_ATOMIC;
+const ALLOC_RESERVED = api.ALLOC_RESERVED;
+const KNOWN_ALLOC_FLAGS = api.KNOWN_ALLOC_FLAGS;
+const PTR_STRIDE = pointer.PTR_STRIDE;
+const PTR_STRIDE_INV = pointer.PTR_STRIDE_INV;
+const ptrOffset = pointer.ptrOffset;
+const RESERVED_CHUNK_ID = pointer.RESERVED_CHUNK_ID;
 
 /** What the skeleton reads of a chunk of any profile. */
 export interface SkeletonChunk {
@@ -208,8 +225,8 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   /** `pcpu_chunk_slot`: the slot list a chunk belongs on now. */
   protected abstract chunkSlot(chunk: C): number;
   /** The slot list a chunk is on (-1: none). */
-  protected abstract slotOf(chunk: C): number;
-  protected abstract setSlotOf(chunk: C, slot: number): void;
+  protected abstract listedSlot(chunk: C): number;
+  protected abstract setListedSlot(chunk: C, slot: number): void;
   /** An isolated chunk (7.0 depopulation) stays where isolation put it. */
   protected abstract isIsolated(chunk: C): boolean;
   /** `pcpu_alloc_chunk`: a fresh, fully free, unpopulated chunk with the next id, made live (`addChunk`). */
@@ -229,10 +246,10 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   protected abstract statsAreaAlloc(chunk: C, size: number): void;
   /** After a successful allocation in allocator mode: `statsAreaAlloc`, population and the balance test (one hook, not three: each call V8 does not inline costs). */
   protected abstract allocDone(chunk: C, off: number, size: Bytes, atomic: boolean): void;
-  /** Throw `InvalidFreeError` (nothing written) unless `off` starts a live allocation; returns what `freeArea` takes. */
+  /** Throw `InvalidFreeError` (nothing written) unless `off` starts a live allocation (the slow path's precise error, `allocationSize`). */
   protected abstract validateFree(chunk: C, off: number): number;
-  /** `pcpu_free_area` of a validated allocation (`at` from `validateFree`), relocation included. */
-  protected abstract freeArea(chunk: C, at: number): void;
+  /** `pcpu_free_area`, relocation included: first the validation `validateFree` makes (throws, nothing written), then the free. */
+  protected abstract freeArea(chunk: C, off: number): void;
   /** After a free: is the chunk now entirely free (and on a list the free-chunk test reads)? */
   protected abstract wholeChunkFree(chunk: C): boolean;
   /** `pcpu_chunk_populated`: pages [pageStart, pageEnd) became populated, for an allocation or for the balance work. */
@@ -371,9 +388,9 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     else this.freeAt(chunk, off);
   }
 
-  /** `free_percpu` of a decoded pointer: validate (nothing written on failure), free, balance. */
+  /** `free_percpu` of a decoded pointer: free (validated in `freeArea` before its first write), balance. */
   private freeAt(chunk: C, off: number): void {
-    this.freeInner(chunk, this.validateFree(chunk, off));
+    this.freeInner(chunk, off);
     if (this.balancePending) this.runPendingBalance();
   }
 
@@ -459,17 +476,17 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   }
 
   protected listRemove(chunk: C): void {
-    const slot = this.slotOf(chunk);
+    const slot = this.listedSlot(chunk);
     if (slot < 0) return;
     this.slots.remove(chunk.id, slot);
-    this.setSlotOf(chunk, -1);
+    this.setListedSlot(chunk, -1);
   }
 
   /** `list_move` (front) / `list_move_tail` onto `slot`. */
   protected listMove(chunk: C, slot: number, front: boolean): void {
     this.listRemove(chunk);
     this.slots.insert(chunk.id, slot, front);
-    this.setSlotOf(chunk, slot);
+    this.setListedSlot(chunk, slot);
   }
 
   /** `pcpu_chunk_relocate`: head of the new slot if the chunk got emptier, tail if fuller. */
@@ -599,8 +616,8 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
   // Free (§4, §9.3)
 
   /** `pcpu_free_area` and, outside chunk mode, the scheduling of the balance work when a second chunk became free. */
-  private freeInner(chunk: C, at: number): void {
-    this.freeArea(chunk, at);
+  private freeInner(chunk: C, off: number): void {
+    this.freeArea(chunk, off);
     if (this.mode === 'chunk') return;
     if (this.wholeChunkFree(chunk)) {
       const self = chunk.id;

@@ -32,7 +32,6 @@
  * not): use the typed accessors for fields read while they change.
  */
 import { Rt, type PercpuMemory } from './memory.js';
-import { DestroyedError } from './errors.js';
 
 const PTR_STRIDE = 0x1_0000_0000;
 
@@ -309,30 +308,59 @@ export class PerCpuAccessor implements UnitAccessor {
 
 /**
  * A bound reference to one Int32 of this thread's unit (`this_cpu_ptr` for one
- * field): resolved once, so `add` is one typed-array read and write plus a
- * liveness check — the fastest checked own-unit access. Use after the owning
- * `SharedPercpu` detached throws `DestroyedError`.
+ * field): resolved once, so `add` is one typed-array read and write at an
+ * address V8 may treat as a constant, plus a liveness check of two loads — the
+ * thread's own `closed` flag and the shared chunk epoch (any chunk giving its
+ * memory slot back moves it on; then the reference checks that its own chunk
+ * still lives, so that a reference into a freed chunk throws instead of
+ * writing into the slot's next owner). Use after the owning `SharedPercpu`
+ * detached throws `DestroyedError`; use after the pointer's chunk was freed
+ * throws `InvalidFreeError`.
  */
 export class Int32Ref {
   declare private readonly a: Int32Array;
   declare private readonly m: PercpuMemory;
   declare private readonly i: number;
+  declare private readonly ptr: number;
+  declare private readonly unit: number;
+  declare private readonly off: number;
+  /** The control words (`Rt`): assigned once, so V8 may fold the epoch's address. */
+  declare private readonly ctl: Int32Array;
+  /** The chunk epoch at which the pointer was last found live. */
+  declare private epoch: number;
 
-  constructor(m: PercpuMemory, i: number) {
+  /** @internal Made by `SharedPercpu.thisCpuInt32`: resolves `ptr` (+ `off`) in `unit` now, throwing as the accessors do. */
+  constructor(m: PercpuMemory, ptr: number, unit: number, off: number) {
     this.m = m;
-    this.i = i;
+    this.ptr = ptr;
+    this.unit = unit;
+    this.off = off;
+    this.ctl = m.control;
+    // The epoch before the resolve: a chunk freed after this read moves it on.
+    this.epoch = Atomics.load(m.control, Rt.ChunkEpoch);
+    this.i = m.address(ptr, unit, off, 4) >>> 2;
+    // After the resolve: the views cover the pointer (`address` re-makes them when they fall short).
     this.a = m.i32;
   }
+
+  /** Find the pointer live again after the epoch moved (throws if it is not), or after detach. */
+  private revalidate(): void {
+    const epoch = Atomics.load(this.ctl, Rt.ChunkEpoch);
+    // Throws DestroyedError after detach, InvalidFreeError when the chunk is gone.
+    this.m.address(this.ptr, this.unit, this.off, 4);
+    this.epoch = epoch;
+  }
+
   get(): number {
-    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
+    if (this.ctl[Rt.ChunkEpoch] !== this.epoch) this.revalidate();
     return this.a[this.i]!;
   }
   set(v: number): void {
-    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
+    if (this.ctl[Rt.ChunkEpoch] !== this.epoch) this.revalidate();
     this.a[this.i] = v;
   }
   add(d: number): number {
-    if (this.m.closed) throw new DestroyedError('SharedPercpu (detached)');
+    if (this.ctl[Rt.ChunkEpoch] !== this.epoch) this.revalidate();
     return (this.a[this.i] = (this.a[this.i]! + d) | 0);
   }
 }

@@ -96,12 +96,17 @@ export class PercpuCounter {
   declare private readonly own: number;
   /**
    * The fast path's window: the values the cell's low word, read as a signed
-   * Int32, may take after a plain add, inclusive (thread-local: only this thread
-   * writes its cell). Both bounds are int32 so V8 keeps them as small integers
-   * (a bound of 2^32 was a boxed double: a load and a conversion per add).
+   * Int32, may take after a plain add are `lo` ≤ v < `lo` + `room` (thread-local:
+   * only this thread writes its cell); `room` 0 closes the fast path. Both are
+   * int32 so V8 keeps them as small integers (a bound of 2^32 was a boxed
+   * double: a load and a conversion per add), and the test is one unsigned
+   * compare, `(v − lo) >>> 0 < room`, on the wrapped 32-bit sum — sound because
+   * the window lies in one half of the 32-bit range and holds the current low
+   * word (or sits just above it): an int32 add then lands at most 2^31 away, and
+   * a sum outside the window never wraps into it (see `openWindow`).
    */
   declare private lo: number;
-  declare private hi: number;
+  declare private room: number;
   /** `totalIndex(entry)`, and ±batch as BigInts: a report of exactly ±batch (the usual one) converts nothing. */
   declare private readonly totalAt: number;
   declare private readonly batchBig: bigint;
@@ -165,7 +170,7 @@ export class PercpuCounter {
     this.i64 = m.i64;
     this.own = percpu.unit >= 0 ? this.unit0 + percpu.unit * this.stride : -1;
     this.lo = 0;
-    this.hi = -1;
+    this.room = 0;
     this.removeHook = undefined;
     if (this.own >= 0) {
       this.window(this.i64[this.own >>> 1]!, this.i64[(this.own >>> 1) + 1]!);
@@ -180,7 +185,7 @@ export class PercpuCounter {
 
   private closeFastPath(): void {
     this.lo = 0;
-    this.hi = -1;
+    this.room = 0;
   }
 
   /** The fast path's window given this unit's count and reported part. */
@@ -192,27 +197,33 @@ export class PercpuCounter {
   /**
    * Open the fast path's window for the low word `low` (unsigned) given the
    * reported part relative to the current high word, `r` (batched mode). The
-   * window stays in `low`'s half of the 32-bit range — no carry into the high
-   * word, and no wrap of the signed view the fast path adds in — and, batched,
-   * strictly within ±batch of `r`; then it is shifted into the signed view.
+   * window stays in `low`'s half of the 32-bit range, one below its top — no
+   * carry into the high word, no wrap of the signed view the fast path adds in,
+   * and a `room` that fits an int32 — and, batched, strictly within ±batch of
+   * `r`; then it is shifted into the signed view.
+   *
+   * Why the fast path's wrapped compare cannot pass a sum outside the window:
+   * the current low word `a` is in [lo, lo + room] (the window is opened around
+   * it — `a` sits one past it only at the very top of its half — and only this
+   * thread moves it), an int32 amount moves it by at most 2^31, so the true sum
+   * minus `lo` lies in [−2^31, room + 2^31), and taken modulo 2^32 it falls in
+   * [0, room) only when it was there already (room < 2^31).
    */
   private openWindow(low: number, r: number): void {
     const upper = low >= HALF;
     let lo = upper ? HALF : 0;
-    let hi = lo + (HALF - 1);
+    let hi = lo + (HALF - 2);
     if (this.mode === 'batched') {
       lo = Math.max(lo, r - this.batch + 1);
       hi = Math.min(hi, r + this.batch - 1);
     }
     if (lo > hi) {
-      lo = 0;
-      hi = -1;
-    } else if (upper) {
-      lo -= TWO32;
-      hi -= TWO32;
+      this.lo = 0;
+      this.room = 0;
+      return;
     }
-    this.lo = lo | 0;
-    this.hi = hi | 0;
+    this.room = (hi - lo + 1) | 0;
+    this.lo = (upper ? lo - TWO32 : lo) | 0;
   }
 
   private checkLive(): void {
@@ -223,10 +234,12 @@ export class PercpuCounter {
   /** `percpu_counter_add`: add to this unit's cell; the shared total only at ±batch (batched mode). */
   add(amount: number): void {
     const i = this.own;
-    // The signed view: the window's bounds are int32, and so is the compare.
-    const v = this.i32[i]! + amount;
-    if (v <= this.hi && v >= this.lo && (amount | 0) === amount && this.gens[this.genAt] === this.gen) {
-      this.i32[i] = v;
+    const a = this.i32;
+    // The signed view, wrapped to 32 bits (no overflow check to emit; the window test
+    // rejects a wrapped sum, see `openWindow`).
+    const v = (a[i]! + amount) | 0;
+    if ((v - this.lo) >>> 0 < this.room >>> 0 && (amount | 0) === amount && this.gens[this.genAt] === this.gen) {
+      a[i] = v;
       return;
     }
     this.addSlow(amount);

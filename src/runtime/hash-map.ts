@@ -199,8 +199,11 @@ export function hashWords(w: Int32Array, n: number): number {
  * differ in the top bits.
  */
 function hashOneWord(x: number): number {
-  return Math.imul(x ^ (x >>> 16), 0x9e3779b1);
+  return Math.imul(x ^ (x >>> 16), HASH_MUL);
 }
+
+/** The golden-ratio multiplier of `hashOneWord`. */
+const HASH_MUL = 0x9e3779b1;
 
 /** A hash's home slot in a table of `capacity` slots (a power of two): its top bits. */
 export function homeSlot(hash: number, capacity: number): number {
@@ -792,7 +795,9 @@ export class PercpuHashMap {
       const mask = this.mask;
       // Index arithmetic wraps (`| 0`, `imul`): every index is far below 2^31, and V8 then
       // emits no overflow checks.
-      for (let i = (hashOneWord(key) >>> this.shift) & mask; ; i = (i + 1) & mask) {
+      // `hashOneWord(key)`, written out: a call to a module-level function costs a check of
+      // its binding on every add (a function declaration can be reassigned), one more branch.
+      for (let i = (Math.imul(key ^ (key >>> 16), HASH_MUL) >>> this.shift) & mask; ; i = (i + 1) & mask) {
         const e1 = t[i << 1]!;
         if (e1 === 0) break;
         const r = (recAt + (e1 << 1) - 2) | 0;

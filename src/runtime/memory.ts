@@ -47,9 +47,11 @@ export const enum Rt {
   IntentUnit = 4,
   IntentHolder = 5,
   /**
-   * Bumped after a chunk gives its memory slot back (and after a roll-back):
-   * a thread that cached a pointer's address at epoch e may reuse it while the
-   * epoch is still e — the accessors' one-word liveness check. Only grows.
+   * Bumped after a chunk gives its memory slot back, after a unit is released
+   * (its memory zeroed or handed to the next thread) and after a roll-back: a
+   * thread that cached a pointer's address at epoch e may reuse it while the
+   * epoch is still e — the accessors' one-word liveness check, which thereby
+   * also sees its own thread's detach. Only grows; moved under the allocator lock.
    */
   ChunkEpoch = 6,
   /** First word of the free-slot stack; the dirty tops follow it. */
@@ -300,6 +302,11 @@ export class PercpuMemory {
   dirtyTops(): Int32Array {
     const from = this.dirtyTopIndex(0);
     return this.control.slice(from, from + this.maxSlots);
+  }
+
+  /** After a unit's release: cached addresses must be found live again (caller holds the allocator lock). */
+  passUnitEpoch(): void {
+    Atomics.add(this.control, Rt.ChunkEpoch, 1);
   }
 
   /** After a roll-back: the chunk epoch moves on from `before` (the image holds an older one, and caches taken since must miss). */

@@ -410,6 +410,9 @@ export class SharedPercpu {
 
   private finishRelease(unit: number, holder: number): void {
     if (this.onRelease === 'zero') this.memory.zeroUnit(unit);
+    // Before the lease is free: a reference the released thread kept (its own, after
+    // `detach`) finds the epoch moved on and checks again instead of writing.
+    this.memory.passUnitEpoch();
     this.threads.clearLease(unit, holder);
   }
 
@@ -616,8 +619,7 @@ export class SharedPercpu {
   /** A bound reference to the Int32 at byte `off` of `ptr` in this thread's unit (see `Int32Ref`). */
   thisCpuInt32(ptr: number, off = 0): Int32Ref {
     if (this.local === undefined || this.detached) throw this.detached ? new DestroyedError('SharedPercpu (detached)') : new NoUnitError('thisCpuInt32');
-    const i = this.memory.address(ptr, this.unit, off, 4) >>> 2;
-    return new Int32Ref(this.memory, i);
+    return new Int32Ref(this.memory, ptr, this.unit, off);
   }
 
   /** Unit `unit` from any thread (`per_cpu()`): atomic reads. */
