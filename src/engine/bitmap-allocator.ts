@@ -901,8 +901,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const nrBits = md[cm + Md.NrBits]!;
     // This loop runs once per free region of the chunk on every refresh (the
     // W3c/W5c free phases spend most of their time here), so the region walk
-    // (`nextMdFreeRegion`, same steps) and 4.14's update are written inline,
-    // on locals.
+    // (the kernel's `pcpu_next_md_free_region`: a block's contig run that does
+    // not touch its right edge, or a right-edge run joined with the following
+    // blocks' left runs) and 4.14's update are written inline, on locals.
     for (;;) {
       let i = bitOff >>> shift;
       let blockOff = bitOff & (blockBits - 1);
@@ -988,46 +989,6 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       if (chunk !== this.reservedChunk) this.nrEmptyPopPages += emptyPages - h[Hdr.NrEmptyPopPages]!;
       h[Hdr.NrEmptyPopPages] = emptyPages;
     }
-  }
-
-  /**
-   * `pcpu_next_md_free_region`: the next free region at or after `start` that the
-   * block hints describe — a contig run not touching its block's right edge, or
-   * a right-edge run joined with following left runs. Result in `regionOff` /
-   * `regionBits`; `regionOff >= mapBits` when there is none.
-   */
-  private nextMdFreeRegion(chunk: Chunk, start: number): void {
-    const md = chunk.md;
-    const blockBits = this.blockBits;
-    const nrBlocks = chunk.nrBlocks;
-    let i = start >>> this.blockShift;
-    let blockOff = start & (blockBits - 1);
-    let bits = 0;
-    let bitOff = start;
-    for (; i < nrBlocks; i++) {
-      const at = i * MD_STRIDE;
-      if (bits !== 0) {
-        const left = md[at + Md.LeftFree]!;
-        if (left !== blockBits) {
-          bits += left;
-          break;
-        }
-        bits += this.freeRunBits(chunk, i);
-        break;
-      }
-      const contig = md[at + Md.Contig]!;
-      const contigStart = md[at + Md.ContigStart]!;
-      if (contig !== 0 && contigStart >= blockOff && contig + contigStart < blockBits) {
-        bitOff = i * blockBits + contigStart;
-        bits = contig;
-        break;
-      }
-      blockOff = 0;
-      bits = md[at + Md.RightFree]!;
-      bitOff = (i + 1) * blockBits - bits;
-    }
-    this.regionOff = bitOff;
-    this.regionBits = bits;
   }
 
   /**
