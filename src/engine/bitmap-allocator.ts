@@ -74,6 +74,20 @@ const bytesToBits = units.bytesToBits;
 const bitsToBytes = units.bitsToBytes;
 const offsetToBit = units.offsetToBit;
 const sizeToSlotRaw = importedSizeToSlotRaw;
+/**
+ * Whether byte offset `off` starts a live allocation of a chunk: 4-byte
+ * aligned, inside the usable region (the range test first, so the map reads
+ * stay in bounds), and set in both maps — a live allocation's first bit is set
+ * in the alloc and the bound map, its interior bits are clear in the bound
+ * map, a freed one is clear in the alloc map.
+ */
+function startsLiveAllocation(h: Int32Array, allocMap: Uint32Array, boundMap: Uint32Array, mapBits: number, off: number): boolean {
+  if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]!) return false;
+  const bit = offsetToBit(off);
+  const mask = 1 << (bit & 31);
+  return (allocMap[bit >>> 5]! & mask) !== 0 && (boundMap[bit >>> 5]! & mask) !== 0;
+}
+
 // Declared in api.ts (the engine's one place for types, flags and layouts); re-exported for existing imports.
 export { ALLOC_RESERVED, ALLOC_ATOMIC } from './api.js';
 export type { ChunkEventType, ChunkEventListener, BitmapAllocatorOptions, AllocatorHandle, GlobalStats } from './api.js';
@@ -274,15 +288,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
 
   /** Returns `off` (what `freeArea` takes) when it starts a live allocation. */
   protected validateFree(chunk: Chunk, off: number): number {
-    // A live allocation's first bit is set in both maps; its interior bits are
-    // clear in the bound map; a freed one is clear in the alloc map. One test
-    // here, the messages out of line: with the throws inline, V8 made garbage
-    // on every call (24 B per free, measured).
-    const h = chunk.hdr;
-    const bit = offsetToBit(off);
-    if ((off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= chunk.mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! || !testBit(chunk.allocMap, bit) || !testBit(chunk.boundMap, bit)) {
-      this.invalidFree(chunk, off);
-    }
+    // One test here, the messages out of line: with the throws inline, V8 made
+    // garbage on every call (24 B per free, measured).
+    if (!startsLiveAllocation(chunk.hdr, chunk.allocMap, chunk.boundMap, chunk.mapBits, off)) this.invalidFree(chunk, off);
     return off;
   }
 
@@ -302,10 +310,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   // Slots and lists (§1.1, §3.7)
 
   protected chunkSlot(chunk: Chunk): number {
-    const freeBytes = chunk.hdr[Hdr.FreeBytes]!;
-    const contig = chunk.md[chunk.chunkMd + Md.Contig]!;
-    if (freeBytes < MIN_ALLOC_SIZE || contig === 0) return 0;
-    return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
+    return this.slotOf(chunk.hdr[Hdr.FreeBytes]!, chunk.md[chunk.chunkMd + Md.Contig]!);
   }
 
   protected listedSlot(chunk: Chunk): number {
@@ -1044,15 +1049,10 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const bound = chunk.boundMap;
     const mapBits = chunk.mapBits;
     const bitOff = offsetToBit(off);
-    // `validateFree`'s tests, here so that they share this method's loads (the
-    // kernel makes none: a bad pointer corrupts its maps). Nothing is written
-    // before them; the range test comes before the map reads, as there.
-    if (
-      (off & (MIN_ALLOC_SIZE - 1)) !== 0 || off < h[Hdr.StartOffset]! || off >= mapBits * MIN_ALLOC_SIZE - h[Hdr.EndOffset]! ||
-      (map[bitOff >>> 5]! & (1 << (bitOff & 31))) === 0 || (bound[bitOff >>> 5]! & (1 << (bitOff & 31))) === 0
-    ) {
-      this.invalidFree(chunk, off);
-    }
+    // `validateFree`'s test, before anything is written (the kernel makes none:
+    // a bad pointer corrupts its maps); small, so V8 inlines it onto this
+    // method's loads.
+    if (!startsLiveAllocation(h, map, bound, mapBits, off)) this.invalidFree(chunk, off);
     if (this.keepStats) {
       accountFree(this.stats);
       h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
