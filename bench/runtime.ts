@@ -20,8 +20,12 @@
  *    worker, and a per-worker `Map` aggregated by postMessage at the end.
  * 3. One thread, ns per operation (best of rounds): own-unit accessors and
  *    counter adds against a raw Int32Array increment — at a constant address
- *    (`raw`, what V8 makes of a closure's array and index) and through an
- *    object's fields (`rawField`) — and the summed read of one key at 4 units
+ *    (`raw`, what V8 makes of a closure's array and index), through an
+ *    object's fields (`rawField`), and at the constant address behind one
+ *    never-taken check with a slow-path call (`rawChecked`, the least any
+ *    checked access can cost) — one BigInt `Atomics.add` (`bigAtomicAdd`, what
+ *    the batched counter's report costs every `batch` adds), map updates in
+ *    the workers' round-robin loop, and the summed read of one key at 4 units
  *    against the plain map's.
  *
  * Every case, worker or one-thread, is warmed the same way before it is timed
@@ -42,7 +46,7 @@ import { fileURLToPath } from 'node:url';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { SharedPercpu, type SharedPercpuHandle } from '../src/runtime/shared-percpu.js';
-import { PercpuCounter, type PercpuCounterHandle } from '../src/runtime/counter.js';
+import { defaultCounterBatch, PercpuCounter, type PercpuCounterHandle } from '../src/runtime/counter.js';
 import { PercpuHashMap, type PercpuHashMapHandle } from '../src/runtime/hash-map.js';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
 
@@ -64,6 +68,8 @@ const LABEL: Record<Kind, string> = {
 };
 
 const MAP_KEYS = 1024;
+/** Units of the one-thread (micro) allocator. */
+const MICRO_UNITS = 4;
 /** The plain SAB map: capacity (power of two), keys stored + 1 (0 = empty). */
 const SAB_CAP = 4096;
 
@@ -354,6 +360,10 @@ interface MicroResult {
   raw: number;
   /** The same increment with the array and index read from a mutable object's fields (see `micro`). */
   rawField: number;
+  /** `raw` behind one never-taken check whose branch calls a slow path (taken during the warm-up, so V8 compiles the call). */
+  rawChecked: number;
+  /** One `Atomics.add` of a BigInt on a BigInt64Array word: the batched counter's report. */
+  bigAtomicAdd: number;
   ref: number;
   accessor: number;
   counter: number;
@@ -372,6 +382,17 @@ interface RawSlot {
   i: number;
 }
 
+/** What `rawChecked` tests: `miss` is non-zero during the first warm-up calls only. */
+interface RawCheck {
+  miss: number;
+  misses: number;
+}
+
+/** `rawChecked`'s slow path: a real call, as an accessor's cache miss or a counter's report is. */
+function rawSlowPath(c: RawCheck): void {
+  c.misses++;
+}
+
 /**
  * One thread: the per-operation costs, best of interleaved rounds. Every case is
  * a closure over constants of this function, called the same way (warm-up, then
@@ -380,29 +401,41 @@ interface RawSlot {
  * CPU's best store-to-load latency, which no access through a cached or computed
  * address gets. `rawField` is the same increment with both read from a mutable
  * object (as in any code that keeps its array in an object): the baseline for an
- * access whose address is not a compile-time constant.
+ * access whose address is not a compile-time constant. `rawChecked` is `raw`
+ * behind one check that never fails in the timed rounds but did in the warm-up
+ * (so its slow-path call is compiled in, as every checked API's is): the cost of
+ * having any check at all, with nothing else added. The map updates run the
+ * workers' loop (a round-robin key in a captured variable), so that the
+ * one-thread figure compares like for like with the worker rows.
  */
 function micro(rounds: number): MicroResult {
-  const percpu = SharedPercpu.create({ nrUnits: 4, unit: 0 });
+  const percpu = SharedPercpu.create({ nrUnits: MICRO_UNITS, unit: 0 });
   const ptr = percpu.alloc(4, 4);
   const raw = percpu.memory.i32;
   const ri = percpu.memory.address(ptr, 0, 0, 4) >>> 2;
   const slot: RawSlot = { a: raw, i: 0 };
   // Written once more after creation: a field V8 tracks as mutable, never folded.
   slot.i = ri;
+  const check: RawCheck = { miss: 1, misses: 0 };
+  // A word like a counter's shared total, and the report that the batched add makes to it.
+  const totals = new BigInt64Array(new SharedArrayBuffer(64));
+  const batchBig = BigInt(defaultCounterBatch(MICRO_UNITS));
   const ref = percpu.thisCpuInt32(ptr);
   const me = percpu.thisCpu;
   const counter = PercpuCounter.create(percpu);
   const exact = PercpuCounter.create(percpu, { mode: 'exact' });
   const map = PercpuHashMap.create(percpu, { keySize: 4, valueSize: 8, maxEntries: MAP_KEYS });
-  for (let k = 0; k < MAP_KEYS; k++) map.updateAll(k, new Uint8Array(8 * 4).fill(1));
-  const sab = new SharedArrayBuffer(4 * SAB_CAP * 5);
+  for (let k = 0; k < MAP_KEYS; k++) map.updateAll(k, new Uint8Array(8 * MICRO_UNITS).fill(1));
+  const sab = new SharedArrayBuffer(4 * SAB_CAP * (1 + MICRO_UNITS));
   const skeys = new Int32Array(sab, 0, SAB_CAP);
-  const svals = new Int32Array(sab, 4 * SAB_CAP, SAB_CAP * 4);
-  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < 4; u++) sabMapAdd(skeys, svals, u, k);
+  const svals = new Int32Array(sab, 4 * SAB_CAP, SAB_CAP * MICRO_UNITS);
+  for (let k = 0; k < MAP_KEYS; k++) for (let u = 0; u < MICRO_UNITS; u++) sabMapAdd(skeys, svals, u, k);
   const N = 2_000_000;
   const R = 200_000;
   let sink = 0;
+  // The round-robin keys of the two map cases, one each (as each worker has its own).
+  let mapKey = 0;
+  let sabKey = 0;
   const cases: Record<keyof MicroResult, (n: number) => void> = {
     raw: (n) => {
       for (let i = 0; i < n; i++) raw[ri] = raw[ri]! + 1;
@@ -413,6 +446,15 @@ function micro(rounds: number): MicroResult {
         const j = slot.i;
         a[j] = a[j]! + 1;
       }
+    },
+    rawChecked: (n) => {
+      for (let i = 0; i < n; i++) {
+        if (check.miss !== 0) rawSlowPath(check);
+        raw[ri] = raw[ri]! + 1;
+      }
+    },
+    bigAtomicAdd: (n) => {
+      for (let i = 0; i < n; i++) Atomics.add(totals, 1, batchBig);
     },
     ref: (n) => {
       for (let i = 0; i < n; i++) ref.add(1);
@@ -427,32 +469,46 @@ function micro(rounds: number): MicroResult {
       for (let i = 0; i < n; i++) exact.add(1);
     },
     mapAdd: (n) => {
-      for (let i = 0; i < n; i++) map.addInt32(i & (MAP_KEYS - 1), 1);
+      let k = mapKey;
+      for (let i = 0; i < n; i++) {
+        map.addInt32(k, 1);
+        k = k + 1 === MAP_KEYS ? 0 : k + 1;
+      }
+      mapKey = k;
     },
     sabMapAdd: (n) => {
-      for (let i = 0; i < n; i++) sabMapAdd(skeys, svals, 0, i & (MAP_KEYS - 1));
+      let k = sabKey;
+      for (let i = 0; i < n; i++) {
+        sabMapAdd(skeys, svals, 0, k);
+        k = k + 1 === MAP_KEYS ? 0 : k + 1;
+      }
+      sabKey = k;
     },
     mapSum4: (n) => {
       for (let i = 0; i < n; i++) sink += map.sumInt32(i & (MAP_KEYS - 1))!;
     },
     sabMapSum4: (n) => {
-      for (let i = 0; i < n; i++) sink += sabMapSum(skeys, svals, 4, i & (MAP_KEYS - 1));
+      for (let i = 0; i < n; i++) sink += sabMapSum(skeys, svals, MICRO_UNITS, i & (MAP_KEYS - 1));
     },
   };
   const entries = Object.entries(cases) as [keyof MicroResult, (n: number) => void][];
-  // The same warm-up as the workers' (see workerMain), then interleaved rounds.
-  for (let w = 0; w < WARM_CALLS; w++) for (const [, f] of entries) f(WARM_N);
+  // The same warm-up as the workers' (see workerMain), then interleaved rounds;
+  // `rawChecked` takes its slow path in the first warm-up calls only.
+  for (let w = 0; w < WARM_CALLS; w++) {
+    if (w === WARM_CALLS / 4) check.miss = 0;
+    for (const [, f] of entries) f(WARM_N);
+  }
   const best = {} as MicroResult;
   for (let r = 0; r < rounds; r++) {
     for (const [k, f] of entries) {
-      const n = k === 'mapSum4' || k === 'sabMapSum4' || k === 'mapAdd' || k === 'sabMapAdd' ? R : N;
+      const n = k === 'mapSum4' || k === 'sabMapSum4' || k === 'mapAdd' || k === 'sabMapAdd' || k === 'bigAtomicAdd' ? R : N;
       const t = performance.now();
       f(n);
       const ns = ((performance.now() - t) * 1e6) / n;
       best[k] = Math.min(best[k] ?? Infinity, ns);
     }
   }
-  if (sink === -1) console.log(sink);
+  if (sink === -1 || check.misses === -1) console.log(sink);
   return best;
 }
 
@@ -596,9 +652,13 @@ async function main(): Promise<void> {
     counterOverRaw: m.counter / m.raw,
     counterExactOverRaw: m.counterExact / m.raw,
     rawFieldOverRaw: m.rawField / m.raw,
+    rawCheckedOverRaw: m.rawChecked / m.raw,
     accessorOverRawField: m.accessor / m.rawField,
     counterOverRawField: m.counter / m.rawField,
     counterExactOverRawField: m.counterExact / m.rawField,
+    accessorOverRawChecked: m.accessor / m.rawChecked,
+    /** The batched add's floor: the exact mode's add plus one BigInt Atomics.add per batch, over raw. */
+    counterFloorOverRaw: (m.counterExact + m.bigAtomicAdd / defaultCounterBatch(MICRO_UNITS)) / m.raw,
     mapAddOverSabMapAdd: m.mapAdd / m.sabMapAdd,
     mapSum4OverSabMapSum4: m.mapSum4 / m.sabMapSum4,
   };

@@ -95,6 +95,14 @@ export class PercpuCounter {
   /** Int32 index of this thread's cell, -1 without a unit. */
   declare private readonly own: number;
   /**
+   * The fast path's two words, each through a view of its own (made once, at attach):
+   * this unit's low count word (a one-word dummy without a unit, whose window is
+   * closed) and the registry entry's generation word. A constant index into a fixed
+   * view spares the fast path two index loads and their arithmetic.
+   */
+  declare private readonly ownLow: Int32Array;
+  declare private readonly genCell: Int32Array;
+  /**
    * The fast path's window: the values the cell's low word, read as a signed
    * Int32, may take after a plain add are `lo` ≤ v < `lo` + `room` (thread-local:
    * only this thread writes its cell); `room` 0 closes the fast path. Both are
@@ -169,6 +177,9 @@ export class PercpuCounter {
     this.i32 = m.i32;
     this.i64 = m.i64;
     this.own = percpu.unit >= 0 ? this.unit0 + percpu.unit * this.stride : -1;
+    // Fixed-length views stay valid: the buffers never shrink.
+    this.ownLow = this.own >= 0 ? new Int32Array(this.i32.buffer, 4 * this.own, 1) : new Int32Array(1);
+    this.genCell = new Int32Array(b.counters, 4 * this.genAt, 1);
     this.lo = 0;
     this.room = 0;
     this.removeHook = undefined;
@@ -233,13 +244,12 @@ export class PercpuCounter {
 
   /** `percpu_counter_add`: add to this unit's cell; the shared total only at ±batch (batched mode). */
   add(amount: number): void {
-    const i = this.own;
-    const a = this.i32;
+    const a = this.ownLow;
     // The signed view, wrapped to 32 bits (no overflow check to emit; the window test
     // rejects a wrapped sum, see `openWindow`).
-    const v = (a[i]! + amount) | 0;
-    if ((v - this.lo) >>> 0 < this.room >>> 0 && (amount | 0) === amount && this.gens[this.genAt] === this.gen) {
-      a[i] = v;
+    const v = (a[0]! + amount) | 0;
+    if ((v - this.lo) >>> 0 < this.room >>> 0 && (amount | 0) === amount && this.genCell[0] === this.gen) {
+      a[0] = v;
       return;
     }
     this.addSlow(amount);
