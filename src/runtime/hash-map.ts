@@ -788,7 +788,13 @@ export class PercpuHashMap {
       // hash compare (the key is one word), no liveness load (a destroyed map has every slot
       // emptied, so the probe falls through to the slow path, which throws), and no sequence
       // check: a probe that races a delete can only miss (then the slow path decides) or find
-      // the key's own element — an add that linearises before the delete.
+      // the key's own element — an add that linearises before the delete. (Only a thread
+      // stalled between its compare and its store, while the key is deleted and its element
+      // reused, writes into the new key's value: as with a `lookup` pointer, see the header.)
+      // The record's key is compared, not the slot's hash, although for one-word keys an equal
+      // hash proves an equal key: a backward shift rewrites a slot's hash and element one
+      // after the other, so the two words of a slot, read without the sequence lock, may
+      // belong to two elements; an element's own record cannot.
       // Slots and records through one view (`slots` is its head): one typed array to check, not two.
       const t = this.table;
       const recAt = this.recAt;
