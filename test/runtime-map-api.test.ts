@@ -9,7 +9,7 @@ import { test } from 'node:test';
 import assert from 'node:assert/strict';
 import fc from 'fast-check';
 import { SharedPercpu } from '../src/runtime/shared-percpu.js';
-import { PercpuHashMap, BPF_NOEXIST, BPF_EXIST } from '../src/runtime/hash-map.js';
+import { PercpuHashMap, BPF_NOEXIST, BPF_EXIST, hashWords, homeSlot } from '../src/runtime/hash-map.js';
 import { DestroyedError, MapFullError, RuntimeArgumentError } from '../src/runtime/errors.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
 
@@ -124,6 +124,35 @@ test('every map call after destroy is DestroyedError, in every thread', () => {
   }
   assert.throws(() => views[1]!.addInt32(1, 1), DestroyedError);
   assert.throws(() => views[1]!.tryUpdate(2, new Int32Array([1])), DestroyedError);
+});
+
+test("addInt32's fast path: any int32 key, homes up to the table's last slot and probes that wrap, each add in its own unit's value", () => {
+  // The fast path computes the home slot without a mask and the value's index from the slot's
+  // word in one step: a model (a Map per unit) says what every unit's value must hold.
+  fc.assert(
+    fc.property(fc.array(fc.integer({ min: -0x8000_0000, max: 0x7fff_ffff }), { minLength: 1, maxLength: 60 }), fc.integer({ min: 0, max: 2 }), (drawn, sizeIx) => {
+      const maxEntries = [8, 60, 100][sizeIx]!;
+      const { main, map, views } = setup(2, { keySize: 4, valueSize: 8, maxEntries });
+      // Keys whose home is the last slot, so that their neighbours' probes wrap to slot 0.
+      const last: number[] = [];
+      for (let k = 0; last.length < 3; k++) if (homeSlot(hashWords(new Int32Array([k]), 1), map.capacity) === map.capacity - 1) last.push(k);
+      const keys = [...new Set([...last, ...drawn, 0x7fff_ffff, -0x8000_0000, -1])].slice(0, maxEntries);
+      const model = [new Map<number, number>(), new Map<number, number>()];
+      for (let round = 0; round < 3; round++) {
+        keys.forEach((k, i) => {
+          const u = (i + round) % 2;
+          assert.equal(views[u]!.addInt32(k, i + 1), true);
+          model[u]!.set(k, (model[u]!.get(k) ?? 0) + i + 1);
+        });
+      }
+      for (const k of keys) {
+        const ptr = map.lookup(k);
+        for (const u of [0, 1]) assert.equal(main.perCpu(u).getInt32(ptr), model[u]!.get(k) ?? 0, `key ${k}, unit ${u}`);
+      }
+      assert.deepEqual(map.check(), []);
+    }),
+    { numRuns: 60 },
+  );
 });
 
 test("addInt32's fast path lands in the key's own value, whether the preallocated values are contiguous or scattered", () => {

@@ -277,6 +277,11 @@ export class PercpuHashMap {
   declare private readonly linearBase: number;
   /** `linearBase` + this unit's offset (`fastUnit`), or -1 when the values are not linear. */
   declare private readonly linearUnit: number;
+  /**
+   * `linearUnit` − `valueWords`: where element "−1"'s value would be, so that element e's is
+   * `linearElem1 + (e + 1) × valueWords` — the add indexes by the slot's word (e + 1) in one step.
+   */
+  declare private readonly linearElem1: number;
   declare private readonly valueWords: number;
   /**
    * This thread's Int32 view of the unit memory as of attach, which covers every value:
@@ -388,6 +393,7 @@ export class PercpuHashMap {
     this.fastUnit = this.oneWordKeys && !this.lru && this.myUnitIndex >= 0 ? this.myUnitIndex * this.unitWords : -1;
     this.removeHook = this.fastUnit >= 0 ? percpu.onDetach(() => (this.fastUnit = -1)) : undefined;
     this.linearUnit = this.linearBase >= 0 && this.fastUnit >= 0 ? this.linearBase + this.fastUnit : -1;
+    this.linearElem1 = this.linearUnit - this.valueWords;
     this.probed = -1;
     this.ticks = 0;
   }
@@ -788,7 +794,13 @@ export class PercpuHashMap {
       // hash compare (the key is one word), no liveness load (a destroyed map has every slot
       // emptied, so the probe falls through to the slow path, which throws), and no sequence
       // check: a probe that races a delete can only miss (then the slow path decides) or find
-      // the key's own element — an add that linearises before the delete.
+      // the key's own element — an add that linearises before the delete. (Only a thread
+      // stalled between its compare and its store, while the key is deleted and its element
+      // reused, writes into the new key's value: as with a `lookup` pointer, see the header.)
+      // The record's key is compared, not the slot's hash, although for one-word keys an equal
+      // hash proves an equal key: a backward shift rewrites a slot's hash and element one
+      // after the other, so the two words of a slot, read without the sequence lock, may
+      // belong to two elements; an element's own record cannot.
       // Slots and records through one view (`slots` is its head): one typed array to check, not two.
       const t = this.table;
       const recAt = this.recAt;
@@ -797,13 +809,16 @@ export class PercpuHashMap {
       // emits no overflow checks.
       // `hashOneWord(key)`, written out: a call to a module-level function costs a check of
       // its binding on every add (a function declaration can be reassigned), one more branch.
-      for (let i = (Math.imul(key ^ (key >>> 16), HASH_MUL) >>> this.shift) & mask; ; i = (i + 1) & mask) {
+      // The home slot needs no mask: `>>> shift` leaves log2(capacity) bits. `| 0` (no
+      // instruction) keeps it a signed 32-bit value, so that where `shift` is not a compile-time
+      // constant the loop's index does not widen to a double.
+      for (let i = (Math.imul(key ^ (key >>> 16), HASH_MUL) >>> this.shift) | 0; ; i = (i + 1) & mask) {
         const e1 = t[i << 1]!;
         if (e1 === 0) break;
         const r = (recAt + (e1 << 1) - 2) | 0;
         if (t[r] === key) {
           const lin = this.linearUnit;
-          const at = lin >= 0 ? (lin + Math.imul(e1 - 1, this.valueWords)) | 0 : (t[r + 1]! + unit) | 0;
+          const at = lin >= 0 ? (this.linearElem1 + Math.imul(e1, this.valueWords)) | 0 : (t[r + 1]! + unit) | 0;
           const a = this.values;
           a[at] = (a[at]! + delta) | 0;
           return true;
