@@ -655,6 +655,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const last = findLastBitIn(chunk.allocMap, base, base + sOff);
     sOff = last < 0 ? 0 : last - base + 1;
     this.blockUpdate(chunk.md, index * MD_STRIDE, sOff, eOff);
+    // The run just accounted is not empty, so the block's contig hint is not 0.
+    setBit(chunk.contigBlocks, index);
+    chunk.groupBound[index >>> 5] = -1;
   }
 
   // -------------------------------------------------------------------------
@@ -755,17 +758,46 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
   }
 
-  /** Re-derive the free-block summary bits of blocks [from, to] from their `LeftFree`. */
-  private refreshFreeBlocks(chunk: Chunk, from: number, to: number): void {
+  /** Re-derive the block summaries of blocks [from, to]: the free-block bits from their `LeftFree`, the contig-block bits from their `Contig`; their groups' bounds become unknown. */
+  private refreshBlockSummaries(chunk: Chunk, from: number, to: number): void {
     const md = chunk.md;
-    const summary = chunk.freeBlocks;
+    const free = chunk.freeBlocks;
+    const contig = chunk.contigBlocks;
     const blockBits = this.blockBits;
     for (let b = from; b <= to; b++) {
       const w = b >>> 5;
       const mask = 1 << (b & 31);
-      if (md[b * MD_STRIDE + Md.LeftFree] === blockBits) summary[w] = summary[w]! | mask;
-      else summary[w] = summary[w]! & ~mask;
+      const at = b * MD_STRIDE;
+      if (md[at + Md.LeftFree] === blockBits) free[w] = free[w]! | mask;
+      else free[w] = free[w]! & ~mask;
+      if (md[at + Md.Contig] !== 0) contig[w] = contig[w]! | mask;
+      else contig[w] = contig[w]! & ~mask;
+      chunk.groupBound[w] = -1;
     }
+  }
+
+  /**
+   * The bound of group `g` (see `Chunk.groupBound`), computed from its blocks'
+   * hints and stored: the largest `Contig`, `LeftFree` and `RightFree`, or
+   * `mapBits` as soon as a block is entirely free (a run through free blocks
+   * can be any length).
+   */
+  private groupBoundOf(chunk: Chunk, g: number): number {
+    const md = chunk.md;
+    const blockBits = this.blockBits;
+    const end = Math.min((g + 1) << 5, chunk.nrBlocks);
+    let bound = 0;
+    for (let b = g << 5; b < end; b++) {
+      const at = b * MD_STRIDE;
+      const left = md[at + Md.LeftFree]!;
+      if (left === blockBits) {
+        bound = chunk.mapBits;
+        break;
+      }
+      bound = Math.max(bound, left, md[at + Md.Contig]!, md[at + Md.RightFree]!);
+    }
+    chunk.groupBound[g] = bound;
+    return bound;
   }
 
   /** `pcpu_block_update_hint_alloc`: fix the hints of the blocks and chunk an allocation touched. */
@@ -845,7 +877,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       }
     }
 
-    this.refreshFreeBlocks(chunk, sIndex, eIndex);
+    this.refreshBlockSummaries(chunk, sIndex, eIndex);
     // Chunk.
     const cm = chunk.chunkMd;
     if (nrEmptyPages && this.profile.emptyPagesInHints) this.updateEmptyPages(chunk, -nrEmptyPages);
@@ -894,6 +926,8 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const blockBits = this.blockBits;
     const shift = this.blockShift;
     const nrBlocks = chunk.nrBlocks;
+    const contigBlocks = chunk.contigBlocks;
+    const groupBound = chunk.groupBound;
     // The chunk record in locals while the walk runs (written back below):
     // nothing in the walk reads it, and the loop runs once per free region.
     let contig = md[cm + Md.Contig]!;
@@ -921,9 +955,43 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
           len += left !== blockBits ? left : this.freeRunBits(chunk, i);
           break;
         }
+        // A group whose every run is under half the contig run found so far
+        // (and, when empty pages are recounted, under a block, so holds no
+        // whole page): no region that starts in its blocks before its last
+        // one can change the result, since later regions only win by being
+        // longer or as long (an earlier start never comes, the walk goes up)
+        // and none of them touches the map's start or end. Go on at its last
+        // block, whose right-edge run may reach into the next group; a block's
+        // regions are the same whether the walk enters it at bit 0 or after
+        // its left run, except that a short left run may be seen twice.
+        // (Not before a first region: an unknown bound costs a pass over the
+        // group, and an allocation's refresh usually finds one region only.)
+        if (contig !== 0) {
+          const g = i >>> 5;
+          let bound = groupBound[g]!;
+          if (bound < 0) bound = this.groupBoundOf(chunk, g);
+          if (2 * bound < contig && (!recount || 2 * bound < blockBits)) {
+            const lastInGroup = Math.min((g << 5) + 31, nrBlocks - 1);
+            if (i < lastInGroup) {
+              i = lastInGroup - 1;
+              blockOff = 0;
+              continue;
+            }
+          }
+        }
         const bContig = md[at + Md.Contig]!;
+        if (bContig === 0) {
+          // A full block: no region starts in it and none runs on out of it
+          // (`RightFree <= Contig`). Jump to the next block with a contig hint
+          // (one summary word covers 32 blocks); the region then starts at
+          // that block's bit 0, as the block-by-block walk would leave it.
+          i = findNextBit(contigBlocks, nrBlocks, i + 1) - 1;
+          blockOff = 0;
+          off = (i + 1) * blockBits;
+          continue;
+        }
         const bStart = md[at + Md.ContigStart]!;
-        if (bContig !== 0 && bStart >= blockOff && bContig + bStart < blockBits) {
+        if (bStart >= blockOff && bContig + bStart < blockBits) {
           off = i * blockBits + bStart;
           len = bContig;
           break;
@@ -1171,6 +1239,18 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
         md[at + Md.RightFree] = blockBits;
       }
       setRange(summary, sIndex + 1, eIndex - sIndex - 1);
+    }
+    // Every block the freed run touches now has a non-empty run in its hints.
+    // Their groups' bounds are no longer known.
+    const contigSummary = chunk.contigBlocks;
+    const groupBound = chunk.groupBound;
+    if (sIndex === eIndex) {
+      const cw = sIndex >>> 5;
+      contigSummary[cw] = contigSummary[cw]! | (1 << (sIndex & 31));
+      groupBound[cw] = -1;
+    } else {
+      setRange(contigSummary, sIndex, eIndex - sIndex + 1);
+      groupBound.fill(-1, sIndex >>> 5, (eIndex >>> 5) + 1);
     }
     if (nrEmptyPages && p.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
     // A whole free page or a run across blocks: rebuild the chunk hints (7.0
