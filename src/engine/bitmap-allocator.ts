@@ -657,7 +657,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     this.blockUpdate(chunk.md, index * MD_STRIDE, sOff, eOff);
     // The run just accounted is not empty, so the block's contig hint is not 0.
     setBit(chunk.contigBlocks, index);
-    chunk.groupBound[index >>> 5] = -1;
+    this.raiseGroupBound(chunk, index);
   }
 
   // -------------------------------------------------------------------------
@@ -758,22 +758,51 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
   }
 
-  /** Re-derive the block summaries of blocks [from, to]: the free-block bits from their `LeftFree`, the contig-block bits from their `Contig`; their groups' bounds become unknown. */
+  /**
+   * Re-derive the block summaries of blocks [from, to] after an allocation:
+   * the free-block bits from their `LeftFree`, the contig-block bits from their
+   * `Contig`, and their groups' bounds. An allocation shortens runs, but a
+   * block rescan can bring a run the stale-small 7.0 hints had missed back
+   * into them: a known bound is raised to cover the blocks' runs, and a bound
+   * that stood for a free block this allocation took becomes unknown (the
+   * walk recomputes it, tighter).
+   */
   private refreshBlockSummaries(chunk: Chunk, from: number, to: number): void {
     const md = chunk.md;
     const free = chunk.freeBlocks;
     const contig = chunk.contigBlocks;
+    const groupBound = chunk.groupBound;
     const blockBits = this.blockBits;
     for (let b = from; b <= to; b++) {
       const w = b >>> 5;
       const mask = 1 << (b & 31);
       const at = b * MD_STRIDE;
-      if (md[at + Md.LeftFree] === blockBits) free[w] = free[w]! | mask;
+      const left = md[at + Md.LeftFree]!;
+      const bContig = md[at + Md.Contig]!;
+      if (left === blockBits) free[w] = free[w]! | mask;
       else free[w] = free[w]! & ~mask;
-      if (md[at + Md.Contig] !== 0) contig[w] = contig[w]! | mask;
+      if (bContig !== 0) contig[w] = contig[w]! | mask;
       else contig[w] = contig[w]! & ~mask;
-      chunk.groupBound[w] = -1;
+      const bound = groupBound[w]!;
+      if (bound < 0) continue;
+      if (bound === chunk.mapBits) {
+        if (left !== blockBits) groupBound[w] = -1;
+      } else {
+        const runs = left === blockBits ? chunk.mapBits : Math.max(left, bContig, md[at + Md.RightFree]!);
+        if (bound < runs) groupBound[w] = runs;
+      }
     }
+  }
+
+  /** Raise block `b`'s group bound, when known, to cover the block's runs (the map size if it is entirely free). */
+  private raiseGroupBound(chunk: Chunk, b: number): void {
+    const g = b >>> 5;
+    const bound = chunk.groupBound[g]!;
+    const md = chunk.md;
+    const at = b * MD_STRIDE;
+    const left = md[at + Md.LeftFree]!;
+    const runs = left === this.blockBits ? chunk.mapBits : Math.max(left, md[at + Md.Contig]!, md[at + Md.RightFree]!);
+    if (bound >= 0 && bound < runs) chunk.groupBound[g] = runs;
   }
 
   /**
@@ -945,6 +974,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // blocks' left runs) and 4.14's update are written inline, on locals.
     for (;;) {
       let i = bitOff >>> shift;
+      const firstBlock = i;
       let blockOff = bitOff & (blockBits - 1);
       let len = 0;
       let off = bitOff;
@@ -964,9 +994,12 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
         // block, whose right-edge run may reach into the next group; a block's
         // regions are the same whether the walk enters it at bit 0 or after
         // its left run, except that a short left run may be seen twice.
-        // (Not before a first region: an unknown bound costs a pass over the
-        // group, and an allocation's refresh usually finds one region only.)
-        if (contig !== 0) {
+        // Only once the contig run is over a block: an unknown bound costs a
+        // pass over the group's 32 records, which the random mixes (W7, W8),
+        // whose refreshes rarely hold such a run, would pay on most walks
+        // for nothing (measured: 21,466 recomputations, 10 skips per W8 run);
+        // and only where the walk enters a group, which is where it pays.
+        if (contig > blockBits && ((i & 31) === 0 || i === firstBlock)) {
           const g = i >>> 5;
           let bound = groupBound[g]!;
           if (bound < 0) bound = this.groupBoundOf(chunk, g);
@@ -1165,7 +1198,8 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // else by scanning (`find_last_bit` back to the block start, `find_next_bit`
     // up to its end; the first word inline).
     let start: number;
-    if (sOff === md[sAt + Md.Contig]! + md[sAt + Md.ContigStart]!) {
+    const sContig = md[sAt + Md.Contig]!;
+    if (sOff === sContig + md[sAt + Md.ContigStart]!) {
       start = md[sAt + Md.ContigStart]!;
     } else if (sOff === 0) {
       start = 0;
@@ -1240,16 +1274,21 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       }
       setRange(summary, sIndex + 1, eIndex - sIndex - 1);
     }
-    // Every block the freed run touches now has a non-empty run in its hints.
-    // Their groups' bounds are no longer known.
-    const contigSummary = chunk.contigBlocks;
+    // Every block the freed run touches now has a non-empty run in its hints
+    // (the start block's bit was set already unless its contig hint was 0).
+    // The merged run is the only longer one they gained: a known group bound
+    // is raised to it (to the map size for an entirely free block); across
+    // blocks the groups are forgotten (the walk recomputes a bound where it
+    // needs one). Forgetting on every free was measured worse: the random
+    // mixes' walks then recompute bounds on most refreshes (W8 4.14 ~2x).
     const groupBound = chunk.groupBound;
     if (sIndex === eIndex) {
-      const cw = sIndex >>> 5;
-      contigSummary[cw] = contigSummary[cw]! | (1 << (sIndex & 31));
-      groupBound[cw] = -1;
+      if (sContig === 0) setBit(chunk.contigBlocks, sIndex);
+      const run = start === 0 && sEnd === blockBits ? mapBits : sEnd - start;
+      const bound = groupBound[sIndex >>> 5]!;
+      if (bound >= 0 && bound < run) groupBound[sIndex >>> 5] = run;
     } else {
-      setRange(contigSummary, sIndex, eIndex - sIndex + 1);
+      setRange(chunk.contigBlocks, sIndex, eIndex - sIndex + 1);
       groupBound.fill(-1, sIndex >>> 5, (eIndex >>> 5) + 1);
     }
     if (nrEmptyPages && p.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
