@@ -974,8 +974,34 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // blocks' left runs) and 4.14's update are written inline, on locals.
     for (;;) {
       let i = bitOff >>> shift;
-      const firstBlock = i;
       let blockOff = bitOff & (blockBits - 1);
+      // A group whose every run is under half the contig run found so far
+      // (and, when empty pages are recounted, under half a block, so none
+      // holds a whole page): no region that starts in its blocks before its
+      // last one can change the result, since later regions only win by
+      // being longer or as long (an earlier start never comes, the walk goes
+      // up) and none of them touches the map's start or end. Go on at its
+      // last block, whose right-edge run may reach into the next group; a
+      // block's regions are the same whether the walk enters it at bit 0 or
+      // after its left run, except that a short left run may be seen twice.
+      // Only once the contig run is over a block: an unknown bound costs a
+      // pass over the group's 32 records, which the random mixes (W7, W8),
+      // whose refreshes rarely hold such a run, would pay on most walks for
+      // nothing (measured: 21,466 recomputations, 10 skips per W8 run). Here,
+      // where a region's search starts, not in the block loop below: that
+      // loop is the random mixes' hot path.
+      if (contig > blockBits) {
+        const g = i >>> 5;
+        let bound = groupBound[g]!;
+        if (bound < 0) bound = this.groupBoundOf(chunk, g);
+        if (2 * bound < contig && (!recount || 2 * bound < blockBits)) {
+          const lastInGroup = Math.min((g << 5) + 31, nrBlocks - 1);
+          if (i < lastInGroup) {
+            i = lastInGroup;
+            blockOff = 0;
+          }
+        }
+      }
       let len = 0;
       let off = bitOff;
       for (; i < nrBlocks; i++) {
@@ -985,46 +1011,21 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
           len += left !== blockBits ? left : this.freeRunBits(chunk, i);
           break;
         }
-        // A group whose every run is under half the contig run found so far
-        // (and, when empty pages are recounted, under a block, so holds no
-        // whole page): no region that starts in its blocks before its last
-        // one can change the result, since later regions only win by being
-        // longer or as long (an earlier start never comes, the walk goes up)
-        // and none of them touches the map's start or end. Go on at its last
-        // block, whose right-edge run may reach into the next group; a block's
-        // regions are the same whether the walk enters it at bit 0 or after
-        // its left run, except that a short left run may be seen twice.
-        // Only once the contig run is over a block: an unknown bound costs a
-        // pass over the group's 32 records, which the random mixes (W7, W8),
-        // whose refreshes rarely hold such a run, would pay on most walks
-        // for nothing (measured: 21,466 recomputations, 10 skips per W8 run);
-        // and only where the walk enters a group, which is where it pays.
-        if (contig > blockBits && ((i & 31) === 0 || i === firstBlock)) {
-          const g = i >>> 5;
-          let bound = groupBound[g]!;
-          if (bound < 0) bound = this.groupBoundOf(chunk, g);
-          if (2 * bound < contig && (!recount || 2 * bound < blockBits)) {
-            const lastInGroup = Math.min((g << 5) + 31, nrBlocks - 1);
-            if (i < lastInGroup) {
-              i = lastInGroup - 1;
-              blockOff = 0;
-              continue;
-            }
-          }
-        }
         const bContig = md[at + Md.Contig]!;
-        if (bContig === 0) {
-          // A full block: no region starts in it and none runs on out of it
-          // (`RightFree <= Contig`). Jump to the next block with a contig hint
-          // (one summary word covers 32 blocks); the region then starts at
-          // that block's bit 0, as the block-by-block walk would leave it.
-          i = findNextBit(contigBlocks, nrBlocks, i + 1) - 1;
+        if (bContig === 0 && (i & 31) === 0 && contigBlocks[i >>> 5] === 0) {
+          // A group of 32 full blocks: no region starts in them and none runs
+          // on out of them (`RightFree <= Contig`). Step over the group (its
+          // summary word is 0), as a block-by-block walk would leave it: no
+          // region open, the next block entered at bit 0. (A search to the
+          // next set bit from any full block was measured slower on the random
+          // mixes, W7 and W8, whose full blocks come one or two at a time.)
+          i += 31;
           blockOff = 0;
           off = (i + 1) * blockBits;
           continue;
         }
         const bStart = md[at + Md.ContigStart]!;
-        if (bStart >= blockOff && bContig + bStart < blockBits) {
+        if (bContig !== 0 && bStart >= blockOff && bContig + bStart < blockBits) {
           off = i * blockBits + bStart;
           len = bContig;
           break;

@@ -73,7 +73,8 @@ export class Chunk {
    * Per group g of 32 blocks (blocks 32g … 32g + 31, the blocks of summary word
    * g): -1, or at least the largest `Contig`, `LeftFree` and `RightFree` of its
    * blocks, and at least `mapBits` when one of them is entirely free. Whoever
-   * writes a block's hints sets its group to -1; the region walk recomputes it.
+   * writes a block's hints raises a known bound to cover them or sets it to -1;
+   * the region walk recomputes an unknown bound where it needs one.
    */
   readonly groupBound: Int32Array;
   readonly nrPages: Pages;
