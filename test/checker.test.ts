@@ -41,7 +41,6 @@ for (const kernel of ['4.14', '7.0'] as const) {
         c.setMdField(3, Md.Contig, 0);
         c.contigBlocks[0] = c.contigBlocks[0]! & ~(1 << 3);
       }, /block 3: right_free = \d+, expected <= contig_hint 0/],
-      ['group bound below a block run', (a) => (a.getChunk(0)!.groupBound[0] = 1), /block 0: group_bound = 1, expected >= \d+ or -1/],
       ['first_free past the first free bit', (a) => a.getChunk(0)!.setMdField(0, Md.FirstFree, 1000), /block 0: first_free = 1000/],
       ['free_bytes off by 4', (a) => {
         const c = a.getChunk(0)!;

@@ -657,7 +657,6 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     this.blockUpdate(chunk.md, index * MD_STRIDE, sOff, eOff);
     // The run just accounted is not empty, so the block's contig hint is not 0.
     setBit(chunk.contigBlocks, index);
-    this.raiseGroupBound(chunk, index);
   }
 
   // -------------------------------------------------------------------------
@@ -758,106 +757,21 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
   }
 
-  /**
-   * Re-derive the block summaries of blocks [from, to] after an allocation:
-   * the free-block bits from their `LeftFree`, the contig-block bits from their
-   * `Contig`, and their groups' bounds. An allocation shortens runs, but a
-   * block rescan can bring a run the stale-small 7.0 hints had missed back
-   * into them: a known bound is raised to cover the blocks' runs, and a bound
-   * that stood for a free block this allocation took becomes unknown (the
-   * walk recomputes it, tighter).
-   */
+  /** Re-derive the free-block and contig-block summary bits of blocks [from, to] from their `LeftFree` and `Contig`. */
   private refreshBlockSummaries(chunk: Chunk, from: number, to: number): void {
     const md = chunk.md;
     const free = chunk.freeBlocks;
     const contig = chunk.contigBlocks;
-    const groupBound = chunk.groupBound;
     const blockBits = this.blockBits;
     for (let b = from; b <= to; b++) {
       const w = b >>> 5;
       const mask = 1 << (b & 31);
       const at = b * MD_STRIDE;
-      const left = md[at + Md.LeftFree]!;
-      const bContig = md[at + Md.Contig]!;
-      if (left === blockBits) free[w] = free[w]! | mask;
+      if (md[at + Md.LeftFree] === blockBits) free[w] = free[w]! | mask;
       else free[w] = free[w]! & ~mask;
-      if (bContig !== 0) contig[w] = contig[w]! | mask;
+      if (md[at + Md.Contig] !== 0) contig[w] = contig[w]! | mask;
       else contig[w] = contig[w]! & ~mask;
-      const bound = groupBound[w]!;
-      if (bound < 0) continue;
-      if (bound === chunk.mapBits) {
-        if (left !== blockBits) groupBound[w] = -1;
-      } else {
-        const runs = left === blockBits ? chunk.mapBits : Math.max(left, bContig, md[at + Md.RightFree]!);
-        if (bound < runs) groupBound[w] = runs;
-      }
     }
-  }
-
-  /** Raise block `b`'s group bound, when known, to cover the block's runs (the map size if it is entirely free). */
-  private raiseGroupBound(chunk: Chunk, b: number): void {
-    const g = b >>> 5;
-    const bound = chunk.groupBound[g]!;
-    const md = chunk.md;
-    const at = b * MD_STRIDE;
-    const left = md[at + Md.LeftFree]!;
-    const runs = left === this.blockBits ? chunk.mapBits : Math.max(left, md[at + Md.Contig]!, md[at + Md.RightFree]!);
-    if (bound >= 0 && bound < runs) chunk.groupBound[g] = runs;
-  }
-
-  /**
-   * The bound of group `g` (see `Chunk.groupBound`), computed from its blocks'
-   * hints and stored: the largest `Contig`, `LeftFree` and `RightFree`, or
-   * `mapBits` as soon as a block is entirely free (a run through free blocks
-   * can be any length).
-   */
-  private groupBoundOf(chunk: Chunk, g: number): number {
-    const md = chunk.md;
-    const blockBits = this.blockBits;
-    const end = Math.min((g + 1) << 5, chunk.nrBlocks);
-    let bound = 0;
-    for (let b = g << 5; b < end; b++) {
-      const at = b * MD_STRIDE;
-      const left = md[at + Md.LeftFree]!;
-      if (left === blockBits) {
-        bound = chunk.mapBits;
-        break;
-      }
-      bound = Math.max(bound, left, md[at + Md.Contig]!, md[at + Md.RightFree]!);
-    }
-    chunk.groupBound[g] = bound;
-    return bound;
-  }
-
-  /**
-   * Where the region walk goes on from block `i`, given the contig run found
-   * so far: at the last block of `i`'s group when every run of the group is
-   * under half that run (and, when empty pages are recounted, under half a
-   * block, so none holds a whole page), else at `i`. No region that starts in
-   * the group's blocks before its last one can then change the result, since
-   * later regions only win by being longer or as long (an earlier start never
-   * comes, the walk goes up) and none of them touches the map's start or end.
-   * The last block is kept, as its right-edge run may reach into the next
-   * group; a block's regions are the same whether the walk enters it at bit 0
-   * or after its left run, except that a short left run may be seen twice.
-   * The walk asks only once its contig run is over a block: an unknown bound
-   * costs a pass over the group's 32 records, which the random mixes (W7, W8),
-   * whose refreshes rarely hold such a run, would pay on most walks for
-   * nothing (measured: 21,466 recomputations, 10 skips per W8 4.14 run).
-   * A group with an entirely free block has the map size for bound and is
-   * never passed, so its free-block word answers first, without the bound
-   * (counted over a W8 4.14 child, 4 runs: 37,000 bound reads and 116
-   * recomputations instead of 1.3 M calls reading it; W5c's 1,592,196 group
-   * skips unchanged). V8 inlines this and `groupBoundOf` into the walk.
-   */
-  private groupSkipTarget(chunk: Chunk, i: number, contig: number, recount: boolean): number {
-    const g = i >>> 5;
-    if (chunk.freeBlocks[g] !== 0) return i;
-    let bound = chunk.groupBound[g]!;
-    if (bound < 0) bound = this.groupBoundOf(chunk, g);
-    if (2 * bound >= contig || (recount && 2 * bound >= this.blockBits)) return i;
-    const lastInGroup = Math.min((g << 5) + 31, chunk.nrBlocks - 1);
-    return i < lastInGroup ? lastInGroup : i;
   }
 
   /** `pcpu_block_update_hint_alloc`: fix the hints of the blocks and chunk an allocation touched. */
@@ -1005,15 +919,6 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     for (;;) {
       let i = bitOff >>> shift;
       let blockOff = bitOff & (blockBits - 1);
-      // Only once the contig run is over a block (see `groupSkipTarget`); out
-      // of line, so that the walk's code does not carry the rare path.
-      if (contig > blockBits) {
-        const to = this.groupSkipTarget(chunk, i, contig, recount);
-        if (to !== i) {
-          i = to;
-          blockOff = 0;
-        }
-      }
       let len = 0;
       let off = bitOff;
       for (; i < nrBlocks; i++) {
@@ -1025,9 +930,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
         }
         const bContig = md[at + Md.Contig]!;
         if (bContig === 0 && (i & 31) === 0 && contigBlocks[i >>> 5] === 0) {
-          // A group of 32 full blocks: no region starts in them and none runs
-          // on out of them (`RightFree <= Contig`). Step over the group (its
-          // summary word is 0), as a block-by-block walk would leave it: no
+          // The 32 blocks of one summary word all full: no region starts in
+          // them and none runs on out of them (`RightFree <= Contig`). Step
+          // over them (the word is 0), as a block-by-block walk would leave: no
           // region open, the next block entered at bit 0. (The first version
           // searched for the next set bit from any full block: the random
           // mixes, W7 and W8, whose full blocks come one or two at a time,
@@ -1290,20 +1195,10 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
     // Every block the freed run touches now has a non-empty run in its hints
     // (the start block's bit was set already unless its contig hint was 0).
-    // The merged run is the only longer one they gained: a known group bound
-    // is raised to it (to the map size for an entirely free block); across
-    // blocks the groups are forgotten (the walk recomputes a bound where it
-    // needs one). Forgetting on every free was measured worse: the random
-    // mixes' walks then recompute bounds on most refreshes (W8 4.14 ~2x).
-    const groupBound = chunk.groupBound;
     if (sIndex === eIndex) {
       if (sContig === 0) setBit(chunk.contigBlocks, sIndex);
-      const run = start === 0 && sEnd === blockBits ? mapBits : sEnd - start;
-      const bound = groupBound[sIndex >>> 5]!;
-      if (bound >= 0 && bound < run) groupBound[sIndex >>> 5] = run;
     } else {
       setRange(chunk.contigBlocks, sIndex, eIndex - sIndex + 1);
-      groupBound.fill(-1, sIndex >>> 5, (eIndex >>> 5) + 1);
     }
     if (nrEmptyPages && p.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
     // A whole free page or a run across blocks: rebuild the chunk hints (7.0

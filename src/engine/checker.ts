@@ -9,8 +9,6 @@
  * - blocks: left_free and the free-block summary exact; the contig-block
  *   summary exactly "contig hint non-zero", and right_free never above the
  *   contig hint (the region walk's skip over full blocks rests on both);
- *   a known group bound at least every Contig, LeftFree and RightFree of its
- *   32 blocks, and the map size when one of them is entirely free;
  *   first_free a lower bound of the first free bit; the contig run free. Without `blockScanHint`
  *   contig and right_free are exact and the contig run maximal; with it
  *   (scan-hint promotion) both may be too small, never too large, and the scan
@@ -107,18 +105,6 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
       if (scan > 0 && !isFree(map, base + md[at + Md.ScanHintStart]!, scan)) report(b, 'scan_hint', `a free run of ${scan} bits`, md[at + Md.ScanHintStart]!, 'the scan hint run must be free');
       if (scan > contig) report(b, 'scan_hint', `<= contig_hint ${contig}`, scan, 'the scan hint is never larger than the contig hint');
     }
-  }
-
-  for (let g = 0; g < chunk.groupBound.length; g++) {
-    const bound = chunk.groupBound[g]!;
-    if (bound < 0) continue;
-    let need = 0;
-    for (let b = g * 32; b < Math.min(g * 32 + 32, chunk.nrBlocks); b++) {
-      const at = b * MD_STRIDE;
-      need = md[at + Md.LeftFree] === blockBits ? chunk.mapBits : Math.max(need, md[at + Md.Contig]!, md[at + Md.LeftFree]!, md[at + Md.RightFree]!);
-      if (need === chunk.mapBits) break;
-    }
-    if (bound < need) report(g * 32, 'group_bound', `>= ${need} or -1`, bound, 'a block group bound covers every run its blocks hint at (the map size when one is entirely free)');
   }
 
   // Chunk level, over the usable region only.

@@ -22,10 +22,6 @@
  *   contigBlocks Uint32 × ceil(nrPages / 32)      1 = block's contig hint non-zero: a summary
  *                                                  that lets region walks step over runs of
  *                                                  full blocks a word at a time
- *   groupBound Int32 × ceil(nrPages / 32)        per group of 32 blocks (one summary word),
- *                                                  a bound of the free runs its block hints
- *                                                  describe, or -1 (not known): lets region
- *                                                  walks pass groups of short runs
  *
  * Invariants: every bit of a live allocation is set in allocMap; its first bit is
  * set in boundMap and its interior bits are clear there; the hidden head and tail
@@ -51,7 +47,7 @@ function layout(nrPages: number, blockBits: number) {
   const allocWords = (mapBits + 31) >>> 5;
   const boundWords = (mapBits + 1 + 31) >>> 5;
   const popWords = (nrPages + 31) >>> 5;
-  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 4 * popWords) };
+  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 3 * popWords) };
 }
 
 /** Typed-array views over one chunk of the bitmap allocator (see the module comment for the layout); read its fields with `hdr[Hdr.X]` and `md[record * MD_STRIDE + Md.X]`. */
@@ -69,14 +65,6 @@ export class Chunk {
    * Contig`, a clear bit is a block a region walk with no region open passes over.
    */
   readonly contigBlocks: Uint32Array;
-  /**
-   * Per group g of 32 blocks (blocks 32g … 32g + 31, the blocks of summary word
-   * g): -1, or at least the largest `Contig`, `LeftFree` and `RightFree` of its
-   * blocks, and at least `mapBits` when one of them is entirely free. Whoever
-   * writes a block's hints raises a known bound to cover them or sets it to -1;
-   * the region walk recomputes an unknown bound where it needs one.
-   */
-  readonly groupBound: Int32Array;
   readonly nrPages: Pages;
   /** Bits of the allocation map: nrPages × blockBits (hidden head and tail included). */
   readonly mapBits: Bits;
@@ -117,8 +105,6 @@ export class Chunk {
     this.freeBlocks = new Uint32Array(buf, at, popWords);
     at += 4 * popWords;
     this.contigBlocks = new Uint32Array(buf, at, popWords);
-    at += 4 * popWords;
-    this.groupBound = new Int32Array(buf, at, popWords);
     this.nrPages = asPages(nrPages);
     this.mapBits = asBits(mapBits);
     this.nrBlocks = asBlocks(nrPages);
@@ -138,7 +124,6 @@ export class Chunk {
       this.freeBlocks[i >>> 5] = this.freeBlocks[i >>> 5]! | (1 << (i & 31));
       this.contigBlocks[i >>> 5] = this.contigBlocks[i >>> 5]! | (1 << (i & 31));
     }
-    this.groupBound.fill(-1);
   }
 
   /** The chunk's id (`RESERVED_CHUNK_ID` for the reserved chunk). */
