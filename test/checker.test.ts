@@ -31,6 +31,16 @@ for (const kernel of ['4.14', '7.0'] as const) {
       ['block contig too large', (a) => bumpMd(a.getChunk(0)!, 0, Md.Contig, 5), /block 0: contig_hint/],
       ['left_free wrong', (a) => a.getChunk(0)!.setMdField(0, Md.LeftFree, 3), /block 0: left_free = 3/],
       ['right_free too large', (a) => a.getChunk(0)!.setMdField(0, Md.RightFree, 1024), /block 0: right_free = 1024/],
+      ['contig-block summary bit cleared for a block with free runs', (a) => (a.getChunk(0)!.contigBlocks[0] = 0), /block 0: contig_blocks = 0, expected 1/],
+      ['contig-block summary bit set for a block with a zero contig hint', (a) => {
+        const c = a.getChunk(0)!;
+        c.setMdField(3, Md.Contig, 0);
+      }, /block 3: contig_blocks = 1, expected 0/],
+      ['right_free above a zero contig hint', (a) => {
+        const c = a.getChunk(0)!;
+        c.setMdField(3, Md.Contig, 0);
+        c.contigBlocks[0] = c.contigBlocks[0]! & ~(1 << 3);
+      }, /block 3: right_free = \d+, expected <= contig_hint 0/],
       ['first_free past the first free bit', (a) => a.getChunk(0)!.setMdField(0, Md.FirstFree, 1000), /block 0: first_free = 1000/],
       ['free_bytes off by 4', (a) => {
         const c = a.getChunk(0)!;

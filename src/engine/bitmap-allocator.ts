@@ -655,6 +655,8 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const last = findLastBitIn(chunk.allocMap, base, base + sOff);
     sOff = last < 0 ? 0 : last - base + 1;
     this.blockUpdate(chunk.md, index * MD_STRIDE, sOff, eOff);
+    // The run just accounted is not empty, so the block's contig hint is not 0.
+    setBit(chunk.contigBlocks, index);
   }
 
   // -------------------------------------------------------------------------
@@ -755,16 +757,20 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
   }
 
-  /** Re-derive the free-block summary bits of blocks [from, to] from their `LeftFree`. */
-  private refreshFreeBlocks(chunk: Chunk, from: number, to: number): void {
+  /** Re-derive the free-block and contig-block summary bits of blocks [from, to] from their `LeftFree` and `Contig`. */
+  private refreshBlockSummaries(chunk: Chunk, from: number, to: number): void {
     const md = chunk.md;
-    const summary = chunk.freeBlocks;
+    const free = chunk.freeBlocks;
+    const contig = chunk.contigBlocks;
     const blockBits = this.blockBits;
     for (let b = from; b <= to; b++) {
       const w = b >>> 5;
       const mask = 1 << (b & 31);
-      if (md[b * MD_STRIDE + Md.LeftFree] === blockBits) summary[w] = summary[w]! | mask;
-      else summary[w] = summary[w]! & ~mask;
+      const at = b * MD_STRIDE;
+      if (md[at + Md.LeftFree] === blockBits) free[w] = free[w]! | mask;
+      else free[w] = free[w]! & ~mask;
+      if (md[at + Md.Contig] !== 0) contig[w] = contig[w]! | mask;
+      else contig[w] = contig[w]! & ~mask;
     }
   }
 
@@ -845,7 +851,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       }
     }
 
-    this.refreshFreeBlocks(chunk, sIndex, eIndex);
+    this.refreshBlockSummaries(chunk, sIndex, eIndex);
     // Chunk.
     const cm = chunk.chunkMd;
     if (nrEmptyPages && this.profile.emptyPagesInHints) this.updateEmptyPages(chunk, -nrEmptyPages);
@@ -894,6 +900,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const blockBits = this.blockBits;
     const shift = this.blockShift;
     const nrBlocks = chunk.nrBlocks;
+    const contigBlocks = chunk.contigBlocks;
     // The chunk record in locals while the walk runs (written back below):
     // nothing in the walk reads it, and the loop runs once per free region.
     let contig = md[cm + Md.Contig]!;
@@ -922,6 +929,19 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
           break;
         }
         const bContig = md[at + Md.Contig]!;
+        if (bContig === 0 && (i & 31) === 0 && contigBlocks[i >>> 5] === 0) {
+          // The 32 blocks of one summary word all full: no region starts in
+          // them and none runs on out of them (`RightFree <= Contig`). Step
+          // over them (the word is 0), as a block-by-block walk would leave: no
+          // region open, the next block entered at bit 0. (The first version
+          // searched for the next set bit from any full block: the random
+          // mixes, W7 and W8, whose full blocks come one or two at a time,
+          // gain nothing from that, and it sat in their hot loop.)
+          i += 31;
+          blockOff = 0;
+          off = (i + 1) * blockBits;
+          continue;
+        }
         const bStart = md[at + Md.ContigStart]!;
         if (bContig !== 0 && bStart >= blockOff && bContig + bStart < blockBits) {
           off = i * blockBits + bStart;
@@ -1097,7 +1117,8 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // else by scanning (`find_last_bit` back to the block start, `find_next_bit`
     // up to its end; the first word inline).
     let start: number;
-    if (sOff === md[sAt + Md.Contig]! + md[sAt + Md.ContigStart]!) {
+    const sContig = md[sAt + Md.Contig]!;
+    if (sOff === sContig + md[sAt + Md.ContigStart]!) {
       start = md[sAt + Md.ContigStart]!;
     } else if (sOff === 0) {
       start = 0;
@@ -1171,6 +1192,13 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
         md[at + Md.RightFree] = blockBits;
       }
       setRange(summary, sIndex + 1, eIndex - sIndex - 1);
+    }
+    // Every block the freed run touches now has a non-empty run in its hints
+    // (the start block's bit was set already unless its contig hint was 0).
+    if (sIndex === eIndex) {
+      if (sContig === 0) setBit(chunk.contigBlocks, sIndex);
+    } else {
+      setRange(chunk.contigBlocks, sIndex, eIndex - sIndex + 1);
     }
     if (nrEmptyPages && p.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
     // A whole free page or a run across blocks: rebuild the chunk hints (7.0

@@ -6,8 +6,10 @@
  * (spec §2.1–§2.3). The allowances follow the rules (`BitmapRules`), not the
  * kernel version, so a custom profile is checked by what its rules do:
  *
- * - blocks: left_free and the free-block summary exact; first_free a lower
- *   bound of the first free bit; the contig run free. Without `blockScanHint`
+ * - blocks: left_free and the free-block summary exact; the contig-block
+ *   summary exactly "contig hint non-zero", and right_free never above the
+ *   contig hint (the region walk's skip over full blocks rests on both);
+ *   first_free a lower bound of the first free bit; the contig run free. Without `blockScanHint`
  *   contig and right_free are exact and the contig run maximal; with it
  *   (scan-hint promotion) both may be too small, never too large, and the scan
  *   run must be free and no larger than the contig hint.
@@ -92,7 +94,10 @@ export function checkChunk(a: BitmapAllocator, chunk: Chunk): HintProblem[] {
     if (md[at + Md.LeftFree] !== t.left) report(b, 'left_free', `${t.left}`, md[at + Md.LeftFree]!, 'left_free is exact');
     const summary = (chunk.freeBlocks[b >>> 5]! >>> (b & 31)) & 1;
     if (summary !== (t.left === blockBits ? 1 : 0)) report(b, 'free_blocks', `${t.left === blockBits ? 1 : 0}`, summary, 'the free-block summary bit says exactly whether the block is entirely free');
+    const hinted = (chunk.contigBlocks[b >>> 5]! >>> (b & 31)) & 1;
+    if (hinted !== (contig !== 0 ? 1 : 0)) report(b, 'contig_blocks', `${contig !== 0 ? 1 : 0}`, hinted, 'the contig-block summary bit says exactly whether the block contig hint is non-zero');
     const right = md[at + Md.RightFree]!;
+    if (right > contig) report(b, 'right_free', `<= contig_hint ${contig}`, right, 'right_free is one of the block runs the contig hint covers (region walks pass blocks with a zero contig hint)');
     if (fuzzyBlocks ? right > t.right : right !== t.right) report(b, 'right_free', fuzzyBlocks ? `<= ${t.right}` : `${t.right}`, right, fuzzyBlocks ? 'with blockScanHint right_free may be stale at 0, never too large' : 'without blockScanHint right_free is exact');
     if (md[at + Md.FirstFree]! > t.firstFree) report(b, 'first_free', `<= ${t.firstFree}`, md[at + Md.FirstFree]!, 'first_free is a lower bound of the first free bit');
     if (fuzzyBlocks) {

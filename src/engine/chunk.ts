@@ -19,6 +19,9 @@
  *                                                  the whole block): a summary of the md
  *                                                  records that lets region walks step over
  *                                                  runs of free blocks a word at a time
+ *   contigBlocks Uint32 × ceil(nrPages / 32)      1 = block's contig hint non-zero: a summary
+ *                                                  that lets region walks step over runs of
+ *                                                  full blocks a word at a time
  *
  * Invariants: every bit of a live allocation is set in allocMap; its first bit is
  * set in boundMap and its interior bits are clear there; the hidden head and tail
@@ -44,7 +47,7 @@ function layout(nrPages: number, blockBits: number) {
   const allocWords = (mapBits + 31) >>> 5;
   const boundWords = (mapBits + 1 + 31) >>> 5;
   const popWords = (nrPages + 31) >>> 5;
-  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 2 * popWords) };
+  return { mapBits, mdWords, allocWords, boundWords, popWords, bytes: 4 * (HDR_WORDS + mdWords + allocWords + boundWords + 3 * popWords) };
 }
 
 /** Typed-array views over one chunk of the bitmap allocator (see the module comment for the layout); read its fields with `hdr[Hdr.X]` and `md[record * MD_STRIDE + Md.X]`. */
@@ -56,6 +59,12 @@ export class Chunk {
   readonly populated: Uint32Array;
   /** Bit b set exactly when block b's `LeftFree` is the whole block (kept by the allocator at every alloc and free). */
   readonly freeBlocks: Uint32Array;
+  /**
+   * Bit b set exactly when block b's `Contig` is non-zero (kept by the allocator
+   * wherever a block's contig hint is written). With the hint rule `RightFree <=
+   * Contig`, a clear bit is a block a region walk with no region open passes over.
+   */
+  readonly contigBlocks: Uint32Array;
   readonly nrPages: Pages;
   /** Bits of the allocation map: nrPages × blockBits (hidden head and tail included). */
   readonly mapBits: Bits;
@@ -94,6 +103,8 @@ export class Chunk {
     this.populated = new Uint32Array(buf, at, popWords);
     at += 4 * popWords;
     this.freeBlocks = new Uint32Array(buf, at, popWords);
+    at += 4 * popWords;
+    this.contigBlocks = new Uint32Array(buf, at, popWords);
     this.nrPages = asPages(nrPages);
     this.mapBits = asBits(mapBits);
     this.nrBlocks = asBlocks(nrPages);
@@ -109,7 +120,10 @@ export class Chunk {
     // pcpu_init_md_blocks: every block and the chunk record fully free.
     for (let i = 0; i < nrPages; i++) initMd(this.md, i * MD_STRIDE, blockBits);
     initMd(this.md, this.chunkMd, mapBits);
-    for (let i = 0; i < nrPages; i++) this.freeBlocks[i >>> 5] = this.freeBlocks[i >>> 5]! | (1 << (i & 31));
+    for (let i = 0; i < nrPages; i++) {
+      this.freeBlocks[i >>> 5] = this.freeBlocks[i >>> 5]! | (1 << (i & 31));
+      this.contigBlocks[i >>> 5] = this.contigBlocks[i >>> 5]! | (1 << (i & 31));
+    }
   }
 
   /** The chunk's id (`RESERVED_CHUNK_ID` for the reserved chunk). */
