@@ -29,6 +29,11 @@
  *   7.0, as in the kernel);
  * - a request that throws leaves every array and counter untouched: validation
  *   happens before the first write.
+ *
+ * On the allocation path a rule is tested as `rule === true`: the profile's
+ * fields are plain tagged values to V8, and a bare truth test compiles to the
+ * generic ToBoolean (false, "", 0, NaN, 0n…: a dozen instructions), the
+ * comparison to one pointer compare. (Profiles hold booleans only: `checkRules`.)
  */
 import { InvalidFreeError, GeometryError } from '../errors.js';
 import * as bitmap from './bitmap.js';
@@ -461,11 +466,11 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const bitAlign: Bits = bytesToBits(align);
     const fit = this.findBlockFit(chunk, bits, bitAlign, atomic);
     if (fit < 0) {
-      if (this.profile.relegateOnFail && slot >= 0 && slot < SLOT_FAIL_THRESHOLD) this.listMove(chunk, 0, true);
+      if (this.profile.relegateOnFail === true && slot >= 0 && slot < SLOT_FAIL_THRESHOLD) this.listMove(chunk, 0, true);
       return -1;
     }
     const off = this.allocArea(chunk, bits, bitAlign, fit);
-    if (off >= 0 && this.profile.depopulation) this.reintegrateChunk(chunk);
+    if (off >= 0 && this.profile.depopulation === true) this.reintegrateChunk(chunk);
     return off;
   }
 
@@ -510,7 +515,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // alignUp, written out: V8 declined to inline it on this path (its own calls were 6 % of W8's time).
     const pad = ((contigStart + align - 1) & -align) - contigStart;
     if (pad + allocBits > md[cm + Md.Contig]!) return -1;
-    let bitOff = this.profile.chunkScanHint ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
+    let bitOff = this.profile.chunkScanHint === true ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
     const mapBits = chunk.mapBits;
     for (;;) {
       this.nextFitRegion(chunk, allocBits, align, bitOff);
@@ -558,7 +563,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const blockBits = this.blockBits;
     const shift = this.blockShift;
     const nrBlocks = chunk.nrBlocks;
-    const scanForward = this.profile.blockScanForward;
+    const scanForward = this.profile.blockScanForward === true;
     const alignLess = (align - 1) | 0;
     let i = start >> shift; // `>>`, not `>>>`: an int32, so `i |= 31` below keeps the loop variable an integer
     let blockOff = start & (blockBits - 1);
@@ -640,7 +645,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const oslot = this.chunkSlot(chunk);
     const mapBits = chunk.mapBits;
     const end = Math.min(start + allocBits + this.blockBits, mapBits);
-    const rememberSkipped = this.profile.rememberSkipped;
+    const rememberSkipped = this.profile.rememberSkipped === true;
     if (rememberSkipped) {
       this.largestOff = 0;
       this.largestBits = 0;
@@ -689,7 +694,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     if (start < md[at + Md.FirstFree]!) md[at + Md.FirstFree] = start;
     if (start === 0) md[at + Md.LeftFree] = contig;
     if (end === md[at + Md.NrBits]) md[at + Md.RightFree] = contig;
-    if (this.profile.blockScanHint) this.updateContigAndScan(md, at, start, contig);
+    if (this.profile.blockScanHint === true) this.updateContigAndScan(md, at, start, contig);
     else this.updateContig(md, at, Md.Contig, Md.ContigStart, start, contig);
   }
 
@@ -755,7 +760,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const at = index * MD_STRIDE;
     const blockBits = this.blockBits;
     let from: number;
-    if (this.profile.blockScanHint) {
+    if (this.profile.blockScanHint === true) {
       const scan = md[at + Md.ScanHint]!;
       if (scan !== 0) {
         from = md[at + Md.ScanHintStart]! + scan;
@@ -818,7 +823,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const map = chunk.allocMap;
     const blockBits = this.blockBits;
     const shift = this.blockShift;
-    const scanHint = this.profile.blockScanHint;
+    const scanHint = this.profile.blockScanHint === true;
     const sIndex = bitOff >>> shift;
     const eIndex = (bitOff + bits - 1) >>> shift;
     const sOff = bitOff & (blockBits - 1);
@@ -898,8 +903,8 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     this.refreshBlockSummaries(chunk, sIndex, eIndex);
     // Chunk.
     const cm = chunk.chunkMd;
-    if (nrEmptyPages && this.profile.emptyPagesInHints) this.updateEmptyPages(chunk, -nrEmptyPages);
-    if (this.profile.chunkHintsAsBlock) {
+    if (nrEmptyPages && this.profile.emptyPagesInHints === true) this.updateEmptyPages(chunk, -nrEmptyPages);
+    if (this.profile.chunkHintsAsBlock === true) {
       // A block record's scan hint (kept when `blockScanHint` is on) must stay free.
       if (scanHint) {
         const scanStart = md[cm + Md.ScanHintStart]!;
@@ -925,11 +930,11 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const p = this.profile;
     // The chunk record as a block record keeps first free and edges, and a
     // scan hint when block records do; 4.14's keeps the contig run only.
-    const asBlock = p.chunkHintsAsBlock;
-    const keepScan = asBlock && p.blockScanHint;
-    const recount = !p.emptyPagesInHints;
+    const asBlock = p.chunkHintsAsBlock === true;
+    const keepScan = asBlock && p.blockScanHint === true;
+    const recount = p.emptyPagesInHints !== true;
     let bitOff: number;
-    if (p.chunkScanHint && !fullScan && md[cm + Md.ScanHint] !== 0) {
+    if (p.chunkScanHint === true && !fullScan && md[cm + Md.ScanHint] !== 0) {
       const scan = md[cm + Md.ScanHint]!;
       bitOff = md[cm + Md.ScanHintStart]! + scan;
       md[cm + Md.ContigStart] = md[cm + Md.ScanHintStart]!;
@@ -1279,7 +1284,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   /** `pcpu_chunk_slot` of a chunk with these free bytes and chunk contig hint (bits). */
   private slotOf(freeBytes: number, contig: number): number {
     if (freeBytes < MIN_ALLOC_SIZE || contig === 0) return 0;
-    return this.sizeToSlot(this.profile.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
+    return this.sizeToSlot(this.profile.slotByContig === true ? contig * MIN_ALLOC_SIZE : freeBytes);
   }
   // -------------------------------------------------------------------------
   // Balance work (§4.3, §4.4)
