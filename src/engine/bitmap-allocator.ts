@@ -1139,8 +1139,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // up to its end; the first word inline).
     let start: number;
     const sContig = md[sAt + Md.Contig]!;
-    if (sOff === sContig + md[sAt + Md.ContigStart]!) {
-      start = md[sAt + Md.ContigStart]!;
+    const sContigStart = md[sAt + Md.ContigStart]!;
+    if (sOff === sContig + sContigStart) {
+      start = sContigStart;
     } else if (sOff === 0) {
       start = 0;
     } else {
@@ -1157,8 +1158,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       start = at < 0 ? 0 : at - sBase + 1;
     }
     let runEnd: number;
-    if (eOffIn === md[eAt + Md.ContigStart]) {
-      runEnd = md[eAt + Md.ContigStart]! + md[eAt + Md.Contig]!;
+    const eContigStart = md[eAt + Md.ContigStart]!;
+    if (eOffIn === eContigStart) {
+      runEnd = eContigStart + md[eAt + Md.Contig]!;
     } else {
       const lim = eBase + blockBits;
       const f = eBase + eOffIn;
