@@ -107,7 +107,11 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   private readonly keepStats: boolean;
   // Profile rules the free path reads on every free, copied into this object's
   // own fields at construction: a field of `this` is one load, a rule of
-  // `this.profile` two dependent ones and a map check.
+  // `this.profile` two dependent ones and a map check. The hot paths test them
+  // (and `keepStats`) with `=== true`: V8 does not track that a field holds a
+  // boolean, so a bare `if (this.flag)` compiles to a generic ToBoolean (false,
+  // '', undetectable, number, bigint checks: 8+ instructions and a map load);
+  // `=== true` is one compare. Every one of them is assigned a boolean.
   private readonly slotByContig: boolean;
   private readonly emptyPagesInHints: boolean;
   private readonly chunkHintsAsBlock: boolean;
@@ -165,7 +169,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
       ...(options.stats !== undefined ? { stats: options.stats } : {}),
       ...(options.rules !== undefined ? { rules: { ...options.rules } } : {}),
     };
-    this.keepStats = options.stats ?? true;
+    this.keepStats = Boolean(options.stats ?? true);
     this.profile = profile;
     this.slotByContig = profile.slotByContig;
     this.emptyPagesInHints = profile.emptyPagesInHints;
@@ -501,7 +505,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   }
 
   protected statsAreaAlloc(chunk: Chunk, size: number): void {
-    if (!this.keepStats) return;
+    if (this.keepStats !== true) return;
     accountAlloc(this.stats, size);
     const h = chunk.hdr;
     h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! + 1;
@@ -686,7 +690,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     if (start < md[at + Md.FirstFree]!) md[at + Md.FirstFree] = start;
     if (start === 0) md[at + Md.LeftFree] = contig;
     if (end === md[at + Md.NrBits]) md[at + Md.RightFree] = contig;
-    if (this.blockScanHint) this.updateContigAndScan(md, at, start, contig);
+    if (this.blockScanHint === true) this.updateContigAndScan(md, at, start, contig);
     else this.updateContig(md, at, Md.Contig, Md.ContigStart, start, contig);
   }
 
@@ -1057,7 +1061,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
 
   /** 7.0: a free that leaves a quarter of the chunk's pages empty (and enough elsewhere) isolates it for reclaim. */
   protected override afterFree(chunk: Chunk): void {
-    if (this.reclaimOnFree && this.shouldReclaimChunk(chunk)) {
+    if (this.reclaimOnFree === true && this.shouldReclaimChunk(chunk)) {
       this.isolateChunk(chunk);
       this.balancePending = true;
     }
@@ -1091,7 +1095,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // a bad pointer corrupts its maps); small, so V8 inlines it onto this
     // method's loads.
     if (!startsLiveAllocation(h, map, bound, mapBits, off)) this.invalidFree(chunk, off);
-    if (this.keepStats) {
+    if (this.keepStats === true) {
       accountFree(this.stats);
       h[Hdr.NrAlloc] = h[Hdr.NrAlloc]! - 1;
     }
@@ -1223,16 +1227,16 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     } else {
       setRange(chunk.contigBlocks, sIndex, eIndex - sIndex + 1);
     }
-    if (nrEmptyPages && this.emptyPagesInHints) this.updateEmptyPages(chunk, nrEmptyPages);
+    if (nrEmptyPages !== 0 && this.emptyPagesInHints === true) this.updateEmptyPages(chunk, nrEmptyPages);
     // A whole free page or a run across blocks: rebuild the chunk hints (7.0
     // writes the one-block case as `end - start >= blockBits`, the same test).
     if ((start === 0 && runEnd === blockBits) || sIndex !== eIndex) {
       this.chunkRefreshHint(chunk, true);
-    } else if (this.chunkHintsAsBlock) {
+    } else if (this.chunkHintsAsBlock === true) {
       // Upstream slip (spec §4.2): a chunk-relative start with a block-relative
       // end. In blocks >= 1 the length is negative and only first_free moves.
       const cStart = sBase + start;
-      const cEnd = this.fixFreeCoordinates ? sBase + runEnd : runEnd;
+      const cEnd = this.fixFreeCoordinates === true ? sBase + runEnd : runEnd;
       const len = cEnd - cStart;
       // That case without the call: a length below the contig and scan hints
       // matches none of the contig rule's branches, and a start off 0 and an end
@@ -1247,7 +1251,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     } else {
       // Upstream slip (spec §4.1): 4.14 passes the block's contig size, not the
       // length of the run just merged (fixed in 5.2: `correctFreeRegion`).
-      const len = this.correctFreeRegion ? runEnd - start : md[sAt + Md.Contig]!;
+      const len = this.correctFreeRegion === true ? runEnd - start : md[sAt + Md.Contig]!;
       this.updateContig(md, cm, Md.Contig, Md.ContigStart, sBase + start, len);
     }
     // ---- end of pcpu_block_update_hint_free
@@ -1261,7 +1265,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // time) are skipped; otherwise both are computed as before.
     const nFree = h[Hdr.FreeBytes]!;
     const nContig = md[cm + Md.Contig]!;
-    const byContig = this.slotByContig;
+    const byContig = this.slotByContig === true;
     const oKey = byContig ? oContig * MIN_ALLOC_SIZE : oFree;
     const nKey = byContig ? nContig * MIN_ALLOC_SIZE : nFree;
     const unit = this.unitSize;
@@ -1274,7 +1278,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   /** `pcpu_chunk_slot` of a chunk with these free bytes and chunk contig hint (bits). */
   private slotOf(freeBytes: number, contig: number): number {
     if (freeBytes < MIN_ALLOC_SIZE || contig === 0) return 0;
-    return this.sizeToSlot(this.slotByContig ? contig * MIN_ALLOC_SIZE : freeBytes);
+    return this.sizeToSlot(this.slotByContig === true ? contig * MIN_ALLOC_SIZE : freeBytes);
   }
   // -------------------------------------------------------------------------
   // Balance work (§4.3, §4.4)
