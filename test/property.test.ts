@@ -11,6 +11,7 @@ import fc from 'fast-check';
 import { HintedBitmapAllocator } from '../src/engine/allocator.js';
 import { ALLOC_ATOMIC } from '../src/engine/bitmap-allocator.js';
 import { formatProblem } from '../src/engine/checker.js';
+import { Hdr } from '../src/engine/chunk.js';
 import { NULL_PTR, ptrChunk, ptrOffset } from '../src/engine/pointer.js';
 
 type Op = { kind: 'a'; size: number; align: number; atomic: boolean } | { kind: 'f'; pick: number };
@@ -96,6 +97,46 @@ for (const kernel of ['4.14', '7.0'] as const) {
   for (const backend of ['vm', 'km'] as const) {
     test(`${kernel} ${backend}: random sequences through the whole allocator keep every invariant`, () => {
       fc.assert(fc.property(fc.array(opArb, { minLength: 50, maxLength: 250 }), (ops) => runModel(kernel, 'allocator', false, ops, backend)), { numRuns: 150 });
+    });
+  }
+}
+
+// `freeArea` computes the chunk's slot only when the free may have moved it
+// (free bytes or contig off 0, or their fls changed); the kernel recomputes it
+// on every free. Whatever the free, the chunk must end up where the kernel's
+// relocation puts it: moved to the new slot when `pcpu_chunk_slot` changed,
+// left where it was listed (a 7.0 relegation included) when it did not.
+for (const kernel of ['4.14', '7.0'] as const) {
+  for (const backend of ['vm', 'km'] as const) {
+    test(`${kernel} ${backend}: a free moves its chunk exactly when pcpu_chunk_slot changes`, () => {
+      fc.assert(
+        fc.property(fc.array(opArb, { minLength: 50, maxLength: 300 }), (ops) => {
+          // No balance work: nothing but the free itself may move the chunk.
+          const a = new HintedBitmapAllocator({ kernel, geometry: { unitSize: 32768, staticSize: 4104, dynSize: 24568 }, backend, balance: 'none' });
+          const live: number[] = [];
+          for (const op of ops) {
+            if (op.kind === 'a') {
+              const ptr = a.alloc(op.size, op.align, op.atomic ? ALLOC_ATOMIC : 0);
+              if (ptr !== NULL_PTR) live.push(ptr);
+              continue;
+            }
+            if (live.length === 0) continue;
+            const k = op.pick % live.length;
+            const ptr = live[k]!;
+            live[k] = live[live.length - 1]!;
+            live.pop();
+            const c = a.getChunk(ptrChunk(ptr))!;
+            const before = a.computedSlot(c);
+            const listed = c.hdr[Hdr.Slot]!;
+            const wasIsolated = c.hdr[Hdr.Isolated] !== 0;
+            a.free(ptr);
+            if (c === a.reserved || wasIsolated || c.hdr[Hdr.Isolated] !== 0) continue;
+            const after = a.computedSlot(c);
+            assert.equal(c.hdr[Hdr.Slot], before !== after ? after : listed, `slot ${before} -> ${after}, listed ${listed}`);
+          }
+        }),
+        { numRuns: 150 },
+      );
     });
   }
 }

@@ -197,7 +197,7 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     this.pageShift = 31 - Math.clz32(this.pageSize);
     this.store = s.store;
     this.ctl = s.store.ctl;
-    this.sharedState = s.store.shared;
+    this.sharedState = s.store.shared === true;
     this.slots = new SlotLists(
       this.ctl.subarray(Ctl.Slots, Ctl.Slots + s.nrSlots),
       this.ctl.subarray(Ctl.Slots + s.nrSlots, Ctl.Slots + 2 * s.nrSlots),
@@ -378,7 +378,7 @@ export abstract class PercpuChunkAllocator<C extends SkeletonChunk> {
     // chunk + 1. Anything that is not a live chunk's pointer (NaN, negative,
     // fractional, a string, a chunk that is gone) fails one of the tests and
     // takes the slow path, which throws the precise error.
-    if (this.sharedState) this.sync();
+    if (this.sharedState === true) this.sync(); // `=== true`: one compare, not a generic ToBoolean (see bitmap-allocator.ts)
     const hi = (ptr * PTR_STRIDE_INV) | 0;
     const rest = ptr - hi * PTR_STRIDE;
     // An int32 offset, not the double `rest`: a double passed on to a call is boxed.
