@@ -24,7 +24,9 @@
  * per phase kind, every sample's leaf function (self time, GC and V8's
  * `(program)` included, since a sample is placed by its time, not its stack),
  * the inlined-callee attribution V8 keeps in the profile, and the line ticks
- * (`positionTicks`) of the functions named by `--lines`.
+ * (`positionTicks`) of the functions named by `--lines` — lines of the compiled
+ * JS in dist/, where a callee V8 inlined can show its own file's lines under
+ * the caller's name.
  *
  * Join mode: reads a `valgrind --tool=callgrind --dump-instr=yes` output and
  * V8's `--print-opt-code` listing of the same process, and prints for each
