@@ -24,7 +24,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 export const UNIT_SUITES = [
-  'balance', 'bench-workloads', 'bitmap', 'checker', 'chunk-map', 'errors', 'exports', 'geometry',
+  'balance', 'bench-profile', 'bench-workloads', 'bitmap', 'checker', 'chunk-map', 'errors', 'exports', 'geometry',
   'function-length', 'import-cycles', 'io', 'no-downcast', 'package', 'population', 'property', 'runtime-counter', 'runtime-hash-map',
   'runtime-map-api', 'rules', 'shared-state', 'stats', 'stats-compare', 'stats-format', 'top-fragmentation', 'top-ledger',
   'trace-capture', 'trace-parse', 'trace-stats', 'units',
