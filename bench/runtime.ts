@@ -10,7 +10,8 @@
  *    - padded per-worker slots (one cache line each) bumped with `Atomics.add`
  *      and with plain `++`,
  *    - a per-worker local variable, posted to the main thread at the end,
- *    - `PercpuCounter.add(1)`, batched (the kernel's batch) and exact mode,
+ *    - `PercpuCounter.add(1)`, batched (the kernel's batch, and a batch of
+ *      WIDE_BATCH) and exact mode,
  *    - the worker's own unit through `thisCpuInt32(ptr).add(1)` and
  *      `thisCpu.addInt32(ptr, 1)`.
  *    Each worker counts for a fixed time after a common start; the exact total
@@ -22,11 +23,32 @@
  *    counter adds against a raw Int32Array increment — at a constant address
  *    (`raw`, what V8 makes of a closure's array and index), through an
  *    object's fields (`rawField`), and at the constant address behind one
- *    never-taken check with a slow-path call (`rawChecked`, the least any
- *    checked access can cost) — one BigInt `Atomics.add` (`bigAtomicAdd`, what
- *    the batched counter's report costs every `batch` adds), map updates in
- *    the workers' round-robin loop, and the summed read of one key at 4 units
- *    against the plain map's.
+ *    never-taken check (`rawChecked`, the least any checked access can cost)
+ *    — one BigInt `Atomics.add` (`bigAtomicAdd`, the batched counter's
+ *    report), `raw` with that report every `batch`-th increment (`rawReport`,
+ *    the batched add's loop shape), map updates in the workers' round-robin
+ *    loop, and the summed read of one key at 4 units against the plain map's.
+ *
+ * What the one-thread baselines are (read off `node --print-opt-code`, Node 20,
+ * and measured on the 2-vCPU machine; see docs/RUNTIME.md, fast paths):
+ * - `raw` is not reduced to nothing: each iteration is one 32-bit load, add and
+ *   store at an address V8 embeds as a constant, plus the loop's count, overflow
+ *   and interrupt checks. It runs at ~1 cycle an iteration because the CPU
+ *   forwards a store to the next load of the same unchanged address register at
+ *   zero latency; the same increment with its index loaded in the loop (even
+ *   from a constant array) runs at ~4.5× that — the store-to-load latency — and
+ *   so does `rawField`. No access keyed by a pointer known only at run time can
+ *   get under `rawField`; only a reference V8 folds to a constant (`ref`) can.
+ * - `rawChecked`'s slow path is inlined (a field increment behind the test), so
+ *   its loop has no call: it is the cost of a test, not of a call site.
+ * - The batched counter calls a builtin every `batch` adds (`Atomics.add` on a
+ *   shared buffer is a builtin call in Node 20, Int32 or BigInt alike), and a
+ *   loop with a call taken every 32nd iteration costs ~3× raw with nothing else
+ *   in it (`rawReport`): the call, the registers it clobbers, and a branch taken
+ *   once in 32. `counterOverRawReport` is the batched add against that shape;
+ *   `counterOverRaw` against a loop without the call. (The former
+ *   `counterFloorOverRaw`, exact add plus `bigAtomicAdd / batch`, left the loop
+ *   shape out and underestimated the floor.)
  *
  * Every case, worker or one-thread, is warmed the same way before it is timed
  * (WARM_CALLS short calls, so that V8 compiles it on entry, not only on-stack).
@@ -50,8 +72,15 @@ import { defaultCounterBatch, PercpuCounter, type PercpuCounterHandle } from '..
 import { PercpuHashMap, type PercpuHashMapHandle } from '../src/runtime/hash-map.js';
 import { BitmapAllocator } from '../src/engine/bitmap-allocator.js';
 
-type Kind = 'atomic' | 'paddedAtomic' | 'paddedPlain' | 'local' | 'counter' | 'counterExact' | 'ref' | 'accessor' | 'map' | 'sabMap' | 'jsMap';
-const COUNT_KINDS: readonly Kind[] = ['atomic', 'paddedAtomic', 'paddedPlain', 'local', 'counter', 'counterExact', 'ref', 'accessor'];
+/**
+ * The `counterWide` case's batch: the kernel's batched counter with a batch the caller chose
+ * (`percpu_counter_add_batch`'s knob), so that the two-worker rows show how much of the default
+ * batch's scaling is the shared total's cache line (one report per 32 adds at the default).
+ */
+const WIDE_BATCH = 1024;
+
+type Kind = 'atomic' | 'paddedAtomic' | 'paddedPlain' | 'local' | 'counter' | 'counterWide' | 'counterExact' | 'ref' | 'accessor' | 'map' | 'sabMap' | 'jsMap';
+const COUNT_KINDS: readonly Kind[] = ['atomic', 'paddedAtomic', 'paddedPlain', 'local', 'counter', 'counterWide', 'counterExact', 'ref', 'accessor'];
 const MAP_KINDS: readonly Kind[] = ['map', 'sabMap', 'jsMap'];
 const LABEL: Record<Kind, string> = {
   atomic: 'shared word, Atomics.add',
@@ -59,6 +88,7 @@ const LABEL: Record<Kind, string> = {
   paddedPlain: 'padded per-worker slots, plain ++',
   local: 'per-worker local, posted at the end',
   counter: 'PercpuCounter.add(1), batched',
+  counterWide: `PercpuCounter.add(1), batched, batch ${WIDE_BATCH}`,
   counterExact: 'PercpuCounter.add(1), exact mode',
   ref: 'own unit, thisCpuInt32(ptr).add(1)',
   accessor: 'own unit, thisCpu.addInt32(ptr, 1)',
@@ -79,6 +109,7 @@ interface WorkerJob {
   workers: number;
   percpu: SharedPercpuHandle;
   counter: PercpuCounterHandle;
+  wide: PercpuCounterHandle;
   exact: PercpuCounterHandle;
   map: PercpuHashMapHandle;
   /** Words: 0 ready count, 1 go, 2 stop; the shared word at 16; padded slots from 32, 16 words apart. */
@@ -158,6 +189,7 @@ function workerMain(job: WorkerJob): void {
   const ctl = new Int32Array(job.control);
   const counter = PercpuCounter.attach(percpu, job.counter);
   const exact = PercpuCounter.attach(percpu, job.exact);
+  const wide = PercpuCounter.attach(percpu, job.wide);
   const map = PercpuHashMap.attach(percpu, job.map);
   const me = percpu.thisCpu;
   const ref = percpu.thisCpuInt32(job.ptr);
@@ -191,6 +223,9 @@ function workerMain(job: WorkerJob): void {
     counter: (n) => {
       for (let i = 0; i < n; i++) counter.add(1);
     },
+    counterWide: (n) => {
+      for (let i = 0; i < n; i++) wide.add(1);
+    },
     counterExact: (n) => {
       for (let i = 0; i < n; i++) exact.add(1);
     },
@@ -201,7 +236,7 @@ function workerMain(job: WorkerJob): void {
       for (let i = 0; i < n; i++) me.addInt32(ptr, 1);
     },
     map: (n) => {
-      let k = key;
+      let k = key | 0;
       for (let i = 0; i < n; i++) {
         map.addInt32(k, 1);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
@@ -209,7 +244,7 @@ function workerMain(job: WorkerJob): void {
       key = k;
     },
     sabMap: (n) => {
-      let k = key;
+      let k = key | 0;
       for (let i = 0; i < n; i++) {
         sabMapAdd(keys, vals, unit, k);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
@@ -217,7 +252,7 @@ function workerMain(job: WorkerJob): void {
       key = k;
     },
     jsMap: (n) => {
-      let k = key;
+      let k = key | 0;
       for (let i = 0; i < n; i++) {
         jsMap.set(k, (jsMap.get(k) ?? 0) + 1);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
@@ -276,6 +311,7 @@ async function rateOnce(kind: Kind, workers: number, durationMs: number): Promis
   const percpu = SharedPercpu.create({ nrUnits: workers });
   const counter = PercpuCounter.create(percpu);
   const exact = PercpuCounter.create(percpu, { mode: 'exact' });
+  const wide = PercpuCounter.create(percpu, { batch: WIDE_BATCH });
   const map = PercpuHashMap.create(percpu, { keySize: 4, valueSize: 8, maxEntries: MAP_KEYS });
   for (let k = 0; k < MAP_KEYS; k++) map.updateAll(k, new Uint8Array(8 * workers));
   const sabMap = new SharedArrayBuffer(4 * SAB_CAP * (1 + workers));
@@ -287,7 +323,7 @@ async function rateOnce(kind: Kind, workers: number, durationMs: number): Promis
   const ctl = new Int32Array(control);
   const file = fileURLToPath(import.meta.url);
   const started = Array.from({ length: workers }, (_, unit) => {
-    const job: WorkerJob = { kind, unit, workers, percpu: percpu.handle(), counter: counter.handle(), exact: exact.handle(), map: map.handle(), control, sabMap, ptr };
+    const job: WorkerJob = { kind, unit, workers, percpu: percpu.handle(), counter: counter.handle(), wide: wide.handle(), exact: exact.handle(), map: map.handle(), control, sabMap, ptr };
     const w = new Worker(file, { workerData: job });
     const done = new Promise<WorkerReply>((resolve, reject) => {
       w.once('message', resolve);
@@ -322,6 +358,9 @@ async function rateOnce(kind: Kind, workers: number, durationMs: number): Promis
       break;
     case 'counter':
       got = counter.sum();
+      break;
+    case 'counterWide':
+      got = wide.sum();
       break;
     case 'counterExact':
       got = exact.sum();
@@ -376,6 +415,11 @@ interface MicroResult {
   rawChecked: number;
   /** One `Atomics.add` of a BigInt on a BigInt64Array word: the batched counter's report. */
   bigAtomicAdd: number;
+  /**
+   * `raw` plus that report every `batch`-th increment (decided on the incremented value, as the
+   * counter's window test is): the batched add's loop shape with nothing of the counter in it.
+   */
+  rawReport: number;
   ref: number;
   accessor: number;
   counter: number;
@@ -400,7 +444,7 @@ interface RawCheck {
   misses: number;
 }
 
-/** `rawChecked`'s slow path: a real call, as an accessor's cache miss or a counter's report is. */
+/** `rawChecked`'s slow path (V8 inlines it: see `micro`). */
 function rawSlowPath(c: RawCheck): void {
   c.misses++;
 }
@@ -415,8 +459,9 @@ function rawSlowPath(c: RawCheck): void {
  * object (as in any code that keeps its array in an object): the baseline for an
  * access whose address is not a compile-time constant. `rawChecked` is `raw`
  * behind one check that never fails in the timed rounds but did in the warm-up
- * (so its slow-path call is compiled in, as every checked API's is): the cost of
- * having any check at all, with nothing else added. The map updates run the
+ * (so the branch is compiled, not a deoptimisation; V8 inlines its small slow
+ * path, so the loop holds no call): the cost of having any check at all, with
+ * nothing else added. The map updates run the
  * workers' loop (a round-robin key in a captured variable), so that the
  * one-thread figure compares like for like with the worker rows.
  */
@@ -431,7 +476,10 @@ function micro(rounds: number): MicroResult {
   const check: RawCheck = { miss: 1, misses: 0 };
   // A word like a counter's shared total, and the report that the batched add makes to it.
   const totals = new BigInt64Array(new SharedArrayBuffer(64));
-  const batchBig = BigInt(defaultCounterBatch(MICRO_UNITS));
+  const batchN = defaultCounterBatch(MICRO_UNITS);
+  const batchBig = BigInt(batchN);
+  // rawReport decides with a mask.
+  if ((batchN & (batchN - 1)) !== 0) throw new Error(`the micro counter batch ${batchN} is not a power of two`);
   const ref = percpu.thisCpuInt32(ptr);
   const me = percpu.thisCpu;
   const counter = PercpuCounter.create(percpu);
@@ -469,6 +517,13 @@ function micro(rounds: number): MicroResult {
     bigAtomicAdd: (n) => {
       for (let i = 0; i < n; i++) Atomics.add(totals, 1, batchBig);
     },
+    rawReport: (n) => {
+      for (let i = 0; i < n; i++) {
+        const v = (raw[ri]! + 1) | 0;
+        raw[ri] = v;
+        if ((v & (batchN - 1)) === 0) Atomics.add(totals, 1, batchBig);
+      }
+    },
     ref: (n) => {
       for (let i = 0; i < n; i++) ref.add(1);
     },
@@ -482,7 +537,7 @@ function micro(rounds: number): MicroResult {
       for (let i = 0; i < n; i++) exact.add(1);
     },
     mapAdd: (n) => {
-      let k = mapKey;
+      let k = mapKey | 0;
       for (let i = 0; i < n; i++) {
         map.addInt32(k, 1);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
@@ -490,7 +545,7 @@ function micro(rounds: number): MicroResult {
       mapKey = k;
     },
     sabMapAdd: (n) => {
-      let k = sabKey;
+      let k = sabKey | 0;
       for (let i = 0; i < n; i++) {
         sabMapAdd(skeys, svals, 0, k);
         k = k + 1 === MAP_KEYS ? 0 : k + 1;
@@ -654,6 +709,7 @@ async function main(): Promise<void> {
   const get = (rs: RateResult[], k: Kind, w: number) => rs.find((r) => r.kind === k && r.workers === w)!.opsPerSec;
   const ratios = {
     counter2wOver1w: get(countRates, 'counter', 2) / get(countRates, 'counter', 1),
+    counterWide2wOver1w: get(countRates, 'counterWide', 2) / get(countRates, 'counterWide', 1),
     counterExact2wOver1w: get(countRates, 'counterExact', 2) / get(countRates, 'counterExact', 1),
     counter2wOverAtomic2w: get(countRates, 'counter', 2) / get(countRates, 'atomic', 2),
     counterExact2wOverAtomic2w: get(countRates, 'counterExact', 2) / get(countRates, 'atomic', 2),
@@ -670,8 +726,9 @@ async function main(): Promise<void> {
     counterOverRawField: m.counter / m.rawField,
     counterExactOverRawField: m.counterExact / m.rawField,
     accessorOverRawChecked: m.accessor / m.rawChecked,
-    /** The batched add's floor: the exact mode's add plus one BigInt Atomics.add per batch, over raw. */
-    counterFloorOverRaw: (m.counterExact + m.bigAtomicAdd / defaultCounterBatch(MICRO_UNITS)) / m.raw,
+    /** The batched add's loop shape with raw's increment: what any add reporting every `batch` costs, over raw. */
+    rawReportOverRaw: m.rawReport / m.raw,
+    counterOverRawReport: m.counter / m.rawReport,
     mapAddOverSabMapAdd: m.mapAdd / m.sabMapAdd,
     mapSum4OverSabMapSum4: m.mapSum4 / m.sabMapSum4,
   };
