@@ -1313,8 +1313,9 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // of equal fls — `(a ^ b) < (a & b)`: the top bits match, both non-zero —
     // it cannot have moved, and the two `slotOf`s are skipped (dropping them
     // outright, as an experiment, saved ~15 % of a 4 B free's CPU time; with
-    // this test, and the rules copied into fields, 3–8 %); otherwise both are computed as before. test/property.test.ts
-    // checks the chunk lands where the kernel's relocation puts it.
+    // this test, and the rules copied into fields, 3–8 %); otherwise both are
+    // computed as before. test/property.test.ts checks that the chunk lands
+    // where the kernel's relocation puts it.
     const nFree = h[Hdr.FreeBytes]!;
     const nContig = md[cm + Md.Contig]!;
     const byContig = this.slotByContig === true;
