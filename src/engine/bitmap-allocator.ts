@@ -30,10 +30,8 @@
  * - a request that throws leaves every array and counter untouched: validation
  *   happens before the first write.
  *
- * On the allocation path a rule is tested as `rule === true`: the profile's
- * fields are plain tagged values to V8, and a bare truth test compiles to the
- * generic ToBoolean (false, "", 0, NaN, 0n…: a dozen instructions), the
- * comparison to one pointer compare. (Profiles hold booleans only: `checkRules`.)
+ * The profile's rules are read from this allocator's own fields (copied at
+ * construction) and tested as `rule === true`: why, at the fields.
  */
 import { InvalidFreeError, GeometryError } from '../errors.js';
 import * as bitmap from './bitmap.js';
@@ -110,19 +108,24 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   private readonly config: AllocatorHandle['config'];
   /** The per-allocation percpu_stats counters are kept (the `stats` option). */
   private readonly keepStats: boolean;
-  // Profile rules the free and alloc paths read on every op, copied into this object's
-  // own fields at construction: a field of `this` is one load, a rule of
-  // `this.profile` two dependent ones and a map check. The hot paths test them
-  // (and `keepStats`) with `=== true`: V8 does not track that a field holds a
-  // boolean, so a bare `if (this.flag)` compiles to a generic ToBoolean (false,
-  // '', undetectable, number, bigint checks: 8+ instructions and a map load);
-  // `=== true` is one compare. Every one of them is assigned a boolean.
+  // The profile's rules, copied into this object's own fields at construction
+  // and read from them only: a field of `this` is one load, a rule of `this.profile`
+  // two dependent ones and a map check, on paths that run per op. They (and
+  // `keepStats`) are tested with `=== true`: V8 does not track that a field
+  // holds a boolean, so a bare `if (this.flag)` compiles to a generic ToBoolean
+  // (false, '', undetectable, number, bigint checks: 8+ instructions and a map
+  // load); `=== true` is one compare. Profiles hold booleans only (`checkRules`).
   private readonly slotByContig: boolean;
   private readonly emptyPagesInHints: boolean;
   private readonly chunkHintsAsBlock: boolean;
   private readonly fixFreeCoordinates: boolean;
   private readonly correctFreeRegion: boolean;
   private readonly blockScanHint: boolean;
+  private readonly chunkScanHint: boolean;
+  private readonly blockScanForward: boolean;
+  private readonly rememberSkipped: boolean;
+  private readonly relegateOnFail: boolean;
+  private readonly depopulation: boolean;
   /** `depopulation` with the vm backend: only then can a free isolate a chunk (`shouldReclaimChunk`). */
   private readonly reclaimOnFree: boolean;
 
@@ -182,6 +185,11 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     this.fixFreeCoordinates = profile.fixFreeCoordinates;
     this.correctFreeRegion = profile.correctFreeRegion;
     this.blockScanHint = profile.blockScanHint;
+    this.chunkScanHint = profile.chunkScanHint;
+    this.blockScanForward = profile.blockScanForward;
+    this.rememberSkipped = profile.rememberSkipped;
+    this.relegateOnFail = profile.relegateOnFail;
+    this.depopulation = profile.depopulation;
     this.reclaimOnFree = profile.depopulation && this.backend === 'vm';
     this.sidelinedSlot = layout.sidelinedSlot;
     this.toDepopulateSlot = layout.toDepopulateSlot;
@@ -416,10 +424,10 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const md = chunk.md;
     // With hint-kept empty pages every page starts empty and the hidden head
     // and tail allocations below take theirs away; else count them once here.
-    if (this.profile.emptyPagesInHints) h[Hdr.NrEmptyPopPages] = nrPages;
+    if (this.emptyPagesInHints === true) h[Hdr.NrEmptyPopPages] = nrPages;
     else h[Hdr.NrEmptyPopPages] = this.countPopulatedPagesInside(chunk, offsetToBit(startOffset), bytesToBits(mapSize));
     // 4.14's `contig_bits` starts as the usable region; a block record starts as the whole map.
-    if (!this.profile.chunkHintsAsBlock) md[chunk.chunkMd + Md.Contig] = bytesToBits(mapSize);
+    if (this.chunkHintsAsBlock !== true) md[chunk.chunkMd + Md.Contig] = bytesToBits(mapSize);
     if (startOffset) {
       const bits = offsetToBit(startOffset);
       setRange(chunk.allocMap, 0, bits);
@@ -447,7 +455,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     setRange(chunk.populated, pageStart, nr);
     chunk.hdr[Hdr.NrPopulated] = chunk.hdr[Hdr.NrPopulated]! + nr;
     this.nrPopulatedPages += nr;
-    if (this.profile.emptyPagesInHints || !forAlloc) this.updateEmptyPages(chunk, nr);
+    if (this.emptyPagesInHints === true || !forAlloc) this.updateEmptyPages(chunk, nr);
   }
 
   protected chunkDepopulated(chunk: Chunk, pageStart: number, pageEnd: number): void {
@@ -488,11 +496,11 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const bitAlign: Bits = bytesToBits(align);
     const fit = this.findBlockFit(chunk, bits, bitAlign, atomic);
     if (fit < 0) {
-      if (this.profile.relegateOnFail === true && slot >= 0 && slot < SLOT_FAIL_THRESHOLD) this.listMove(chunk, 0, true);
+      if (this.relegateOnFail === true && slot >= 0 && slot < SLOT_FAIL_THRESHOLD) this.listMove(chunk, 0, true);
       return -1;
     }
     const off = this.allocArea(chunk, bits, bitAlign, fit);
-    if (off >= 0 && this.profile.depopulation === true) this.reintegrateChunk(chunk);
+    if (off >= 0 && this.depopulation === true) this.reintegrateChunk(chunk);
     return off;
   }
 
@@ -537,7 +545,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     // alignUp, written out: V8 declined to inline it on this path (its own calls were 6 % of W8's time).
     const pad = ((contigStart + align - 1) & -align) - contigStart;
     if (pad + allocBits > md[cm + Md.Contig]!) return -1;
-    let bitOff = this.profile.chunkScanHint === true ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
+    let bitOff = this.chunkScanHint === true ? this.nextHint(md, cm, allocBits) : md[cm + Md.FirstFree]!;
     const mapBits = chunk.mapBits;
     for (;;) {
       this.nextFitRegion(chunk, allocBits, align, bitOff);
@@ -585,7 +593,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const blockBits = this.blockBits;
     const shift = this.blockShift;
     const nrBlocks = chunk.nrBlocks;
-    const scanForward = this.profile.blockScanForward === true;
+    const scanForward = this.blockScanForward === true;
     const alignLess = (align - 1) | 0;
     let i = start >> shift; // `>>`, not `>>>`: an int32, so `i |= 31` below keeps the loop variable an integer
     let blockOff = start & (blockBits - 1);
@@ -667,7 +675,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     const oslot = this.chunkSlot(chunk);
     const mapBits = chunk.mapBits;
     const end = Math.min(start + allocBits + this.blockBits, mapBits);
-    const rememberSkipped = this.profile.rememberSkipped === true;
+    const rememberSkipped = this.rememberSkipped === true;
     if (rememberSkipped) {
       this.largestOff = 0;
       this.largestBits = 0;
@@ -815,7 +823,12 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
     }
   }
 
-  /** `blockRefreshHint` of an allocation's end block, which it fills up to `eOff`: what it left of the block's contig run is known free. */
+  /**
+   * `blockRefreshHint` of an allocation's end block, which it fills up to
+   * `eOff`: what it left of the block's contig run is known free. (The start
+   * block's call passes the same bounds from the contig run it has loaded: this
+   * call there measured ~1.5 % more instructions on W1a 7.0's allocations.)
+   */
   private refreshEndBlock(chunk: Chunk, index: number, eOff: number): void {
     const at = index * MD_STRIDE;
     const cStart = chunk.md[at + Md.ContigStart]!;
@@ -949,14 +962,13 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   private chunkRefreshHint(chunk: Chunk, fullScan: boolean): void {
     const md = chunk.md;
     const cm = chunk.chunkMd;
-    const p = this.profile;
     // The chunk record as a block record keeps first free and edges, and a
     // scan hint when block records do; 4.14's keeps the contig run only.
-    const asBlock = p.chunkHintsAsBlock === true;
-    const keepScan = asBlock && p.blockScanHint === true;
-    const recount = p.emptyPagesInHints !== true;
+    const asBlock = this.chunkHintsAsBlock === true;
+    const keepScan = asBlock && this.blockScanHint === true;
+    const recount = this.emptyPagesInHints !== true;
     let bitOff: number;
-    if (p.chunkScanHint === true && !fullScan && md[cm + Md.ScanHint] !== 0) {
+    if (this.chunkScanHint === true && !fullScan && md[cm + Md.ScanHint] !== 0) {
       const scan = md[cm + Md.ScanHint]!;
       bitOff = md[cm + Md.ScanHintStart]! + scan;
       md[cm + Md.ContigStart] = md[cm + Md.ScanHintStart]!;
@@ -1337,7 +1349,7 @@ export class BitmapAllocator extends PercpuChunkAllocator<Chunk> {
   // Balance work (§4.3, §4.4)
 
   protected balanceWork(): void {
-    if (this.profile.depopulation) this.balanceWork70();
+    if (this.depopulation === true) this.balanceWork70();
     else this.balanceWork414();
   }
 
