@@ -296,7 +296,8 @@ async function timeOurs(a: PercpuAllocator, s: OpStream): Promise<OracleTimes & 
   };
 }
 
-function oracleAllocator(ver: OracleVersion, stats: boolean): PercpuAllocator {
+/** The allocator of our side of the comparison (also bench/profile-phase.ts's). */
+export function oracleAllocator(ver: OracleVersion, stats: boolean): PercpuAllocator {
   return createAllocator({ kernel: ver, geometry: G1, mode: 'allocator', backend: 'km', balance: 'sync', stats });
 }
 
@@ -339,7 +340,18 @@ async function steadyGc(ver: OracleVersion, stats: boolean, live: number): Promi
 }
 
 /** Warm-up runs of our side before its timed run (each a fresh allocator). */
-const WARM_UPS = 3;
+export const WARM_UPS = 3;
+
+/**
+ * The stream our side warms up on: a quarter-size stream of the same workload,
+ * enough to create and destroy chunks as the full one does (W7 and W8, short,
+ * run whole; W1x, whose allocations grow quadratically, and W6b small).
+ */
+export function warmUpStream(s: OpStream): OpStream {
+  if (/^W[78]$/.test(s.name)) return s;
+  const n = s.name === 'W1x' ? 1 << 14 : s.name === 'W6b' ? 25_000 : 1 << 18;
+  return buildWorkload(s.name, { n });
+}
 
 async function childMain(argv: string[]): Promise<void> {
   const get = (k: string) => {
@@ -357,13 +369,10 @@ async function childMain(argv: string[]): Promise<void> {
   const workload = get('--workload')!;
   const s = buildWorkload(workload);
   // Let the JIT reach steady state first (the C is compiled ahead of time):
-  // WARM_UPS runs of a quarter-size stream of the same workload, enough to
-  // create and destroy chunks as the full one does (W7 and W8, short, run whole;
-  // W1x, whose allocations grow quadratically, small). One run left the timed
-  // run partly in unoptimised code (measured: W1a frees 3.4x the C after one,
-  // 2.35x after three; docs/BENCHMARKS.md).
-  const warmN = workload === 'W1x' ? 1 << 14 : workload === 'W6b' ? 25_000 : 1 << 18;
-  const warm = /^W[78]$/.test(workload) ? s : buildWorkload(workload, { n: warmN });
+  // WARM_UPS runs of `warmUpStream`. One run left the timed run partly in
+  // unoptimised code (measured: W1a frees 3.4x the C after one, 2.35x after
+  // three; docs/BENCHMARKS.md).
+  const warm = warmUpStream(s);
   for (let i = 0; i < WARM_UPS; i++) await timeOurs(oracleAllocator(ver, stats), warm);
   const t = await timeOurs(oracleAllocator(ver, stats), s);
   process.stdout.write(JSON.stringify(t) + '\n');

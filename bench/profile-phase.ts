@@ -44,9 +44,9 @@ import { readFileSync, writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { resolve } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { createAllocator, type PercpuAllocator } from '../src/engine/allocator.js';
 import { NULL_PTR } from '../src/engine/pointer.js';
-import { buildWorkload, G1, OP_ALLOC, runAllocs, runFrees, timedPhases, type OpStream } from './workloads.js';
+import { buildWorkload, OP_ALLOC, runAllocs, runFrees, timedPhases, type OpStream } from './workloads.js';
+import { oracleAllocator, WARM_UPS, warmUpStream } from './c-oracle.js';
 
 export type Skip = 'none' | 'free' | 'all';
 const VERSIONS = ['4.14', '7.0'] as const;
@@ -66,10 +66,6 @@ export interface ProfileRun {
   load: number[];
 }
 
-function allocator(ver: Version): PercpuAllocator {
-  return createAllocator({ kernel: ver, geometry: G1, mode: 'allocator', backend: 'km', balance: 'sync', stats: false });
-}
-
 /** True when no allocation follows a free (the uniform workloads): their frees can be left out. */
 export function freesAreLast(s: OpStream): boolean {
   let seenFree = false;
@@ -81,13 +77,6 @@ export function freesAreLast(s: OpStream): boolean {
   return true;
 }
 
-/** The oracle child's warm-up stream: a quarter-size run (W7/W8 whole, W1x and W6b small). */
-function warmStream(s: OpStream): OpStream {
-  if (/^W[78]$/.test(s.name)) return s;
-  const n = s.name === 'W1x' ? 1 << 14 : s.name === 'W6b' ? 25_000 : 1 << 18;
-  return buildWorkload(s.name, { n });
-}
-
 interface RunTotals {
   allocs: number;
   frees: number;
@@ -97,7 +86,7 @@ interface RunTotals {
 
 /** One run of a stream on a fresh allocator; the skipped kinds are not run; `windows` gets each run phase's µs bounds and kind. */
 function runOnce(ver: Version, s: OpStream, skip: Skip, t: RunTotals, windows?: number[]): void {
-  const a = allocator(ver);
+  const a = oracleAllocator(ver, false);
   if (skip === 'all') return;
   const ptrs = new Float64Array(s.objects).fill(NULL_PTR);
   const { kind, size, align, target } = s;
@@ -131,9 +120,9 @@ function runOnce(ver: Version, s: OpStream, skip: Skip, t: RunTotals, windows?: 
 export function profileRun(workload: string, ver: Version, reps: number, skip: Skip, windows?: number[]): ProfileRun {
   const s = buildWorkload(workload);
   if (skip === 'free' && !freesAreLast(s)) throw new Error(`${workload}: allocations follow frees, so its frees cannot be left out (use --skip none)`);
-  const warm = warmStream(s);
+  const warm = warmUpStream(s);
   const scratch: RunTotals = { allocs: 0, frees: 0, allocNs: 0n, freeNs: 0n };
-  for (let i = 0; i < 3; i++) runOnce(ver, warm, 'none', scratch);
+  for (let i = 0; i < WARM_UPS; i++) runOnce(ver, warm, 'none', scratch);
   const t: RunTotals = { allocs: 0, frees: 0, allocNs: 0n, freeNs: 0n };
   const c0 = process.cpuUsage();
   for (let r = 0; r < reps; r++) runOnce(ver, s, skip, t, windows);

@@ -28,9 +28,10 @@
  */
 import { parseArgs } from 'node:util';
 import { loadavg } from 'node:os';
+import { Rt } from '../src/runtime/memory.js';
 
-/** The epoch's word in the control view, as `Rt.ChunkEpoch`. */
-const EPOCH = 6;
+/** The epoch's word in the control view, where the accessor reads it. */
+const EPOCH = Rt.ChunkEpoch;
 /** The incremented word's Int32 index. */
 const AT = 100;
 
